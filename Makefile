@@ -1,0 +1,123 @@
+# telemt - one hand-written GNU Makefile.
+#
+#   make            build ./telemt (and the test tools)
+#   make test       unit tests + integration tests against ./telemt
+#   make check      the same, built with AddressSanitizer + UBSan (build-san/)
+#   make check-layers   common/ includes no other folder; worker/ never master/
+#   make clean
+#
+# O= selects the object directory; SAN=1 adds the sanitizers.  V=1 shows
+# full command lines.
+
+SHELL   := bash
+O       ?= build
+SAN     ?= 0
+CC      ?= cc
+PKGS    := libcrypto libconfig
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
+           -DTELEMT_VERSION='"$(VERSION)"' \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
+              common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
+              common/links.c common/net.c common/stats.c
+MASTER_SRC := master/main.c master/listen.c master/spawn.c
+WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
+              worker/relay.c
+UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
+TOOLS      := fakedc mtclient
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/%.o)
+MASTER_OBJ := $(MASTER_SRC:%.c=$(O)/%.o)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(O)/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(O)/%.o)
+TOOL_BINS  := $(TOOLS:%=$(O)/tests/tools/%)
+
+ifeq ($(O),build)
+BIN := telemt
+else
+BIN := $(O)/telemt
+endif
+
+.PHONY: all test unit integration check check-layers check-readme valgrind clean
+all: $(BIN) $(TOOL_BINS) $(O)/tests/unit/check_telemt
+
+$(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Icommon -c -o $@ $<
+
+$(O)/tests/tools/%.o: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+
+unit: $(O)/tests/unit/check_telemt
+	$(O)/tests/unit/check_telemt
+
+integration: $(BIN) $(TOOL_BINS)
+	TELEMT_BIN=$(abspath $(BIN)) TOOLS_DIR=$(abspath $(O)/tests/tools) \
+	    bash tests/integration/run.sh
+
+test: check-layers check-readme all
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+
+check:
+	$(MAKE) --no-print-directory O=build-san SAN=1 test
+
+check-layers:
+	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
+	    { echo "common/ must not include other folders"; exit 1; }
+	@! grep -nE '#include "\.\./master/' worker/*.[ch] || \
+	    { echo "worker/ must not include master/"; exit 1; }
+
+clean:
+	rm -rf build build-san telemt
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# The README's key table must be exactly what the binary prints.
+check-readme: $(BIN)
+	@sed -n '/^<!-- config-keys:begin/,/^<!-- config-keys:end/p' README.md | \
+	    sed '1d;$$d' | diff -u - <(./$(BIN) --config-keys) || \
+	    { echo "README.md key table differs from '$(BIN) --config-keys'"; \
+	      exit 1; }
+
+valgrind: $(O)/tests/unit/check_telemt
+	CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite $(O)/tests/unit/check_telemt

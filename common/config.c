@@ -1,0 +1,896 @@
+/*
+ * config.c - libconfig file -> immutable struct config snapshot.
+ *
+ * Called by the master at start-up, on reload and for -t.  Parsing is
+ * driven by the table in config_keys.h: every setting in the file must
+ * match a key there, every value is checked against its type and bounds,
+ * defaults fill in afterwards and cross-checks run last.  The first
+ * problem found is reported as "FILE:LINE: key: what is wrong".
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "config_keys.h"
+#include "log.h"
+#include "util.h"
+#include "xmem.h"
+
+enum ck_type {
+    CK_INT,
+    CK_BOOL,
+    CK_IPV4,
+    CK_IPV6,
+    CK_HOST,
+    CK_ADDR,
+    CK_LOGLVL,
+    CK_USERS,
+    CK_DCLIST,
+    CK_HOSTLIST
+};
+
+struct ck_key {
+    const char *name;
+    enum ck_type type;
+    size_t off;                         /* of the field in struct config */
+    long long min, max;
+    long long idef;                     /* INT, BOOL */
+    const char *sdef;                   /* string types; table text */
+    const char *help;
+};
+
+/* Which member of struct ck_key a type's default goes into. */
+#define CK_DEF_INT(d)       .idef = (d)
+#define CK_DEF_BOOL(d)      .idef = (d)
+#define CK_DEF_IPV4(d)      .sdef = (d)
+#define CK_DEF_IPV6(d)      .sdef = (d)
+#define CK_DEF_HOST(d)      .sdef = (d)
+#define CK_DEF_ADDR(d)      .sdef = (d)
+#define CK_DEF_LOGLVL(d)    .sdef = (d)
+#define CK_DEF_USERS(d)     .sdef = (d)
+#define CK_DEF_DCLIST(d)    .sdef = (d)
+#define CK_DEF_HOSTLIST(d)  .sdef = (d)
+
+#define CK_ENTRY(n, t, f, lo, hi, d, h)                                     \
+    { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
+      .min = (lo), .max = (hi), CK_DEF_##t(d), .help = (h) },
+#define CK_INDEX(n, t, f, lo, hi, d, h)     CKI_##f,
+
+static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
+enum { CONFIG_KEYS(CK_INDEX) CK_NKEYS };
+
+/* Longest dotted key name we build; longer names are unknown anyway. */
+#define CK_NAME_LEN         128
+#define HOSTNAME_MAX        253
+#define LABEL_MAX           63
+
+/* Everything one config_load() call needs; lives on its stack. */
+struct ck_ctx {
+    const char *path;
+    char *err;
+    size_t errlen;
+    struct config *cfg;
+    bool seen[CK_NKEYS];
+    int line[CK_NKEYS];                 /* where each seen key was set */
+};
+
+static int ck_fail(struct ck_ctx *c, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ck_fail_line(struct ck_ctx *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Write "FILE:LINE: message", or "FILE: message" when line is 0, into the
+ * caller's buffer.  Returns -1 so callers can "return ck_fail(...)".
+ */
+static int
+ck_vfail(struct ck_ctx *c, const char *file, int line, const char *fmt,
+    va_list ap)
+{
+    char msg[CONFIG_ERR_LEN];
+
+    if (c->err == NULL || c->errlen == 0)
+        return -1;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* Values are quoted in messages; keep a crafted one to one line. */
+    for (char *p = msg; *p != '\0'; p++)
+        if (iscntrl((unsigned char)*p))
+            *p = '?';
+    if (line > 0)
+        snprintf(c->err, c->errlen, "%s:%d: %s", file, line, msg);
+    else
+        snprintf(c->err, c->errlen, "%s: %s", file, msg);
+    return -1;
+}
+
+/* Report a problem with setting s, at its line. */
+static int
+ck_fail(struct ck_ctx *c, const config_setting_t *s, const char *fmt, ...)
+{
+    const char *file = config_setting_source_file(s);
+    va_list ap;
+
+    /* The file differs from path only inside an @include'd file. */
+    if (file == NULL)
+        file = c->path;
+    va_start(ap, fmt);
+    ck_vfail(c, file, (int)config_setting_source_line(s), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Report a problem found with no setting at hand; line 0 means none. */
+static int
+ck_fail_line(struct ck_ctx *c, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ck_vfail(c, c->path, line, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *
+ck_type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "something else";
+    }
+}
+
+static const char *
+ck_table_type(enum ck_type type)
+{
+    switch (type) {
+    case CK_INT:
+        return "int";
+    case CK_BOOL:
+        return "bool";
+    case CK_USERS:
+        return "group";
+    case CK_DCLIST:
+        return "list";
+    case CK_HOSTLIST:
+        return "array";
+    default:
+        return "string";
+    }
+}
+
+static int
+ck_find(const char *name)
+{
+    for (int i = 0; i < CK_NKEYS; i++)
+        if (strcmp(ck_keys[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* True if some key is a member of a group called name ("modes"). */
+static bool
+ck_is_group(const char *name)
+{
+    size_t n = strlen(name);
+
+    for (int i = 0; i < CK_NKEYS; i++)
+        if (strncmp(ck_keys[i].name, name, n) == 0 &&
+            ck_keys[i].name[n] == '.')
+            return true;
+    return false;
+}
+
+/*
+ * Read an integer setting into *out.  libconfig gives INT for plain
+ * literals and INT64 for ones with an L suffix; both are fine if in range.
+ */
+static int
+ck_get_int(struct ck_ctx *c, const config_setting_t *s, const char *name,
+    long long min, long long max, long long *out)
+{
+    int type = config_setting_type(s);
+    long long v;
+
+    if (type == CONFIG_TYPE_INT)
+        v = config_setting_get_int(s);
+    else if (type == CONFIG_TYPE_INT64)
+        v = config_setting_get_int64(s);
+    else
+        return ck_fail(c, s, "%s: expected an integer, got %s", name,
+            ck_type_name(type));
+    if (v < min || v > max)
+        return ck_fail(c, s, "%s: %lld is out of range %lld..%lld", name,
+            v, min, max);
+    *out = v;
+    return 0;
+}
+
+static bool
+ck_is_ipv4(const char *s)
+{
+    struct in_addr a;
+
+    return inet_pton(AF_INET, s, &a) == 1;
+}
+
+static bool
+ck_is_ipv6(const char *s)
+{
+    struct in6_addr a;
+
+    return inet_pton(AF_INET6, s, &a) == 1;
+}
+
+/*
+ * A DNS host name: labels of 1..63 letters, digits and '-', not starting
+ * or ending with '-', 1..253 characters in all.  The last label may not be
+ * all digits (no top-level domain is), so "1.2.3.256" is neither an IPv4
+ * address nor a host name.  len lets callers test part of a string.
+ */
+static bool
+ck_is_hostname(const char *s, size_t len)
+{
+    size_t label = 0;
+    bool digits = true;
+
+    if (len == 0 || len > HOSTNAME_MAX)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char ch = i < len ? (unsigned char)s[i] : '.';
+
+        if (ch == '.') {
+            if (label == 0 || label > LABEL_MAX || s[i - 1] == '-')
+                return false;
+            if (i == len)
+                break;
+            label = 0;
+            digits = true;
+            continue;
+        }
+        if (!isalnum(ch) && ch != '-')
+            return false;
+        if (ch == '-' && label == 0)
+            return false;
+        if (!isdigit(ch))
+            digits = false;
+        label++;
+    }
+    return !digits;
+}
+
+/*
+ * Check a dc_overrides address: "A.B.C.D:port", "[IPv6]:port" or
+ * "hostname:port" with port 1..65535.  Returns NULL if fine, else what is
+ * wrong, to follow the quoted address in a message.
+ */
+static const char *
+ck_check_hostport(const char *s)
+{
+    char buf[64];
+    const char *host, *port, *end;
+    size_t hlen;
+    long v = 0;
+
+    if (s[0] == '[') {
+        host = s + 1;
+        end = strchr(host, ']');
+        if (end == NULL)
+            return "has no closing ']'";
+        hlen = (size_t)(end - host);
+        if (hlen >= sizeof(buf))
+            return "has a bad IPv6 address";
+        memcpy(buf, host, hlen);
+        buf[hlen] = '\0';
+        if (!ck_is_ipv6(buf))
+            return "has a bad IPv6 address";
+        if (end[1] != ':')
+            return "has no port (want host:port or [IPv6]:port)";
+        port = end + 2;
+    } else {
+        end = strrchr(s, ':');
+        if (end == NULL)
+            return "has no port (want host:port or [IPv6]:port)";
+        hlen = (size_t)(end - s);
+        if (memchr(s, ':', hlen) != NULL)
+            return "needs brackets around the IPv6 address";
+        if (hlen == 0)
+            return "has no host";
+        if (hlen < sizeof(buf)) {
+            memcpy(buf, s, hlen);
+            buf[hlen] = '\0';
+        } else {
+            buf[0] = '\0';
+        }
+        if (!ck_is_ipv4(buf) && !ck_is_hostname(s, hlen))
+            return "has a bad host (want an IPv4 address or a host name)";
+        port = end + 1;
+    }
+    if (*port == '\0')
+        return "has no port (want host:port or [IPv6]:port)";
+    for (const char *p = port; *p != '\0'; p++) {
+        if (!isdigit((unsigned char)*p) || p - port >= 5)
+            return "has a bad port (want 1..65535)";
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return "has a bad port (want 1..65535)";
+    return NULL;
+}
+
+/* Validate a string key's value against its type; NULL if fine. */
+static const char *
+ck_check_string(enum ck_type type, const char *v)
+{
+    if (*v == '\0')
+        return NULL;
+    switch (type) {
+    case CK_IPV4:
+        return ck_is_ipv4(v) ? NULL : "is not an IPv4 address";
+    case CK_IPV6:
+        return ck_is_ipv6(v) ? NULL : "is not an IPv6 address";
+    case CK_HOST:
+        return ck_is_hostname(v, strlen(v)) ? NULL :
+            "is not a valid host name";
+    case CK_ADDR:
+        return ck_is_ipv4(v) || ck_is_ipv6(v) ||
+            ck_is_hostname(v, strlen(v)) ? NULL :
+            "is not a host name or IP address";
+    default:
+        return NULL;
+    }
+}
+
+static void *
+ck_field(struct config *cfg, const struct ck_key *k)
+{
+    return (char *)cfg + k->off;
+}
+
+/* A user name must also be usable as a metrics label and in JSON. */
+static bool
+ck_is_user_name(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]))
+        return false;
+    for (s++; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+static int
+ck_parse_users(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    struct config *cfg = c->cfg;
+    int n;
+
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return ck_fail(c, s, "%s: expected a group of name = \"secret\", "
+            "got %s", k->name, ck_type_name(config_setting_type(s)));
+    n = config_setting_length(s);
+    if (n < k->min)
+        return ck_fail(c, s, "%s: the group is empty; at least one user is "
+            "required", k->name);
+    if (n > k->max)
+        return ck_fail(c, s, "%s: %d users, at most %lld are allowed",
+            k->name, n, k->max);
+    cfg->users = xcalloc((size_t)n, sizeof(*cfg->users));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *u = config_setting_get_elem(s, i);
+        struct config_user *cu = &cfg->users[i];
+        const char *name = config_setting_name(u);
+        const char *hex;
+        size_t len;
+
+        if (!ck_is_user_name(name))
+            return ck_fail(c, u, "%s.%s: user name must be a letter "
+                "followed by letters, digits, '_' or '-'", k->name, name);
+        if (config_setting_type(u) != CONFIG_TYPE_STRING)
+            return ck_fail(c, u, "%s.%s: expected a string of %d hex "
+                "digits, got %s", k->name, name, 2 * SECRET_LEN,
+                ck_type_name(config_setting_type(u)));
+        hex = config_setting_get_string(u);
+        len = strlen(hex);
+        if (len != 2 * SECRET_LEN)
+            return ck_fail(c, u, "%s.%s: secret must be %d hex digits, "
+                "not %zu characters", k->name, name, 2 * SECRET_LEN, len);
+        if (hex_decode(hex, cu->secret, SECRET_LEN) == -1)
+            return ck_fail(c, u, "%s.%s: secret must be %d hex digits; "
+                "'%c' is not one", k->name, name, 2 * SECRET_LEN,
+                hex[strspn(hex, "0123456789abcdefABCDEF")]);
+        cu->name = xstrdup(name);
+        cfg->nusers = i + 1;
+        /* Quadratic, but n <= CONFIG_MAX_USERS and it runs once a load. */
+        for (int j = 0; j < i; j++)
+            if (memcmp(cfg->users[j].secret, cu->secret, SECRET_LEN) == 0)
+                return ck_fail(c, u, "%s.%s: same secret as %s.%s (line "
+                    "%d); a secret must identify one user", k->name, name,
+                    k->name, cfg->users[j].name,
+                    (int)config_setting_source_line(
+                        config_setting_get_elem(s, j)));
+    }
+    return 0;
+}
+
+/* The addresses of one dc_overrides entry; name is "dc_overrides[i]". */
+static int
+ck_parse_dc_addrs(struct ck_ctx *c, const char *name,
+    const config_setting_t *s, struct config_dc_override *o)
+{
+    int type = config_setting_type(s);
+    int n;
+
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return ck_fail(c, s, "%s.addresses: expected an array of "
+            "\"host:port\" strings, got %s", name, ck_type_name(type));
+    n = config_setting_length(s);
+    if (n < 1)
+        return ck_fail(c, s, "%s.addresses: at least one address is "
+            "required", name);
+    if (n > CONFIG_MAX_DC_ADDRS)
+        return ck_fail(c, s, "%s.addresses: %d addresses, at most %d are "
+            "allowed", name, n, CONFIG_MAX_DC_ADDRS);
+    o->addrs = xcalloc((size_t)n, sizeof(*o->addrs));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *a = config_setting_get_elem(s, i);
+        const char *v, *why;
+
+        if (config_setting_type(a) != CONFIG_TYPE_STRING)
+            return ck_fail(c, a, "%s.addresses[%d]: expected a string, "
+                "got %s", name, i, ck_type_name(config_setting_type(a)));
+        v = config_setting_get_string(a);
+        if ((why = ck_check_hostport(v)) != NULL)
+            return ck_fail(c, a, "%s.addresses[%d]: '%s' %s", name, i, v,
+                why);
+        o->addrs[i] = xstrdup(v);
+        o->naddrs = i + 1;
+    }
+    return 0;
+}
+
+static int
+ck_parse_dclist(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    struct config *cfg = c->cfg;
+    int n;
+
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return ck_fail(c, s, "%s: expected a list ( { dc = N; addresses = "
+            "[...]; }, ... ), got %s", k->name,
+            ck_type_name(config_setting_type(s)));
+    n = config_setting_length(s);
+    cfg->dc_overrides = xcalloc((size_t)n, sizeof(*cfg->dc_overrides));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(s, i);
+        const config_setting_t *dc = NULL, *addrs = NULL;
+        struct config_dc_override *o = &cfg->dc_overrides[i];
+        char name[CK_NAME_LEN];
+        long long v;
+
+        /* Counted first so config_free() sees a half-built entry. */
+        cfg->ndc_overrides = i + 1;
+        snprintf(name, sizeof(name), "%s[%d]", k->name, i);
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+            return ck_fail(c, g, "%s: expected a group { dc = N; "
+                "addresses = [...]; }, got %s", name,
+                ck_type_name(config_setting_type(g)));
+        for (int j = 0; j < config_setting_length(g); j++) {
+            const config_setting_t *m = config_setting_get_elem(g, j);
+            const char *mname = config_setting_name(m);
+
+            if (strcmp(mname, "dc") == 0)
+                dc = m;
+            else if (strcmp(mname, "addresses") == 0)
+                addrs = m;
+            else
+                return ck_fail(c, m, "unknown key '%s.%s'", name, mname);
+        }
+        if (dc == NULL)
+            return ck_fail(c, g, "%s: dc is missing", name);
+        if (addrs == NULL)
+            return ck_fail(c, g, "%s: addresses is missing", name);
+        snprintf(name, sizeof(name), "%s[%d].dc", k->name, i);
+        if (ck_get_int(c, dc, name, k->min, k->max, &v) == -1)
+            return -1;
+        if (v == 0)
+            return ck_fail(c, dc, "%s: 0 is not a valid DC; DC indices are "
+                "non-zero", name);
+        o->dc = (int)v;
+        for (int j = 0; j < i; j++)
+            if (cfg->dc_overrides[j].dc == o->dc)
+                return ck_fail(c, dc, "%s: DC %d is already overridden "
+                    "by %s[%d]", name, o->dc, k->name, j);
+        snprintf(name, sizeof(name), "%s[%d]", k->name, i);
+        if (ck_parse_dc_addrs(c, name, addrs, o) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* An array of host names, e.g. tls_domains = [ "a.example", "b.example" ]. */
+static int
+ck_parse_hostlist(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    struct config *cfg = c->cfg;
+    int n;
+
+    if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+        config_setting_type(s) != CONFIG_TYPE_LIST)
+        return ck_fail(c, s, "%s: expected an array of strings, got %s",
+            k->name, ck_type_name(config_setting_type(s)));
+    n = config_setting_length(s);
+    if (n > k->max)
+        return ck_fail(c, s, "%s: %d names, at most %lld allowed", k->name,
+            n, k->max);
+    /* Slot 0 is kept for tls_domain, filled in by ck_resolve(). */
+    cfg->tls_domains = xcalloc((size_t)n + 1, sizeof(char *));
+    cfg->ntls_domains = 1;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, i);
+        const char *v;
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return ck_fail(c, e, "%s[%d]: expected a string, got %s",
+                k->name, i, ck_type_name(config_setting_type(e)));
+        v = config_setting_get_string(e);
+        if (!ck_is_hostname(v, strlen(v)))
+            return ck_fail(c, e, "%s[%d]: '%s' is not a valid host name",
+                k->name, i, v);
+        cfg->tls_domains[cfg->ntls_domains++] = xstrdup(v);
+    }
+    return 0;
+}
+
+/* Parse one setting s that matched key k. */
+static int
+ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
+{
+    const struct ck_key *k = &ck_keys[idx];
+    void *field = ck_field(c->cfg, k);
+    int type = config_setting_type(s);
+    const char *v, *why;
+    long long n;
+
+    c->seen[idx] = true;
+    c->line[idx] = (int)config_setting_source_line(s);
+    switch (k->type) {
+    case CK_INT:
+        if (ck_get_int(c, s, k->name, k->min, k->max, &n) == -1)
+            return -1;
+        *(int *)field = (int)n;
+        return 0;
+    case CK_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            return ck_fail(c, s, "%s: expected true or false, got %s",
+                k->name, ck_type_name(type));
+        *(bool *)field = config_setting_get_bool(s) != 0;
+        return 0;
+    case CK_USERS:
+        return ck_parse_users(c, k, s);
+    case CK_DCLIST:
+        return ck_parse_dclist(c, k, s);
+    case CK_HOSTLIST:
+        return ck_parse_hostlist(c, k, s);
+    default:
+        break;
+    }
+    if (type != CONFIG_TYPE_STRING)
+        return ck_fail(c, s, "%s: expected a string, got %s", k->name,
+            ck_type_name(type));
+    v = config_setting_get_string(s);
+    if (k->type == CK_LOGLVL) {
+        int lvl = log_level_parse(v);
+
+        if (lvl == -1)
+            return ck_fail(c, s, "%s: '%s' is not one of error, warn, "
+                "info, debug", k->name, v);
+        *(int *)field = lvl;
+        return 0;
+    }
+    if ((why = ck_check_string(k->type, v)) != NULL)
+        return ck_fail(c, s, "%s: '%s' %s", k->name, v, why);
+    *(char **)field = xstrdup(v);
+    return 0;
+}
+
+/*
+ * Match every member of group g against the table; prefix is the dotted
+ * name of g ("" for the root).  Members of a known group recurse.
+ */
+static int
+ck_parse_group(struct ck_ctx *c, const config_setting_t *g,
+    const char *prefix)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *s = config_setting_get_elem(g, i);
+        char name[CK_NAME_LEN];
+        int idx;
+
+        snprintf(name, sizeof(name), "%s%s%s", prefix,
+            *prefix != '\0' ? "." : "", config_setting_name(s));
+        if ((idx = ck_find(name)) != -1) {
+            if (ck_parse_key(c, idx, s) == -1)
+                return -1;
+        } else if (ck_is_group(name)) {
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return ck_fail(c, s, "%s: expected a group, got %s", name,
+                    ck_type_name(config_setting_type(s)));
+            if (ck_parse_group(c, s, name) == -1)
+                return -1;
+        } else {
+            return ck_fail(c, s, "unknown key '%s'", name);
+        }
+    }
+    return 0;
+}
+
+/* Give every key the file did not set its default. */
+static void
+ck_defaults(struct ck_ctx *c)
+{
+    for (int i = 0; i < CK_NKEYS; i++) {
+        const struct ck_key *k = &ck_keys[i];
+        void *field = ck_field(c->cfg, k);
+
+        if (c->seen[i])
+            continue;
+        switch (k->type) {
+        case CK_INT:
+            *(int *)field = (int)k->idef;
+            break;
+        case CK_BOOL:
+            *(bool *)field = k->idef != 0;
+            break;
+        case CK_LOGLVL:
+            *(int *)field = log_level_parse(k->sdef);
+            break;
+        case CK_USERS:
+        case CK_DCLIST:
+        case CK_HOSTLIST:
+            break;
+        default:
+            *(char **)field = xstrdup(k->sdef);
+            break;
+        }
+    }
+}
+
+/* Turn "0 / empty means something else" values into what they mean. */
+static void
+ck_resolve(struct ck_ctx *c)
+{
+    struct config *cfg = c->cfg;
+
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        /* Stay within the bound an explicit value would have to meet. */
+        if (n < 1)
+            n = 1;
+        if (n > ck_keys[CKI_workers].max)
+            n = (long)ck_keys[CKI_workers].max;
+        cfg->workers = (int)n;
+    }
+    if (cfg->mask_host[0] == '\0') {
+        free(cfg->mask_host);
+        cfg->mask_host = xstrdup(cfg->tls_domain);
+    }
+    if (cfg->public_port == 0)
+        cfg->public_port = cfg->port;
+    if (cfg->tls_domains == NULL) {
+        cfg->tls_domains = xcalloc(1, sizeof(char *));
+        cfg->ntls_domains = 1;
+    }
+    cfg->tls_domains[0] = xstrdup(cfg->tls_domain);
+    if (cfg->tls_domain[0] == '\0')
+        cfg->ntls_domains = 0;
+}
+
+/*
+ * Line of key idx if the file set it, else 0; ck_fail() then leaves the
+ * line out.
+ */
+static int
+ck_line(struct ck_ctx *c, int idx)
+{
+    return c->seen[idx] ? c->line[idx] : 0;
+}
+
+/* Rules that involve more than one key; run after defaults. */
+static int
+ck_cross_check(struct ck_ctx *c)
+{
+    struct config *cfg = c->cfg;
+    int line;
+
+    if (!c->seen[CKI_users])
+        return ck_fail_line(c, 0, "users: missing; at least one user is "
+            "required");
+    if (!cfg->mode_classic && !cfg->mode_secure && !cfg->mode_tls) {
+        /* modes.tls defaults to true, so the file must have set it. */
+        return ck_fail_line(c, ck_line(c, CKI_mode_tls), "modes: no mode "
+            "is enabled; set classic, secure or tls to true");
+    }
+    if (cfg->mode_tls && cfg->tls_domain[0] == '\0') {
+        line = ck_line(c, CKI_tls_domain);
+        if (line == 0)
+            line = ck_line(c, CKI_mode_tls);
+        return ck_fail_line(c, line, "tls_domain: required when modes.tls "
+            "is true");
+    }
+    if (cfg->tls_cert_len_min > cfg->tls_cert_len_max)
+        return ck_fail_line(c, ck_line(c, CKI_tls_cert_len_max),
+            "tls_cert_len_max: %d is below tls_cert_len_min %d",
+            cfg->tls_cert_len_max, cfg->tls_cert_len_min);
+    if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
+        return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
+            "set tls_domain too; it is the first of the names");
+    if (cfg->listen_ipv4[0] == '\0' && cfg->listen_ipv6[0] == '\0') {
+        line = ck_line(c, CKI_listen_ipv4);
+        if (ck_line(c, CKI_listen_ipv6) > line)
+            line = ck_line(c, CKI_listen_ipv6);
+        return ck_fail_line(c, line, "listen_ipv4, listen_ipv6: both are "
+            "empty; set at least one");
+    }
+    return 0;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+    config_t lc;
+    FILE *fp;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+
+    /* libconfig reports a missing file as a bare "file I/O error". */
+    if ((fp = fopen(path, "r")) == NULL) {
+        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    fclose(fp);
+
+    config_init(&lc);
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        const char *file = config_error_file(&lc);
+
+        if (err != NULL && errlen > 0) {
+            if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+                snprintf(err, errlen, "%s: cannot read: %s", path,
+                    config_error_text(&lc));
+            else
+                snprintf(err, errlen, "%s:%d: %s",
+                    file != NULL ? file : path, config_error_line(&lc),
+                    config_error_text(&lc));
+        }
+        config_destroy(&lc);
+        return NULL;
+    }
+
+    c.cfg = xcalloc(1, sizeof(*c.cfg));
+    c.cfg->path = xstrdup(path);
+    /* Every string is copied out before config_destroy(). */
+    rc = ck_parse_group(&c, config_root_setting(&lc), "");
+    config_destroy(&lc);
+    if (rc == 0) {
+        ck_defaults(&c);
+        rc = ck_cross_check(&c);
+    }
+    if (rc == -1) {
+        config_free(c.cfg);
+        return NULL;
+    }
+    ck_resolve(&c);
+    return c.cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (int i = 0; i < CK_NKEYS; i++) {
+        switch (ck_keys[i].type) {
+        case CK_IPV4:
+        case CK_IPV6:
+        case CK_HOST:
+        case CK_ADDR:
+            free(*(char **)ck_field(cfg, &ck_keys[i]));
+            break;
+        default:
+            break;
+        }
+    }
+    for (int i = 0; i < cfg->nusers; i++)
+        free(cfg->users[i].name);
+    free(cfg->users);
+    for (int i = 0; i < cfg->ndc_overrides; i++) {
+        for (int j = 0; j < cfg->dc_overrides[i].naddrs; j++)
+            free(cfg->dc_overrides[i].addrs[j]);
+        free(cfg->dc_overrides[i].addrs);
+    }
+    free(cfg->dc_overrides);
+    if (cfg->tls_domains != NULL) {
+        /* Slot 0 (tls_domain) exists even when ntls_domains is 0. */
+        int n = cfg->ntls_domains > 0 ? cfg->ntls_domains : 1;
+
+        for (int i = 0; i < n; i++)
+            free(cfg->tls_domains[i]);
+        free(cfg->tls_domains);
+    }
+    free(cfg->path);
+    free(cfg);
+}
+
+void
+config_print_keys(FILE *out)
+{
+    fprintf(out, "| key | type | default | meaning |\n");
+    fprintf(out, "|---|---|---|---|\n");
+    for (int i = 0; i < CK_NKEYS; i++) {
+        const struct ck_key *k = &ck_keys[i];
+
+        fprintf(out, "| %s | %s | ", k->name, ck_table_type(k->type));
+        switch (k->type) {
+        case CK_INT:
+            fprintf(out, "%lld | %s (%lld..%lld) |\n", k->idef, k->help,
+                k->min, k->max);
+            break;
+        case CK_BOOL:
+            fprintf(out, "%s | %s |\n", k->idef ? "true" : "false",
+                k->help);
+            break;
+        case CK_USERS:
+            fprintf(out, "%s | %s (%lld..%lld users) |\n", k->sdef, k->help,
+                k->min, k->max);
+            break;
+        case CK_DCLIST:
+            fprintf(out, "%s | %s (dc %lld..%lld, 1..%d addresses) |\n",
+                k->sdef, k->help, k->min, k->max, CONFIG_MAX_DC_ADDRS);
+            break;
+        case CK_HOSTLIST:
+            fprintf(out, "%s | %s (at most %lld) |\n", k->sdef, k->help,
+                k->max);
+            break;
+        default:
+            fprintf(out, "\"%s\" | %s |\n", k->sdef, k->help);
+            break;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+/*
+ * config.h - the immutable configuration snapshot and its loader.
+ *
+ * config_load() parses a libconfig file, validates every key strictly and
+ * returns a snapshot that nobody modifies afterwards; a reload builds a new
+ * one.  Every error names the file and line: "FILE:LINE: what is wrong".
+ * The keys themselves are listed once, in config_keys.h.
+ */
+#ifndef TELEMT_CONFIG_H
+#define TELEMT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto.h"
+
+#define CONFIG_MAX_USERS        4096
+#define CONFIG_MAX_DC_ADDRS     16
+#define CONFIG_ERR_LEN          512
+
+struct config_user {
+    char *name;                         /* setting name, [A-Za-z][A-Za-z0-9_-]* */
+    uint8_t secret[SECRET_LEN];
+};
+
+struct config_dc_override {
+    int dc;                             /* signed DC index, never 0 */
+    int naddrs;                         /* 1..CONFIG_MAX_DC_ADDRS */
+    char **addrs;                       /* "host:port" or "[v6]:port" */
+};
+
+struct config {
+    char *path;                         /* the file it was loaded from */
+    int port;
+    char *listen_ipv4;                  /* "" = off */
+    char *listen_ipv6;                  /* "" = off */
+    int workers;                        /* resolved: 0 became nproc */
+    int max_connections;                /* per worker */
+    int thread_stack_size;              /* bytes */
+    int backlog;
+    int nusers;
+    struct config_user *users;
+    bool mode_classic, mode_secure, mode_tls;
+    char *tls_domain;                   /* "" when unset */
+    int ntls_domains;                   /* resolved: tls_domain first, */
+    char **tls_domains;                 /* then the tls_domains list */
+    bool tls_sni_strict;
+    int tls_time_skew;                  /* s */
+    bool tls_accept_boot_time;
+    int tls_cert_len_min, tls_cert_len_max;
+    bool mask;
+    char *mask_host;                    /* resolved: "" became tls_domain */
+    int mask_port;
+    bool prefer_ipv6;
+    bool fast_mode;
+    int client_keepalive;               /* s, 0 = off */
+    int client_ack_timeout;             /* s, 0 = off */
+    int handshake_timeout;              /* s */
+    int dc_connect_timeout;             /* s */
+    int default_dc;
+    int ndc_overrides;
+    struct config_dc_override *dc_overrides;
+    char *public_host;                  /* "" when unset */
+    int public_port;                    /* resolved: 0 became port */
+    int log_level;                      /* enum log_level */
+};
+
+/*
+ * Load and validate path.  On success returns a new snapshot (free with
+ * config_free()).  On failure returns NULL and writes "FILE:LINE: message"
+ * (or "FILE: message" where no line applies) into err.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen);
+/* Free a snapshot and everything it owns; NULL is fine. */
+void config_free(struct config *cfg);
+/* Print the key table (name, type, default, meaning) as Markdown rows. */
+void config_print_keys(FILE *out);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * config_keys.h - every configuration key, listed once (no .c).
+ *
+ * config.c expands CONFIG_KEYS() into the parse table, the defaults, the
+ * unknown-key check and config_print_keys() (the README table), so a new
+ * key is one entry here plus its field in struct config.  The list is in
+ * README order.  Names with a dot ("modes.tls") are members of a group of
+ * that name; USERS and DCLIST keys are compound and parsed by hand.
+ */
+#ifndef TELEMT_CONFIG_KEYS_H
+#define TELEMT_CONFIG_KEYS_H
+
+/*
+ * X(name, type, field, min, max, default, help)
+ *
+ *   name     the key as written in the file
+ *   type     INT     int field; min..max inclusive; default an integer
+ *            BOOL    bool field; default true or false
+ *            IPV4    char * field; "" (off) or an IPv4 literal
+ *            IPV6    char * field; "" (off) or an IPv6 literal
+ *            HOST    char * field; "" or a DNS host name
+ *            ADDR    char * field; "" or a host name or an IP literal
+ *            LOGLVL  int field, written as a level name; default a name
+ *            USERS   the users group; min..max is the number of users
+ *            DCLIST  the dc_overrides list; min..max bounds each dc
+ *            HOSTLIST  array of DNS host names; min..max bounds the count
+ *   field    member of struct config
+ *   min/max  bounds as above; 0 where they do not apply
+ *   default  as above; for USERS and DCLIST the text shown in the table
+ *   help     one line for the README; no '|' (it would split the row)
+ */
+#define CONFIG_KEYS(X)                                                      \
+    X("port", INT, port, 1, 65535, 443,                                     \
+      "TCP port clients connect to")                                        \
+    X("listen_ipv4", IPV4, listen_ipv4, 0, 0, "0.0.0.0",                    \
+      "IPv4 address to listen on; \"\" turns IPv4 off")                     \
+    X("listen_ipv6", IPV6, listen_ipv6, 0, 0, "",                           \
+      "IPv6 address to listen on; \"\" turns IPv6 off; at least one of "    \
+      "the two must be set")                                                \
+    X("workers", INT, workers, 0, 64, 0,                                    \
+      "worker processes; 0 means one per online CPU")                       \
+    X("max_connections", INT, max_connections, 1, 1000000, 10000,           \
+      "client connections each worker accepts at once")                     \
+    X("thread_stack_size", INT, thread_stack_size, 65536, 67108864, 262144, \
+      "stack size of each connection thread, in bytes")                     \
+    X("backlog", INT, backlog, 1, 65535, 4096,                              \
+      "listen(2) backlog of each listening socket")                         \
+    X("users", USERS, users, 1, CONFIG_MAX_USERS, "(required)",             \
+      "group of name = \"secret\"; each secret is 32 hex digits; "          \
+      "no two users may share a secret")                                    \
+    X("modes.classic", BOOL, mode_classic, 0, 0, false,                     \
+      "accept plain obfuscated2 clients (secret as is)")                    \
+    X("modes.secure", BOOL, mode_secure, 0, 0, false,                       \
+      "accept padded-intermediate clients (dd secret)")                     \
+    X("modes.tls", BOOL, mode_tls, 0, 0, true,                              \
+      "accept fake-TLS clients (ee secret); at least one mode must be on")  \
+    X("tls_domain", HOST, tls_domain, 0, 0, "",                             \
+      "host name fake-TLS clients send as SNI; required when modes.tls "    \
+      "is on")                                                              \
+    X("tls_domains", HOSTLIST, tls_domains, 0, 64, "[]",                    \
+      "more SNI names to accept besides tls_domain; each gets its own ee "  \
+      "link")                                                               \
+    X("tls_sni_strict", BOOL, tls_sni_strict, 0, 0, true,                   \
+      "refuse a fake-TLS hello whose SNI is not tls_domain or one of "      \
+      "tls_domains (a hello without SNI is accepted)")                      \
+    X("tls_time_skew", INT, tls_time_skew, 1, 86400, 120,                   \
+      "seconds a fake-TLS hello's timestamp may differ from our clock")     \
+    X("tls_accept_boot_time", BOOL, tls_accept_boot_time, 0, 0, true,       \
+      "accept hellos whose timestamp is below 172800, the time-since-boot " \
+      "form clients without a synced clock send")                           \
+    X("tls_cert_len_min", INT, tls_cert_len_min, 64, 16384, 2500,           \
+      "smallest size of the fake certificate record in the ServerHello")    \
+    X("tls_cert_len_max", INT, tls_cert_len_max, 64, 16384, 4500,           \
+      "largest size of the fake certificate record; a random size in "      \
+      "min..max is sent each time")                                         \
+    X("mask", BOOL, mask, 0, 0, true,                                       \
+      "relay clients that fail the handshake to mask_host")                 \
+    X("mask_host", ADDR, mask_host, 0, 0, "",                               \
+      "host refused clients are relayed to; \"\" means tls_domain")         \
+    X("mask_port", INT, mask_port, 1, 65535, 443,                           \
+      "port on mask_host")                                                  \
+    X("prefer_ipv6", BOOL, prefer_ipv6, 0, 0, false,                        \
+      "try a DC's IPv6 addresses before its IPv4 ones")                     \
+    X("fast_mode", BOOL, fast_mode, 0, 0, true,                             \
+      "let the DC encrypt straight to the client, saving one "              \
+      "re-encryption")                                                      \
+    X("client_keepalive", INT, client_keepalive, 0, 86400, 60,              \
+      "TCP keepalive idle time on client sockets, in seconds; 0 is off")    \
+    X("client_ack_timeout", INT, client_ack_timeout, 0, 86400, 300,         \
+      "TCP user timeout on client sockets: drop a client whose data "       \
+      "stays unacknowledged this many seconds; 0 is off")                   \
+    X("handshake_timeout", INT, handshake_timeout, 1, 300, 10,              \
+      "seconds a client has to complete its handshake")                     \
+    X("dc_connect_timeout", INT, dc_connect_timeout, 1, 300, 10,            \
+      "seconds to wait for a connection to a DC")                           \
+    X("default_dc", INT, default_dc, 1, 5, 2,                               \
+      "DC used when a client asks for one we do not know")                  \
+    X("dc_overrides", DCLIST, dc_overrides, -32768, 32767, "()",            \
+      "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
+      "replaces the built-in addresses of DC N; N non-zero, no repeats")   \
+    X("public_host", ADDR, public_host, 0, 0, "",                           \
+      "host name or IP address put in tg:// links")                         \
+    X("public_port", INT, public_port, 0, 65535, 0,                         \
+      "port put in tg:// links; 0 means port")                              \
+    X("log_level", LOGLVL, log_level, 0, 0, "info",                         \
+      "one of error, warn, info, debug")
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * crypto.h - the only door to libcrypto: AES-256-CTR streams, AES-256 block
+ * encryption, SHA-256, HMAC-SHA256, random bytes, constant-time compare.
+ *
+ * A struct ctr is one continuous keystream (OpenSSL's 128-bit big-endian
+ * counter); it is created once per connection direction and never per
+ * packet.  Functions return 0 on success, -1 on failure (out of memory).
+ */
+#ifndef TELEMT_CRYPTO_H
+#define TELEMT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ctr;
+
+/* New AES-256-CTR stream at keystream offset 0; NULL on failure. */
+struct ctr *ctr_new(const uint8_t key[32], const uint8_t iv[16]);
+/* XOR len bytes with the next keystream bytes; in may equal out. */
+void ctr_apply(struct ctr *c, const uint8_t *in, uint8_t *out, size_t len);
+/* Free a stream; NULL is fine. */
+void ctr_free(struct ctr *c);
+
+/* One AES-256 block encryption (ECB), for cheap keystream probes. */
+int aes256_block(const uint8_t key[32], const uint8_t in[16],
+    uint8_t out[16]);
+/* SHA-256 of the concatenation a || b (b may be NULL with blen 0). */
+void sha256_2(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+    uint8_t out[32]);
+/* HMAC-SHA256 over the concatenation a || b. */
+void hmac_sha256_2(const uint8_t *key, size_t keylen, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen, uint8_t out[32]);
+/* Fill buf with cryptographically random bytes; -1 if the RNG failed. */
+int random_bytes(uint8_t *buf, size_t len);
+/* 1 if the len bytes at a and b are equal, in time independent of content. */
+int ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
+
+#endif

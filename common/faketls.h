@@ -1,0 +1,71 @@
+/*
+ * faketls.h - fake TLS (ee secrets), the pure part: recognise and parse a
+ * ClientHello record, verify its digest against a secret, and build the
+ * server's answer (PROTOCOL.md 5.1-5.4).  No I/O, no globals, no clock:
+ * every input is bounded and every length field is checked.
+ */
+#ifndef TELEMT_FAKETLS_H
+#define TELEMT_FAKETLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FAKETLS_RANDOM_OFF      11      /* client random at [11,43) */
+#define FAKETLS_MIN_HELLO       100     /* record payload bounds (L) */
+#define FAKETLS_MAX_HELLO       16384
+#define FAKETLS_MAX_SNI         253
+#define FAKETLS_ANSWER_FIXED    138     /* answer bytes besides the cert */
+
+enum faketls_sniff {
+    FAKETLS_NEED_MORE,                  /* *need says how many bytes */
+    FAKETLS_NOT_TLS,                    /* not a TLS handshake record */
+    FAKETLS_BAD_LENGTH,                 /* record length out of bounds */
+    FAKETLS_COMPLETE                    /* *need bytes hold the record */
+};
+
+struct faketls_hello {
+    size_t record_len;                  /* 5 + L */
+    uint8_t random[32];                 /* as received */
+    uint8_t session_id[32];
+    size_t session_id_len;              /* 0..32 */
+    int has_sni;
+    char sni[FAKETLS_MAX_SNI + 1];      /* NUL-terminated host_name */
+    uint16_t cipher;                    /* suite to answer with */
+};
+
+/*
+ * Look at the first len bytes a client sent.  "16 03 01" or "16 03 03"
+ * with a record length L in FAKETLS_MIN_HELLO..FAKETLS_MAX_HELLO is a
+ * hello: COMPLETE once 5 + L bytes are there, else NEED_MORE with *need.
+ */
+enum faketls_sniff faketls_sniff(const uint8_t *buf, size_t len,
+    size_t *need);
+/*
+ * Parse a complete hello record rec[0..len), len = 5 + L: handshake type
+ * 1, lengths consistent, session id, cipher suites (picks the first
+ * non-GREASE 0x1301..0x1303, else 0x1301), extensions (server_name).
+ * Returns 0, or -1 if anything is malformed.
+ */
+int faketls_parse_hello(const uint8_t *rec, size_t len,
+    struct faketls_hello *h);
+/*
+ * Check the digest with one secret: HMAC-SHA256(secret, rec with the
+ * random zeroed) against the random's first 28 bytes, in constant time.
+ * Returns 1 and the client's timestamp in *ts on a match, else 0.
+ */
+int faketls_verify(const uint8_t *rec, size_t len, const uint8_t secret[16],
+    uint32_t *ts);
+/*
+ * Build ServerHello + ChangeCipherSpec + one ApplicationData record of
+ * cert_len bytes (taken from cert) into out, with the server random set
+ * to HMAC(secret, client random || answer with zeroed random).  key_share
+ * is the 32-byte x25519 public key to send.  Returns the length written,
+ * or 0 if outcap is too small.
+ */
+size_t faketls_build_answer(const struct faketls_hello *h,
+    const uint8_t secret[16], const uint8_t key_share[32],
+    const uint8_t *cert, size_t cert_len, uint8_t *out, size_t outcap);
+/* A fresh random x25519 public key (a real curve point); 0 or -1. */
+int faketls_x25519_public(uint8_t out[32]);
+
+#endif

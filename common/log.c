@@ -1,0 +1,138 @@
+/*
+ * log.c - line-oriented logging to stderr for every process.
+ *
+ * Lines look like "2026-11-25T10:00:00Z worker 1[1234] info: text".  A line
+ * is formatted into a stack buffer and written with one write(2), which
+ * keeps lines whole across threads and processes sharing the same stderr.
+ * Never allocates, so it is safe on out-of-memory paths.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static char log_role[32] = "telemt";
+static atomic_int log_threshold = LOG_LVL_INFO;
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+void
+log_set_role(const char *role)
+{
+    snprintf(log_role, sizeof(log_role), "%s", role);
+}
+
+void
+log_set_level(enum log_level level)
+{
+    atomic_store(&log_threshold, (int)level);
+}
+
+enum log_level
+log_get_level(void)
+{
+    return (enum log_level)atomic_load(&log_threshold);
+}
+
+int
+log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(name, log_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void
+log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+    char line[1024];
+    struct tm tm;
+    time_t now;
+    size_t n;
+    int r;
+
+    if ((int)level > atomic_load(&log_threshold))
+        return;
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    r = snprintf(line + n, sizeof(line) - n, "%s[%ld] %s: ", log_role,
+        (long)getpid(), log_names[level]);
+    if (r > 0)
+        n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+    r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    if (r > 0)
+        n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+    if (errnum != 0 && n < sizeof(line) - 1) {
+        char ebuf[128];
+        const char *e = strerror_r(errnum, ebuf, sizeof(ebuf));
+        r = snprintf(line + n, sizeof(line) - n, ": %s", e);
+        if (r > 0)
+            n += (size_t)r < sizeof(line) - n ? (size_t)r
+                : sizeof(line) - n - 1;
+    }
+    if (n >= sizeof(line) - 1)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    (void)!write(STDERR_FILENO, line, n);
+}
+
+#define LOG_FN(name, level, with_errno)                                   \
+void                                                                      \
+name(const char *fmt, ...)                                                \
+{                                                                         \
+    int saved = errno;                                                    \
+    va_list ap;                                                           \
+    va_start(ap, fmt);                                                    \
+    log_emit(level, with_errno ? saved : 0, fmt, ap);                     \
+    va_end(ap);                                                           \
+    errno = saved;                                                        \
+}
+
+LOG_FN(log_errorx, LOG_LVL_ERROR, 0)
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_emit(LOG_LVL_ERROR, saved, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_emit(LOG_LVL_ERROR, 0, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void
+panic(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_emit(LOG_LVL_ERROR, 0, fmt, ap);
+    va_end(ap);
+    abort();
+}

@@ -1,0 +1,42 @@
+/*
+ * log.h - the logging contract shared by every process.
+ *
+ * One line per event, written with a single write(2) so lines from threads
+ * and processes never interleave.  Each line carries the role ("master",
+ * "worker 3") and pid.  *_warn() appends strerror(errno); *_warnx() does not.
+ * fatal()/fatalx() exit 1 (environmental failure); panic() aborts (our bug).
+ */
+#ifndef TELEMT_LOG_H
+#define TELEMT_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+    LOG_LVL_ERROR = 0,
+    LOG_LVL_WARN,
+    LOG_LVL_INFO,
+    LOG_LVL_DEBUG
+};
+
+/* Set the role shown in every line ("master", "worker 2"); copies it. */
+void log_set_role(const char *role);
+/* Set the threshold; messages above it are dropped. */
+void log_set_level(enum log_level level);
+/* Current threshold (cheap; callers may test it before costly formatting). */
+enum log_level log_get_level(void);
+/* Parse "error", "warn", "info", "debug"; -1 if none of them. */
+int log_level_parse(const char *name);
+
+void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

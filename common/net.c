@@ -1,0 +1,263 @@
+/*
+ * net.c - sockets with deadlines.  All sockets are non-blocking and every
+ * wait is a poll() bounded by an absolute monotonic deadline, which is how
+ * the handshake enforces its timeout on hostile, slow or silent peers.
+ */
+#include "net.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int
+net_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon, *h = s;
+    size_t n;
+    char *end;
+    long p;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = s + 1;
+        n = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || strchr(s, ':') != colon)
+            return -1;
+        n = (size_t)(colon - s);
+    }
+    if (n == 0 || n >= hostlen)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (colon[1] == '\0')
+        return -1;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || p < 1 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int
+net_parse_literal(const char *host, int port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *len = sizeof(*sin);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*sin6);
+        return 0;
+    }
+    return -1;
+}
+
+void
+net_format(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char a[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+        snprintf(out, outlen, "%s:%u", a, ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+        snprintf(out, outlen, "[%s]:%u", a, ntohs(sin6->sin6_port));
+    } else {
+        snprintf(out, outlen, "(family %d)", sa->sa_family);
+    }
+}
+
+int
+net_set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+        return -1;
+    return 0;
+}
+
+int
+net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+    int fd, one = 1;
+
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+        0);
+    if (fd == -1)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+        (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+        IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+        bind(fd, sa, len) == -1 || listen(fd, backlog) == -1) {
+        int saved = errno;
+
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static int
+wait_fd(int fd, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - mono_ms();
+        struct pollfd p = { .fd = fd, .events = events };
+        int r;
+
+        if (left <= 0)
+            return NET_TIMEOUT;
+        r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (r > 0)
+            return 0;
+        if (r == -1 && errno != EINTR)
+            return NET_ERR;
+    }
+}
+
+int
+net_connect(const struct sockaddr *sa, socklen_t len, int64_t deadline_ms)
+{
+    int fd, r, err = 0;
+    socklen_t elen = sizeof(err);
+
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+        0);
+    if (fd == -1)
+        return NET_ERR;
+    if (connect(fd, sa, len) == 0)
+        return fd;
+    if (errno != EINPROGRESS) {
+        err = errno;
+        goto fail;
+    }
+    r = wait_fd(fd, POLLOUT, deadline_ms);
+    if (r != 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return r;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+        err = errno;
+    if (err == 0)
+        return fd;
+fail:
+    close(fd);
+    errno = err;
+    return NET_ERR;
+}
+
+int
+net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
+    int64_t deadline_ms, size_t *got)
+{
+    size_t have = 0;
+
+    while (have < min) {
+        ssize_t n = read(fd, buf + have, cap - have);
+
+        if (n > 0) {
+            have += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            *got = have;
+            return NET_EOF;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            *got = have;
+            return NET_ERR;
+        }
+        n = wait_fd(fd, POLLIN, deadline_ms);
+        if (n != 0) {
+            *got = have;
+            return (int)n;
+        }
+    }
+    *got = have;
+    return (int)have;
+}
+
+int
+net_write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno != EAGAIN)
+            return NET_ERR;
+        n = wait_fd(fd, POLLOUT, deadline_ms);
+        if (n != 0)
+            return (int)n;
+    }
+    return 0;
+}
+
+void
+net_client_opts(int fd, int keepalive_s, int ack_timeout_s)
+{
+    int one = 1;
+
+    /* Failures here only lose an optimisation; the connection still works. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (keepalive_s > 0) {
+        int cnt = 3;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_s,
+            sizeof(keepalive_s));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_s,
+            sizeof(keepalive_s));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
+    if (ack_timeout_s > 0) {
+        unsigned ms = (unsigned)ack_timeout_s * 1000u;
+
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+    }
+}

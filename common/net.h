@@ -1,0 +1,60 @@
+/*
+ * net.h - socket helpers shared by master, workers and test tools:
+ * SO_REUSEPORT listeners, address parsing, connect and I/O with deadlines,
+ * client socket options.  Every blocking step takes an absolute deadline
+ * on the monotonic clock (mono_ms()), so no read can hang forever.
+ */
+#ifndef TELEMT_NET_H
+#define TELEMT_NET_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* I/O outcomes besides a byte count. */
+#define NET_EOF         0
+#define NET_ERR        -1
+#define NET_TIMEOUT    -2
+
+/*
+ * Parse "A.B.C.D:port", "[v6]:port" or "name:port" into host (without
+ * brackets) and port.  Returns 0, or -1 if malformed.
+ */
+int net_split_hostport(const char *s, char *host, size_t hostlen,
+    int *port);
+/* Resolve a numeric address (no DNS) into ss; -1 if not a literal. */
+int net_parse_literal(const char *host, int port,
+    struct sockaddr_storage *ss, socklen_t *len);
+/* Format an address as "1.2.3.4:5" or "[::1]:5". */
+void net_format(const struct sockaddr *sa, char *out, size_t outlen);
+/*
+ * A non-blocking, close-on-exec listening socket with SO_REUSEADDR and
+ * SO_REUSEPORT (IPV6_V6ONLY for IPv6).  Returns the fd, or -1 with errno.
+ */
+int net_listen(const struct sockaddr *sa, socklen_t len, int backlog);
+/*
+ * Connect a non-blocking socket to sa before deadline_ms.  Returns the
+ * connected fd, or NET_ERR / NET_TIMEOUT (errno set for NET_ERR).
+ */
+int net_connect(const struct sockaddr *sa, socklen_t len,
+    int64_t deadline_ms);
+/*
+ * Read into buf until at least min bytes (and at most cap) are there, or
+ * until the deadline.  Returns the count read (>= min), NET_EOF if the
+ * peer closed first (*got tells how much arrived), NET_TIMEOUT or NET_ERR.
+ */
+int net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
+    int64_t deadline_ms, size_t *got);
+/* Write all len bytes before the deadline: 0, NET_TIMEOUT or NET_ERR. */
+int net_write_all(int fd, const uint8_t *buf, size_t len,
+    int64_t deadline_ms);
+/* Make fd non-blocking; -1 on failure. */
+int net_set_nonblock(int fd);
+/*
+ * Client socket options: TCP keepalive every keepalive_s seconds (0 =
+ * off), TCP_USER_TIMEOUT ack_timeout_s (0 = off), TCP_NODELAY.
+ */
+void net_client_opts(int fd, int keepalive_s, int ack_timeout_s);
+
+#endif

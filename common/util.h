@@ -1,0 +1,17 @@
+/*
+ * util.h - small helpers with no state: monotonic clock, hex coding.
+ */
+#ifndef TELEMT_UTIL_H
+#define TELEMT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock. */
+int64_t mono_ms(void);
+/* Decode exactly outlen bytes from 2*outlen hex digits; -1 on bad input. */
+int hex_decode(const char *hex, uint8_t *out, size_t outlen);
+/* Encode len bytes as lower-case hex into out (2*len+1 bytes, NUL added). */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+
+#endif

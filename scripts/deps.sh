@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# deps.sh - install everything telemt needs to build and to run its tests
+# on Debian 12 (run as root).  Used by the README's first command and by CI.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+    build-essential pkg-config libssl-dev libconfig-dev check \
+    python3 python3-telethon iproute2 util-linux procps valgrind

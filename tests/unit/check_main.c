@@ -1,0 +1,34 @@
+/*
+ * check_main.c - the one Check runner: adds every room's suite and exits
+ * non-zero if any test failed.  Run from the repository root (tests read
+ * tests/data/).
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+Suite *crypto_suite(void);
+Suite *obfs2_suite(void);
+Suite *config_suite(void);
+Suite *links_suite(void);
+Suite *faketls_suite(void);
+Suite *tlsrec_suite(void);
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(crypto_suite());
+    int failed;
+
+    log_set_level(LOG_LVL_ERROR);
+    srunner_add_suite(sr, obfs2_suite());
+    srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, links_suite());
+    srunner_add_suite(sr, faketls_suite());
+    srunner_add_suite(sr, tlsrec_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

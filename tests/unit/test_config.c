@@ -1,0 +1,613 @@
+/*
+ * test_config.c - Check suite for common/config.c.
+ *
+ * Loads the configs in tests/data/good and checks every field, and loads
+ * each tests/data/bad/NAME.conf, expecting exactly the one-line message in
+ * NAME.err; the bad directory is listed at suite build time, so a new pair
+ * of files is a new test.  Edge cases are written to temporary files.
+ * Runs with the repository root as the working directory.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "config.h"
+#include "log.h"
+
+#define BAD_DIR     "tests/data/bad"
+#define GOOD_DIR    "tests/data/good"
+
+Suite *config_suite(void);
+
+/* Names (without ".conf") of the bad configs; filled by config_suite(). */
+static char **bad_names;
+static int nbad;
+
+static const uint8_t alice_secret[SECRET_LEN] = {
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef
+};
+
+/* Read the first line of path, without its newline, into buf. */
+static void
+read_line(const char *path, char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "r");
+
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    if (fgets(buf, (int)len, fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+/*
+ * Write text to a fresh temporary file and load it.  The file's name is
+ * left in path (at least 64 bytes) so messages can be compared.
+ */
+static struct config *
+load_text(const char *text, char *path, char *err, size_t errlen)
+{
+    struct config *cfg;
+    FILE *fp;
+    int fd;
+
+    strcpy(path, "/tmp/test_config_XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ne(fd, -1);
+    fp = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs(text, fp);
+    fclose(fp);
+    cfg = config_load(path, err, errlen);
+    unlink(path);
+    return cfg;
+}
+
+/* Load text that must fail; compare the message after "PATH:". */
+static void
+expect_error(const char *text, const char *want)
+{
+    char path[64], err[CONFIG_ERR_LEN], full[CONFIG_ERR_LEN + 64];
+    struct config *cfg = load_text(text, path, err, sizeof(err));
+
+    if (cfg != NULL)
+        config_free(cfg);
+    ck_assert_msg(cfg == NULL, "loaded but should fail: %s", text);
+    snprintf(full, sizeof(full), "%s:%s", path, want);
+    ck_assert_str_eq(err, full);
+}
+
+/* Load text that must succeed. */
+static struct config *
+expect_ok(const char *text)
+{
+    char path[64], err[CONFIG_ERR_LEN];
+    struct config *cfg = load_text(text, path, err, sizeof(err));
+
+    ck_assert_msg(cfg != NULL, "should load: %s", err);
+    return cfg;
+}
+
+#define USERS1  "users = { alice = \"0123456789abcdef0123456789abcdef\"; };\n"
+#define DOMAIN  "tls_domain = \"www.example.com\";\n"
+
+START_TEST(test_bad)
+{
+    char conf[256], errpath[256], want[CONFIG_ERR_LEN], err[CONFIG_ERR_LEN];
+    struct config *cfg;
+
+    snprintf(conf, sizeof(conf), "%s/%s.conf", BAD_DIR, bad_names[_i]);
+    snprintf(errpath, sizeof(errpath), "%s/%s.err", BAD_DIR, bad_names[_i]);
+    read_line(errpath, want, sizeof(want));
+    cfg = config_load(conf, err, sizeof(err));
+    if (cfg != NULL)
+        config_free(cfg);
+    ck_assert_msg(cfg == NULL, "%s loaded but should fail", conf);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_bad_count)
+{
+    /* Guards against running from the wrong directory and testing nothing. */
+    ck_assert_int_ge(nbad, 14);
+}
+END_TEST
+
+START_TEST(test_minimal)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = config_load(GOOD_DIR "/minimal.conf", err,
+        sizeof(err));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_str_eq(cfg->path, GOOD_DIR "/minimal.conf");
+    ck_assert_int_eq(cfg->port, 443);
+    ck_assert_str_eq(cfg->listen_ipv4, "0.0.0.0");
+    ck_assert_str_eq(cfg->listen_ipv6, "");
+    ck_assert_int_eq(cfg->workers, ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu);
+    ck_assert_int_eq(cfg->max_connections, 10000);
+    ck_assert_int_eq(cfg->thread_stack_size, 262144);
+    ck_assert_int_eq(cfg->backlog, 4096);
+    ck_assert_int_eq(cfg->nusers, 1);
+    ck_assert_str_eq(cfg->users[0].name, "alice");
+    ck_assert_mem_eq(cfg->users[0].secret, alice_secret, SECRET_LEN);
+    ck_assert(!cfg->mode_classic);
+    ck_assert(!cfg->mode_secure);
+    ck_assert(cfg->mode_tls);
+    ck_assert_str_eq(cfg->tls_domain, "www.example.com");
+    ck_assert(cfg->mask);
+    ck_assert_str_eq(cfg->mask_host, "www.example.com");
+    ck_assert_int_eq(cfg->mask_port, 443);
+    ck_assert(!cfg->prefer_ipv6);
+    ck_assert(cfg->fast_mode);
+    ck_assert_int_eq(cfg->client_keepalive, 60);
+    ck_assert_int_eq(cfg->client_ack_timeout, 300);
+    ck_assert_int_eq(cfg->handshake_timeout, 10);
+    ck_assert_int_eq(cfg->dc_connect_timeout, 10);
+    ck_assert_int_eq(cfg->default_dc, 2);
+    ck_assert_int_eq(cfg->ndc_overrides, 0);
+    ck_assert_str_eq(cfg->public_host, "");
+    ck_assert_int_eq(cfg->public_port, 443);
+    ck_assert_int_eq(cfg->log_level, LOG_LVL_INFO);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_full)
+{
+    static const uint8_t bob[SECRET_LEN] = {
+        0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+        0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10
+    };
+    static const uint8_t carol[SECRET_LEN] = { [SECRET_LEN - 1] = 1 };
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = config_load(GOOD_DIR "/full.conf", err,
+        sizeof(err));
+    struct config_dc_override *o;
+
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->port, 8443);
+    ck_assert_str_eq(cfg->listen_ipv4, "127.0.0.1");
+    ck_assert_str_eq(cfg->listen_ipv6, "::1");
+    ck_assert_int_eq(cfg->workers, 3);
+    ck_assert_int_eq(cfg->max_connections, 500);
+    ck_assert_int_eq(cfg->thread_stack_size, 131072);
+    ck_assert_int_eq(cfg->backlog, 128);
+    ck_assert_int_eq(cfg->nusers, 3);
+    ck_assert_str_eq(cfg->users[0].name, "alice");
+    ck_assert_mem_eq(cfg->users[0].secret, alice_secret, SECRET_LEN);
+    ck_assert_str_eq(cfg->users[1].name, "bob");
+    ck_assert_mem_eq(cfg->users[1].secret, bob, SECRET_LEN);
+    ck_assert_str_eq(cfg->users[2].name, "carol_2-x");
+    ck_assert_mem_eq(cfg->users[2].secret, carol, SECRET_LEN);
+    ck_assert(cfg->mode_classic);
+    ck_assert(cfg->mode_secure);
+    ck_assert(!cfg->mode_tls);
+    ck_assert_str_eq(cfg->tls_domain, "cdn.example.org");
+    ck_assert(!cfg->mask);
+    ck_assert_str_eq(cfg->mask_host, "mask.example.net");
+    ck_assert_int_eq(cfg->mask_port, 8080);
+    ck_assert(cfg->prefer_ipv6);
+    ck_assert(!cfg->fast_mode);
+    ck_assert_int_eq(cfg->client_keepalive, 0);
+    ck_assert_int_eq(cfg->client_ack_timeout, 0);
+    ck_assert_int_eq(cfg->handshake_timeout, 300);
+    ck_assert_int_eq(cfg->dc_connect_timeout, 1);
+    ck_assert_int_eq(cfg->default_dc, 4);
+    ck_assert_int_eq(cfg->ndc_overrides, 3);
+    o = &cfg->dc_overrides[0];
+    ck_assert_int_eq(o->dc, 2);
+    ck_assert_int_eq(o->naddrs, 2);
+    ck_assert_str_eq(o->addrs[0], "127.0.0.1:20001");
+    ck_assert_str_eq(o->addrs[1], "dc2.example.com:443");
+    o = &cfg->dc_overrides[1];
+    ck_assert_int_eq(o->dc, -2);
+    ck_assert_int_eq(o->naddrs, 1);
+    ck_assert_str_eq(o->addrs[0], "10.0.0.2:8888");
+    o = &cfg->dc_overrides[2];
+    ck_assert_int_eq(o->dc, 203);
+    ck_assert_int_eq(o->naddrs, 1);
+    ck_assert_str_eq(o->addrs[0], "203.example.com:65535");
+    ck_assert_str_eq(cfg->public_host, "proxy.example.com");
+    ck_assert_int_eq(cfg->public_port, 443);
+    ck_assert_int_eq(cfg->log_level, LOG_LVL_DEBUG);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_dc_ipv6)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = config_load(GOOD_DIR "/dc_ipv6.conf", err,
+        sizeof(err));
+
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_str_eq(cfg->listen_ipv4, "");
+    ck_assert_str_eq(cfg->listen_ipv6, "::");
+    ck_assert(!cfg->mode_classic);
+    ck_assert(cfg->mode_secure);
+    ck_assert(!cfg->mode_tls);
+    /* No tls_domain is needed without modes.tls; mask_host follows it. */
+    ck_assert_str_eq(cfg->tls_domain, "");
+    ck_assert_str_eq(cfg->mask_host, "");
+    ck_assert_int_eq(cfg->ndc_overrides, 2);
+    ck_assert_int_eq(cfg->dc_overrides[0].dc, 2);
+    ck_assert_int_eq(cfg->dc_overrides[0].naddrs, 3);
+    ck_assert_str_eq(cfg->dc_overrides[0].addrs[0], "[2001:db8::1]:443");
+    ck_assert_str_eq(cfg->dc_overrides[0].addrs[1], "127.0.0.1:20001");
+    ck_assert_str_eq(cfg->dc_overrides[0].addrs[2], "[::1]:20001");
+    ck_assert_int_eq(cfg->dc_overrides[1].dc, -4);
+    ck_assert_int_eq(cfg->dc_overrides[1].naddrs, 1);
+    ck_assert_str_eq(cfg->dc_overrides[1].addrs[0],
+        "[::ffff:192.0.2.1]:8888");
+    ck_assert_str_eq(cfg->public_host, "2001:db8::10");
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_not_found)
+{
+    char err[CONFIG_ERR_LEN];
+
+    ck_assert_ptr_null(config_load("tests/data/no_such.conf", err,
+        sizeof(err)));
+    ck_assert_str_eq(err, "tests/data/no_such.conf: cannot read: "
+        "No such file or directory");
+}
+END_TEST
+
+START_TEST(test_free_null)
+{
+    config_free(NULL);
+}
+END_TEST
+
+START_TEST(test_small_err_buffer)
+{
+    char err[8];
+
+    memset(err, 'x', sizeof(err));
+    ck_assert_ptr_null(config_load(BAD_DIR "/port_range.conf", err,
+        sizeof(err)));
+    ck_assert_str_eq(err, "tests/d");
+    /* No buffer at all is allowed too. */
+    ck_assert_ptr_null(config_load(BAD_DIR "/port_range.conf", NULL, 0));
+}
+END_TEST
+
+START_TEST(test_int64_and_types)
+{
+    struct config *cfg;
+
+    cfg = expect_ok(USERS1 DOMAIN "port = 8443L;\nworkers = 0x2;\n");
+    ck_assert_int_eq(cfg->port, 8443);
+    ck_assert_int_eq(cfg->workers, 2);
+    config_free(cfg);
+    expect_error(USERS1 DOMAIN "port = 70000000000L;\n",
+        "3: port: 70000000000 is out of range 1..65535");
+    expect_error(USERS1 DOMAIN "port = 443.0;\n",
+        "3: port: expected an integer, got a float");
+    expect_error(USERS1 DOMAIN "fast_mode = \"yes\";\n",
+        "3: fast_mode: expected true or false, got a string");
+    expect_error(USERS1 DOMAIN "tls_domain2 = 1;\n",
+        "3: unknown key 'tls_domain2'");
+    expect_error(USERS1 DOMAIN "modes = true;\n",
+        "3: modes: expected a group, got a boolean");
+    expect_error(USERS1 DOMAIN "public_host = 5;\n",
+        "3: public_host: expected a string, got an integer");
+    expect_error(USERS1 DOMAIN "workers = -1;\n",
+        "3: workers: -1 is out of range 0..64");
+    expect_error(USERS1 DOMAIN "users2 = { };\n",
+        "3: unknown key 'users2'");
+}
+END_TEST
+
+START_TEST(test_resolved)
+{
+    struct config *cfg;
+
+    cfg = expect_ok(USERS1 DOMAIN "port = 8443;\nmask_host = \"10.1.2.3\";\n"
+        "workers = 5;\nlog_level = \"WARN\";\n");
+    ck_assert_int_eq(cfg->public_port, 8443);
+    ck_assert_str_eq(cfg->mask_host, "10.1.2.3");
+    ck_assert_int_eq(cfg->workers, 5);
+    ck_assert_int_eq(cfg->log_level, LOG_LVL_WARN);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "port = 8443;\npublic_port = 1;\n");
+    ck_assert_int_eq(cfg->public_port, 1);
+    config_free(cfg);
+}
+END_TEST
+
+/* Build a users group of n users with distinct secrets. */
+static char *
+users_text(int n)
+{
+    size_t len = 64 + (size_t)n * 64;
+    char *s = malloc(len), *p = s;
+
+    ck_assert_ptr_nonnull(s);
+    p += sprintf(p, "%susers = {\n", DOMAIN);
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "u%d = \"%032x\";\n", i, (unsigned)i);
+    strcpy(p, "};\n");
+    return s;
+}
+
+START_TEST(test_user_limits)
+{
+    struct config *cfg;
+    char *text, want[128];
+
+    text = users_text(CONFIG_MAX_USERS);
+    cfg = expect_ok(text);
+    ck_assert_int_eq(cfg->nusers, CONFIG_MAX_USERS);
+    ck_assert_str_eq(cfg->users[CONFIG_MAX_USERS - 1].name, "u4095");
+    ck_assert_int_eq(cfg->users[CONFIG_MAX_USERS - 1].secret[15], 0xff);
+    config_free(cfg);
+    free(text);
+
+    text = users_text(CONFIG_MAX_USERS + 1);
+    snprintf(want, sizeof(want), "2: users: %d users, at most %d are "
+        "allowed", CONFIG_MAX_USERS + 1, CONFIG_MAX_USERS);
+    expect_error(text, want);
+    free(text);
+
+    expect_error(DOMAIN "users = { a*b = \"0123456789abcdef0123456789abcdef\";"
+        " };\n", "2: users.a*b: user name must be a letter followed by "
+        "letters, digits, '_' or '-'");
+    expect_error(DOMAIN "users = { alice = 1; };\n",
+        "2: users.alice: expected a string of 32 hex digits, got an "
+        "integer");
+}
+END_TEST
+
+/* Addresses dc_overrides must accept, and ones it must refuse. */
+static const char *const good_addrs[] = {
+    "1.2.3.4:1", "localhost:65535", "a-b.example.com:443", "[::]:443",
+    "[2001:db8::1]:80", "dc4:00443", "x1.example.123a:8888",
+};
+
+static const struct {
+    const char *addr, *why;
+} bad_addrs[] = {
+    { "1.2.3.4", "has no port (want host:port or [IPv6]:port)" },
+    { "1.2.3.4:", "has no port (want host:port or [IPv6]:port)" },
+    { "[::1]", "has no port (want host:port or [IPv6]:port)" },
+    { "[::1]443", "has no port (want host:port or [IPv6]:port)" },
+    { "[::1:443", "has no closing ']'" },
+    { "[1.2.3.4]:443", "has a bad IPv6 address" },
+    { "::1:443", "needs brackets around the IPv6 address" },
+    { ":443", "has no host" },
+    { "1.2.3.4:0", "has a bad port (want 1..65535)" },
+    { "1.2.3.4:123456", "has a bad port (want 1..65535)" },
+    { "1.2.3.4:-1", "has a bad port (want 1..65535)" },
+    { "1.2.3.4:44a", "has a bad port (want 1..65535)" },
+    { "1.2.3:443", "has a bad host (want an IPv4 address or a host name)" },
+    { "-a.com:443", "has a bad host (want an IPv4 address or a host name)" },
+    { "a-.com:443", "has a bad host (want an IPv4 address or a host name)" },
+    { "a..b:443", "has a bad host (want an IPv4 address or a host name)" },
+    { "a_b.com:443", "has a bad host (want an IPv4 address or a host name)" },
+};
+
+START_TEST(test_dc_addresses)
+{
+    char text[512], want[256];
+    struct config *cfg;
+
+    for (size_t i = 0; i < sizeof(good_addrs) / sizeof(good_addrs[0]);
+        i++) {
+        snprintf(text, sizeof(text), USERS1 DOMAIN "dc_overrides = ( { "
+            "dc = 1; addresses = [ \"%s\" ]; } );\n", good_addrs[i]);
+        cfg = expect_ok(text);
+        ck_assert_str_eq(cfg->dc_overrides[0].addrs[0], good_addrs[i]);
+        config_free(cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+        snprintf(text, sizeof(text), USERS1 DOMAIN "dc_overrides = ( { "
+            "dc = 1; addresses = [ \"%s\" ]; } );\n", bad_addrs[i].addr);
+        snprintf(want, sizeof(want), "3: dc_overrides[0].addresses[0]: "
+            "'%s' %s", bad_addrs[i].addr, bad_addrs[i].why);
+        expect_error(text, want);
+    }
+}
+END_TEST
+
+START_TEST(test_dc_shapes)
+{
+    char text[2048], *p;
+    struct config *cfg;
+
+    p = text + sprintf(text, USERS1 DOMAIN "dc_overrides = ( { dc = -32768;"
+        " addresses = [ ");
+    for (int i = 0; i < CONFIG_MAX_DC_ADDRS; i++)
+        p += sprintf(p, "%s\"10.0.0.%d:443\"", i ? ", " : "", i + 1);
+    strcpy(p, " ]; } );\n");
+    cfg = expect_ok(text);
+    ck_assert_int_eq(cfg->dc_overrides[0].dc, -32768);
+    ck_assert_int_eq(cfg->dc_overrides[0].naddrs, CONFIG_MAX_DC_ADDRS);
+    config_free(cfg);
+    strcpy(p, ", \"10.0.1.1:443\" ]; } );\n");
+    expect_error(text, "3: dc_overrides[0].addresses: 17 addresses, at "
+        "most 16 are allowed");
+
+    cfg = expect_ok(USERS1 DOMAIN "dc_overrides = ( );\n");
+    ck_assert_int_eq(cfg->ndc_overrides, 0);
+    config_free(cfg);
+    expect_error(USERS1 DOMAIN "dc_overrides = ( { dc = 32768; addresses = "
+        "[ \"a.b:1\" ]; } );\n", "3: dc_overrides[0].dc: 32768 is out of "
+        "range -32768..32767");
+    expect_error(USERS1 DOMAIN "dc_overrides = ( { addresses = "
+        "[ \"a.b:1\" ]; } );\n", "3: dc_overrides[0]: dc is missing");
+    expect_error(USERS1 DOMAIN "dc_overrides = ( { dc = 1; } );\n",
+        "3: dc_overrides[0]: addresses is missing");
+    expect_error(USERS1 DOMAIN "dc_overrides = ( { dc = 1; addresses = "
+        "[ ]; } );\n", "3: dc_overrides[0].addresses: at least one address "
+        "is required");
+    expect_error(USERS1 DOMAIN "dc_overrides = ( { dc = 1; addresses = "
+        "( \"a.b:1\", 5 ); } );\n", "3: dc_overrides[0].addresses[1]: "
+        "expected a string, got an integer");
+    expect_error(USERS1 DOMAIN "dc_overrides = { dc = 1; };\n",
+        "3: dc_overrides: expected a list ( { dc = N; addresses = [...]; }, "
+        "... ), got a group");
+    expect_error(USERS1 DOMAIN "dc_overrides = ( 1 );\n",
+        "3: dc_overrides[0]: expected a group { dc = N; addresses = [...]; "
+        "}, got an integer");
+}
+END_TEST
+
+START_TEST(test_host_names)
+{
+    char text[1024], want[1024], label[64], host[300];
+    struct config *cfg;
+
+    memset(label, 'a', 63);
+    label[63] = '\0';
+    /* 4 labels of 63 plus 3 dots = 255; trimmed to exactly 253. */
+    snprintf(host, sizeof(host), "%s.%s.%s.%s", label, label, label, label);
+    host[253] = '\0';
+    snprintf(text, sizeof(text), USERS1 "tls_domain = \"%s\";\n", host);
+    cfg = expect_ok(text);
+    ck_assert_uint_eq(strlen(cfg->tls_domain), 253);
+    config_free(cfg);
+
+    snprintf(text, sizeof(text), USERS1 "tls_domain = \"%sa\";\n", host);
+    snprintf(want, sizeof(want), "2: tls_domain: '%sa' is not a valid "
+        "host name", host);
+    expect_error(text, want);
+
+    /* A 64-character label. */
+    snprintf(text, sizeof(text), USERS1 "tls_domain = \"%sa.com\";\n",
+        label);
+    snprintf(want, sizeof(want), "2: tls_domain: '%sa.com' is not a valid "
+        "host name", label);
+    expect_error(text, want);
+    expect_error(USERS1 "tls_domain = \"1.2.3.4\";\n",
+        "2: tls_domain: '1.2.3.4' is not a valid host name");
+    expect_error(USERS1 "tls_domain = \"example.com.\";\n",
+        "2: tls_domain: 'example.com.' is not a valid host name");
+    expect_error(USERS1 DOMAIN "mask_host = \"a b\";\n",
+        "3: mask_host: 'a b' is not a host name or IP address");
+    expect_error(USERS1 DOMAIN "listen_ipv6 = \"1.2.3.4\";\n",
+        "3: listen_ipv6: '1.2.3.4' is not an IPv6 address");
+    /* An escaped newline in a value must not split the message. */
+    expect_error(USERS1 DOMAIN "public_host = \"a\\nb\";\n",
+        "3: public_host: 'a?b' is not a host name or IP address");
+}
+END_TEST
+
+START_TEST(test_print_keys)
+{
+    static const char *const names[] = {
+        "port", "listen_ipv4", "listen_ipv6", "workers", "max_connections",
+        "thread_stack_size", "backlog", "users", "modes.classic",
+        "modes.secure", "modes.tls", "tls_domain", "tls_domains",
+        "tls_sni_strict", "tls_time_skew", "tls_accept_boot_time",
+        "tls_cert_len_min", "tls_cert_len_max", "mask", "mask_host",
+        "mask_port", "prefer_ipv6", "fast_mode", "client_keepalive",
+        "client_ack_timeout", "handshake_timeout", "dc_connect_timeout",
+        "default_dc", "dc_overrides", "public_host", "public_port",
+        "log_level",
+    };
+    size_t nnames = sizeof(names) / sizeof(names[0]), len = 0, row = 0;
+    char *buf = NULL, *line, *save = NULL;
+    FILE *fp = open_memstream(&buf, &len);
+
+    ck_assert_ptr_nonnull(fp);
+    config_print_keys(fp);
+    fclose(fp);
+    ck_assert_ptr_nonnull(strstr(buf, "\n| port | int | 443 | "));
+    for (line = strtok_r(buf, "\n", &save); line != NULL;
+        line = strtok_r(NULL, "\n", &save), row++) {
+        char want[64];
+        int bars = 0;
+
+        for (char *p = line; *p != '\0'; p++)
+            bars += *p == '|';
+        ck_assert_msg(bars == 5, "row %zu has %d '|': %s", row, bars, line);
+        if (row == 0) {
+            ck_assert_str_eq(line, "| key | type | default | meaning |");
+        } else if (row == 1) {
+            ck_assert_str_eq(line, "|---|---|---|---|");
+        } else {
+            ck_assert_uint_lt(row - 2, nnames);
+            snprintf(want, sizeof(want), "| %s | ", names[row - 2]);
+            ck_assert_msg(strncmp(line, want, strlen(want)) == 0,
+                "row %zu is %s, want %s", row, line, want);
+        }
+    }
+    ck_assert_uint_eq(row, nnames + 2);
+    free(buf);
+}
+END_TEST
+
+static int
+cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* List BAD_DIR/ *.conf into bad_names, sorted so runs are repeatable. */
+static void
+collect_bad(void)
+{
+    DIR *d = opendir(BAD_DIR);
+    struct dirent *de;
+    int cap = 0;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+
+        if (n <= 5 || strcmp(de->d_name + n - 5, ".conf") != 0)
+            continue;
+        if (nbad == cap) {
+            cap = cap ? 2 * cap : 32;
+            bad_names = realloc(bad_names, (size_t)cap * sizeof(*bad_names));
+            if (bad_names == NULL)
+                abort();
+        }
+        bad_names[nbad] = strndup(de->d_name, n - 5);
+        if (bad_names[nbad] == NULL)
+            abort();
+        nbad++;
+    }
+    closedir(d);
+    qsort(bad_names, (size_t)nbad, sizeof(*bad_names), cmp_names);
+}
+
+Suite *
+config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("core");
+
+    collect_bad();
+    tcase_add_test(tc, test_bad_count);
+    tcase_add_loop_test(tc, test_bad, 0, nbad);
+    tcase_add_test(tc, test_minimal);
+    tcase_add_test(tc, test_full);
+    tcase_add_test(tc, test_dc_ipv6);
+    tcase_add_test(tc, test_not_found);
+    tcase_add_test(tc, test_free_null);
+    tcase_add_test(tc, test_small_err_buffer);
+    tcase_add_test(tc, test_int64_and_types);
+    tcase_add_test(tc, test_resolved);
+    tcase_add_test(tc, test_user_limits);
+    tcase_add_test(tc, test_dc_addresses);
+    tcase_add_test(tc, test_dc_shapes);
+    tcase_add_test(tc, test_host_names);
+    tcase_add_test(tc, test_print_keys);
+    /* 4096 users under ASan take a moment. */
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,727 @@
+/*
+ * test_faketls.c - the fake TLS hello room against ../shared/vectors.txt
+ * section B (digest, timestamp, the byte-exact server answer), and on
+ * hostile input: every length field off by one, every truncation, random
+ * buffers and random mutations.  Hostile buffers are heap blocks of the
+ * exact size so AddressSanitizer catches any read past the end.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "faketls.h"
+#include "testutil.h"
+
+#define HELLO_LEN       517
+#define CERT_LEN        2048
+#define ANSWER_LEN      (FAKETLS_ANSWER_FIXED + CERT_LEN)
+#define TS              1700000000u
+
+static const uint8_t SECRET[16] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+    0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+
+/* vectors.txt B: the ClientHello with its random zeroed. */
+static const char HELLO_ZEROED[] =
+    "1603010200010001fc0303000000000000000000000000000000000000000000"
+    "00000000000000000000002089310298776464f87e20a45ce73534989dc18af7"
+    "05b9526b5211c79d6060faf400083a3a130113021303010001ab000000140012"
+    "00000f7777772e6578616d706c652e636f6d000a000600043a3a001d000d0006"
+    "000404030804001000050003026832002b0005043a3a0304003300260024001d"
+    "0020a3dc77faeefb5c30c05570fc9e8803e9323d013276f59ef6468c415688db"
+    "3fdd0015013f0000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000";
+static const char CLIENT_RANDOM[] =
+    "19ced3608fc69eea78c2f47f2f6e7518e809d51fb32718aae73fd6054b2e91bc";
+static const char SESSION_ID[] =
+    "89310298776464f87e20a45ce73534989dc18af705b9526b5211c79d6060faf4";
+static const char KEY_SHARE[] =
+    "48457fe5966ae3d69a56baf66e467cd2d07562076f62fbe7c67fc7e03402ea37";
+static const char ANSWER_PREFIX[] =
+    "160303007a020000760303adb681dd87f54f8887718f62ea9e167c44e846c414"
+    "627c0c61884dc3fca636472089310298776464f87e20a45ce73534989dc18af7"
+    "05b9526b5211c79d6060faf4130100002e00330024001d002048457fe5966ae3"
+    "d69a56baf66e467cd2d07562076f62fbe7c67fc7e03402ea37002b0002030414"
+    "03030001011703030800";
+static const char ANSWER_SHA256[] =
+    "c6baa4d3e3bcef48dbf4d7b244e7c7dce855f70b12b94f43a958c78923bfb721";
+
+/* Offsets of the vector hello's fields, for the tests that bend them. */
+#define OFF_SNI_EXT     90              /* server_name: 4 + 20 bytes */
+#define SNI_EXT_LEN     24
+#define OFF_EXT_LEN     88
+
+/* The vector's DET(label, n): SHA256(label || be32(i)) blocks. */
+static void
+det(const char *label, uint8_t *out, size_t n)
+{
+    uint8_t ctr[4] = { 0 }, block[32];
+
+    for (uint32_t i = 0; n > 0; i++) {
+        size_t k = n < 32 ? n : 32;
+
+        ctr[0] = (uint8_t)(i >> 24);
+        ctr[1] = (uint8_t)(i >> 16);
+        ctr[2] = (uint8_t)(i >> 8);
+        ctr[3] = (uint8_t)i;
+        sha256_2((const uint8_t *)label, strlen(label), ctr, 4, block);
+        memcpy(out, block, k);
+        out += k;
+        n -= k;
+    }
+}
+
+/* Reproducible randomness, so a failing fuzz case can be rerun. */
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void
+vector_hello(uint8_t buf[HELLO_LEN])
+{
+    unhex(HELLO_ZEROED, buf, HELLO_LEN);
+    unhex(CLIENT_RANDOM, buf + FAKETLS_RANDOM_OFF, 32);
+}
+
+/* A heap copy of exactly n bytes: ASan flags any read beyond it. */
+static uint8_t *
+exact_copy(const uint8_t *src, size_t n)
+{
+    uint8_t *p = malloc(n > 0 ? n : 1);
+
+    ck_assert_ptr_nonnull(p);
+    if (n > 0)
+        memcpy(p, src, n);
+    return p;
+}
+
+static void
+put_be(uint8_t *p, size_t v, size_t width)
+{
+    for (size_t i = 0; i < width; i++)
+        p[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+}
+
+static size_t
+get_be(const uint8_t *p, size_t width)
+{
+    size_t v = 0;
+
+    for (size_t i = 0; i < width; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* What a client does (PROTOCOL.md 5.2): sign rec[0..len) for ts. */
+static void
+sign_hello(uint8_t *rec, size_t len, const uint8_t secret[16], uint32_t ts)
+{
+    uint8_t mac[32];
+
+    memset(rec + FAKETLS_RANDOM_OFF, 0, 32);
+    hmac_sha256_2(secret, 16, rec, len, NULL, 0, mac);
+    for (int i = 0; i < 4; i++)
+        mac[28 + i] ^= (uint8_t)(ts >> (8 * i));
+    memcpy(rec + FAKETLS_RANDOM_OFF, mac, 32);
+}
+
+/*
+ * Build a hello record into out: a session id of sid bytes, the given
+ * suites, compression "01 00", then the extensions block exts[0..elen)
+ * unless exts is NULL (the hello then ends after compression).
+ */
+static size_t
+mk_hello(uint8_t *out, size_t sid, const uint16_t *suites, size_t nsuites,
+    const uint8_t *exts, size_t elen)
+{
+    uint8_t *p = out + 9;
+
+    out[0] = 0x16;
+    out[1] = 0x03;
+    out[2] = 0x01;
+    out[5] = 0x01;
+    *p++ = 0x03;
+    *p++ = 0x03;
+    memset(p, 0x5a, 32);
+    p += 32;
+    *p++ = (uint8_t)sid;
+    memset(p, 0xa5, sid);
+    p += sid;
+    put_be(p, 2 * nsuites, 2);
+    p += 2;
+    for (size_t i = 0; i < nsuites; i++, p += 2)
+        put_be(p, suites[i], 2);
+    *p++ = 0x01;
+    *p++ = 0x00;
+    if (exts != NULL) {
+        put_be(p, elen, 2);
+        memcpy(p + 2, exts, elen);
+        p += 2 + elen;
+    }
+    put_be(out + 3, (size_t)(p - out) - 5, 2);
+    put_be(out + 6, (size_t)(p - out) - 9, 3);
+    return (size_t)(p - out);
+}
+
+/* An extensions block: one server_name for name (n bytes, type nt),
+ * then a padding extension so that the record is long enough. */
+static size_t
+mk_sni_exts(uint8_t *out, const char *name, size_t n, uint8_t nt)
+{
+    put_be(out, 0x0000, 2);
+    put_be(out + 2, n + 5, 2);
+    put_be(out + 4, n + 3, 2);
+    out[6] = nt;
+    put_be(out + 7, n, 2);
+    memcpy(out + 9, name, n);
+    put_be(out + 9 + n, 0x0015, 2);
+    put_be(out + 11 + n, 40, 2);
+    memset(out + 13 + n, 0, 40);
+    return 13 + n + 40;
+}
+
+START_TEST(test_vector_b_verify)
+{
+    uint8_t rec[HELLO_LEN], wrong[16];
+    uint32_t ts = 0;
+
+    vector_hello(rec);
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 1);
+    ck_assert_uint_eq(ts, TS);
+
+    memcpy(wrong, SECRET, 16);
+    wrong[15] ^= 0x01;
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, wrong, &ts), 0);
+
+    rec[100] ^= 0x01;
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 0);
+    rec[100] ^= 0x01;
+
+    /* The digest covers the record header too. */
+    rec[4] ^= 0x80;
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 0);
+    rec[4] ^= 0x80;
+
+    /* First 28 bytes of the random are the proof ... */
+    rec[FAKETLS_RANDOM_OFF + 27] ^= 0x01;
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 0);
+    rec[FAKETLS_RANDOM_OFF + 27] ^= 0x01;
+    /* ... the last 4 carry the timestamp, little-endian. */
+    rec[FAKETLS_RANDOM_OFF + 31] ^= 0x01;
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 1);
+    ck_assert_uint_eq(ts, TS ^ 0x01000000u);
+
+    /* Too short to hold a random. */
+    ck_assert_int_eq(faketls_verify(rec, 42, SECRET, &ts), 0);
+    ck_assert_int_eq(faketls_verify(rec, 0, SECRET, &ts), 0);
+}
+END_TEST
+
+START_TEST(test_vector_b_parse)
+{
+    uint8_t rec[HELLO_LEN];
+    struct faketls_hello h;
+
+    vector_hello(rec);
+    ck_assert_int_eq(faketls_parse_hello(rec, HELLO_LEN, &h), 0);
+    ck_assert_uint_eq(h.record_len, HELLO_LEN);
+    ck_assert_hex(h.random, CLIENT_RANDOM, 32);
+    ck_assert_uint_eq(h.session_id_len, 32);
+    ck_assert_hex(h.session_id, SESSION_ID, 32);
+    ck_assert_int_eq(h.has_sni, 1);
+    ck_assert_str_eq(h.sni, "www.example.com");
+    ck_assert_uint_eq(h.cipher, 0x1301);
+    /* A record with bytes after it is not a whole hello. */
+    ck_assert_int_eq(faketls_parse_hello(rec, HELLO_LEN - 1, &h), -1);
+}
+END_TEST
+
+START_TEST(test_vector_b_answer)
+{
+    uint8_t rec[HELLO_LEN], ks[32], cert[CERT_LEN], digest[32];
+    uint8_t *out = malloc(ANSWER_LEN), *check = malloc(ANSWER_LEN);
+    struct faketls_hello h;
+
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(check);
+    vector_hello(rec);
+    ck_assert_int_eq(faketls_parse_hello(rec, HELLO_LEN, &h), 0);
+    det("B/server_key_share", ks, 32);
+    ck_assert_hex(ks, KEY_SHARE, 32);
+    det("B/fake_cert", cert, CERT_LEN);
+
+    ck_assert_uint_eq(faketls_build_answer(&h, SECRET, ks, cert, CERT_LEN,
+        out, ANSWER_LEN - 1), 0);
+    ck_assert_uint_eq(faketls_build_answer(&h, SECRET, ks, cert, CERT_LEN,
+        out, ANSWER_LEN), ANSWER_LEN);
+    ck_assert_hex(out, ANSWER_PREFIX, FAKETLS_ANSWER_FIXED);
+    ck_assert_mem_eq(out + FAKETLS_ANSWER_FIXED, cert, CERT_LEN);
+    sha256_2(out, ANSWER_LEN, NULL, 0, digest);
+    ck_assert_hex(digest, ANSWER_SHA256, 32);
+
+    /* The client's check: HMAC(S, its random || answer zeroed). */
+    memcpy(check, out, ANSWER_LEN);
+    memset(check + FAKETLS_RANDOM_OFF, 0, 32);
+    hmac_sha256_2(SECRET, 16, h.random, 32, check, ANSWER_LEN, digest);
+    ck_assert_mem_eq(digest, out + FAKETLS_RANDOM_OFF, 32);
+    free(out);
+    free(check);
+}
+END_TEST
+
+/* Other session id lengths shift everything after offset 43. */
+START_TEST(test_answer_session_id_lengths)
+{
+    static const size_t sids[] = { 0, 1, 16, 31, 32 };
+    uint8_t ks[32] = { 9 }, cert[100], out[400], zeroed[400], mac[32];
+    struct faketls_hello h;
+
+    memset(cert, 0xc3, sizeof(cert));
+    for (size_t t = 0; t < sizeof(sids) / sizeof(sids[0]); t++) {
+        size_t sid = sids[t], n, off;
+
+        memset(&h, 0, sizeof(h));
+        memset(h.random, 0x11, 32);
+        memset(h.session_id, 0x22, sid);
+        h.session_id_len = sid;
+        h.cipher = 0x1302;
+        n = faketls_build_answer(&h, SECRET, ks, cert, sizeof(cert), out,
+            sizeof(out));
+        ck_assert_uint_eq(n, FAKETLS_ANSWER_FIXED - 32 + sid + 100);
+        ck_assert_uint_eq(get_be(out + 3, 2), 90 + sid);
+        ck_assert_uint_eq(out[5], 0x02);
+        ck_assert_uint_eq(get_be(out + 6, 3), 86 + sid);
+        ck_assert_uint_eq(out[43], sid);
+        off = 44 + sid;
+        ck_assert_uint_eq(get_be(out + off, 2), 0x1302);
+        ck_assert_uint_eq(out[off + 2], 0x00);
+        ck_assert_uint_eq(get_be(out + off + 3, 2), 46);
+        ck_assert_mem_eq(out + off + 13, ks, 32);
+        off = 5 + 90 + sid;
+        ck_assert_hex(out + off, "14030300010117030300" "64", 11);
+        ck_assert_mem_eq(out + off + 11, cert, sizeof(cert));
+
+        memcpy(zeroed, out, n);
+        memset(zeroed + FAKETLS_RANDOM_OFF, 0, 32);
+        hmac_sha256_2(SECRET, 16, h.random, 32, zeroed, n, mac);
+        ck_assert_mem_eq(mac, out + FAKETLS_RANDOM_OFF, 32);
+    }
+    /* A cert that does not fit the 16-bit record length. */
+    ck_assert_uint_eq(faketls_build_answer(&h, SECRET, ks, cert, 0x10000,
+        out, sizeof(out)), 0);
+}
+END_TEST
+
+/* The vector hello with its server_name extension cut out, re-signed. */
+START_TEST(test_hello_without_sni)
+{
+    uint8_t src[HELLO_LEN], *rec;
+    size_t len = HELLO_LEN - SNI_EXT_LEN;
+    struct faketls_hello h;
+    uint32_t ts = 0;
+
+    vector_hello(src);
+    memmove(src + OFF_SNI_EXT, src + OFF_SNI_EXT + SNI_EXT_LEN,
+        HELLO_LEN - OFF_SNI_EXT - SNI_EXT_LEN);
+    put_be(src + 3, len - 5, 2);
+    put_be(src + 6, len - 9, 3);
+    put_be(src + OFF_EXT_LEN, get_be(src + OFF_EXT_LEN, 2) - SNI_EXT_LEN,
+        2);
+    sign_hello(src, len, SECRET, 12345);
+    rec = exact_copy(src, len);
+
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), 0);
+    ck_assert_int_eq(h.has_sni, 0);
+    ck_assert_str_eq(h.sni, "");
+    ck_assert_uint_eq(h.session_id_len, 32);
+    ck_assert_uint_eq(h.cipher, 0x1301);
+    ck_assert_int_eq(faketls_verify(rec, len, SECRET, &ts), 1);
+    ck_assert_uint_eq(ts, 12345);
+    free(rec);
+}
+END_TEST
+
+/* No extensions block at all, and the cipher choice. */
+START_TEST(test_hello_without_extensions)
+{
+    static const uint16_t tls13_late[] = { 0x2a2a, 0xc02b, 0xc02f, 0xc02c,
+        0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f,
+        0x0035, 0x1303, 0x1301 };
+    static const uint16_t no_tls13[] = { 0x0a0a, 0xc02b, 0xc02f, 0xc02c,
+        0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f,
+        0x0035, 0x000a };
+    uint16_t many[32];
+    uint8_t buf[256], *rec;
+    struct faketls_hello h;
+    size_t len;
+
+    len = mk_hello(buf, 32, tls13_late, 15, NULL, 0);
+    rec = exact_copy(buf, len);
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), 0);
+    ck_assert_int_eq(h.has_sni, 0);
+    ck_assert_uint_eq(h.cipher, 0x1303);
+    free(rec);
+
+    len = mk_hello(buf, 32, no_tls13, 14, NULL, 0);
+    rec = exact_copy(buf, len);
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), 0);
+    ck_assert_uint_eq(h.cipher, 0x1301);
+    free(rec);
+
+    /* An empty session id and an empty extensions block; the record
+     * must still be at least FAKETLS_MIN_HELLO long. */
+    len = mk_hello(buf, 0, no_tls13, 14, buf, 0);
+    ck_assert_uint_lt(len, 5 + FAKETLS_MIN_HELLO);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+    for (size_t i = 0; i < 31; i++)
+        many[i] = (uint16_t)(0xc000 + i);
+    many[31] = 0x1302;
+    len = mk_hello(buf, 0, many, 32, buf, 0);
+    ck_assert_uint_ge(len, 5 + FAKETLS_MIN_HELLO);
+    rec = exact_copy(buf, len);
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), 0);
+    ck_assert_uint_eq(h.session_id_len, 0);
+    ck_assert_uint_eq(h.cipher, 0x1302);
+    free(rec);
+
+    /* A single trailing byte where the extensions length would be. */
+    len = mk_hello(buf, 32, tls13_late, 15, NULL, 0);
+    buf[len++] = 0x00;
+    put_be(buf + 3, len - 5, 2);
+    put_be(buf + 6, len - 9, 3);
+    rec = exact_copy(buf, len);
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), -1);
+    free(rec);
+}
+END_TEST
+
+/* server_name edge cases, each in an exact-size heap record. */
+START_TEST(test_sni_rules)
+{
+    static const uint16_t suites[] = { 0x1301 };
+    uint8_t ext[512], buf[1024], *rec;
+    char name[300];
+    struct faketls_hello h;
+    size_t elen, len;
+
+    memset(name, 'a', sizeof(name));
+    /* 253 bytes is the longest host name; 254 is refused. */
+    elen = mk_sni_exts(ext, name, FAKETLS_MAX_SNI, 0);
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    rec = exact_copy(buf, len);
+    ck_assert_int_eq(faketls_parse_hello(rec, len, &h), 0);
+    ck_assert_int_eq(h.has_sni, 1);
+    ck_assert_uint_eq(strlen(h.sni), FAKETLS_MAX_SNI);
+    free(rec);
+
+    elen = mk_sni_exts(ext, name, FAKETLS_MAX_SNI + 1, 0);
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+    ck_assert_int_eq(h.has_sni, 0);
+
+    /* Empty name, NUL inside the name, a name type other than host_name. */
+    elen = mk_sni_exts(ext, name, 0, 0);
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+    elen = mk_sni_exts(ext, "evil\0.com", 9, 0);
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+    elen = mk_sni_exts(ext, "www.example.com", 15, 1);
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+
+    /* Two server_name extensions. */
+    elen = mk_sni_exts(ext, "a.com", 5, 0);
+    memcpy(ext + elen, ext, 14);
+    len = mk_hello(buf, 32, suites, 1, ext, elen + 14);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+    /* ... which alone is fine. */
+    len = mk_hello(buf, 32, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), 0);
+    ck_assert_str_eq(h.sni, "a.com");
+
+    /* Bytes after the extensions block, inside the handshake message. */
+    buf[len] = 0x00;
+    buf[len + 1] = 0x00;
+    put_be(buf + 3, len + 2 - 5, 2);
+    put_be(buf + 6, len + 2 - 9, 3);
+    ck_assert_int_eq(faketls_parse_hello(buf, len + 2, &h), -1);
+
+    /* A 33-byte session id. */
+    elen = mk_sni_exts(ext, "a.com", 5, 0);
+    len = mk_hello(buf, 33, suites, 1, ext, elen);
+    ck_assert_int_eq(faketls_parse_hello(buf, len, &h), -1);
+}
+END_TEST
+
+START_TEST(test_sniff_every_prefix)
+{
+    uint8_t rec[HELLO_LEN + 10], *p;
+    size_t need;
+
+    memset(rec, 0xee, sizeof(rec));
+    vector_hello(rec);
+    for (size_t n = 0; n <= sizeof(rec); n++) {
+        enum faketls_sniff r;
+
+        p = exact_copy(rec, n);
+        r = faketls_sniff(p, n, &need);
+        if (n < 5) {
+            ck_assert_int_eq(r, FAKETLS_NEED_MORE);
+            ck_assert_uint_eq(need, 5);
+        } else if (n < HELLO_LEN) {
+            ck_assert_int_eq(r, FAKETLS_NEED_MORE);
+            ck_assert_uint_eq(need, HELLO_LEN);
+        } else {
+            ck_assert_int_eq(r, FAKETLS_COMPLETE);
+            ck_assert_uint_eq(need, HELLO_LEN);
+        }
+        free(p);
+    }
+    ck_assert_int_eq(faketls_sniff(NULL, 0, &need), FAKETLS_NEED_MORE);
+
+    /* 16 03 03 too; not 16 03 02, not other first bytes, decided early. */
+    rec[2] = 0x03;
+    ck_assert_int_eq(faketls_sniff(rec, HELLO_LEN, &need),
+        FAKETLS_COMPLETE);
+    rec[2] = 0x02;
+    ck_assert_int_eq(faketls_sniff(rec, 3, &need), FAKETLS_NOT_TLS);
+    ck_assert_int_eq(faketls_sniff(rec, 2, &need), FAKETLS_NEED_MORE);
+    rec[2] = 0x01;
+    rec[1] = 0x01;
+    ck_assert_int_eq(faketls_sniff(rec, 2, &need), FAKETLS_NOT_TLS);
+    rec[1] = 0x03;
+    rec[0] = 0xef;
+    ck_assert_int_eq(faketls_sniff(rec, 1, &need), FAKETLS_NOT_TLS);
+    ck_assert_int_eq(faketls_sniff(rec, HELLO_LEN, &need), FAKETLS_NOT_TLS);
+    rec[0] = 0x16;
+
+    /* Record length bounds. */
+    put_be(rec + 3, FAKETLS_MIN_HELLO - 1, 2);
+    ck_assert_int_eq(faketls_sniff(rec, 5, &need), FAKETLS_BAD_LENGTH);
+    put_be(rec + 3, FAKETLS_MIN_HELLO, 2);
+    ck_assert_int_eq(faketls_sniff(rec, 5, &need), FAKETLS_NEED_MORE);
+    ck_assert_uint_eq(need, 5 + FAKETLS_MIN_HELLO);
+    put_be(rec + 3, FAKETLS_MAX_HELLO, 2);
+    ck_assert_int_eq(faketls_sniff(rec, 5, &need), FAKETLS_NEED_MORE);
+    ck_assert_uint_eq(need, 5 + FAKETLS_MAX_HELLO);
+    put_be(rec + 3, FAKETLS_MAX_HELLO + 1, 2);
+    ck_assert_int_eq(faketls_sniff(rec, 5, &need), FAKETLS_BAD_LENGTH);
+    put_be(rec + 3, 0, 2);
+    ck_assert_int_eq(faketls_sniff(rec, 5, &need), FAKETLS_BAD_LENGTH);
+}
+END_TEST
+
+/* Every length field of the vector hello, bent by -1 and +1. */
+static const struct {
+    const char *name;
+    size_t off, width;
+} FIELDS[] = {
+    { "record length", 3, 2 },
+    { "handshake length", 6, 3 },
+    { "session id length", 43, 1 },
+    { "cipher suites length", 76, 2 },
+    { "compression methods length", 86, 1 },
+    { "extensions length", OFF_EXT_LEN, 2 },
+    { "server_name extension length", 92, 2 },
+    { "server name list length", 94, 2 },
+    { "host name length", 97, 2 },
+    { "supported_groups length", 116, 2 },
+    { "padding extension length", 196, 2 },
+};
+#define NFIELDS (sizeof(FIELDS) / sizeof(FIELDS[0]))
+
+START_TEST(test_length_fields_off_by_one)
+{
+    size_t f = (size_t)_i / 2, off = FIELDS[f].off, w = FIELDS[f].width;
+    int delta = _i % 2 == 0 ? -1 : 1;
+    uint8_t src[HELLO_LEN + 1], *rec;
+    struct faketls_hello h;
+    uint32_t ts;
+    size_t v;
+
+    vector_hello(src);
+    src[HELLO_LEN] = 0;
+    v = get_be(src + off, w);
+    ck_assert_msg(v > 0, "%s", FIELDS[f].name);
+    put_be(src + off, v + (size_t)delta, w);
+
+    rec = exact_copy(src, HELLO_LEN);
+    ck_assert_msg(faketls_parse_hello(rec, HELLO_LEN, &h) == -1,
+        "%s %+d accepted", FIELDS[f].name, delta);
+    ck_assert_int_eq(faketls_verify(rec, HELLO_LEN, SECRET, &ts), 0);
+    free(rec);
+    /* The record length also bent in the buffer actually passed. */
+    if (off == 3) {
+        size_t len = HELLO_LEN + (size_t)delta;
+
+        rec = exact_copy(src, len);
+        ck_assert_int_eq(faketls_parse_hello(rec, len, &h), -1);
+        free(rec);
+    }
+}
+END_TEST
+
+/* Cut the hello at every length, with and without fixing up the outer
+ * lengths so the parser has to find the damage deeper inside. */
+START_TEST(test_truncated_everywhere)
+{
+    uint8_t src[HELLO_LEN], *rec;
+    struct faketls_hello h;
+    uint32_t ts;
+    size_t need;
+
+    vector_hello(src);
+    for (size_t n = 0; n < HELLO_LEN; n++) {
+        rec = exact_copy(src, n);
+        ck_assert_int_eq(faketls_parse_hello(rec, n, &h), -1);
+        ck_assert_int_eq(faketls_verify(rec, n, SECRET, &ts), 0);
+        (void)faketls_sniff(rec, n, &need);
+        if (n >= 5)
+            put_be(rec + 3, n - 5, 2);
+        if (n >= 9)
+            put_be(rec + 6, n - 9, 3);
+        ck_assert_msg(faketls_parse_hello(rec, n, &h) == -1,
+            "cut at %zu accepted", n);
+        free(rec);
+    }
+}
+END_TEST
+
+/* Whatever a successful parse reports must be within its bounds. */
+static void
+check_sane(const struct faketls_hello *h, size_t len)
+{
+    ck_assert_uint_eq(h->record_len, len);
+    ck_assert_uint_le(h->session_id_len, 32);
+    ck_assert_uint_le(strlen(h->sni), FAKETLS_MAX_SNI);
+    ck_assert_int_eq(h->has_sni, h->sni[0] != '\0');
+    ck_assert(h->cipher >= 0x1301 && h->cipher <= 0x1303);
+}
+
+START_TEST(test_random_buffers)
+{
+    uint8_t src[700], *rec;
+    struct faketls_hello h;
+    uint32_t ts;
+    size_t need;
+
+    rng_state = 0x9e3779b97f4a7c15u;
+    for (int iter = 0; iter < 10000; iter++) {
+        size_t n = (size_t)(rng() % sizeof(src));
+
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)rng();
+        /* Half of them get a plausible start to reach the inner fields. */
+        if (iter % 2 == 0 && n >= 9) {
+            memcpy(src, "\x16\x03\x01", 3);
+            put_be(src + 3, n - 5, 2);
+            src[5] = 0x01;
+            put_be(src + 6, n - 9, 3);
+        }
+        rec = exact_copy(src, n);
+        (void)faketls_sniff(rec, n, &need);
+        if (faketls_parse_hello(rec, n, &h) == 0)
+            check_sane(&h, n);
+        (void)faketls_verify(rec, n, SECRET, &ts);
+        free(rec);
+    }
+}
+END_TEST
+
+START_TEST(test_random_mutations)
+{
+    uint8_t src[HELLO_LEN], mut[HELLO_LEN], *rec;
+    struct faketls_hello h;
+    uint32_t ts;
+    int parsed = 0;
+
+    rng_state = 0x0123456789abcdefu;
+    vector_hello(src);
+    for (int iter = 0; iter < 10000; iter++) {
+        int k = 1 + (int)(rng() % 4);
+        size_t n = HELLO_LEN;
+
+        memcpy(mut, src, HELLO_LEN);
+        while (k-- > 0) {
+            /* Mostly hit the structured head, where the lengths are. */
+            size_t at = (size_t)(rng() % (rng() % 2 ? 220 : HELLO_LEN));
+
+            mut[at] = (uint8_t)rng();
+        }
+        /* Sometimes also cut the tail, keeping the outer lengths honest. */
+        if (rng() % 4 == 0) {
+            n = 105 + (size_t)(rng() % (HELLO_LEN - 105));
+            put_be(mut + 3, n - 5, 2);
+            put_be(mut + 6, n - 9, 3);
+        }
+        rec = exact_copy(mut, n);
+        if (faketls_parse_hello(rec, n, &h) == 0) {
+            check_sane(&h, n);
+            parsed++;
+        }
+        (void)faketls_verify(rec, n, SECRET, &ts);
+        free(rec);
+    }
+    /* Mutations in the padding leave the hello valid. */
+    ck_assert_int_gt(parsed, 0);
+}
+END_TEST
+
+START_TEST(test_x25519_public)
+{
+    uint8_t a[32], b[32], zero[32] = { 0 };
+
+    ck_assert_int_eq(faketls_x25519_public(a), 0);
+    ck_assert_int_eq(faketls_x25519_public(b), 0);
+    ck_assert_mem_ne(a, b, 32);
+    ck_assert_mem_ne(a, zero, 32);
+}
+END_TEST
+
+Suite *faketls_suite(void);
+
+Suite *
+faketls_suite(void)
+{
+    Suite *s = suite_create("faketls");
+    TCase *tc = tcase_create("vectors");
+    TCase *hostile = tcase_create("hostile");
+
+    tcase_add_test(tc, test_vector_b_verify);
+    tcase_add_test(tc, test_vector_b_parse);
+    tcase_add_test(tc, test_vector_b_answer);
+    tcase_add_test(tc, test_answer_session_id_lengths);
+    tcase_add_test(tc, test_hello_without_sni);
+    tcase_add_test(tc, test_hello_without_extensions);
+    tcase_add_test(tc, test_sni_rules);
+    tcase_add_test(tc, test_sniff_every_prefix);
+    tcase_add_test(tc, test_x25519_public);
+    suite_add_tcase(s, tc);
+
+    /* Generous under valgrind; a few seconds natively. */
+    tcase_set_timeout(hostile, 120);
+    tcase_add_loop_test(hostile, test_length_fields_off_by_one, 0,
+        (int)(2 * NFIELDS));
+    tcase_add_test(hostile, test_truncated_everywhere);
+    tcase_add_test(hostile, test_random_buffers);
+    tcase_add_test(hostile, test_random_mutations);
+    suite_add_tcase(s, hostile);
+    return s;
+}

@@ -1,0 +1,30 @@
+/*
+ * conn.h - one client connection and the thread that serves it.
+ */
+#ifndef TELEMT_CONN_H
+#define TELEMT_CONN_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker.h"
+
+struct conn {
+    struct worker *w;
+    int cfd;                        /* client socket, non-blocking */
+    int dfd;                        /* DC socket, -1 until dialled */
+    int64_t started_ms;             /* accept time, monotonic */
+    char peer[64];                  /* "1.2.3.4:5" for logs */
+    uint8_t *hs;                    /* every byte read during the handshake */
+    size_t hslen, hscap;
+};
+
+/*
+ * Start a detached thread for an accepted client; takes ownership of fd
+ * only on success.  Returns 0, or -1 (the caller closes fd and counts).
+ */
+int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * handshake.c - reads the client's first bytes under the handshake
+ * deadline and decides who the client is.
+ *
+ * Every byte read is kept in c->hs (masking, a later room, replays them to
+ * the mask host).  States: SNIFF (a TLS hello or an obfuscated2 header?)
+ * -> TLS_HELLO (whole record, digest per user, time window, SNI) ->
+ * TLS_ANSWER (ServerHello written) -> TLS_INNER (64-byte header from
+ * ApplicationData records) -> OBFS2 (try every user's secret, check the
+ * tag against the enabled modes) -> verdict.
+ */
+#include "handshake.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "faketls.h"
+#include "log.h"
+#include "net.h"
+#include "util.h"
+
+#define HS_INITIAL_CAP          4096
+#define HS_MAX_CAP              65536
+#define HS_BOOT_TIME_MAX        (2 * 86400)     /* "time since boot" form */
+
+const char *
+handshake_verdict_name(enum hs_verdict v)
+{
+    static const char *const names[] = {
+        "ok", "timeout", "eof", "error", "bad_secret", "mode_disabled",
+        "not_tls", "bad_tls", "bad_digest", "stale_time", "bad_sni",
+    };
+
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
+}
+
+/* Read until c->hs holds at least want bytes; a verdict if it cannot. */
+static enum hs_verdict
+hs_fill(struct conn *c, size_t want, int64_t deadline)
+{
+    size_t got;
+    int r;
+
+    if (want <= c->hslen)
+        return HS_OK;
+    if (want > HS_MAX_CAP)
+        return HS_BAD_TLS;
+    if (want > c->hscap) {
+        size_t cap = want + HS_INITIAL_CAP;
+        uint8_t *p;
+
+        if (cap > HS_MAX_CAP)
+            cap = HS_MAX_CAP;
+        p = realloc(c->hs, cap);
+        if (p == NULL)
+            return HS_ERROR;
+        c->hs = p;
+        c->hscap = cap;
+    }
+    r = net_read_atleast(c->cfd, c->hs + c->hslen, want - c->hslen,
+        c->hscap - c->hslen, deadline, &got);
+    c->hslen += got;
+    if (r >= 0 && c->hslen >= want)
+        return HS_OK;
+    if (r == NET_TIMEOUT)
+        return HS_TIMEOUT;
+    if (r == NET_EOF)
+        return HS_EOF;
+    return HS_ERROR;
+}
+
+/* Which mode a tag belongs to, and whether that mode is on. */
+static int
+tag_allowed(const struct config *cfg, uint32_t tag, int in_tls,
+    enum hs_mode *mode)
+{
+    if (in_tls) {
+        *mode = HS_MODE_TLS;
+        return tag == TAG_PADDED ? cfg->mode_tls : cfg->mode_classic;
+    }
+    if (tag == TAG_PADDED) {
+        *mode = HS_MODE_SECURE;
+        return cfg->mode_secure;
+    }
+    *mode = HS_MODE_CLASSIC;
+    return cfg->mode_classic;
+}
+
+/*
+ * Find the user whose secret turns hdr's tag into a valid one for an
+ * enabled mode; in fake TLS only the user the hello proved (only_user).
+ * A match in a disabled mode is remembered so the refusal says why.
+ */
+static enum hs_verdict
+hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
+    int only_user, struct hs_result *r)
+{
+    enum hs_verdict v = HS_BAD_SECRET;
+
+    for (int u = 0; u < cfg->nusers; u++) {
+        enum hs_mode mode;
+        uint32_t tag;
+        int16_t dc;
+
+        if (only_user >= 0 && u != only_user)
+            continue;
+        if (!obfs2_match(hdr, cfg->users[u].secret, &tag, &dc, &r->keys))
+            continue;
+        if (!tag_allowed(cfg, tag, in_tls, &mode)) {
+            v = HS_MODE_DISABLED;
+            continue;
+        }
+        r->user = u;
+        r->tag = tag;
+        r->dc = dc;
+        r->mode = mode;
+        if (obfs2_streams(hdr, &r->keys, &r->c_dec, &r->c_enc) != 0)
+            return HS_ERROR;
+        return HS_OK;
+    }
+    return v;
+}
+
+/* 1 if the hello's SNI is acceptable under the config. */
+static int
+hs_sni_ok(const struct config *cfg, const struct faketls_hello *h)
+{
+    if (!h->has_sni || !cfg->tls_sni_strict)
+        return 1;       /* some clients send no SNI at all */
+    for (int i = 0; i < cfg->ntls_domains; i++)
+        if (strcasecmp(h->sni, cfg->tls_domains[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The client's timestamp against the configured window. */
+static int
+hs_time_ok(const struct config *cfg, uint32_t ts)
+{
+    int64_t now = (int64_t)time(NULL), skew = (int64_t)ts - now;
+
+    if (ts < HS_BOOT_TIME_MAX)
+        return cfg->tls_accept_boot_time;
+    return skew <= cfg->tls_time_skew && -skew <= cfg->tls_time_skew;
+}
+
+/* TLS_HELLO and TLS_ANSWER: authenticate the hello and answer it. */
+static enum hs_verdict
+hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
+    int *user)
+{
+    const struct config *cfg = c->w->cfg;
+    uint8_t key_share[32], *answer, *cert;
+    size_t need, cert_len, len;
+    enum hs_verdict v;
+    uint32_t ts = 0, span;
+    int r;
+
+    for (;;) {
+        switch (faketls_sniff(c->hs, c->hslen, &need)) {
+        case FAKETLS_NEED_MORE:
+            if ((v = hs_fill(c, need, deadline)) != HS_OK)
+                return v;
+            continue;
+        case FAKETLS_NOT_TLS:
+            return HS_NOT_TLS;
+        case FAKETLS_BAD_LENGTH:
+            return HS_BAD_TLS;
+        case FAKETLS_COMPLETE:
+            break;
+        }
+        break;
+    }
+    if (faketls_parse_hello(c->hs, need, h) != 0)
+        return HS_BAD_TLS;
+    *user = -1;
+    for (int u = 0; u < cfg->nusers && *user < 0; u++)
+        if (faketls_verify(c->hs, need, cfg->users[u].secret, &ts))
+            *user = u;
+    if (*user < 0)
+        return HS_BAD_DIGEST;
+    if (!hs_time_ok(cfg, ts)) {
+        log_debug("%s: hello time %u is %lld s from ours", c->peer, ts,
+            (long long)ts - (long long)time(NULL));
+        return HS_STALE_TIME;
+    }
+    if (!hs_sni_ok(cfg, h)) {
+        log_debug("%s: SNI '%s' is not ours", c->peer, h->sni);
+        return HS_BAD_SNI;
+    }
+
+    /* A certificate-sized ApplicationData record, random length in range. */
+    span = (uint32_t)(cfg->tls_cert_len_max - cfg->tls_cert_len_min + 1);
+    if (random_bytes((uint8_t *)&cert_len, sizeof(cert_len)) != 0)
+        return HS_ERROR;
+    cert_len = (size_t)cfg->tls_cert_len_min + cert_len % span;
+    /* Answer first, random certificate bytes after it (never overlapping:
+     * the answer shifts with the session id length). */
+    answer = malloc(FAKETLS_ANSWER_FIXED + 2 * cert_len);
+    if (answer == NULL)
+        return HS_ERROR;
+    cert = answer + FAKETLS_ANSWER_FIXED + cert_len;
+    if (faketls_x25519_public(key_share) != 0 ||
+        random_bytes(cert, cert_len) != 0) {
+        free(answer);
+        return HS_ERROR;
+    }
+    len = faketls_build_answer(h, cfg->users[*user].secret, key_share,
+        cert, cert_len, answer, FAKETLS_ANSWER_FIXED + cert_len);
+    r = len == 0 ? NET_ERR : net_write_all(c->cfd, answer, len, deadline);
+    free(answer);
+    if (r == NET_TIMEOUT)
+        return HS_TIMEOUT;
+    return r == 0 ? HS_OK : HS_ERROR;
+}
+
+/*
+ * TLS_INNER: unwrap ApplicationData records in place in c->hs until the
+ * 64-byte obfuscated2 header is there.  The reader state carries on into
+ * the relay.
+ */
+static enum hs_verdict
+hs_tls_inner(struct conn *c, int64_t deadline, size_t start,
+    struct hs_result *r, size_t *pay_end)
+{
+    size_t raw = start;
+    enum hs_verdict v;
+
+    *pay_end = start;
+    memset(&r->rec, 0, sizeof(r->rec));
+    while (*pay_end - start < OBFS2_HEADER_LEN) {
+        enum tlsrec_status st;
+        size_t out;
+
+        if (raw == c->hslen &&
+            (v = hs_fill(c, c->hslen + 1, deadline)) != HS_OK)
+            return v;
+        /* Output never overtakes input, so in-place is safe. */
+        st = tlsrec_unwrap(&r->rec, c->hs + raw, c->hslen - raw,
+            c->hs + *pay_end, &out);
+        raw = c->hslen;
+        *pay_end += out;
+        if (st == TLSREC_ERROR)
+            return HS_BAD_TLS;
+        if (st == TLSREC_ALERT)
+            return HS_EOF;
+    }
+    return HS_OK;
+}
+
+enum hs_verdict
+handshake_run(struct conn *c, struct hs_result *r)
+{
+    const struct config *cfg = c->w->cfg;
+    int64_t deadline = c->started_ms + (int64_t)cfg->handshake_timeout * 1000;
+    enum hs_verdict v;
+
+    memset(r, 0, sizeof(*r));
+    c->hs = malloc(HS_INITIAL_CAP);
+    if (c->hs == NULL)
+        return HS_ERROR;
+    c->hscap = HS_INITIAL_CAP;
+    c->hslen = 0;
+
+    /* SNIFF: the first bytes tell a TLS record from an obfuscated2 header. */
+    if ((v = hs_fill(c, 1, deadline)) != HS_OK)
+        return v;
+    if (cfg->mode_tls && c->hs[0] == 0x16) {
+        struct faketls_hello h;
+        size_t pay_end;
+        int user;
+
+        v = hs_tls_hello(c, deadline, &h, &user);
+        if (v == HS_NOT_TLS && (cfg->mode_classic || cfg->mode_secure))
+            goto obfs2;     /* an obfuscated2 header may start with 0x16 */
+        if (v != HS_OK)
+            return v;
+        v = hs_tls_inner(c, deadline, h.record_len, r, &pay_end);
+        if (v != HS_OK)
+            return v;
+        v = hs_obfs2_match(cfg, c->hs + h.record_len, 1, user, r);
+        if (v == HS_OK) {
+            r->tls = 1;
+            r->early = c->hs + h.record_len + OBFS2_HEADER_LEN;
+            r->early_len = pay_end - h.record_len - OBFS2_HEADER_LEN;
+        }
+        return v;
+    }
+    if (!cfg->mode_classic && !cfg->mode_secure)
+        return HS_NOT_TLS;
+
+obfs2:
+    /* OBFS2: the 64-byte header, then any early data already read. */
+    if ((v = hs_fill(c, OBFS2_HEADER_LEN, deadline)) != HS_OK)
+        return v;
+    v = hs_obfs2_match(cfg, c->hs, 0, -1, r);
+    if (v == HS_OK) {
+        r->early = c->hs + OBFS2_HEADER_LEN;
+        r->early_len = c->hslen - OBFS2_HEADER_LEN;
+    }
+    return v;
+}

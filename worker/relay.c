@@ -1,0 +1,198 @@
+/*
+ * relay.c - moves bytes both ways between client and DC in one thread.
+ *
+ * One poll() loop over the two non-blocking sockets; each direction has a
+ * buffer that is either being filled (read, decrypt, re-encrypt in place)
+ * or drained (write).  A read EOF becomes shutdown(SHUT_WR) on the other
+ * socket once the buffer is flushed, so half-closes pass through.  In
+ * fast mode the DC -> client bytes are already in the client's keystream
+ * and are copied without touching them.  In fake TLS mode client records
+ * are unwrapped before decryption, and DC bytes leave in ApplicationData
+ * records: one read of up to 16 KiB becomes one record, so a bulk
+ * transfer goes out in full-size records like a real TLS server's.
+ */
+#include "relay.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "util.h"
+
+#define RELAY_FIRST_WRITE_MS    10000
+
+struct dir {
+    int src, dst;
+    struct ctr *dec, *enc;          /* enc == NULL: pass through */
+    struct tlsrec_reader *unwrap;   /* strip TLS records after reading */
+    int wrap;                       /* add a TLS record header */
+    uint8_t *buf;                   /* RELAY_BUF + TLSREC_HEADER bytes */
+    size_t off, len;                /* buf[off..len) waits for dst */
+    int eof;                        /* src said EOF */
+    int done;                       /* EOF passed on to dst */
+    uint64_t *bytes;
+};
+
+/* 1 progress, 0 would block, -1 failed. */
+static int
+dir_read(struct dir *d)
+{
+    size_t head = d->wrap ? TLSREC_HEADER : 0, len;
+    uint8_t *p = d->buf + head;
+    ssize_t n = read(d->src, p, RELAY_BUF);
+
+    if (n > 0) {
+        len = (size_t)n;
+        if (d->unwrap != NULL) {
+            enum tlsrec_status st = tlsrec_unwrap(d->unwrap, p, len, p,
+                &len);
+
+            if (st == TLSREC_ERROR)
+                return -1;
+            if (st == TLSREC_ALERT)
+                d->eof = 1;
+        }
+        if (d->enc != NULL) {
+            ctr_apply(d->dec, p, p, len);
+            ctr_apply(d->enc, p, p, len);
+        }
+        if (d->wrap)
+            tlsrec_header(d->buf, len);
+        d->off = 0;
+        d->len = len > 0 ? head + len : 0;
+        *d->bytes += (uint64_t)len;
+        return 1;
+    }
+    if (n == 0) {
+        d->eof = 1;
+        return 1;
+    }
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+}
+
+static int
+dir_write(struct dir *d)
+{
+    while (d->off < d->len) {
+        ssize_t n = send(d->dst, d->buf + d->off, d->len - d->off,
+            MSG_NOSIGNAL);
+
+        if (n > 0) {
+            d->off += (size_t)n;
+            continue;
+        }
+        return n == -1 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+    }
+    d->off = d->len = 0;
+    if (d->eof && !d->done) {
+        (void)shutdown(d->dst, SHUT_WR);
+        d->done = 1;
+    }
+    return 1;
+}
+
+/* Move as much as possible without blocking; -1 on failure. */
+static int
+dir_pump(struct dir *d)
+{
+    for (int rounds = 0; rounds < 16 && !d->done; rounds++) {
+        int r;
+
+        if (d->len > d->off || d->eof) {
+            r = dir_write(d);
+            if (r <= 0)
+                return r;
+            continue;
+        }
+        r = dir_read(d);
+        if (r <= 0)
+            return r;
+    }
+    return 0;
+}
+
+static short
+dir_events(const struct dir *d, int fd)
+{
+    short ev = 0;
+
+    if (d->done)
+        return 0;
+    if (fd == d->src && d->len == d->off && !d->eof)
+        ev |= POLLIN;
+    if (fd == d->dst && (d->len > d->off || d->eof))
+        ev |= POLLOUT;
+    return ev;
+}
+
+int
+relay_run(struct relay *r)
+{
+    uint8_t *mem = malloc(2 * (RELAY_BUF + TLSREC_HEADER));
+    struct dir up = {
+        .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
+        .unwrap = r->tls, .bytes = &r->c2d_bytes,
+    };
+    struct dir down = {
+        .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
+        .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
+    };
+    int rc = 0;
+
+    if (mem == NULL)
+        return -2;
+    up.buf = mem;
+    down.buf = mem + RELAY_BUF + TLSREC_HEADER;
+
+    /*
+     * The DC header, then what the client sent along with its own (it may
+     * be more than a buffer in fake TLS mode).  A fresh socket's send
+     * buffer takes this at once; the deadline only guards a stuck DC.
+     */
+    if (r->early_len > 0) {
+        ctr_apply(up.dec, r->early, r->early, r->early_len);
+        ctr_apply(up.enc, r->early, r->early, r->early_len);
+        r->c2d_bytes += r->early_len;
+    }
+    if (net_write_all(r->dfd, r->first, r->first_len,
+        mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||
+        net_write_all(r->dfd, r->early, r->early_len,
+        mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
+        free(mem);
+        return -1;
+    }
+
+    while (!(up.done && down.done)) {
+        struct pollfd p[2];
+
+        if (dir_pump(&up) < 0 || dir_pump(&down) < 0) {
+            rc = -1;
+            break;
+        }
+        if (up.done && down.done)
+            break;
+        p[0].fd = r->cfd;
+        p[0].events = dir_events(&up, r->cfd) | dir_events(&down, r->cfd);
+        p[1].fd = r->dfd;
+        p[1].events = dir_events(&up, r->dfd) | dir_events(&down, r->dfd);
+        /* A socket nobody waits on must not wake us with POLLHUP. */
+        for (int i = 0; i < 2; i++)
+            if (p[i].events == 0)
+                p[i].fd = -1;
+        if (poll(p, 2, -1) == -1 && errno != EINTR) {
+            rc = -1;
+            break;
+        }
+        if ((p[0].revents | p[1].revents) & POLLNVAL) {
+            rc = -1;
+            break;
+        }
+    }
+    free(mem);
+    return rc;
+}

@@ -1,0 +1,129 @@
+/*
+ * worker.c - the worker process: accepts on its slot's sockets and hands
+ * each client to a detached connection thread.
+ *
+ * Limits are enforced here, before a thread exists: past max_connections
+ * a new client is closed at once and counted.  Every signal is blocked
+ * before the first thread starts so threads inherit a full mask; the main
+ * thread alone reads TERM/INT from a signalfd.  EOF on the death pipe
+ * means the master is gone, and the worker exits.
+ */
+#include "worker.h"
+
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+
+static int
+worker_signalfd(void)
+{
+    sigset_t all, mine;
+    int fd;
+
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
+        fatalx("pthread_sigmask failed");
+    sigemptyset(&mine);
+    sigaddset(&mine, SIGTERM);
+    sigaddset(&mine, SIGINT);
+    sigaddset(&mine, SIGHUP);
+    sigaddset(&mine, SIGQUIT);
+    fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd == -1)
+        fatal("signalfd");
+    return fd;
+}
+
+static void
+worker_accept(struct worker *w, int lfd)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+            SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* Out of descriptors: back off instead of spinning. */
+                log_warn("accept");
+                usleep(100000);
+            } else if (errno != EAGAIN && errno != EINTR &&
+                errno != ECONNABORTED) {
+                log_warn("accept");
+            }
+            return;
+        }
+        STATS_ADD(w->stats, conn_accepted, 1);
+        if (atomic_load(&w->active) >= w->cfg->max_connections) {
+            STATS_ADD(w->stats, conn_refused_limit, 1);
+            log_debug("max_connections (%d) reached, closing client",
+                w->cfg->max_connections);
+            close(fd);
+            continue;
+        }
+        if (conn_spawn(w, fd, (struct sockaddr *)&ss) != 0) {
+            STATS_ADD(w->stats, conn_refused_thread, 1);
+            close(fd);
+        }
+    }
+}
+
+void
+worker_main(struct worker *w)
+{
+    struct pollfd pfd[WORKER_MAX_LISTEN + 2];
+    int sfd, n;
+
+    sfd = worker_signalfd();
+    atomic_init(&w->active, 0);
+    if (pthread_attr_init(&w->thread_attr) != 0 ||
+        pthread_attr_setdetachstate(&w->thread_attr,
+        PTHREAD_CREATE_DETACHED) != 0 ||
+        pthread_attr_setstacksize(&w->thread_attr,
+        (size_t)w->cfg->thread_stack_size) != 0)
+        fatalx("cannot set up thread attributes");
+    log_info("started, %d listening socket(s)", w->nlisten);
+
+    for (n = 0; n < w->nlisten; n++)
+        pfd[n] = (struct pollfd){ .fd = w->listen_fds[n], .events = POLLIN };
+    pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+    pfd[n++] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
+
+    for (;;) {
+        if (poll(pfd, (nfds_t)n, -1) == -1) {
+            if (errno == EINTR)
+                continue;
+            fatal("poll");
+        }
+        for (int i = 0; i < w->nlisten; i++)
+            if (pfd[i].revents & POLLIN)
+                worker_accept(w, pfd[i].fd);
+        if (pfd[n - 2].revents & POLLIN) {
+            struct signalfd_siginfo si;
+
+            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP)
+                    continue;       /* the master handles reloads */
+                log_info("signal %d: stopping with %d connection(s)",
+                    (int)si.ssi_signo, atomic_load(&w->active));
+                /* _exit: threads may still use libcrypto; skip atexit. */
+                _exit(0);
+            }
+        }
+        if (pfd[n - 1].revents & (POLLIN | POLLHUP)) {
+            log_warnx("master is gone, exiting");
+            _exit(1);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/*
+ * worker.h - one worker process: the slot it serves, its listening
+ * sockets (owned by the master, inherited), the config snapshot and the
+ * shared counters.  worker_main() never returns.
+ */
+#ifndef TELEMT_WORKER_H
+#define TELEMT_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "stats.h"
+
+#define WORKER_MAX_LISTEN       2
+
+struct worker {
+    int slot;
+    int nlisten;
+    int listen_fds[WORKER_MAX_LISTEN];
+    int death_fd;                   /* EOF here = the master is gone */
+    const struct config *cfg;       /* immutable for the worker's life */
+    struct stats_region *stats;
+    atomic_int active;              /* connection threads alive */
+    pthread_attr_t thread_attr;     /* detached, cfg->thread_stack_size */
+};
+
+/* Accept and serve until told to stop or the master dies; exits. */
+void worker_main(struct worker *w) __attribute__((noreturn));
+
+#endif
