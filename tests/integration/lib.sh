@@ -46,7 +46,7 @@ assert_eq() {
 
 # assert_match STRING ERE WHAT
 assert_match() {
-    printf '%s\n' "$1" | grep -Eq -- "$2" || die "$3: '$1' !~ /$2/"
+    grep -Eq -- "$2" <<<"$1" || die "$3: '$1' !~ /$2/"
 }
 
 # assert_between VALUE LOW HIGH WHAT  (decimal numbers)
