@@ -91,13 +91,15 @@ unit: $(O)/tests/unit/check_telemt
 
 integration: $(BIN) $(TOOL_BINS)
 	TELEMT_BIN=$(abspath $(BIN)) TOOLS_DIR=$(abspath $(O)/tests/tools) \
-	    bash tests/integration/run.sh
+	    TELEMT_PLAIN_BIN=$(abspath telemt) bash tests/integration/run.sh
 
 test: check-layers check-readme all
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
 
+# The plain ./telemt is built too: valgrind runs it (it cannot run ASan).
 check:
+	$(MAKE) --no-print-directory telemt
 	$(MAKE) --no-print-directory O=build-san SAN=1 test
 
 check-layers:
@@ -108,6 +110,9 @@ check-layers:
 
 clean:
 	rm -rf build build-san telemt
+
+# Keep tool objects between runs.
+.SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
