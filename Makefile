@@ -37,9 +37,11 @@ endif
 
 COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
-              common/links.c common/net.c common/stats.c
-MASTER_SRC := master/main.c master/listen.c master/spawn.c
+              common/links.c common/net.c common/stats.c common/replay.c \
+              common/tlshello.c
+MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
+              worker/mask.c \
               worker/relay.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient

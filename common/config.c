@@ -36,7 +36,8 @@ enum ck_type {
     CK_LOGLVL,
     CK_USERS,
     CK_DCLIST,
-    CK_HOSTLIST
+    CK_HOSTLIST,
+    CK_PATH
 };
 
 struct ck_key {
@@ -60,6 +61,7 @@ struct ck_key {
 #define CK_DEF_USERS(d)     .sdef = (d)
 #define CK_DEF_DCLIST(d)    .sdef = (d)
 #define CK_DEF_HOSTLIST(d)  .sdef = (d)
+#define CK_DEF_PATH(d)      .sdef = (d)
 
 #define CK_ENTRY(n, t, f, lo, hi, d, h)                                     \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
@@ -361,6 +363,9 @@ ck_check_string(enum ck_type type, const char *v)
         return ck_is_ipv4(v) || ck_is_ipv6(v) ||
             ck_is_hostname(v, strlen(v)) ? NULL :
             "is not a host name or IP address";
+    case CK_PATH:
+        return strlen(v) < 1024 && strchr(v, '\n') == NULL ? NULL :
+            "is not a usable path";
     default:
         return NULL;
     }
@@ -751,6 +756,14 @@ ck_cross_check(struct ck_ctx *c)
         return ck_fail_line(c, ck_line(c, CKI_tls_cert_len_max),
             "tls_cert_len_max: %d is below tls_cert_len_min %d",
             cfg->tls_cert_len_max, cfg->tls_cert_len_min);
+    if (cfg->mode_tls && cfg->replay_window < 2 * cfg->tls_time_skew) {
+        line = ck_line(c, CKI_replay_window);
+        if (line == 0)
+            line = ck_line(c, CKI_tls_time_skew);
+        return ck_fail_line(c, line, "replay_window: %d is less than twice "
+            "tls_time_skew (%d): a replayed hello could outlive its entry",
+            cfg->replay_window, cfg->tls_time_skew);
+    }
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");
@@ -831,6 +844,7 @@ config_free(struct config *cfg)
         case CK_IPV6:
         case CK_HOST:
         case CK_ADDR:
+        case CK_PATH:
             free(*(char **)ck_field(cfg, &ck_keys[i]));
             break;
         default:

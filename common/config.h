@@ -49,9 +49,16 @@ struct config {
     int tls_time_skew;                  /* s */
     bool tls_accept_boot_time;
     int tls_cert_len_min, tls_cert_len_max;
+    bool tls_emulation;
+    int tls_emulation_interval;         /* s */
+    char *tls_emulation_cache;          /* directory, "" = none */
     bool mask;
     char *mask_host;                    /* resolved: "" became tls_domain */
     int mask_port;
+    int mask_connect_timeout;           /* s */
+    int replay_window;                  /* s */
+    int replay_capacity;
+    int max_handshakes;                 /* per worker */
     bool prefer_ipv6;
     bool fast_mode;
     int client_keepalive;               /* s, 0 = off */

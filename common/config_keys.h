@@ -24,6 +24,7 @@
  *            USERS   the users group; min..max is the number of users
  *            DCLIST  the dc_overrides list; min..max bounds each dc
  *            HOSTLIST  array of DNS host names; min..max bounds the count
+ *            PATH    char * field; "" or a file system path
  *   field    member of struct config
  *   min/max  bounds as above; 0 where they do not apply
  *   default  as above; for USERS and DCLIST the text shown in the table
@@ -65,20 +66,40 @@
       "tls_domains (a hello without SNI is accepted)")                      \
     X("tls_time_skew", INT, tls_time_skew, 1, 86400, 120,                   \
       "seconds a fake-TLS hello's timestamp may differ from our clock")     \
-    X("tls_accept_boot_time", BOOL, tls_accept_boot_time, 0, 0, true,       \
+    X("tls_accept_boot_time", BOOL, tls_accept_boot_time, 0, 0, false,      \
       "accept hellos whose timestamp is below 172800, the time-since-boot " \
-      "form clients without a synced clock send")                           \
+      "form of clients without a synced clock (a replay of such a hello "   \
+      "older than replay_window is not caught)")                            \
     X("tls_cert_len_min", INT, tls_cert_len_min, 64, 16384, 2500,           \
       "smallest size of the fake certificate record in the ServerHello")    \
     X("tls_cert_len_max", INT, tls_cert_len_max, 64, 16384, 4500,           \
       "largest size of the fake certificate record; a random size in "      \
       "min..max is sent each time")                                         \
+    X("tls_emulation", BOOL, tls_emulation, 0, 0, false,                   \
+      "learn the size of mask_host's TLS certificate flight (by a real "    \
+      "TLS hello to it, at start and every tls_emulation_interval) and "    \
+      "send the fake certificate record at that size")                      \
+    X("tls_emulation_interval", INT, tls_emulation_interval, 10, 604800,    \
+      3600, "seconds between two probes of mask_host")                      \
+    X("tls_emulation_cache", PATH, tls_emulation_cache, 0, 0, "",           \
+      "directory where the learnt size is kept across restarts; \"\" "     \
+      "keeps it in memory only")                                            \
     X("mask", BOOL, mask, 0, 0, true,                                       \
       "relay clients that fail the handshake to mask_host")                 \
     X("mask_host", ADDR, mask_host, 0, 0, "",                               \
       "host refused clients are relayed to; \"\" means tls_domain")         \
     X("mask_port", INT, mask_port, 1, 65535, 443,                           \
       "port on mask_host")                                                  \
+    X("mask_connect_timeout", INT, mask_connect_timeout, 1, 60, 5,          \
+      "seconds to wait for a connection to mask_host")                      \
+    X("replay_window", INT, replay_window, 10, 604800, 600,                 \
+      "seconds a handshake is remembered; at least twice tls_time_skew")    \
+    X("replay_capacity", INT, replay_capacity, 1024, 16777216, 65536,       \
+      "handshakes remembered at most (shared by all workers); the oldest "  \
+      "are forgotten first")                                                \
+    X("max_handshakes", INT, max_handshakes, 1, 1000000, 4096,              \
+      "connections each worker keeps in the handshake state; past it the "  \
+      "oldest one is closed to make room")                                  \
     X("prefer_ipv6", BOOL, prefer_ipv6, 0, 0, false,                        \
       "try a DC's IPv6 addresses before its IPv4 ones")                     \
     X("fast_mode", BOOL, fast_mode, 0, 0, true,                             \

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +78,48 @@ net_parse_literal(const char *host, int port, struct sockaddr_storage *ss,
         return 0;
     }
     return -1;
+}
+
+int
+net_resolve(const char *host, int port, struct net_addr *out, int n,
+    int max)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+    char portstr[8];
+
+    if (n < max && net_parse_literal(host, port, &out[n].ss,
+        &out[n].len) == 0)
+        return n + 1;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &res) != 0)
+        return n;
+    for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(out[n].ss))
+            continue;
+        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        n++;
+    }
+    freeaddrinfo(res);
+    return n;
+}
+
+void
+net_order(struct net_addr *addrs, int n, int first)
+{
+    /* Insertion sort on one key: stable, and n is small. */
+    for (int i = 1; i < n; i++) {
+        struct net_addr a = addrs[i];
+        int j = i;
+
+        if (a.ss.ss_family != first)
+            continue;
+        while (j > 0 && addrs[j - 1].ss.ss_family != first) {
+            addrs[j] = addrs[j - 1];
+            j--;
+        }
+        addrs[j] = a;
+    }
 }
 
 void

@@ -26,6 +26,20 @@ int net_split_hostport(const char *s, char *host, size_t hostlen,
 /* Resolve a numeric address (no DNS) into ss; -1 if not a literal. */
 int net_parse_literal(const char *host, int port,
     struct sockaddr_storage *ss, socklen_t *len);
+struct net_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/*
+ * Append the addresses of host:port (an IP literal, or a name resolved
+ * with getaddrinfo, which may block) to out[n..max).  Returns the new n;
+ * n unchanged if nothing resolved.
+ */
+int net_resolve(const char *host, int port, struct net_addr *out, int n,
+    int max);
+/* Stable-sort addrs so that family first comes first. */
+void net_order(struct net_addr *addrs, int n, int first);
 /* Format an address as "1.2.3.4:5" or "[::1]:5". */
 void net_format(const struct sockaddr *sa, char *out, size_t outlen);
 /*

@@ -73,7 +73,7 @@ obfs2_match(const uint8_t hdr[OBFS2_HEADER_LEN], const uint8_t *secret,
 }
 
 int
-obfs2_header_allowed(const uint8_t h[OBFS2_HEADER_LEN])
+obfs2_prefix_impossible(const uint8_t *h, size_t len)
 {
     static const uint8_t bad[][4] = {
         { 'H', 'E', 'A', 'D' }, { 'P', 'O', 'S', 'T' },
@@ -83,12 +83,19 @@ obfs2_header_allowed(const uint8_t h[OBFS2_HEADER_LEN])
     };
     static const uint8_t zero[4];
 
-    if (h[0] == 0xef)
-        return 0;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (memcmp(h, bad[i], 4) == 0)
-            return 0;
-    return memcmp(h + 4, zero, 4) != 0;
+    if (len >= 1 && h[0] == 0xef)
+        return 1;
+    if (len >= 4)
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+            if (memcmp(h, bad[i], 4) == 0)
+                return 1;
+    return len >= 8 && memcmp(h + 4, zero, 4) == 0;
+}
+
+int
+obfs2_header_allowed(const uint8_t h[OBFS2_HEADER_LEN])
+{
+    return !obfs2_prefix_impossible(h, OBFS2_HEADER_LEN);
 }
 
 int

@@ -10,6 +10,7 @@
 #ifndef TELEMT_OBFS2_H
 #define TELEMT_OBFS2_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "crypto.h"
@@ -32,6 +33,13 @@ int obfs2_tag_valid(uint32_t tag);
  */
 int obfs2_match(const uint8_t hdr[OBFS2_HEADER_LEN], const uint8_t *secret,
     uint32_t *tag, int16_t *dc, struct obfs2_keys *k);
+/*
+ * 1 if the first len bytes (any len) already rule out an obfuscated2
+ * header from a real client: they start like HTTP, TLS (16 03 01 02),
+ * plain (intermediate/padded) or abridged transports, or bytes 4..7 are
+ * zero.  0 while they still could be one.
+ */
+int obfs2_prefix_impossible(const uint8_t *buf, size_t len);
 /* 1 if a plain (non-TLS) header may start with these bytes (rules of 2.1). */
 int obfs2_header_allowed(const uint8_t hdr[OBFS2_HEADER_LEN]);
 /*

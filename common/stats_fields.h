@@ -25,7 +25,12 @@
     X(hs_bad_digest, "handshakes refused: ClientHello digest mismatch")    \
     X(hs_stale_time, "handshakes refused: ClientHello time out of window") \
     X(hs_bad_sni, "handshakes refused: SNI is not tls_domain")             \
+    X(hs_bad_header, "handshakes refused: first bytes no client sends")    \
+    X(hs_replay, "handshakes refused: replay of a remembered handshake")   \
+    X(hs_evicted, "handshakes closed to make room (max_handshakes)")       \
     X(hs_error, "handshakes aborted: socket or memory error")             \
+    X(mask_relayed, "refused connections relayed to the mask host")       \
+    X(mask_connect_fail, "refused connections whose mask host was down")  \
     X(dc_connect_ok, "DC connections established")                        \
     X(dc_connect_fail, "DC dials that failed on every address")           \
     X(bytes_client_to_dc, "payload bytes relayed client -> DC")           \

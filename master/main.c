@@ -21,6 +21,7 @@
 
 #include "links.h"
 #include "log.h"
+#include "tlsprobe.h"
 
 static void
 usage(FILE *out)
@@ -164,15 +165,15 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     raise_nofile();
-    m.stats = stats_create();
+    m.stats = stats_create((uint32_t)m.cfg->replay_capacity,
+        (uint32_t)m.cfg->replay_window);
     if (m.stats == NULL)
-        fatal("mmap of the shared counters");
+        fatal("cannot create the shared region");
+    if (m.cfg->tls_emulation)
+        (void)tlsprobe_load_cache(m.cfg, m.stats);
     m.nslots = m.cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS
         : m.cfg->workers;
     listen_open(&m);
-    if (m.cfg->mask)
-        log_info("mask = true: masking is not implemented yet; refused "
-            "clients are closed");
     if (!foreground)
         ready_fd = daemon_start();
     if (pipe2(m.death_pipe, O_CLOEXEC) == -1)

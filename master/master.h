@@ -31,6 +31,8 @@ struct master {
     int nslots;
     struct slot slots[MASTER_MAX_SLOTS];
     int death_pipe[2];                  /* [1] only ever held by us */
+    pid_t probe_pid;                    /* tls_emulation probe, 0 = none */
+    int64_t probe_next_ms;
 };
 
 /* listen.c: open every slot's sockets; exits with a message on failure. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tlsprobe.h"
 #include "util.h"
 #include "../worker/worker.h"
 
@@ -71,6 +72,10 @@ spawn_reap(struct master *m)
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m->probe_pid) {
+            m->probe_pid = 0;
+            continue;
+        }
         for (int i = 0; i < m->nslots; i++) {
             struct slot *s = &m->slots[i];
             int64_t now = mono_ms(), delay = 0;
@@ -102,6 +107,18 @@ spawn_due(struct master *m)
 {
     int64_t now = mono_ms();
 
+    if (m->cfg->tls_emulation && m->probe_pid == 0 &&
+        now >= m->probe_next_ms) {
+        int pid = tlsprobe_spawn(m->cfg, m->stats);
+
+        if (pid > 0)
+            m->probe_pid = pid;
+        else
+            log_warn("fork for the TLS probe");
+        m->probe_next_ms = now + (int64_t)m->cfg->tls_emulation_interval *
+            1000;
+    }
+
     for (int i = 0; i < m->nslots; i++) {
         struct slot *s = &m->slots[i];
 
@@ -124,6 +141,11 @@ spawn_stop_all(struct master *m)
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGTERM);
+    if (m->probe_pid > 0) {
+        kill(m->probe_pid, SIGKILL);
+        waitpid(m->probe_pid, NULL, 0);
+        m->probe_pid = 0;
+    }
     do {
         left = 0;
         for (int i = 0; i < m->nslots; i++) {

@@ -16,6 +16,7 @@
 #include "dc.h"
 #include "handshake.h"
 #include "log.h"
+#include "mask.h"
 #include "net.h"
 #include "relay.h"
 #include "util.h"
@@ -45,6 +46,8 @@ conn_count_refusal(struct stats_region *s, enum hs_verdict v)
     case HS_BAD_DIGEST:     STATS_ADD(s, hs_bad_digest, 1); break;
     case HS_STALE_TIME:     STATS_ADD(s, hs_stale_time, 1); break;
     case HS_BAD_SNI:        STATS_ADD(s, hs_bad_sni, 1); break;
+    case HS_BAD_HEADER:     STATS_ADD(s, hs_bad_header, 1); break;
+    case HS_REPLAY:         STATS_ADD(s, hs_replay, 1); break;
     case HS_OK:
     case HS_ERROR:          STATS_ADD(s, hs_error, 1); break;
     }
@@ -114,6 +117,61 @@ conn_serve(struct conn *c, struct hs_result *hs)
     ctr_free(d_dec);
 }
 
+/* Add c to the worker's handshake list; evict the oldest if it is full. */
+static void
+conn_hs_enter(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    pthread_mutex_lock(&w->hs_lock);
+    if (w->hs_count >= w->cfg->max_handshakes && w->hs_head != NULL) {
+        struct conn *old = w->hs_head;
+
+        /* Its thread wakes with EOF; the fd stays valid while listed. */
+        atomic_store(&old->evicted, 1);
+        (void)shutdown(old->cfd, SHUT_RDWR);
+        w->hs_head = old->hs_next;
+        if (w->hs_head != NULL)
+            w->hs_head->hs_prev = NULL;
+        else
+            w->hs_tail = NULL;
+        old->hs_listed = 0;
+        w->hs_count--;
+        STATS_ADD(w->stats, hs_evicted, 1);
+    }
+    c->hs_prev = w->hs_tail;
+    c->hs_next = NULL;
+    if (w->hs_tail != NULL)
+        w->hs_tail->hs_next = c;
+    else
+        w->hs_head = c;
+    w->hs_tail = c;
+    c->hs_listed = 1;
+    w->hs_count++;
+    pthread_mutex_unlock(&w->hs_lock);
+}
+
+static void
+conn_hs_leave(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    pthread_mutex_lock(&w->hs_lock);
+    if (c->hs_listed) {
+        if (c->hs_prev != NULL)
+            c->hs_prev->hs_next = c->hs_next;
+        else
+            w->hs_head = c->hs_next;
+        if (c->hs_next != NULL)
+            c->hs_next->hs_prev = c->hs_prev;
+        else
+            w->hs_tail = c->hs_prev;
+        c->hs_listed = 0;
+        w->hs_count--;
+    }
+    pthread_mutex_unlock(&w->hs_lock);
+}
+
 static void *
 conn_thread(void *arg)
 {
@@ -123,11 +181,25 @@ conn_thread(void *arg)
     enum hs_verdict v;
 
     net_client_opts(c->cfd, cfg->client_keepalive, cfg->client_ack_timeout);
+    conn_hs_enter(c);
     v = handshake_run(c, &hs);
-    if (v != HS_OK) {
+    conn_hs_leave(c);
+    if (atomic_load(&c->evicted)) {
+        log_debug("%s: evicted from the handshake after %zu bytes",
+            c->peer, c->hslen);
+        if (v == HS_OK) {
+            ctr_free(hs.c_dec);
+            ctr_free(hs.c_enc);
+        }
+    } else if (v != HS_OK) {
         conn_count_refusal(c->w->stats, v);
-        log_debug("%s: handshake refused: %s after %zu bytes", c->peer,
-            handshake_verdict_name(v), c->hslen);
+        log_debug("%s: handshake refused: %s after %zu bytes%s", c->peer,
+            handshake_verdict_name(v), c->hslen,
+            c->answered ? " (after our ServerHello: closing)" : "");
+        /* Mask whatever a real server would have had to answer. */
+        if (cfg->mask && !c->answered && v != HS_ERROR &&
+            !(c->client_eof && c->hslen == 0))
+            mask_run(c, c->client_eof);
     } else {
         conn_count_ok(c->w->stats, hs.mode);
         conn_serve(c, &hs);

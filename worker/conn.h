@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,13 @@ struct conn {
     char peer[64];                  /* "1.2.3.4:5" for logs */
     uint8_t *hs;                    /* every byte read during the handshake */
     size_t hslen, hscap;
+    int answered;                   /* we sent a ServerHello: no masking */
+    int client_eof;                 /* the client half-closed mid-handshake */
+    /* The worker's list of connections in the handshake, oldest first;
+     * guarded by the worker's hs_lock. */
+    struct conn *hs_prev, *hs_next;
+    int hs_listed;
+    atomic_int evicted;             /* closed to make room: no masking */
 };
 
 /*

@@ -9,7 +9,6 @@
 #include "dc.h"
 
 #include <sys/socket.h>
-#include <netdb.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,49 +65,29 @@ dc_lookup(const struct config *cfg, int dc, const char *const **addrs)
     return 0;
 }
 
-struct dc_cand {
-    struct sockaddr_storage ss;
-    socklen_t len;
-};
-
-/* Append the socket addresses of "host:port" (literal or DNS name). */
+/* Append the socket addresses of "host:port" to out[n..max). */
 static int
-dc_expand(const char *spec, struct dc_cand *out, int n, int max)
+dc_expand(const char *spec, struct net_addr *out, int n, int max)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-    char host[256], portstr[8];
-    int port;
+    char host[256];
+    int port, m;
 
     if (net_split_hostport(spec, host, sizeof(host), &port) != 0) {
         log_warnx("bad DC address '%s'", spec);
         return n;
     }
-    if (n < max && net_parse_literal(host, port, &out[n].ss,
-        &out[n].len) == 0)
-        return n + 1;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    if (getaddrinfo(host, portstr, &hints, &res) != 0) {
+    m = net_resolve(host, port, out, n, max);
+    if (m == n)
         log_warnx("cannot resolve DC host '%s'", host);
-        return n;
-    }
-    for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof(out[n].ss))
-            continue;
-        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
-        out[n].len = ai->ai_addrlen;
-        n++;
-    }
-    freeaddrinfo(res);
-    return n;
+    return m;
 }
 
 int
 dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
 {
-    struct dc_cand cand[DC_MAX_CANDIDATES], ordered[DC_MAX_CANDIDATES];
+    struct net_addr cand[DC_MAX_CANDIDATES];
     const char *const *addrs;
-    int naddrs, n = 0, m = 0;
-    int first = cfg->prefer_ipv6 ? AF_INET6 : AF_INET;
+    int naddrs, n = 0;
 
     naddrs = dc_lookup(cfg, dc, &addrs);
     if (naddrs == 0) {
@@ -117,20 +96,15 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
     }
     for (int i = 0; i < naddrs; i++)
         n = dc_expand(addrs[i], cand, n, DC_MAX_CANDIDATES);
-    /* Stable partition: the preferred family first, config order kept. */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n; i++)
-            if ((cand[i].ss.ss_family == first) == (pass == 0))
-                ordered[m++] = cand[i];
-
+    net_order(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
     snprintf(desc, desclen, "DC %d (no address)", dc);
-    for (int i = 0; i < m; i++) {
+    for (int i = 0; i < n; i++) {
         int64_t deadline = mono_ms() + (int64_t)cfg->dc_connect_timeout *
             1000;
         int fd;
 
-        net_format((struct sockaddr *)&ordered[i].ss, desc, desclen);
-        fd = net_connect((struct sockaddr *)&ordered[i].ss, ordered[i].len,
+        net_format((struct sockaddr *)&cand[i].ss, desc, desclen);
+        fd = net_connect((struct sockaddr *)&cand[i].ss, cand[i].len,
             deadline);
         if (fd >= 0)
             return fd;

@@ -2,12 +2,15 @@
  * handshake.c - reads the client's first bytes under the handshake
  * deadline and decides who the client is.
  *
- * Every byte read is kept in c->hs (masking, a later room, replays them to
- * the mask host).  States: SNIFF (a TLS hello or an obfuscated2 header?)
- * -> TLS_HELLO (whole record, digest per user, time window, SNI) ->
+ * Every byte read is kept in c->hs: masking replays them to the mask
+ * host.  States: SNIFF (a TLS hello or an obfuscated2 header?) ->
+ * TLS_HELLO (whole record, digest per user, time window, SNI, replay) ->
  * TLS_ANSWER (ServerHello written) -> TLS_INNER (64-byte header from
  * ApplicationData records) -> OBFS2 (try every user's secret, check the
- * tag against the enabled modes) -> verdict.
+ * tag against the enabled modes, replay) -> verdict.  The whole machine
+ * runs under one deadline, so a slow drip cannot outlive it, and it never
+ * waits for more bytes than a real server would need to answer: first
+ * bytes no client sends end the handshake at once.
  */
 #include "handshake.h"
 
@@ -31,6 +34,7 @@ handshake_verdict_name(enum hs_verdict v)
     static const char *const names[] = {
         "ok", "timeout", "eof", "error", "bad_secret", "mode_disabled",
         "not_tls", "bad_tls", "bad_digest", "stale_time", "bad_sni",
+        "bad_header", "replay",
     };
 
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
@@ -66,9 +70,23 @@ hs_fill(struct conn *c, size_t want, int64_t deadline)
         return HS_OK;
     if (r == NET_TIMEOUT)
         return HS_TIMEOUT;
-    if (r == NET_EOF)
+    if (r == NET_EOF) {
+        c->client_eof = 1;
         return HS_EOF;
+    }
     return HS_ERROR;
+}
+
+/* Remember a handshake's fingerprint; HS_REPLAY if it was seen before. */
+static enum hs_verdict
+hs_replay_check(struct conn *c, const uint8_t *fp)
+{
+    int r = replay_check_insert(stats_replay(c->w->stats), fp,
+        mono_ms() / 1000);
+
+    if (r < 0)
+        return HS_ERROR;
+    return r == 1 ? HS_REPLAY : HS_OK;
 }
 
 /* Which mode a tag belongs to, and whether that mode is on. */
@@ -190,12 +208,19 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
         log_debug("%s: SNI '%s' is not ours", c->peer, h->sni);
         return HS_BAD_SNI;
     }
+    /* The client random is the hello's fingerprint. */
+    if ((v = hs_replay_check(c, h->random)) != HS_OK)
+        return v;
 
-    /* A certificate-sized ApplicationData record, random length in range. */
-    span = (uint32_t)(cfg->tls_cert_len_max - cfg->tls_cert_len_min + 1);
-    if (random_bytes((uint8_t *)&cert_len, sizeof(cert_len)) != 0)
-        return HS_ERROR;
-    cert_len = (size_t)cfg->tls_cert_len_min + cert_len % span;
+    /* A certificate-sized ApplicationData record: the mask host's size
+     * when tls_emulation learnt it, else a random one in range. */
+    cert_len = atomic_load(&c->w->stats->tls_cert_len);
+    if (cert_len == 0) {
+        span = (uint32_t)(cfg->tls_cert_len_max - cfg->tls_cert_len_min + 1);
+        if (random_bytes((uint8_t *)&cert_len, sizeof(cert_len)) != 0)
+            return HS_ERROR;
+        cert_len = (size_t)cfg->tls_cert_len_min + cert_len % span;
+    }
     /* Answer first, random certificate bytes after it (never overlapping:
      * the answer shifts with the session id length). */
     answer = malloc(FAKETLS_ANSWER_FIXED + 2 * cert_len);
@@ -209,6 +234,7 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     }
     len = faketls_build_answer(h, cfg->users[*user].secret, key_share,
         cert, cert_len, answer, FAKETLS_ANSWER_FIXED + cert_len);
+    c->answered = 1;
     r = len == 0 ? NET_ERR : net_write_all(c->cfd, answer, len, deadline);
     free(answer);
     if (r == NET_TIMEOUT)
@@ -292,13 +318,26 @@ handshake_run(struct conn *c, struct hs_result *r)
         return HS_NOT_TLS;
 
 obfs2:
-    /* OBFS2: the 64-byte header, then any early data already read. */
-    if ((v = hs_fill(c, OBFS2_HEADER_LEN, deadline)) != HS_OK)
-        return v;
+    /* OBFS2: the 64-byte header (no client starts one with bytes that a
+     * real protocol uses), then any early data already read. */
+    while (c->hslen < OBFS2_HEADER_LEN) {
+        if (obfs2_prefix_impossible(c->hs, c->hslen))
+            return HS_BAD_HEADER;
+        if ((v = hs_fill(c, c->hslen + 1, deadline)) != HS_OK)
+            return v;
+    }
+    if (obfs2_prefix_impossible(c->hs, c->hslen))
+        return HS_BAD_HEADER;
     v = hs_obfs2_match(cfg, c->hs, 0, -1, r);
+    if (v == HS_OK)
+        v = hs_replay_check(c, c->hs + 8);
     if (v == HS_OK) {
         r->early = c->hs + OBFS2_HEADER_LEN;
         r->early_len = c->hslen - OBFS2_HEADER_LEN;
+    } else {
+        ctr_free(r->c_dec);
+        ctr_free(r->c_enc);
+        r->c_dec = r->c_enc = NULL;
     }
     return v;
 }

@@ -25,7 +25,9 @@ enum hs_verdict {
     HS_BAD_TLS,
     HS_BAD_DIGEST,
     HS_STALE_TIME,
-    HS_BAD_SNI
+    HS_BAD_SNI,
+    HS_BAD_HEADER,
+    HS_REPLAY
 };
 
 enum hs_mode { HS_MODE_CLASSIC, HS_MODE_SECURE, HS_MODE_TLS };
@@ -47,7 +49,9 @@ struct hs_result {
 /*
  * Run the handshake on c->cfd until a verdict or the handshake deadline.
  * On HS_OK, r holds the user, tag, dc and the two client streams (the
- * caller frees them); otherwise r holds nothing to free.
+ * caller frees them); otherwise r holds nothing to free.  A refusal may
+ * be masked unless c->answered (a ServerHello went out); c->client_eof
+ * tells whether the client half-closed before the verdict.
  */
 enum hs_verdict handshake_run(struct conn *c, struct hs_result *r);
 /* A short name for logs ("bad_secret", ...). */

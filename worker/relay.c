@@ -154,11 +154,12 @@ relay_run(struct relay *r)
      * be more than a buffer in fake TLS mode).  A fresh socket's send
      * buffer takes this at once; the deadline only guards a stuck DC.
      */
-    if (r->early_len > 0) {
+    if (r->early_len > 0 && up.enc != NULL) {
         ctr_apply(up.dec, r->early, r->early, r->early_len);
         ctr_apply(up.enc, r->early, r->early, r->early_len);
-        r->c2d_bytes += r->early_len;
     }
+    r->c2d_bytes += r->early_len;
+    up.eof = r->client_eof;
     if (net_write_all(r->dfd, r->first, r->first_len,
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||
         net_write_all(r->dfd, r->early, r->early_len,

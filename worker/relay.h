@@ -17,12 +17,13 @@ struct relay {
     int cfd, dfd;                   /* both non-blocking */
     struct ctr *c_dec;              /* client -> proxy */
     struct ctr *c_enc;              /* proxy -> client; NULL = fast mode */
-    struct ctr *d_enc;              /* proxy -> DC */
+    struct ctr *d_enc;              /* proxy -> DC; NULL = raw (masking) */
     struct ctr *d_dec;              /* DC -> proxy; NULL = fast mode */
     const uint8_t *first;           /* sent to the DC first, as is */
     size_t first_len;               /* (the DC header) */
     uint8_t *early;                 /* client stream bytes read during */
     size_t early_len;               /* the handshake; decrypted in place */
+    int client_eof;                 /* the client half-closed already */
     struct tlsrec_reader *tls;      /* fake TLS: unwrap client records */
                                     /* (state from the handshake) and */
                                     /* wrap DC bytes; NULL = plain */

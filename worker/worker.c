@@ -93,6 +93,8 @@ worker_main(struct worker *w)
         pthread_attr_setstacksize(&w->thread_attr,
         (size_t)w->cfg->thread_stack_size) != 0)
         fatalx("cannot set up thread attributes");
+    if (pthread_mutex_init(&w->hs_lock, NULL) != 0)
+        fatalx("cannot set up the handshake list lock");
     log_info("started, %d listening socket(s)", w->nlisten);
 
     for (n = 0; n < w->nlisten; n++)

@@ -14,6 +14,8 @@
 
 #define WORKER_MAX_LISTEN       2
 
+struct conn;
+
 struct worker {
     int slot;
     int nlisten;
@@ -23,6 +25,9 @@ struct worker {
     struct stats_region *stats;
     atomic_int active;              /* connection threads alive */
     pthread_attr_t thread_attr;     /* detached, cfg->thread_stack_size */
+    pthread_mutex_t hs_lock;        /* guards the handshake list: */
+    struct conn *hs_head, *hs_tail; /* connections in the handshake, */
+    int hs_count;                   /* oldest first (max_handshakes) */
 };
 
 /* Accept and serve until told to stop or the master dies; exits. */

@@ -306,9 +306,12 @@ write_config() {
         [default_dc]=2
         [prefer_ipv6]=false
         [log_level]='"debug"'
+        [mask]=false
     )
+    # mask defaults to false: masking must only ever dial a loopback mask
+    # host that a test starts (mask_host defaults to tls_domain).
     local -a order=(port listen_ipv4 listen_ipv6 workers users fast_mode
-        handshake_timeout default_dc prefer_ipv6 log_level)
+        handshake_timeout default_dc prefer_ipv6 log_level mask)
     if [ -n "${FAKEDC_PORT:-}" ]; then
         v[dc_overrides]=$(dc_overrides_all "$FAKEDC_PORT")
     fi

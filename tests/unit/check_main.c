@@ -14,6 +14,7 @@ Suite *config_suite(void);
 Suite *links_suite(void);
 Suite *faketls_suite(void);
 Suite *tlsrec_suite(void);
+Suite *replay_suite(void);
 
 int
 main(void)
@@ -27,6 +28,7 @@ main(void)
     srunner_add_suite(sr, links_suite());
     srunner_add_suite(sr, faketls_suite());
     srunner_add_suite(sr, tlsrec_suite());
+    srunner_add_suite(sr, replay_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -1,0 +1,228 @@
+/*
+ * tlsprobe.c - measures the mask host's TLS 1.3 first flight.
+ *
+ * A TLS 1.3 server answers a ClientHello with ServerHello, (CCS,) and its
+ * encrypted EncryptedExtensions / Certificate / CertificateVerify /
+ * Finished in one or more ApplicationData records, all without waiting
+ * for the client.  Their total size is what a prober compares, so that
+ * is what the fake answer imitates.  The probe runs in a child of the
+ * master (the master never blocks on the network); the result goes into
+ * the shared region for the workers and into a cache file for restarts.
+ */
+#include "tlsprobe.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "tlshello.h"
+#include "util.h"
+
+#define PROBE_DEADLINE_MS       5000
+#define PROBE_QUIET_MS          300     /* flight over after this silence */
+#define PROBE_BUF               65536
+#define PROBE_MAX_ADDRS         8
+
+static void
+cache_path(const struct config *cfg, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/tls-profile-%s-%d", cfg->tls_emulation_cache,
+        cfg->mask_host, cfg->mask_port);
+}
+
+int
+tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
+{
+    char path[1400];
+    unsigned len;
+    long long at;
+    FILE *f;
+    int ok;
+
+    if (cfg->tls_emulation_cache[0] == '\0')
+        return -1;
+    cache_path(cfg, path, sizeof(path));
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    ok = fscanf(f, "cert_len %u at %lld", &len, &at) == 2 && len >= 64 &&
+        len <= 16384;
+    fclose(f);
+    if (!ok) {
+        log_warnx("%s: not a TLS profile; ignored", path);
+        return -1;
+    }
+    atomic_store(&s->tls_cert_len, len);
+    atomic_store(&s->tls_profile_at, (int64_t)at);
+    log_info("TLS profile of %s:%d from %s: certificate flight %u bytes",
+        cfg->mask_host, cfg->mask_port, path, len);
+    return 0;
+}
+
+static void
+cache_store(const struct config *cfg, uint32_t len, int64_t at)
+{
+    char path[1400], tmp[1450];
+    FILE *f;
+
+    if (cfg->tls_emulation_cache[0] == '\0')
+        return;
+    cache_path(cfg, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+    if ((f = fopen(tmp, "w")) == NULL) {
+        log_warn("cannot write the TLS profile cache %s", tmp);
+        return;
+    }
+    fprintf(f, "cert_len %u at %lld\n", len, (long long)at);
+    if (fclose(f) != 0 || rename(tmp, path) == -1) {
+        log_warn("cannot write the TLS profile cache %s", path);
+        unlink(tmp);
+    }
+}
+
+static int
+probe_connect(const struct config *cfg, char *desc, size_t desclen)
+{
+    struct net_addr addrs[PROBE_MAX_ADDRS];
+    int n = net_resolve(cfg->mask_host, cfg->mask_port, addrs, 0,
+        PROBE_MAX_ADDRS);
+
+    net_order(addrs, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
+    snprintf(desc, desclen, "%s:%d", cfg->mask_host, cfg->mask_port);
+    for (int i = 0; i < n; i++) {
+        int fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
+            mono_ms() + (int64_t)cfg->mask_connect_timeout * 1000);
+
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+/*
+ * Walk the records in buf[0..len): sets *appdata to the payload total of
+ * the ApplicationData records after the ServerHello.  Returns 1 once a
+ * ServerHello was seen, 0 if not yet, -1 if the bytes are not a TLS 1.3
+ * server flight (an alert, or a record type no server sends first).
+ */
+static int
+probe_walk(const uint8_t *buf, size_t len, uint32_t *appdata)
+{
+    size_t off = 0;
+    int hello = 0;
+
+    *appdata = 0;
+    while (off + 5 <= len) {
+        size_t rl = (size_t)buf[off + 3] << 8 | buf[off + 4];
+
+        if (off + 5 + rl > len)
+            break;
+        switch (buf[off]) {
+        case 0x16:
+            hello = 1;
+            break;
+        case 0x14:
+            break;
+        case 0x17:
+            if (!hello)
+                return -1;
+            *appdata += (uint32_t)rl;
+            break;
+        default:
+            return -1;
+        }
+        off += 5 + rl;
+    }
+    return hello;
+}
+
+int
+tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
+    size_t whylen)
+{
+    uint8_t hello[TLSHELLO_DEFAULT_SIZE], *buf;
+    int64_t deadline = mono_ms() + PROBE_DEADLINE_MS, quiet_until = 0;
+    size_t have = 0;
+    char desc[300];
+    uint32_t total = 0;
+    int fd, r = 0;
+
+    if (tlshello_build(hello, sizeof(hello), cfg->tls_domain, NULL, 0) == 0) {
+        snprintf(why, whylen, "cannot build a ClientHello");
+        return -1;
+    }
+    if ((fd = probe_connect(cfg, desc, sizeof(desc))) < 0) {
+        snprintf(why, whylen, "cannot connect to %s", desc);
+        return -1;
+    }
+    if ((buf = malloc(PROBE_BUF)) == NULL ||
+        net_write_all(fd, hello, sizeof(hello), deadline) != 0) {
+        snprintf(why, whylen, "cannot send the hello to %s", desc);
+        free(buf);
+        close(fd);
+        return -1;
+    }
+    /* Read until the flight stops: PROBE_QUIET_MS after its last byte. */
+    for (;;) {
+        int64_t now = mono_ms(), until = quiet_until ? quiet_until : deadline;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        if (now >= until || have == PROBE_BUF)
+            break;
+        if (poll(&p, 1, (int)(until - now)) <= 0)
+            continue;
+        n = read(fd, buf + have, PROBE_BUF - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        r = probe_walk(buf, have, &total);
+        if (r < 0)
+            break;
+        if (total > 0)
+            quiet_until = mono_ms() + PROBE_QUIET_MS;
+    }
+    close(fd);
+    free(buf);
+    if (r <= 0 || total == 0) {
+        snprintf(why, whylen, "%s sent no TLS 1.3 certificate flight",
+            desc);
+        return -1;
+    }
+    *len = total < 64 ? 64 : total > 16384 ? 16384 : total;
+    return 0;
+}
+
+int
+tlsprobe_spawn(const struct config *cfg, struct stats_region *s)
+{
+    pid_t pid = fork();
+    char why[400];
+    uint32_t len;
+
+    if (pid != 0)
+        return (int)pid;
+    log_set_role("tlsprobe");
+    if (tlsprobe_run(cfg, &len, why, sizeof(why)) != 0) {
+        log_warnx("TLS profile of %s:%d not learnt: %s; fake certificates "
+            "stay %s", cfg->mask_host, cfg->mask_port, why,
+            atomic_load(&s->tls_cert_len) ? "at the last size learnt"
+            : "in tls_cert_len_min..tls_cert_len_max");
+        _exit(1);
+    }
+    atomic_store(&s->tls_cert_len, len);
+    atomic_store(&s->tls_profile_at, (int64_t)time(NULL));
+    cache_store(cfg, len, (int64_t)time(NULL));
+    log_info("TLS profile of %s:%d: certificate flight %u bytes",
+        cfg->mask_host, cfg->mask_port, len);
+    _exit(0);
+}

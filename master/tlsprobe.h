@@ -1,0 +1,30 @@
+/*
+ * tlsprobe.h - learns how big mask_host's TLS certificate flight is, so
+ * the fake ServerHello can send a certificate record of the same size
+ * (tls_emulation).  The one place where telemt itself dials out.
+ */
+#ifndef TELEMT_TLSPROBE_H
+#define TELEMT_TLSPROBE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "stats.h"
+
+/* Load a size cached by an earlier run into the region; 0 if found. */
+int tlsprobe_load_cache(const struct config *cfg, struct stats_region *s);
+/*
+ * Fork a child that probes mask_host once, stores the size in the region
+ * and the cache, and exits.  Returns its pid, or -1 if fork failed.
+ */
+int tlsprobe_spawn(const struct config *cfg, struct stats_region *s);
+/*
+ * Probe synchronously: a real ClientHello to mask_host:mask_port with SNI
+ * tls_domain; the size is the total payload of the ApplicationData
+ * records of the server's first flight (clamped to 64..16384).  Returns
+ * 0 and *len, or -1 with a reason in why.
+ */
+int tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
+    size_t whylen);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * mask.c - relays refused clients to the mask host, byte for byte.
+ *
+ * Nothing of telemt may show: the mask host gets exactly the bytes the
+ * client sent (replayed from the handshake buffer), the client gets
+ * exactly the mask host's bytes, and half-closes pass through both ways
+ * as the relay does for DCs.
+ */
+#include "mask.h"
+
+#include <sys/socket.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "relay.h"
+#include "util.h"
+
+#define MASK_MAX_ADDRS          8
+
+static int
+mask_dial(const struct config *cfg, char *desc, size_t desclen)
+{
+    struct net_addr addrs[MASK_MAX_ADDRS];
+    int n;
+
+    n = net_resolve(cfg->mask_host, cfg->mask_port, addrs, 0,
+        MASK_MAX_ADDRS);
+    net_order(addrs, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
+    snprintf(desc, desclen, "%s:%d (unresolved)", cfg->mask_host,
+        cfg->mask_port);
+    for (int i = 0; i < n; i++) {
+        int64_t deadline = mono_ms() +
+            (int64_t)cfg->mask_connect_timeout * 1000;
+        int fd;
+
+        net_format((struct sockaddr *)&addrs[i].ss, desc, desclen);
+        fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
+            deadline);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+void
+mask_run(struct conn *c, int client_eof)
+{
+    const struct config *cfg = c->w->cfg;
+    struct relay r = { 0 };
+    char desc[300];
+    int rc;
+
+    c->dfd = mask_dial(cfg, desc, sizeof(desc));
+    if (c->dfd < 0) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        STATS_ADD(c->w->stats, mask_connect_fail, 1);
+        log_warnx("%s: mask host %s unreachable; resetting the client",
+            c->peer, desc);
+        /* An RST is what a client of a dead server gets. */
+        (void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        return;
+    }
+    STATS_ADD(c->w->stats, mask_relayed, 1);
+    r.cfd = c->cfd;
+    r.dfd = c->dfd;
+    r.first = c->hs;
+    r.first_len = c->hslen;
+    r.client_eof = client_eof;
+    rc = relay_run(&r);
+    log_debug("%s: masked to %s, %zu bytes replayed, %llu up, %llu down%s",
+        c->peer, desc, c->hslen, (unsigned long long)r.c2d_bytes,
+        (unsigned long long)r.d2c_bytes, rc == 0 ? "" : " (reset)");
+}
