@@ -6,4 +6,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
-    python3 python3-telethon iproute2 util-linux procps valgrind
+    python3 python3-telethon iproute2 util-linux procps valgrind \
+    nginx-light openssl curl ca-certificates

@@ -5,8 +5,11 @@
  * with --direct straight to fakedc without one), sends a "TMT1" command
  * frame (pattern.h) in the chosen framing and verifies the echo / source /
  * sink traffic byte for byte; or checks that the peer closes silent, half
- * handshake, garbage and refused connections.  Prints one summary line and
- * exits 0 only if every connection succeeded.
+ * handshake, garbage and refused connections.  With --tls the same runs
+ * inside fake TLS as tdlib does it (tlsclient.h): a signed ClientHello,
+ * the answer's HMAC checked, then the stream in ApplicationData records.
+ * Prints one summary line and exits 0 only if every connection succeeded.
+ * --self-test checks the fake TLS client code against vectors.txt B.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +27,23 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
+#include "faketls.h"
 #include "obfs2.h"
 #include "pattern.h"
 #include "proto.h"
+#include "tlsclient.h"
+#include "tlsrec.h"
 #include "util.h"
 
 #define BUF_LEN         65536
 #define MAX_CONNS       20000
 #define HALF_HEADER     30
+#define RECORD_DEFAULT  2878            /* tdlib's ApplicationData size */
+#define TIME_OFFSET_MAX (10L * 365 * 86400)
 
 enum test {
     T_ECHO, T_SOURCE, T_SINK, T_SILENT, T_GARBAGE, T_HALF
@@ -57,6 +66,13 @@ static struct {
     enum test test;
     uint64_t bytes;
     int wait_s;
+    const char *tls;                    /* --tls DOMAIN, else NULL */
+    int no_sni;
+    size_t hello_size;                  /* whole ClientHello record */
+    size_t record_size;                 /* payload per record we send */
+    long time_offset;                   /* s added to the hello's time */
+    int check_records;
+    int expect_inner;                   /* TLS: refused after the answer */
 } opt;
 
 struct cconn {
@@ -68,6 +84,11 @@ struct cconn {
     char why[256];
     uint64_t bytes;                     /* payload bytes sent + received */
     double closed_after;                /* s, for the close-type tests */
+    uint8_t *tbuf;                      /* TLS: a chunk before wrapping */
+    struct tlsrec_reader rd;            /* TLS: the server's records */
+    int tls_eof;                        /* TLS: the server sent an alert */
+    uint64_t rec_n, rec_bytes;          /* TLS: records in, their payload */
+    size_t rec_max;                     /* TLS: largest record payload */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -79,7 +100,16 @@ usage(void)
         "usage: mtclient -c HOST:PORT (-s SECRET_HEX32 | --direct)\n"
         "           -m abridged|intermediate|padded [-d DC] [-n CONNS]\n"
         "           [-t echo|source|sink|silent|garbage|half] [-b BYTES]\n"
-        "           [-w SECONDS] [--expect-close]\n");
+        "           [-w SECONDS] [--expect-close[=inner]]\n"
+        "           [--tls DOMAIN [--no-sni] [--hello-size N]\n"
+        "            [--record-size N] [--time-offset SECONDS]\n"
+        "            [--check-record-sizes]]\n"
+        "       mtclient --self-test\n"
+        "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
+        "  big ones carry an X25519MLKEM768 share), records of N payload\n"
+        "  bytes (default 2878), hello time = now + SECONDS.  With --tls,\n"
+        "  --expect-close wants the hello refused (no byte back) and\n"
+        "  --expect-close=inner the answer, then a close after the header.\n");
     exit(2);
 }
 
@@ -294,6 +324,193 @@ recv_some(struct cconn *c, uint8_t *buf, size_t max, int64_t deadline,
     }
 }
 
+/*
+ * Fake TLS: strip the server's records from the n raw bytes in buf, in
+ * place, feeding tlsrec_unwrap() one header or one record body at a time
+ * so that every record is seen: it must be ApplicationData (no
+ * ChangeCipherSpec in the data phase: Android breaks on it) of at most
+ * TLSREC_MAX_OUT bytes.  Returns the payload length, or -1 (reason
+ * recorded); an alert sets tls_eof.
+ */
+static ssize_t
+tls_unwrap(struct cconn *c, uint8_t *buf, size_t n)
+{
+    size_t i = 0, o = 0;
+
+    while (i < n && !c->tls_eof) {
+        int boundary = c->rd.left == 0;
+        size_t k = boundary ? TLSREC_HEADER - c->rd.hdr_have : c->rd.left;
+        size_t out;
+        enum tlsrec_status st;
+
+        if (k > n - i)
+            k = n - i;
+        /* Output never overtakes input (o <= i), so in place is safe. */
+        st = tlsrec_unwrap(&c->rd, buf + i, k, buf + o, &out);
+        i += k;
+        o += out;
+        if (st == TLSREC_ALERT) {
+            c->tls_eof = 1;
+            break;
+        }
+        if (st == TLSREC_ERROR) {
+            fail(c, "bad TLS record from the server: header %02x %02x %02x "
+                "%02x %02x", c->rd.hdr[0], c->rd.hdr[1], c->rd.hdr[2],
+                c->rd.hdr[3], c->rd.hdr[4]);
+            return -1;
+        }
+        if (boundary && c->rd.left > 0) {
+            /* A header just completed: the record's type and length. */
+            if (c->rd.type != 0x17) {
+                fail(c, "server sent a record of type %02x in the data "
+                    "phase", c->rd.type);
+                return -1;
+            }
+            if (c->rd.left > TLSREC_MAX_OUT) {
+                fail(c, "server sent a %zu-byte record (more than %d)",
+                    c->rd.left, TLSREC_MAX_OUT);
+                return -1;
+            }
+            c->rec_n++;
+            c->rec_bytes += c->rd.left;
+            if (c->rd.left > c->rec_max)
+                c->rec_max = c->rd.left;
+        }
+    }
+    return (ssize_t)o;
+}
+
+/*
+ * recv_some() for stream bytes: in fake TLS, raw bytes are read (never
+ * more than max, so never more stream bytes than asked for) and unwrapped
+ * until some payload came.  Same returns as recv_some(); an alert is EOF.
+ */
+static ssize_t
+recv_payload(struct cconn *c, uint8_t *buf, size_t max, int64_t deadline,
+    int *reset, const char *what)
+{
+    for (;;) {
+        ssize_t n, m;
+
+        if (c->tls_eof) {
+            *reset = 0;
+            return 0;
+        }
+        n = recv_some(c, buf, max, deadline, reset, what);
+        if (n <= 0 || opt.tls == NULL)
+            return n;
+        m = tls_unwrap(c, buf, (size_t)n);
+        if (m != 0)
+            return m;
+    }
+}
+
+/* Plaintext bytes per chunk, so that a wrapped chunk fits in BUF_LEN. */
+static size_t
+chunk_cap(void)
+{
+    if (opt.tls == NULL)
+        return BUF_LEN;
+    return BUF_LEN / (opt.record_size + TLSREC_HEADER) * opt.record_size;
+}
+
+/*
+ * The next n (<= chunk_cap()) pattern bytes, encrypted and in fake TLS
+ * wrapped into records, in c->sbuf.  Returns the bytes to send.
+ */
+static size_t
+next_chunk(struct cconn *c, struct pattern *sp, size_t n)
+{
+    uint8_t *p = opt.tls != NULL ? c->tbuf : c->sbuf;
+
+    pattern_fill(sp, p, n);
+    ctr_apply(c->up, p, p, n);
+    if (opt.tls == NULL)
+        return n;
+    return tlsclient_wrap(p, n, opt.record_size, c->sbuf);
+}
+
+/* A signed ClientHello of opt.hello_size bytes for now + time_offset. */
+static size_t
+build_hello(uint8_t *hello)
+{
+    uint32_t ts = (uint32_t)((int64_t)time(NULL) + opt.time_offset);
+
+    return tlshello_build(hello, opt.hello_size,
+        opt.no_sni ? NULL : opt.tls, opt.secret, ts);
+}
+
+/*
+ * Fake TLS: send the ClientHello; unless want_answer is 0, read the
+ * answer exactly (three records, nothing beyond) and check it.  Returns 0
+ * when done, 1 if the proxy closed without sending a byte, -1 on failure
+ * (reason recorded).
+ */
+static int
+tls_hello(struct cconn *c, int want_answer)
+{
+    uint8_t hello[TLSCLIENT_HELLO_MAX], *ans = NULL;
+    size_t have = 0, need, cap = 0;
+    int64_t deadline;
+    const char *why;
+    int closed, reset, done, rc = -1;
+
+    if (build_hello(hello) != opt.hello_size) {
+        fail(c, "cannot build a %zu-byte ClientHello", opt.hello_size);
+        return -1;
+    }
+    if (send_raw(c, hello, opt.hello_size, &closed) != 0)
+        return -1;
+    if (!want_answer)
+        return 0;
+    deadline = deadline_w();
+    for (;;) {
+        ssize_t n;
+
+        why = tlsclient_answer_need(ans, have, &need, &done);
+        if (why != NULL) {
+            fail(c, "bad answer to the hello: %s", why);
+            goto out;
+        }
+        if (done)
+            break;
+        if (need > cap) {
+            uint8_t *p = realloc(ans, need);
+
+            if (p == NULL) {
+                fail(c, "out of memory");
+                goto out;
+            }
+            ans = p;
+            cap = need;
+        }
+        n = recv_some(c, ans + have, need - have, deadline, &reset,
+            "reading the answer to the hello");
+        if (n < 0)
+            goto out;
+        if (n == 0) {
+            if (have == 0) {
+                rc = 1;
+                goto out;
+            }
+            fail(c, "%s after %zu bytes of the answer to the hello",
+                reset ? "reset" : "EOF", have);
+            goto out;
+        }
+        have += (size_t)n;
+    }
+    why = tlsclient_check_answer(ans, have, opt.secret,
+        hello + TLSCLIENT_RANDOM_OFF, hello + TLSCLIENT_SID_OFF);
+    if (why != NULL) {
+        fail(c, "bad answer to the hello (%zu bytes): %s", have, why);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(ans);
+    return rc;
+}
+
 /* Build the command frame in the chosen framing into out; its length. */
 static size_t
 build_cmd_frame(const struct test_cmd *cmd, uint8_t *out)
@@ -336,12 +553,16 @@ cmd_name(void)
     }
 }
 
-/* Send the obfuscated2 header and the command frame. */
+/*
+ * Send the obfuscated2 header and the command frame; in fake TLS after a
+ * ChangeCipherSpec, in ApplicationData records (as many as record_size
+ * makes it).
+ */
 static int
 handshake(struct cconn *c, struct test_cmd *cmd)
 {
     uint8_t wire[OBFS2_HEADER_LEN + 4 + CMD_LEN + 3];
-    size_t flen;
+    size_t flen, n;
     uint64_t seed;
     int closed;
 
@@ -360,7 +581,12 @@ handshake(struct cconn *c, struct test_cmd *cmd)
     cmd->seed = seed;
     flen = build_cmd_frame(cmd, wire + OBFS2_HEADER_LEN);
     ctr_apply(c->up, wire + OBFS2_HEADER_LEN, wire + OBFS2_HEADER_LEN, flen);
-    return send_raw(c, wire, OBFS2_HEADER_LEN + flen, &closed);
+    if (opt.tls == NULL)
+        return send_raw(c, wire, OBFS2_HEADER_LEN + flen, &closed);
+    memcpy(c->sbuf, TLSCLIENT_CCS, TLSCLIENT_CCS_LEN);
+    n = TLSCLIENT_CCS_LEN + tlsclient_wrap(wire, OBFS2_HEADER_LEN + flen,
+        opt.record_size, c->sbuf + TLSCLIENT_CCS_LEN);
+    return send_raw(c, c->sbuf, n, &closed);
 }
 
 /*
@@ -397,7 +623,8 @@ static void
 expect_eof(struct cconn *c, const char *what)
 {
     int reset;
-    ssize_t r = recv_some(c, c->rbuf, BUF_LEN, deadline_w(), &reset, what);
+    ssize_t r = recv_payload(c, c->rbuf, BUF_LEN, deadline_w(), &reset,
+        what);
 
     if (r > 0)
         fail(c, "%s: %zd unexpected bytes", what, r);
@@ -409,8 +636,8 @@ static void
 run_echo(struct cconn *c, const struct test_cmd *cmd)
 {
     struct pattern sp, rp;
-    uint64_t sent = 0, rcvd = 0;
-    size_t spos = 0, slen = 0;
+    uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
+    size_t spos = 0, slen = 0, cap = chunk_cap();
     int64_t deadline = deadline_w();
 
     pattern_init(&sp, cmd->seed);
@@ -422,20 +649,20 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
 
         if (spos == slen && sent < opt.bytes) {
             uint64_t rest = opt.bytes - sent;
+            size_t k = rest < cap ? (size_t)rest : cap;
 
-            slen = rest < BUF_LEN ? (size_t)rest : BUF_LEN;
+            slen = next_chunk(c, &sp, k);
             spos = 0;
-            pattern_fill(&sp, c->sbuf, slen);
-            ctr_apply(c->up, c->sbuf, c->sbuf, slen);
-            sent += slen;
+            sent += k;
         }
         if (spos < slen)
             p.events |= POLLOUT;
         if (left <= 0) {
-            fail(c, "echo: timeout after %d s without progress (sent %llu, "
-                "received %llu of %llu)", opt.wait_s,
-                (unsigned long long)(sent - (slen - spos)),
-                (unsigned long long)rcvd, (unsigned long long)opt.bytes);
+            fail(c, "echo: timeout after %d s without progress (queued "
+                "%llu of %llu bytes, %zu wire bytes unsent, received %llu)",
+                opt.wait_s, (unsigned long long)sent,
+                (unsigned long long)opt.bytes, slen - spos,
+                (unsigned long long)rcvd);
             return;
         }
         r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
@@ -454,8 +681,9 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
                 deadline = deadline_w();
             } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
                 errno != EINTR) {
-                fail(c, "echo: send: %s after %llu bytes", strerror(errno),
-                    (unsigned long long)(sent - (slen - spos)));
+                fail(c, "echo: send: %s (queued %llu bytes, %zu wire bytes "
+                    "unsent)", strerror(errno), (unsigned long long)sent,
+                    slen - spos);
                 return;
             }
         }
@@ -477,6 +705,20 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
                     return;
                 }
                 continue;
+            }
+            if (opt.tls != NULL) {
+                n = tls_unwrap(c, c->rbuf, (size_t)n);
+                if (n < 0)
+                    return;
+                if (c->tls_eof) {
+                    fail(c, "echo: TLS alert after %llu of %llu bytes",
+                        (unsigned long long)rcvd,
+                        (unsigned long long)opt.bytes);
+                    return;
+                }
+                deadline = deadline_w();
+                if (n == 0)
+                    continue;
             }
             ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
             at = pattern_check(&rp, c->rbuf, (size_t)n);
@@ -505,7 +747,7 @@ run_source(struct cconn *c, const struct test_cmd *cmd)
     while (rcvd < opt.bytes) {
         uint64_t rest = opt.bytes - rcvd;
         size_t want = rest < BUF_LEN ? (size_t)rest : BUF_LEN, at;
-        ssize_t n = recv_some(c, c->rbuf, want, deadline_w(), &reset,
+        ssize_t n = recv_payload(c, c->rbuf, want, deadline_w(), &reset,
             "source: reading");
 
         if (n < 0)
@@ -541,16 +783,14 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
     pattern_init(&sp, cmd->seed);
     while (sent < opt.bytes) {
         uint64_t rest = opt.bytes - sent;
-        size_t n = rest < BUF_LEN ? (size_t)rest : BUF_LEN;
+        size_t cap = chunk_cap(), n = rest < cap ? (size_t)rest : cap;
 
-        pattern_fill(&sp, c->sbuf, n);
-        ctr_apply(c->up, c->sbuf, c->sbuf, n);
-        if (send_raw(c, c->sbuf, n, &closed) != 0)
+        if (send_raw(c, c->sbuf, next_chunk(c, &sp, n), &closed) != 0)
             return;
         sent += n;
     }
     while (have < sizeof(verdict)) {
-        ssize_t n = recv_some(c, c->rbuf, sizeof(verdict) - have,
+        ssize_t n = recv_payload(c, c->rbuf, sizeof(verdict) - have,
             deadline_w(), &reset, "sink: reading the verdict");
 
         if (n < 0)
@@ -606,6 +846,18 @@ run_conn(struct cconn *c)
     case T_HALF: {
         uint8_t wire[OBFS2_HEADER_LEN];
 
+        if (opt.tls != NULL) {
+            /* Half a valid hello: the proxy must wait for the rest. */
+            if (build_hello(c->sbuf) != opt.hello_size) {
+                fail(c, "cannot build a %zu-byte ClientHello",
+                    opt.hello_size);
+                return;
+            }
+            if (send_raw(c, c->sbuf, opt.hello_size / 2, &closed) != 0)
+                return;
+            expect_close(c, t0);
+            return;
+        }
         if (obfs2_build(wire, opt.tag, opt.dc, opt.direct ? NULL :
             opt.secret, NULL, NULL, &c->up, &c->down) != 0) {
             fail(c, "obfs2_build failed");
@@ -618,6 +870,21 @@ run_conn(struct cconn *c)
     }
     default:
         break;
+    }
+    if (opt.tls != NULL) {
+        int hello_refusal = opt.expect_close && !opt.expect_inner;
+        int r = tls_hello(c, !hello_refusal);
+
+        if (r < 0)
+            return;
+        if (hello_refusal) {
+            expect_close(c, t0);
+            return;
+        }
+        if (r == 1) {
+            fail(c, "hello refused: the proxy closed without answering");
+            return;
+        }
     }
     if (handshake(c, &cmd) != 0)
         return;
@@ -647,7 +914,9 @@ conn_thread(void *arg)
     c->fd = -1;
     c->sbuf = malloc(BUF_LEN);
     c->rbuf = malloc(BUF_LEN);
-    if (c->sbuf == NULL || c->rbuf == NULL)
+    c->tbuf = opt.tls != NULL ? malloc(BUF_LEN) : NULL;
+    if (c->sbuf == NULL || c->rbuf == NULL ||
+        (opt.tls != NULL && c->tbuf == NULL))
         fail(c, "out of memory");
     else
         run_conn(c);
@@ -657,7 +926,8 @@ conn_thread(void *arg)
     ctr_free(c->down);
     free(c->sbuf);
     free(c->rbuf);
-    c->sbuf = c->rbuf = NULL;
+    free(c->tbuf);
+    c->sbuf = c->rbuf = c->tbuf = NULL;
     return NULL;
 }
 
@@ -672,19 +942,178 @@ raise_nofile(void)
     }
 }
 
+/*
+ * vectors.txt section B, for --self-test: secret, the 517-byte hello with
+ * its random zeroed (the rest of it is zeros), its timestamp and the
+ * client random it must get, the first 138 answer bytes (the certificate
+ * record's 2048 bytes are DET('B/fake_cert')), and the client's first
+ * flight (CCS + one ApplicationData record).
+ */
+static const char VEC_SECRET[] = "00112233445566778899aabbccddeeff";
+static const char *const VEC_HELLO[] = {
+    "1603010200010001fc0303000000000000000000000000000000000000000000",
+    "00000000000000000000002089310298776464f87e20a45ce73534989dc18af7",
+    "05b9526b5211c79d6060faf400083a3a130113021303010001ab000000140012",
+    "00000f7777772e6578616d706c652e636f6d000a000600043a3a001d000d0006",
+    "000404030804001000050003026832002b0005043a3a0304003300260024001d",
+    "0020a3dc77faeefb5c30c05570fc9e8803e9323d013276f59ef6468c415688db",
+    "3fdd0015013f",
+};
+static const uint32_t VEC_TS = 1700000000u;
+static const char VEC_MAC[] =
+    "19ced3608fc69eea78c2f47f2f6e7518e809d51fb32718aae73fd6054bdfc2d9";
+static const char VEC_RANDOM[] =
+    "19ced3608fc69eea78c2f47f2f6e7518e809d51fb32718aae73fd6054b2e91bc";
+static const char *const VEC_ANSWER[] = {
+    "160303007a020000760303adb681dd87f54f8887718f62ea9e167c44e846c414",
+    "627c0c61884dc3fca636472089310298776464f87e20a45ce73534989dc18af7",
+    "05b9526b5211c79d6060faf4130100002e00330024001d002048457fe5966ae3",
+    "d69a56baf66e467cd2d07562076f62fbe7c67fc7e03402ea37002b0002030414",
+    "03030001011703030800",
+};
+static const char VEC_ANSWER_SHA[] =
+    "c6baa4d3e3bcef48dbf4d7b244e7c7dce855f70b12b94f43a958c78923bfb721";
+static const char *const VEC_FLIGHT[] = {
+    "140303000101170303006f989d31489a02ca3d7851da96a35e898d41c42b8136",
+    "cacd995cf81e09514abc9a9c2eec45c4f0ffea1adb39645599c27e5b25bc21dd",
+    "b7be5b6a6a3e396d5d6a823c1b822a9c16029184b7306a0548c9f101ba4ca5f8",
+    "166ebbe9904953ce6a727a009f5ec366fe3c372e08332b0f757a",
+};
+
+/* Decode hex lines into out; the byte count. */
+static size_t
+hex_lines(const char *const *lines, size_t nlines, uint8_t *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < nlines; i++) {
+        size_t k = strlen(lines[i]) / 2;
+
+        if (hex_decode(lines[i], out + n, k) != 0) {
+            fprintf(stderr, "mtclient: bad vector hex\n");
+            exit(1);
+        }
+        n += k;
+    }
+    return n;
+}
+
+static int
+self_check(int ok, const char *what)
+{
+    printf("mtclient: self-test %s: %s\n", ok ? "ok  " : "FAIL", what);
+    return ok ? 0 : 1;
+}
+
+/*
+ * Check tlsclient.h against vectors.txt B and against the proxy's own
+ * parser, so that the two sides of the integration tests are not merely
+ * consistent with each other.  Returns the number of failed checks.
+ */
+static int
+self_test(void)
+{
+    static const size_t sizes[] = { 517, 1800, TLSCLIENT_HELLO_MAX };
+    static uint8_t hello[TLSCLIENT_HELLO_MAX], ans[4096], flight[256];
+    static uint8_t rec[TLSCLIENT_HELLO_MAX];
+    uint8_t secret[16], want[32], mac[32], be[4];
+    size_t hlen, alen, flen, n;
+    struct faketls_hello h;
+    uint32_t ts;
+    int bad = 0;
+
+    hex_decode(VEC_SECRET, secret, sizeof(secret));
+    memset(hello, 0, sizeof(hello));
+    (void)hex_lines(VEC_HELLO, sizeof(VEC_HELLO) / sizeof(VEC_HELLO[0]),
+        hello);
+    hlen = TLSCLIENT_HELLO_DEFAULT;     /* the rest is zero padding */
+    hmac_sha256_2(secret, 16, hello, hlen, NULL, 0, mac);
+    hex_decode(VEC_MAC, want, 32);
+    bad += self_check(memcmp(mac, want, 32) == 0, "B hello HMAC");
+    tlsclient_sign(hello, hlen, secret, VEC_TS);
+    hex_decode(VEC_RANDOM, want, 32);
+    bad += self_check(memcmp(hello + TLSCLIENT_RANDOM_OFF, want, 32) == 0,
+        "B client random = mac[0:28] || mac[28:32] ^ le32(ts)");
+
+    alen = hex_lines(VEC_ANSWER, sizeof(VEC_ANSWER) / sizeof(VEC_ANSWER[0]),
+        ans);
+    for (uint32_t i = 0; alen < FAKETLS_ANSWER_FIXED + 2048; i++) {
+        static const char label[] = "B/fake_cert";
+
+        be[0] = (uint8_t)(i >> 24);
+        be[1] = (uint8_t)(i >> 16);
+        be[2] = (uint8_t)(i >> 8);
+        be[3] = (uint8_t)i;
+        sha256_2((const uint8_t *)label, strlen(label), be, 4, ans + alen);
+        alen += 32;
+    }
+    sha256_2(ans, alen, NULL, 0, mac);
+    hex_decode(VEC_ANSWER_SHA, want, 32);
+    bad += self_check(alen == 2186 && memcmp(mac, want, 32) == 0,
+        "B answer rebuilt (2186 bytes, SHA-256)");
+    bad += self_check(tlsclient_check_answer(ans, alen, secret,
+        hello + TLSCLIENT_RANDOM_OFF, hello + TLSCLIENT_SID_OFF) == NULL,
+        "B answer accepted");
+    ans[alen - 1] ^= 1;
+    bad += self_check(tlsclient_check_answer(ans, alen, secret,
+        hello + TLSCLIENT_RANDOM_OFF, hello + TLSCLIENT_SID_OFF) != NULL,
+        "B answer with one certificate bit flipped refused");
+    ans[alen - 1] ^= 1;
+    bad += self_check(tlsclient_check_answer(ans, alen - 1, secret,
+        hello + TLSCLIENT_RANDOM_OFF, hello + TLSCLIENT_SID_OFF) != NULL,
+        "B answer one byte short refused");
+
+    flen = hex_lines(VEC_FLIGHT, sizeof(VEC_FLIGHT) / sizeof(VEC_FLIGHT[0]),
+        flight);
+    memcpy(rec, TLSCLIENT_CCS, TLSCLIENT_CCS_LEN);
+    n = TLSCLIENT_CCS_LEN + tlsclient_wrap(flight + 11, flen - 11,
+        RECORD_DEFAULT, rec + TLSCLIENT_CCS_LEN);
+    bad += self_check(n == flen && memcmp(rec, flight, flen) == 0,
+        "B client flight wrapping");
+
+    for (size_t i = 0; i < 2 * sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t size = sizes[i / 2];
+        const char *sni = i % 2 ? NULL : "www.example.com";
+        char what[128];
+        int ok;
+
+        ok = tlshello_build(rec, size, sni, secret, VEC_TS) == size &&
+            faketls_parse_hello(rec, size, &h) == 0 &&
+            h.has_sni == (sni != NULL) &&
+            (sni == NULL || strcmp(h.sni, sni) == 0) &&
+            h.session_id_len == 32 &&
+            faketls_verify(rec, size, secret, &ts) && ts == VEC_TS &&
+            rec[3] == (uint8_t)((size - 5) >> 8) &&
+            rec[4] == (uint8_t)(size - 5);
+        snprintf(what, sizeof(what), "%zu-byte hello%s parsed and verified "
+            "by common/faketls.c", size, sni == NULL ? " without SNI" : "");
+        bad += self_check(ok, what);
+    }
+    bad += self_check(tlshello_build(rec, 200, "www.example.com", secret,
+        VEC_TS) == 0, "a 200-byte hello is refused as too small");
+    return bad;
+}
+
 static void
 parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "direct", no_argument, NULL, 'D' },
-        { "expect-close", no_argument, NULL, 'E' },
+        { "expect-close", optional_argument, NULL, 'E' },
+        { "tls", required_argument, NULL, 'T' },
+        { "no-sni", no_argument, NULL, 'N' },
+        { "hello-size", required_argument, NULL, 'H' },
+        { "record-size", required_argument, NULL, 'R' },
+        { "time-offset", required_argument, NULL, 'O' },
+        { "check-record-sizes", no_argument, NULL, 'C' },
+        { "self-test", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *target = NULL, *secret = NULL;
     char *end;
     long v;
-    int o;
+    int o, tls_only = 0;
     size_t i;
 
     opt.dc = 2;
@@ -692,6 +1121,8 @@ parse_args(int argc, char **argv)
     opt.test = T_ECHO;
     opt.bytes = 65536;
     opt.wait_s = 20;
+    opt.hello_size = TLSCLIENT_HELLO_DEFAULT;
+    opt.record_size = RECORD_DEFAULT;
     while ((o = getopt_long(argc, argv, "c:s:m:d:n:t:b:w:h", longopts,
         NULL)) != -1) {
         switch (o) {
@@ -740,7 +1171,50 @@ parse_args(int argc, char **argv)
             break;
         case 'E':
             opt.expect_close = 1;
+            if (optarg != NULL) {
+                if (strcmp(optarg, "inner") != 0)
+                    usage();
+                opt.expect_inner = 1;
+                tls_only = 1;
+            }
             break;
+        case 'T':
+            opt.tls = optarg;
+            break;
+        case 'N':
+            opt.no_sni = 1;
+            tls_only = 1;
+            break;
+        case 'H':
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 ||
+                v > TLSCLIENT_HELLO_MAX)
+                usage();
+            opt.hello_size = (size_t)v;
+            tls_only = 1;
+            break;
+        case 'R':
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 ||
+                v > TLSREC_MAX_IN)
+                usage();
+            opt.record_size = (size_t)v;
+            tls_only = 1;
+            break;
+        case 'O':
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < -TIME_OFFSET_MAX ||
+                v > TIME_OFFSET_MAX)
+                usage();
+            opt.time_offset = v;
+            tls_only = 1;
+            break;
+        case 'C':
+            opt.check_records = 1;
+            tls_only = 1;
+            break;
+        case 'S':
+            exit(self_test() == 0 ? 0 : 1);
         default:
             usage();
         }
@@ -768,6 +1242,24 @@ parse_args(int argc, char **argv)
     if (opt.test == T_GARBAGE && opt.bytes > BUF_LEN) {
         fprintf(stderr, "mtclient: garbage is at most %d bytes\n", BUF_LEN);
         exit(2);
+    }
+    if (tls_only && opt.tls == NULL) {
+        fprintf(stderr, "mtclient: that option needs --tls\n");
+        exit(2);
+    }
+    if (opt.tls != NULL) {
+        static uint8_t trial[TLSCLIENT_HELLO_MAX];
+
+        if (opt.direct) {
+            fprintf(stderr, "mtclient: --tls needs a secret, not "
+                "--direct\n");
+            exit(2);
+        }
+        if (build_hello(trial) != opt.hello_size) {
+            fprintf(stderr, "mtclient: cannot build a %zu-byte hello for "
+                "SNI '%s' (too small?)\n", opt.hello_size, opt.tls);
+            exit(2);
+        }
     }
 }
 
@@ -813,9 +1305,26 @@ main(int argc, char **argv)
     }
     if (failed > 10)
         printf("mtclient: (%d more failures not shown)\n", failed - 10);
-    printf("mtclient: mode=%s test=%s%s conns=%d ok=%d failed=%d "
-        "bytes=%llu seconds=%.3f\n", opt.mode, test_names[opt.test],
-        opt.expect_close ? "+expect-close" : "", opt.conns, ok, failed,
+    if (opt.check_records) {
+        uint64_t n = 0, b = 0;
+        size_t max = 0;
+
+        for (int i = 0; i < opt.conns; i++) {
+            n += cs[i].rec_n;
+            b += cs[i].rec_bytes;
+            if (cs[i].rec_max > max)
+                max = cs[i].rec_max;
+        }
+        printf("mtclient: records from the proxy: count=%llu payload=%llu "
+            "max=%zu avg=%.0f\n", (unsigned long long)n,
+            (unsigned long long)b, max, n > 0 ? (double)b / (double)n : 0.0);
+    }
+    printf("mtclient: mode=%s%s%s test=%s%s conns=%d ok=%d failed=%d "
+        "bytes=%llu seconds=%.3f\n", opt.mode,
+        opt.tls != NULL ? " tls=" : "", opt.tls != NULL ? opt.tls : "",
+        test_names[opt.test],
+        opt.expect_close ? (opt.expect_inner ? "+expect-close=inner" :
+        "+expect-close") : "", opt.conns, ok, failed,
         (unsigned long long)bytes, now_s() - t0);
     pthread_attr_destroy(&attr);
     free(cs);
