@@ -10,6 +10,9 @@
  * the answer's HMAC checked, then the stream in ApplicationData records.
  * Prints one summary line and exits 0 only if every connection succeeded.
  * --self-test checks the fake TLS client code against vectors.txt B.
+ * --dump-flight FILE saves connection 0's first flight (the bytes it sent
+ * before the server's first byte) for replay tests; --print-answer prints
+ * the size of the fake certificate record of each fake TLS answer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +76,8 @@ static struct {
     long time_offset;                   /* s added to the hello's time */
     int check_records;
     int expect_inner;                   /* TLS: refused after the answer */
+    const char *dump_flight;            /* --dump-flight FILE, else NULL */
+    int print_answer;                   /* TLS: print the cert record size */
 } opt;
 
 struct cconn {
@@ -103,13 +108,20 @@ usage(void)
         "           [-w SECONDS] [--expect-close[=inner]]\n"
         "           [--tls DOMAIN [--no-sni] [--hello-size N]\n"
         "            [--record-size N] [--time-offset SECONDS]\n"
-        "            [--check-record-sizes]]\n"
+        "            [--check-record-sizes] [--print-answer]]\n"
+        "           [--dump-flight FILE]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
         "  bytes (default 2878), hello time = now + SECONDS.  With --tls,\n"
         "  --expect-close wants the hello refused (no byte back) and\n"
-        "  --expect-close=inner the answer, then a close after the header.\n");
+        "  --expect-close=inner the answer, then a close after the header.\n"
+        "  --print-answer prints answer_cert_len=N, the payload size of the\n"
+        "  answer's ApplicationData (fake certificate) record.\n"
+        "  --dump-flight FILE writes the bytes connection 0 sent before the\n"
+        "  server's first byte: the ClientHello record (--tls), else the\n"
+        "  64-byte header and the command frame (or what -t silent, garbage\n"
+        "  or half sent).\n");
     exit(2);
 }
 
@@ -294,6 +306,40 @@ send_raw(struct cconn *c, const uint8_t *buf, size_t n, int *closed)
 }
 
 /*
+ * --dump-flight: connection 0 writes its first flight (n bytes, sent
+ * before anything came back) to the file, replacing it at once (written
+ * aside and renamed, so a reader never sees half of it).  A failure to
+ * write fails the connection.
+ */
+static void
+dump_flight(struct cconn *c, const uint8_t *buf, size_t n)
+{
+    char tmp[4096];
+    FILE *f;
+    int bad;
+
+    if (opt.dump_flight == NULL || c->id != 0)
+        return;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", opt.dump_flight) >=
+        (int)sizeof(tmp)) {
+        fail(c, "--dump-flight: file name too long");
+        return;
+    }
+    f = fopen(tmp, "wb");
+    if (f == NULL) {
+        fail(c, "--dump-flight %s: %s", tmp, strerror(errno));
+        return;
+    }
+    bad = n > 0 && fwrite(buf, 1, n, f) != n;
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad || rename(tmp, opt.dump_flight) != 0) {
+        fail(c, "--dump-flight %s: cannot write it", opt.dump_flight);
+        (void)unlink(tmp);
+    }
+}
+
+/*
  * Receive up to max bytes (raw).  Returns the count, 0 at EOF (also for a
  * reset: *reset is set then), -1 on timeout or error (reason recorded).
  */
@@ -461,6 +507,7 @@ tls_hello(struct cconn *c, int want_answer)
     }
     if (send_raw(c, hello, opt.hello_size, &closed) != 0)
         return -1;
+    dump_flight(c, hello, opt.hello_size);
     if (!want_answer)
         return 0;
     deadline = deadline_w();
@@ -504,6 +551,14 @@ tls_hello(struct cconn *c, int want_answer)
     if (why != NULL) {
         fail(c, "bad answer to the hello (%zu bytes): %s", have, why);
         goto out;
+    }
+    if (opt.print_answer) {
+        /* ServerHello record, ChangeCipherSpec, then 17 03 03 <N>. */
+        const uint8_t *ad = ans + 5 + ((size_t)ans[3] << 8 | ans[4]) +
+            TLSCLIENT_CCS_LEN;
+
+        printf("mtclient: conn %d answer_len=%zu answer_cert_len=%u\n",
+            c->id, have, (unsigned)ad[3] << 8 | ad[4]);
     }
     rc = 0;
 out:
@@ -581,8 +636,12 @@ handshake(struct cconn *c, struct test_cmd *cmd)
     cmd->seed = seed;
     flen = build_cmd_frame(cmd, wire + OBFS2_HEADER_LEN);
     ctr_apply(c->up, wire + OBFS2_HEADER_LEN, wire + OBFS2_HEADER_LEN, flen);
-    if (opt.tls == NULL)
-        return send_raw(c, wire, OBFS2_HEADER_LEN + flen, &closed);
+    if (opt.tls == NULL) {
+        if (send_raw(c, wire, OBFS2_HEADER_LEN + flen, &closed) != 0)
+            return -1;
+        dump_flight(c, wire, OBFS2_HEADER_LEN + flen);
+        return 0;
+    }
     memcpy(c->sbuf, TLSCLIENT_CCS, TLSCLIENT_CCS_LEN);
     n = TLSCLIENT_CCS_LEN + tlsclient_wrap(wire, OBFS2_HEADER_LEN + flen,
         opt.record_size, c->sbuf + TLSCLIENT_CCS_LEN);
@@ -825,6 +884,7 @@ run_conn(struct cconn *c)
     t0 = now_s();
     switch (opt.test) {
     case T_SILENT:
+        dump_flight(c, NULL, 0);
         expect_close(c, t0);
         return;
     case T_GARBAGE:
@@ -832,6 +892,7 @@ run_conn(struct cconn *c)
             fail(c, "random_bytes failed");
             return;
         }
+        dump_flight(c, c->sbuf, opt.bytes);
         if (send_raw(c, c->sbuf, opt.bytes, &closed) != 0) {
             if (closed) {
                 c->ok = 1;              /* closed while we sent: fine */
@@ -855,6 +916,7 @@ run_conn(struct cconn *c)
             }
             if (send_raw(c, c->sbuf, opt.hello_size / 2, &closed) != 0)
                 return;
+            dump_flight(c, c->sbuf, opt.hello_size / 2);
             expect_close(c, t0);
             return;
         }
@@ -865,6 +927,7 @@ run_conn(struct cconn *c)
         }
         if (send_raw(c, wire, HALF_HEADER, &closed) != 0)
             return;
+        dump_flight(c, wire, HALF_HEADER);
         expect_close(c, t0);
         return;
     }
@@ -1106,6 +1169,8 @@ parse_args(int argc, char **argv)
         { "record-size", required_argument, NULL, 'R' },
         { "time-offset", required_argument, NULL, 'O' },
         { "check-record-sizes", no_argument, NULL, 'C' },
+        { "print-answer", no_argument, NULL, 'P' },
+        { "dump-flight", required_argument, NULL, 'F' },
         { "self-test", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -1212,6 +1277,15 @@ parse_args(int argc, char **argv)
         case 'C':
             opt.check_records = 1;
             tls_only = 1;
+            break;
+        case 'P':
+            opt.print_answer = 1;
+            tls_only = 1;
+            break;
+        case 'F':
+            if (*optarg == '\0')
+                usage();
+            opt.dump_flight = optarg;
             break;
         case 'S':
             exit(self_test() == 0 ? 0 : 1);
