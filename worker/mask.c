@@ -71,6 +71,13 @@ mask_run(struct conn *c, int client_eof)
     r.first_len = c->hslen;
     r.client_eof = client_eof;
     rc = relay_run(&r);
+    if (rc != 0) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        /* The mask host reset us (or we failed): the client must see a
+         * reset too, not the clean close a prober could tell apart. */
+        (void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     log_debug("%s: masked to %s, %zu bytes replayed, %llu up, %llu down%s",
         c->peer, desc, c->hslen, (unsigned long long)r.c2d_bytes,
         (unsigned long long)r.d2c_bytes, rc == 0 ? "" : " (reset)");

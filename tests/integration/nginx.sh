@@ -1,11 +1,13 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables set here are used by the scenarios
 #
 # nginx.sh - a real HTTPS server on loopback to be the proxy's mask host,
 # sourced by the masking scenarios after lib.sh.
 #
 # start_nginx [NAME]: a self-signed certificate for www.example.com and an
 # nginx (daemon off, master_process off) on 127.0.0.1:PORT that answers
-# every HTTPS request with 200 "hello from the mask host".  Everything it
+# every HTTPS request with 200 "hello from the mask host" (TLS 1.2 and
+# 1.3, like a real site).  Everything it
 # writes (pid, logs, temp paths, the certificate) stays in
 # $TEST_DIR/NAME.  Sets NGINX_PORT, NGINX_PID, NGINX_DIR and registers the
 # pid in PIDS, so lib.sh's exit handler stops it.  Skips the scenario
@@ -79,6 +81,9 @@ $(_nginx_temp_paths "$dir")
         server_name $NGINX_DOMAIN;
         ssl_certificate $dir/cert.pem;
         ssl_certificate_key $dir/key.pem;
+        # nginx 1.22 leaves TLS 1.3 out by default; a real site has it,
+        # and tls_emulation learns the size of a TLS 1.3 flight.
+        ssl_protocols TLSv1.2 TLSv1.3;
         server_tokens off;
         location / {
             return 200 "hello from the mask host\n";
@@ -106,4 +111,68 @@ EOF
     done
     cat "$dir/logs/error.log" >&2 2>/dev/null || true
     die "nginx did not listen on 127.0.0.1:$port within 10 s"
+}
+
+# --- helpers shared by the masking scenarios ------------------------------
+
+PROBE_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/probe.py
+
+# probe NAME PORT [probe.py options...]: run probe.py against
+# 127.0.0.1:PORT; the bytes received go to $TEST_DIR/NAME.bin.  Sets
+# PROBE_LINE (its summary), PROBE_END (eof/reset/timeout/quiet),
+# PROBE_GOT (bytes received), PROBE_SECS, PROBE_FIRST (s to the first
+# byte, or -), PROBE_RECORDS (with --records) and PROBE_OUT (the file).
+probe() {
+    local name=$1 port=$2
+    shift 2
+    [ -n "$PY" ] || die "probe: python3 is needed"
+    PROBE_OUT=$TEST_DIR/$name.bin
+    PROBE_LINE=$("$PY" "$PROBE_PY" 127.0.0.1 "$port" --out "$PROBE_OUT" \
+        "$@") || die "probe $name: probe.py failed: $PROBE_LINE"
+    note "$name: $PROBE_LINE"
+    PROBE_END=$(_probe_field end)
+    PROBE_GOT=$(_probe_field received)
+    PROBE_SECS=$(_probe_field seconds)
+    PROBE_FIRST=$(_probe_field first_byte)
+    PROBE_RECORDS=$(_probe_field records)
+}
+
+_probe_field() {
+    tr ' ' '\n' <<<"$PROBE_LINE" | sed -n "s/^$1=//p"
+}
+
+# hex_of STRING: STRING's bytes in hex (printf %b escapes allowed).
+hex_of() {
+    printf '%b' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+
+# no_date FILE: FILE without its Date: header line(s), into FILE.nodate.
+no_date() {
+    grep -a -v -i '^date: ' "$1" >"$1.nodate" || true
+}
+
+# same_file A B WHAT: the two files must be identical.
+same_file() {
+    cmp -s "$1" "$2" || {
+        note "$3: $1 and $2 differ:"
+        diff <(od -An -c "$1") <(od -An -c "$2") | head -n 20 >&2 || true
+        die "$3: the answers differ"
+    }
+}
+
+# stat_of NAME [LOG]: NAME's value in the last "stats:" line of LOG
+# (default $TELEMT_LOG).
+stat_of() {
+    local v
+    v=$(grep -E 'stats: ' "${2:-$TELEMT_LOG}" | tail -n 1 | tr ' ' '\n' |
+        sed -n "s/^$1=\([0-9][0-9]*\)\$/\1/p")
+    [ -n "$v" ] || die "no $1=N in the last stats: line of ${2:-$TELEMT_LOG}"
+    echo "$v"
+}
+
+# stat_at_least NAME MIN: the stat must be >= MIN.
+stat_at_least() {
+    local n
+    n=$(stat_of "$1")
+    [ "$n" -ge "$2" ] || die "stats $1=$n, expected at least $2"
 }

@@ -13,7 +13,8 @@ stderr:
          first_byte=S|- [send_error=E] [records=T/LEN,... appdata=N]
 
 seconds counts from the connect to the end; first_byte from the connect
-to the first byte received.  --records walks the received bytes as TLS
+to the first byte received.  A reset reported by send() (then recv()
+only sees an EOF) counts as end=reset.  --records walks the received bytes as TLS
 records: type/length of every complete one, and appdata = the payload
 total of the ApplicationData (0x17) records after the first handshake
 (0x16) record.  Exit status 0 unless the connect failed (1) or the
@@ -168,6 +169,9 @@ def main():
             got += b
     secs = time.monotonic() - t0
     s.close()
+    # A reset that a send() reported first leaves recv() only an EOF.
+    if end == "eof" and send_error == "ECONNRESET":
+        end = "reset"
 
     if a.out is not None:
         with open(a.out, "wb") as f:
