@@ -13,7 +13,7 @@ SHELL   := bash
 O       ?= build
 SAN     ?= 0
 CC      ?= cc
-PKGS    := libcrypto libconfig
+PKGS    := libcrypto libconfig libmicrohttpd
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -39,16 +39,20 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c
-MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c
+MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
+              master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c \
               worker/relay.c
+ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
+              admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/%.o)
 MASTER_OBJ := $(MASTER_SRC:%.c=$(O)/%.o)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(O)/%.o)
+ADMIN_OBJ  := $(ADMIN_SRC:%.c=$(O)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(O)/%.o)
 TOOL_BINS  := $(TOOLS:%=$(O)/tests/tools/%)
 
@@ -61,7 +65,8 @@ endif
 .PHONY: all test unit integration check check-layers check-readme valgrind clean
 all: $(BIN) $(TOOL_BINS) $(O)/tests/unit/check_telemt
 
-$(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(COMMON_OBJ)
+$(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(ADMIN_OBJ) $(O)/admin/page.o \
+        $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -69,7 +74,9 @@ $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ)
+# The admin's renderers are pure functions of a region: unit-tested too.
+$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ) \
+        $(O)/admin/render_json.o $(O)/admin/render_prom.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 
@@ -82,6 +89,12 @@ $(O)/tests/tools/%.o: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+
+# The stats page is linked in as data: _binary_page_html_start/_end.
+$(O)/admin/page.o: admin/page.html
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $<"
+	$(Q)cd admin && ld -r -b binary -z noexecstack -o $(abspath $@) page.html
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,8 +120,8 @@ check:
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
 	    { echo "common/ must not include other folders"; exit 1; }
-	@! grep -nE '#include "\.\./master/' worker/*.[ch] || \
-	    { echo "worker/ must not include master/"; exit 1; }
+	@! grep -nE '#include "\.\./master/' worker/*.[ch] admin/*.[ch] || \
+	    { echo "worker/ and admin/ must not include master/"; exit 1; }
 
 clean:
 	rm -rf build build-san telemt

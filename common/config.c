@@ -23,6 +23,7 @@
 
 #include "config_keys.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 #include "xmem.h"
 
@@ -37,7 +38,11 @@ enum ck_type {
     CK_USERS,
     CK_DCLIST,
     CK_HOSTLIST,
-    CK_PATH
+    CK_PATH,
+    CK_HOSTPORT,
+    CK_TOKEN,
+    CK_CIDRLIST,
+    CK_UNAME
 };
 
 struct ck_key {
@@ -62,6 +67,10 @@ struct ck_key {
 #define CK_DEF_DCLIST(d)    .sdef = (d)
 #define CK_DEF_HOSTLIST(d)  .sdef = (d)
 #define CK_DEF_PATH(d)      .sdef = (d)
+#define CK_DEF_HOSTPORT(d)  .sdef = (d)
+#define CK_DEF_TOKEN(d)     .sdef = (d)
+#define CK_DEF_CIDRLIST(d)  .sdef = (d)
+#define CK_DEF_UNAME(d)     .sdef = (d)
 
 #define CK_ENTRY(n, t, f, lo, hi, d, h)                                     \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
@@ -180,6 +189,7 @@ ck_table_type(enum ck_type type)
     case CK_DCLIST:
         return "list";
     case CK_HOSTLIST:
+    case CK_CIDRLIST:
         return "array";
     default:
         return "string";
@@ -366,6 +376,37 @@ ck_check_string(enum ck_type type, const char *v)
     case CK_PATH:
         return strlen(v) < 1024 && strchr(v, '\n') == NULL ? NULL :
             "is not a usable path";
+    case CK_HOSTPORT: {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char host[INET6_ADDRSTRLEN + 2];
+        int port;
+
+        return net_split_hostport(v, host, sizeof(host), &port) == 0 &&
+            net_parse_literal(host, port, &ss, &len) == 0 ? NULL :
+            "is not \"IPv4:port\" or \"[IPv6]:port\"";
+    }
+    case CK_UNAME: {
+        size_t n = strlen(v);
+
+        if (n > 32 || !((v[0] >= 'a' && v[0] <= 'z') || v[0] == '_'))
+            return "is not a user or group name";
+        for (size_t i = 1; i < n; i++)
+            if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' &&
+                v[i] <= '9') || v[i] == '_' || v[i] == '-' ||
+                (v[i] == '$' && i == n - 1)))
+                return "is not a user or group name";
+        return NULL;
+    }
+    case CK_TOKEN: {
+        size_t n = strlen(v);
+
+        for (size_t i = 0; i < n; i++)
+            if (v[i] <= ' ' || v[i] > '~')
+                return "must be printable ASCII without spaces";
+        return n >= 16 && n <= 256 ? NULL :
+            "must be 16 to 256 characters long";
+    }
     default:
         return NULL;
     }
@@ -575,6 +616,40 @@ ck_parse_hostlist(struct ck_ctx *c, const struct ck_key *k,
     return 0;
 }
 
+/* An array of "address/prefix" strings (admin_whitelist). */
+static int
+ck_parse_cidrlist(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    struct config *cfg = c->cfg;
+    int n;
+
+    if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+        config_setting_type(s) != CONFIG_TYPE_LIST)
+        return ck_fail(c, s, "%s: expected an array of strings, got %s",
+            k->name, ck_type_name(config_setting_type(s)));
+    n = config_setting_length(s);
+    if (n > k->max)
+        return ck_fail(c, s, "%s: %d networks, at most %lld allowed",
+            k->name, n, k->max);
+    cfg->admin_whitelist = xcalloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, i);
+        struct net_cidr net;
+        const char *v;
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return ck_fail(c, e, "%s[%d]: expected a string, got %s",
+                k->name, i, ck_type_name(config_setting_type(e)));
+        v = config_setting_get_string(e);
+        if (net_parse_cidr(v, &net) != 0)
+            return ck_fail(c, e, "%s[%d]: '%s' is not an address/prefix "
+                "network", k->name, i, v);
+        cfg->admin_whitelist[cfg->nadmin_whitelist++] = xstrdup(v);
+    }
+    return 0;
+}
+
 /* Parse one setting s that matched key k. */
 static int
 ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
@@ -605,6 +680,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return ck_parse_dclist(c, k, s);
     case CK_HOSTLIST:
         return ck_parse_hostlist(c, k, s);
+    case CK_CIDRLIST:
+        return ck_parse_cidrlist(c, k, s);
     default:
         break;
     }
@@ -681,6 +758,7 @@ ck_defaults(struct ck_ctx *c)
         case CK_USERS:
         case CK_DCLIST:
         case CK_HOSTLIST:
+        case CK_CIDRLIST:
             break;
         default:
             *(char **)field = xstrdup(k->sdef);
@@ -751,6 +829,21 @@ ck_cross_check(struct ck_ctx *c)
             line = ck_line(c, CKI_mode_tls);
         return ck_fail_line(c, line, "tls_domain: required when modes.tls "
             "is true");
+    }
+    if (cfg->admin_listen[0] != '\0' && cfg->admin_token[0] == '\0' &&
+        cfg->nadmin_whitelist == 0) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char host[INET6_ADDRSTRLEN + 2];
+        int port;
+
+        if (net_split_hostport(cfg->admin_listen, host, sizeof(host),
+            &port) == 0 && net_parse_literal(host, port, &ss, &len) == 0 &&
+            !net_is_loopback((struct sockaddr *)&ss))
+            return ck_fail_line(c, ck_line(c, CKI_admin_listen),
+                "admin_listen: %s is not a loopback address; set "
+                "admin_token or admin_whitelist (or both)",
+                cfg->admin_listen);
     }
     if (cfg->tls_cert_len_min > cfg->tls_cert_len_max)
         return ck_fail_line(c, ck_line(c, CKI_tls_cert_len_max),
@@ -845,6 +938,9 @@ config_free(struct config *cfg)
         case CK_HOST:
         case CK_ADDR:
         case CK_PATH:
+        case CK_HOSTPORT:
+        case CK_TOKEN:
+        case CK_UNAME:
             free(*(char **)ck_field(cfg, &ck_keys[i]));
             break;
         default:
@@ -860,6 +956,9 @@ config_free(struct config *cfg)
         free(cfg->dc_overrides[i].addrs);
     }
     free(cfg->dc_overrides);
+    for (int i = 0; i < cfg->nadmin_whitelist; i++)
+        free(cfg->admin_whitelist[i]);
+    free(cfg->admin_whitelist);
     if (cfg->tls_domains != NULL) {
         /* Slot 0 (tls_domain) exists even when ntls_domains is 0. */
         int n = cfg->ntls_domains > 0 ? cfg->ntls_domains : 1;
@@ -899,6 +998,7 @@ config_print_keys(FILE *out)
                 k->sdef, k->help, k->min, k->max, CONFIG_MAX_DC_ADDRS);
             break;
         case CK_HOSTLIST:
+        case CK_CIDRLIST:
             fprintf(out, "%s | %s (at most %lld) |\n", k->sdef, k->help,
                 k->max);
             break;

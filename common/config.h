@@ -68,9 +68,20 @@ struct config {
     int default_dc;
     int ndc_overrides;
     struct config_dc_override *dc_overrides;
+    char *admin_listen;                 /* "" = off */
+    char *admin_token;                  /* "" = none */
+    int nadmin_whitelist;
+    char **admin_whitelist;             /* "addr/prefix" strings */
     char *public_host;                  /* "" when unset */
     int public_port;                    /* resolved: 0 became port */
     int log_level;                      /* enum log_level */
+    char *log_file;                     /* "" = stderr / syslog */
+    char *pidfile;                      /* "" = none */
+    char *user, *group;                 /* "" = do not change */
+    bool allow_root;
+    int max_open_files;                 /* 0 = the hard limit */
+    int shutdown_timeout;               /* s */
+    bool reload_drop_removed_users;
 };
 
 /*

@@ -25,6 +25,10 @@
  *            DCLIST  the dc_overrides list; min..max bounds each dc
  *            HOSTLIST  array of DNS host names; min..max bounds the count
  *            PATH    char * field; "" or a file system path
+ *            HOSTPORT  char * field; "" or "IPv4:port" / "[IPv6]:port"
+ *            TOKEN   char * field; "" or 16..256 printable characters
+ *            CIDRLIST  array of "address/prefix" strings; max = count
+ *            UNAME   char * field; "" or a user/group name
  *   field    member of struct config
  *   min/max  bounds as above; 0 where they do not apply
  *   default  as above; for USERS and DCLIST the text shown in the table
@@ -123,7 +127,37 @@
       "host name or IP address put in tg:// links")                         \
     X("public_port", INT, public_port, 0, 65535, 0,                         \
       "port put in tg:// links; 0 means port")                              \
+    X("admin_listen", HOSTPORT, admin_listen, 0, 0, "127.0.0.1:9091",       \
+      "address:port of the admin web endpoint (stats page, JSON, "          \
+      "Prometheus); \"\" turns it off")                                     \
+    X("admin_token", TOKEN, admin_token, 0, 0, "",                          \
+      "if set, requests for data must carry Authorization: Bearer TOKEN "   \
+      "(the page itself loads without it); admin_listen on a non-loopback " \
+      "address needs this or admin_whitelist")                              \
+    X("admin_whitelist", CIDRLIST, admin_whitelist, 0, 64, "[]",            \
+      "client networks allowed to reach the admin endpoint (\"10.0.0.0/8\"," \
+      " \"2001:db8::/32\"); enforced whenever set")                          \
     X("log_level", LOGLVL, log_level, 0, 0, "info",                         \
-      "one of error, warn, info, debug")
+      "one of error, warn, info, debug")                                    \
+    X("log_file", PATH, log_file, 0, 0, "",                                 \
+      "file to append log lines to (SIGUSR1 reopens it); \"\" means "        \
+      "stderr with -f, syslog otherwise")                                   \
+    X("pidfile", PATH, pidfile, 0, 0, "/run/telemt.pid",                    \
+      "pid file written once the workers run (not with -f); \"\" = none")   \
+    X("user", UNAME, user, 0, 0, "",                                        \
+      "user the workers and the admin process run as, when started as "     \
+      "root")                                                               \
+    X("group", UNAME, group, 0, 0, "",                                      \
+      "group they run as; \"\" means the user's primary group")             \
+    X("allow_root", BOOL, allow_root, 0, 0, false,                          \
+      "let the workers run as root when user is not set")                   \
+    X("max_open_files", INT, max_open_files, 0, 16777216, 0,                \
+      "RLIMIT_NOFILE to raise to (two per client); 0 means the hard limit") \
+    X("shutdown_timeout", INT, shutdown_timeout, 0, 86400, 30,              \
+      "seconds open connections may keep relaying after SIGTERM, a reload " \
+      "or an upgrade before they are cut")                                  \
+    X("reload_drop_removed_users", BOOL, reload_drop_removed_users, 0, 0,   \
+      true, "on reload, close the open connections of users that were "     \
+      "removed from the config")
 
 #endif

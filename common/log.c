@@ -2,9 +2,10 @@
  * log.c - line-oriented logging to stderr for every process.
  *
  * Lines look like "2026-11-25T10:00:00Z worker 1[1234] info: text".  A line
- * is formatted into a stack buffer and written with one write(2), which
- * keeps lines whole across threads and processes sharing the same stderr.
- * Never allocates, so it is safe on out-of-memory paths.
+ * is formatted into a stack buffer and written with one write(2) (to
+ * stderr or an O_APPEND file), which keeps lines whole across threads and
+ * processes; or handed to syslog(3) without the timestamp.  Never
+ * allocates, so it is safe on out-of-memory paths.
  */
 #include "log.h"
 
@@ -15,13 +16,58 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
+
+enum log_sink { LOG_SINK_STDERR, LOG_SINK_FILE, LOG_SINK_SYSLOG };
+
+static enum log_sink log_sink = LOG_SINK_STDERR;
+static atomic_int log_fd = STDERR_FILENO;
+static char log_path[1024];
 
 static char log_role[32] = "telemt";
 static atomic_int log_threshold = LOG_LVL_INFO;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+int
+log_to_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+    if (fd == -1)
+        return -1;
+    snprintf(log_path, sizeof(log_path), "%s", path);
+    atomic_store(&log_fd, fd);
+    log_sink = LOG_SINK_FILE;
+    return 0;
+}
+
+void
+log_to_syslog(void)
+{
+    openlog("telemt", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    log_sink = LOG_SINK_SYSLOG;
+}
+
+int
+log_reopen(void)
+{
+    int fd, old;
+
+    if (log_sink != LOG_SINK_FILE)
+        return 0;
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd == -1)
+        return -1;
+    /* Swap, then close: a concurrent writer uses one or the other. */
+    old = atomic_exchange(&log_fd, fd);
+    if (old != STDERR_FILENO)
+        close(old);
+    return 0;
+}
 
 void
 log_set_role(const char *role)
@@ -59,8 +105,26 @@ log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
     size_t n;
     int r;
 
+    static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
     if ((int)level > atomic_load(&log_threshold))
         return;
+    if (log_sink == LOG_SINK_SYSLOG) {
+        n = 0;
+        r = snprintf(line, sizeof(line), "%s: ", log_role);
+        if (r > 0)
+            n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
+        r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        if (errnum != 0 && r >= 0) {
+            char ebuf[128];
+
+            n = strlen(line);
+            snprintf(line + n, sizeof(line) - n, ": %s",
+                strerror_r(errnum, ebuf, sizeof(ebuf)));
+        }
+        syslog(prio[level], "%s", line);
+        return;
+    }
     now = time(NULL);
     gmtime_r(&now, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
@@ -82,7 +146,7 @@ log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
     if (n >= sizeof(line) - 1)
         n = sizeof(line) - 2;
     line[n++] = '\n';
-    (void)!write(STDERR_FILENO, line, n);
+    (void)!write(atomic_load(&log_fd), line, n);
 }
 
 #define LOG_FN(name, level, with_errno)                                   \

@@ -18,6 +18,15 @@ enum log_level {
     LOG_LVL_DEBUG
 };
 
+/*
+ * Where lines go: stderr (the default, and with -f), a file opened for
+ * append (log_file), or syslog (a daemon without log_file; journald picks
+ * it up).  log_to_file() returns 0, or -1 with errno.
+ */
+int log_to_file(const char *path);
+void log_to_syslog(void);
+/* Reopen the log file (SIGUSR1, after rotation); 0, or -1 with errno. */
+int log_reopen(void);
 /* Set the role shown in every line ("master", "worker 2"); copies it. */
 void log_set_role(const char *role);
 /* Set the threshold; messages above it are dropped. */

@@ -122,6 +122,84 @@ net_order(struct net_addr *addrs, int n, int first)
     }
 }
 
+int
+net_parse_cidr(const char *s, struct net_cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    long prefix;
+    char *end;
+
+    if (n == 0 || n >= sizeof(addr))
+        return -1;
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, addr, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    prefix = out->family == AF_INET ? 32 : 128;
+    if (slash != NULL) {
+        long max = prefix;
+
+        errno = 0;
+        prefix = strtol(slash + 1, &end, 10);
+        if (errno != 0 || end == slash + 1 || *end != '\0' || prefix < 0 ||
+            prefix > max)
+            return -1;
+    }
+    out->prefix = (int)prefix;
+    return 0;
+}
+
+static int
+prefix_eq(const uint8_t *a, const uint8_t *b, int bits)
+{
+    int bytes = bits / 8, rest = bits % 8;
+
+    if (memcmp(a, b, (size_t)bytes) != 0)
+        return 0;
+    return rest == 0 ||
+        ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+int
+net_cidr_match(const struct net_cidr *n, const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xff, 0xff };
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+        return n->family == AF_INET &&
+            prefix_eq(n->addr, (const uint8_t *)&sin->sin_addr, n->prefix);
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+
+        if (n->family == AF_INET6)
+            return prefix_eq(n->addr, a, n->prefix);
+        return memcmp(a, mapped, 12) == 0 &&
+            prefix_eq(n->addr, a + 12, n->prefix);
+    }
+    return 0;
+}
+
+int
+net_is_loopback(const struct sockaddr *sa)
+{
+    static const struct net_cidr lo4 = { AF_INET, { 127 }, 8 };
+    static const struct net_cidr lo6 = { AF_INET6,
+        { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 128 };
+
+    return net_cidr_match(&lo4, sa) || net_cidr_match(&lo6, sa);
+}
+
 void
 net_format(const struct sockaddr *sa, char *out, size_t outlen)
 {

@@ -40,6 +40,18 @@ int net_resolve(const char *host, int port, struct net_addr *out, int n,
     int max);
 /* Stable-sort addrs so that family first comes first. */
 void net_order(struct net_addr *addrs, int n, int first);
+struct net_cidr {
+    int family;                         /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int prefix;
+};
+
+/* Parse "10.0.0.0/8", "2001:db8::/32" or a bare address; 0 or -1. */
+int net_parse_cidr(const char *s, struct net_cidr *out);
+/* 1 if sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in the network. */
+int net_cidr_match(const struct net_cidr *n, const struct sockaddr *sa);
+/* 1 if sa is a loopback address (127.0.0.0/8, ::1). */
+int net_is_loopback(const struct sockaddr *sa);
 /* Format an address as "1.2.3.4:5" or "[::1]:5". */
 void net_format(const struct sockaddr *sa, char *out, size_t outlen);
 /*

@@ -1,19 +1,29 @@
 /*
- * stats.c - creates the shared counter region and formats it for logs.
- * Owned by the master; workers only add to it.
+ * stats.c - creates the shared region and implements the few operations
+ * on it that are more than one atomic add: user slots by name, DC slots,
+ * histograms, recent unique IPs, clearing a dead worker, the log line.
+ * The region belongs to the master; workers add to it; admin only reads.
  */
 #include "stats.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomic counters");
+_Static_assert(STATS_MAX_WORKERS >= 64, "a slot for every worker");
+_Static_assert(sizeof(struct stats_region) < 16u << 20, "region size");
+
+#define RELAXED memory_order_relaxed
 
 struct stats_region *
-stats_create(uint32_t replay_capacity, uint32_t replay_window)
+stats_create(uint32_t replay_capacity, uint32_t replay_window, int *fdp)
 {
     size_t head = (sizeof(struct stats_region) + 63) & ~(size_t)63;
     size_t size = head + replay_size(replay_capacity);
@@ -32,7 +42,10 @@ stats_create(uint32_t replay_capacity, uint32_t replay_window)
     }
     s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     saved = errno;
-    close(fd);
+    if (fdp != NULL && s != MAP_FAILED)
+        *fdp = fd;
+    else
+        close(fd);
     if (s == MAP_FAILED) {
         errno = saved;
         return NULL;
@@ -42,10 +55,36 @@ stats_create(uint32_t replay_capacity, uint32_t replay_window)
     s->header_size = sizeof(*s);
     s->size = size;
     s->replay_off = head;
+    atomic_store(&s->start_time, (int64_t)time(NULL));
     if (replay_init((char *)s + head, replay_capacity, replay_window) ==
         NULL) {
         munmap(s, size);
+        if (fdp != NULL)
+            close(*fdp);
         errno = EINVAL;
+        return NULL;
+    }
+    return s;
+}
+
+struct stats_region *
+stats_attach(int fd, uint32_t replay_capacity)
+{
+    size_t head = (sizeof(struct stats_region) + 63) & ~(size_t)63;
+    size_t size = head + replay_size(replay_capacity);
+    struct stats_region *s;
+    struct stat st;
+
+    if (fstat(fd, &st) == -1 || (size_t)st.st_size != size)
+        return NULL;
+    s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (s == MAP_FAILED)
+        return NULL;
+    if (s->magic != STATS_MAGIC || s->version != STATS_VERSION ||
+        s->header_size != sizeof(*s) || s->size != size ||
+        s->replay_off != head ||
+        replay_attach((char *)s + head, size - head) == NULL) {
+        munmap(s, size);
         return NULL;
     }
     return s;
@@ -57,6 +96,12 @@ stats_replay(struct stats_region *s)
     return (struct replay_table *)((char *)s + s->replay_off);
 }
 
+int
+stats_protect_readonly(struct stats_region *s)
+{
+    return mprotect(s, s->size, PROT_READ);
+}
+
 void
 stats_destroy(struct stats_region *s)
 {
@@ -64,20 +109,198 @@ stats_destroy(struct stats_region *s)
         munmap(s, s->size);
 }
 
+int
+stats_user_slot(struct stats_region *s, const char *name)
+{
+    int free_slot = -1;
+
+    for (int i = 0; i < STATS_MAX_USERS; i++) {
+        if (strcmp(s->users[i].name, name) == 0)
+            return i;
+        if (free_slot < 0 && s->users[i].name[0] == '\0')
+            free_slot = i;
+    }
+    if (free_slot < 0) {
+        /* Full: reuse a slot whose user left the config. */
+        for (int i = 0; i < STATS_MAX_USERS && free_slot < 0; i++)
+            if (!atomic_load(&s->users[i].configured))
+                free_slot = i;
+        if (free_slot < 0)
+            return -1;
+        memset(&s->users[free_slot], 0, sizeof(s->users[free_slot]));
+    }
+    snprintf(s->users[free_slot].name, STATS_USER_NAME, "%s", name);
+    return free_slot;
+}
+
+int
+stats_dc_slot(int dc)
+{
+    if (dc >= 1 && dc <= 5)
+        return dc - 1;
+    if (dc <= -1 && dc >= -5)
+        return 4 - dc;
+    if (dc == 203)
+        return 10;
+    return STATS_DC_OTHER;
+}
+
+int
+stats_dc_index(int slot)
+{
+    if (slot >= 0 && slot <= 4)
+        return slot + 1;
+    if (slot >= 5 && slot <= 9)
+        return 4 - slot;
+    return slot == 10 ? 203 : 0;
+}
+
+void
+stats_observe(struct stats_region *s, enum stats_hist_id id, int64_t us)
+{
+    static const int64_t bounds[] = STATS_HIST_BOUNDS_US;
+    struct stats_hist *h = &s->hist[id];
+    int b = 0;
+
+    if (us < 0)
+        us = 0;
+    while (b < STATS_HIST_NBOUNDS && us > bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&h->bucket[b], 1, RELAXED);
+    atomic_fetch_add_explicit(&h->sum_us, (uint64_t)us, RELAXED);
+    atomic_fetch_add_explicit(&h->count, 1, RELAXED);
+}
+
+/* A 32-bit hash of the client's address (not its port), never zero. */
+static uint32_t
+ip_hash(const struct sockaddr *sa)
+{
+    const uint8_t *p;
+    uint32_t h = 2166136261u;
+    size_t n;
+
+    if (sa->sa_family == AF_INET6) {
+        p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        n = 16;
+    } else {
+        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        n = 4;
+    }
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h ? h : 1;
+}
+
+void
+stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
+    int64_t now)
+{
+    uint32_t h = ip_hash(sa);
+    uint64_t v = (uint64_t)h << 32 | (uint32_t)now;
+
+    /* One slot per hash: a collision only undercounts, never blocks. */
+    atomic_store_explicit(&s->users[u].ips[h % STATS_IP_SLOTS], v, RELAXED);
+}
+
+unsigned
+stats_ips_recent(const struct stats_region *s, int u, int64_t now)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < STATS_IP_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(
+            (_Atomic uint64_t *)&s->users[u].ips[i], RELAXED);
+
+        if (v != 0 && (int64_t)(uint32_t)now - (int64_t)(uint32_t)v <
+            STATS_IP_WINDOW_S)
+            n++;
+    }
+    return n;
+}
+
+uint64_t
+stats_user_active(const struct stats_region *s, int u)
+{
+    uint64_t n = 0;
+
+    for (int w = 0; w < STATS_MAX_WORKERS; w++)
+        n += atomic_load_explicit(
+            (_Atomic uint32_t *)&s->user_active[w][u], RELAXED);
+    return n;
+}
+
+int
+stats_worker_claim(struct stats_region *s, int slot, uint64_t gen)
+{
+    int32_t me = (int32_t)getpid();
+
+    /* Two masters share the region during an upgrade: claim by CAS. */
+    for (int row = 0; row < STATS_MAX_WORKERS; row++) {
+        int32_t expect = 0;
+
+        if (atomic_compare_exchange_strong(&s->workers[row].pid, &expect,
+            me)) {
+            struct stats_worker *w = &s->workers[row];
+
+            atomic_store(&w->slot, slot);
+            atomic_store(&w->generation, gen);
+            atomic_store(&w->active, 0);
+            atomic_store(&w->total, 0);
+            atomic_store(&w->started_at, (int64_t)time(NULL));
+            atomic_store(&w->state, STATS_WORKER_EMPTY);
+            for (int u = 0; u < STATS_MAX_USERS; u++)
+                atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);
+            return row;
+        }
+    }
+    return -1;
+}
+
+void
+stats_worker_start(struct stats_region *s, int row, int pid)
+{
+    atomic_store(&s->workers[row].pid, pid);
+    atomic_store(&s->workers[row].state, STATS_WORKER_RUNNING);
+}
+
+void
+stats_worker_gone(struct stats_region *s, int row)
+{
+    struct stats_worker *w = &s->workers[row];
+
+    atomic_store(&w->state, STATS_WORKER_EMPTY);
+    atomic_store(&w->active, 0);
+    for (int u = 0; u < STATS_MAX_USERS; u++)
+        atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);
+    atomic_store(&w->pid, 0);           /* last: frees the row */
+}
+
 void
 stats_format(const struct stats_region *s, char *out, size_t outlen)
 {
     size_t n = 0;
+    uint64_t active = 0;
+    int r;
 
     out[0] = '\0';
-#define X(name, help)                                                     \
+    for (int w = 0; w < STATS_MAX_WORKERS; w++)
+        active += atomic_load((_Atomic uint64_t *)&s->workers[w].active);
+#define EMIT(fmt, ...)                                                    \
     if (n < outlen) {                                                     \
-        int r = snprintf(out + n, outlen - n, "%s%s=%llu", n ? " " : "",  \
-            #name, (unsigned long long)atomic_load_explicit(              \
-            (_Atomic uint64_t *)&s->c.name, memory_order_relaxed));       \
+        r = snprintf(out + n, outlen - n, fmt, __VA_ARGS__);              \
         if (r > 0)                                                        \
             n += (size_t)r;                                               \
     }
+#define X(name, help)                                                     \
+    EMIT("%s%s=%llu", n ? " " : "", #name, (unsigned long long)           \
+        atomic_load_explicit((_Atomic uint64_t *)&s->c.name, RELAXED))
     STATS_COUNTERS(X)
 #undef X
+#define X(name, help)                                                     \
+    EMIT(" hs_%s=%llu", #name, (unsigned long long)atomic_load_explicit(  \
+        (_Atomic uint64_t *)&s->hs[STATS_HS_##name], RELAXED))
+    STATS_HS_OUTCOMES(X)
+#undef X
+    EMIT(" conn_active=%llu", (unsigned long long)active);
+#undef EMIT
 }

@@ -1,14 +1,27 @@
 /*
- * stats.h - the counters every process shares.
+ * stats.h - the shared region: every process's view of what telemt does.
  *
- * The master maps one MAP_SHARED region (a memfd, so that a new binary can
- * inherit it) before forking; workers add to the counters with relaxed
- * C11 atomics and nobody takes a lock.  After the counters comes the
- * replay table (replay.h), at replay_off.  (The admin issue grows this
- * into the full region of DESIGN.md: per-worker, per-user, per-DC.)
+ * The master creates it (a memfd, so that a new binary can inherit it)
+ * before forking; workers add to it with relaxed C11 atomics; the admin
+ * process maps it read-only.  Nobody takes a lock and every 64-bit value
+ * is an atomic, so a reader never sees a torn number.  Layout:
+ *
+ *   struct stats_region     header, then fixed arrays:
+ *     c                     process-wide counters      (STATS_COUNTERS)
+ *     hs[]                  handshake outcomes         (STATS_HS_OUTCOMES)
+ *     hist[]                latency histograms         (STATS_HISTOGRAMS)
+ *     workers[64]           one row per worker process: pid, slot, state
+ *     slot_restarts[64]     respawns per listening slot
+ *     users[4096]           per user, slot kept by name across reloads
+ *     user_active[64][4096] open connections per worker row and user, so
+ *                           that a dead worker's share can be cleared
+ *     dcs[12]               per DC index: 1..5, -1..-5, 203, other
+ *   replay table            at replay_off (replay.h)
  */
 #ifndef TELEMT_STATS_H
 #define TELEMT_STATS_H
+
+#include <sys/socket.h>
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -17,12 +30,73 @@
 #include "replay.h"
 #include "stats_fields.h"
 
-#define STATS_MAGIC     0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION   2
+#define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
+#define STATS_VERSION           3
+#define STATS_MAX_WORKERS       64
+#define STATS_MAX_USERS         4096
+#define STATS_USER_NAME         64
+#define STATS_IP_SLOTS          64
+#define STATS_IP_WINDOW_S       300     /* "unique IPs seen recently" */
+#define STATS_NDCS              12
+#define STATS_DC_OTHER          11
+
+enum stats_hs_outcome {
+#define X(name, help) STATS_HS_##name,
+    STATS_HS_OUTCOMES(X)
+#undef X
+    STATS_HS_COUNT
+};
+
+enum stats_hist_id {
+#define X(name, help) STATS_HIST_##name,
+    STATS_HISTOGRAMS(X)
+#undef X
+    STATS_HIST_COUNT
+};
+
+enum stats_worker_state {
+    STATS_WORKER_EMPTY = 0,             /* row free */
+    STATS_WORKER_RUNNING,               /* accepting */
+    STATS_WORKER_DRAINING               /* old generation: no longer */
+};                                      /* accepting, connections finish */
 
 struct stats_counters {
 #define X(name, help) _Atomic uint64_t name;
     STATS_COUNTERS(X)
+#undef X
+};
+
+struct stats_hist {
+    _Atomic uint64_t bucket[STATS_HIST_NBOUNDS + 1];    /* not cumulative */
+    _Atomic uint64_t sum_us;
+    _Atomic uint64_t count;
+};
+
+/* One row per worker process, claimed by a master, freed when it dies. */
+struct stats_worker {
+    _Atomic int32_t pid;                /* 0 = free row */
+    _Atomic int32_t slot;               /* listening slot it serves */
+    _Atomic uint32_t state;             /* enum stats_worker_state */
+    _Atomic uint64_t generation;        /* config generation it runs */
+    _Atomic int64_t started_at;         /* unix time */
+    _Atomic uint64_t active;            /* connections open now */
+    _Atomic uint64_t total;             /* connections accepted */
+    _Atomic uint64_t restarts;          /* respawns of its slot before it */
+};
+
+struct stats_user {
+    char name[STATS_USER_NAME];         /* "" = free slot; set by master */
+    _Atomic uint32_t configured;        /* 1 if in the current config */
+#define X(name, help) _Atomic uint64_t name;
+    STATS_USER_FIELDS(X)
+#undef X
+    _Atomic int64_t last_seen;          /* unix time of the last connection */
+    _Atomic uint64_t ips[STATS_IP_SLOTS];  /* hash << 32 | unix time */
+};
+
+struct stats_dc {
+#define X(name, help) _Atomic uint64_t name;
+    STATS_DC_FIELDS(X)
 #undef X
 };
 
@@ -32,29 +106,78 @@ struct stats_region {
     uint32_t header_size;               /* sizeof(struct stats_region) */
     uint64_t size;                      /* of the whole mapping */
     uint64_t replay_off;                /* where the replay table starts */
+    _Atomic int64_t start_time;         /* unix time the region was made */
+    _Atomic uint64_t generation;        /* bumped on every reload */
+    _Atomic uint32_t nworkers;          /* worker slots configured */
     _Atomic uint32_t tls_cert_len;      /* learnt from mask_host; 0 = none */
     _Atomic int64_t tls_profile_at;     /* when (unix time) */
     struct stats_counters c;
+    _Atomic uint64_t hs[STATS_HS_COUNT];
+    struct stats_hist hist[STATS_HIST_COUNT];
+    struct stats_worker workers[STATS_MAX_WORKERS];     /* rows */
+    _Atomic uint64_t slot_restarts[STATS_MAX_WORKERS];
+    struct stats_user users[STATS_MAX_USERS];
+    _Atomic uint32_t user_active[STATS_MAX_WORKERS][STATS_MAX_USERS];
+    struct stats_dc dcs[STATS_NDCS];
 };
 
 /*
  * Create and map a zeroed shared region (survives fork) with a replay
- * table of the given capacity and window.  NULL with errno on failure.
+ * table of the given capacity and window.  If fd is not NULL the memfd
+ * stays open there (close-on-exec) so that a new binary can inherit it.
+ * NULL with errno on failure.
  */
 struct stats_region *stats_create(uint32_t replay_capacity,
-    uint32_t replay_window);
+    uint32_t replay_window, int *fd);
+/*
+ * Map a region inherited as memfd fd (binary upgrade) if its magic,
+ * version and layout match this binary and its replay table has the
+ * given capacity; NULL otherwise (the caller starts a fresh region).
+ */
+struct stats_region *stats_attach(int fd, uint32_t replay_capacity);
 /* The replay table inside the region. */
 struct replay_table *stats_replay(struct stats_region *s);
+/* Make this process's mapping read-only (the admin process); 0 or -1. */
+int stats_protect_readonly(struct stats_region *s);
 /* Unmap it; NULL is fine. */
 void stats_destroy(struct stats_region *s);
-/* Format every counter as "name=value ..." into out. */
+
+/*
+ * Master: the slot of user name, claiming a free one if the name has
+ * none; slots keep their counters across reloads.  -1 if all are taken.
+ */
+int stats_user_slot(struct stats_region *s, const char *name);
+/* The dcs[] slot of a client's DC index. */
+int stats_dc_slot(int dc);
+/* The DC index a dcs[] slot stands for; 0 for the "other" slot. */
+int stats_dc_index(int slot);
+/* Record one observation of us microseconds in histogram id. */
+void stats_observe(struct stats_region *s, enum stats_hist_id id,
+    int64_t us);
+/* Note a client address for user slot u's recent unique IPs. */
+void stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
+    int64_t now);
+/* Distinct client addresses of user slot u in the last STATS_IP_WINDOW_S. */
+unsigned stats_ips_recent(const struct stats_region *s, int u, int64_t now);
+/* Open connections of user slot u, summed over workers. */
+uint64_t stats_user_active(const struct stats_region *s, int u);
+/*
+ * Master: claim a free row for a worker of slot about to be forked
+ * (marked with the master's pid until stats_worker_start()); -1 if none.
+ */
+int stats_worker_claim(struct stats_region *s, int slot, uint64_t gen);
+/* Master: the row's process is pid, running. */
+void stats_worker_start(struct stats_region *s, int row, int pid);
+/* Master: a worker died or finished; clear its gauges, free the row. */
+void stats_worker_gone(struct stats_region *s, int row);
+/* Format the counters and outcomes as "name=value ..." into out. */
 void stats_format(const struct stats_region *s, char *out, size_t outlen);
 
 #define STATS_ADD(s, name, n) \
     atomic_fetch_add_explicit(&(s)->c.name, (uint64_t)(n), \
         memory_order_relaxed)
-#define STATS_SUB(s, name, n) \
-    atomic_fetch_sub_explicit(&(s)->c.name, (uint64_t)(n), \
+#define STATS_HS(s, outcome) \
+    atomic_fetch_add_explicit(&(s)->hs[STATS_HS_##outcome], 1, \
         memory_order_relaxed)
 #define STATS_GET(s, name) \
     atomic_load_explicit(&(s)->c.name, memory_order_relaxed)

@@ -1,9 +1,16 @@
 /*
  * stats_fields.h - every counter, declared once (no .c).
  *
- * X(name, help): each line becomes an _Atomic uint64_t in struct
- * stats_counters and a "name=value" pair in the log summary; the admin
- * endpoint (a later room) renders the same list.
+ * Each list expands into the region's _Atomic uint64_t fields (stats.h),
+ * the master's "stats:" log line, and the admin endpoint's JSON keys and
+ * Prometheus metrics; a new counter is one line here.
+ *
+ *   STATS_COUNTERS      X(name, help)    process-wide counters
+ *   STATS_HS_OUTCOMES   X(name, help)    how handshakes ended, one counter
+ *                                        each (Prometheus label reason=)
+ *   STATS_USER_FIELDS   X(name, help)    per user (label user=)
+ *   STATS_DC_FIELDS     X(name, help)    per DC index (label dc=)
+ *   STATS_HISTOGRAMS    X(name, help)    latency histograms, in seconds
  */
 #ifndef TELEMT_STATS_FIELDS_H
 #define TELEMT_STATS_FIELDS_H
@@ -12,28 +19,49 @@
     X(conn_accepted, "client connections accepted")                        \
     X(conn_refused_limit, "connections closed at once: max_connections")   \
     X(conn_refused_thread, "connections closed: no thread could start")    \
-    X(conn_active, "client connections open now (gauge)")                 \
-    X(hs_ok_classic, "handshakes accepted: classic (abridged/intermediate)") \
-    X(hs_ok_secure, "handshakes accepted: secure (padded intermediate)")   \
-    X(hs_ok_tls, "handshakes accepted: fake TLS")                          \
-    X(hs_bad_secret, "handshakes refused: no user's secret matches")       \
-    X(hs_mode_disabled, "handshakes refused: the client's mode is off")    \
-    X(hs_timeout, "handshakes refused: handshake_timeout passed")          \
-    X(hs_eof, "handshakes refused: client closed mid-handshake")           \
-    X(hs_not_tls, "handshakes refused: not a TLS hello (TLS-only)")        \
-    X(hs_bad_tls, "handshakes refused: malformed TLS record or hello")     \
-    X(hs_bad_digest, "handshakes refused: ClientHello digest mismatch")    \
-    X(hs_stale_time, "handshakes refused: ClientHello time out of window") \
-    X(hs_bad_sni, "handshakes refused: SNI is not tls_domain")             \
-    X(hs_bad_header, "handshakes refused: first bytes no client sends")    \
-    X(hs_replay, "handshakes refused: replay of a remembered handshake")   \
-    X(hs_evicted, "handshakes closed to make room (max_handshakes)")       \
-    X(hs_error, "handshakes aborted: socket or memory error")             \
-    X(mask_relayed, "refused connections relayed to the mask host")       \
-    X(mask_connect_fail, "refused connections whose mask host was down")  \
     X(dc_connect_ok, "DC connections established")                        \
     X(dc_connect_fail, "DC dials that failed on every address")           \
     X(bytes_client_to_dc, "payload bytes relayed client -> DC")           \
-    X(bytes_dc_to_client, "payload bytes relayed DC -> client")
+    X(bytes_dc_to_client, "payload bytes relayed DC -> client")           \
+    X(mask_relayed, "refused connections relayed to the mask host")       \
+    X(mask_connect_fail, "refused connections whose mask host was down")
+
+#define STATS_HS_OUTCOMES(X)                                                \
+    X(ok_classic, "accepted: classic (abridged/intermediate)")            \
+    X(ok_secure, "accepted: secure (padded intermediate)")                \
+    X(ok_tls, "accepted: fake TLS")                                       \
+    X(bad_secret, "refused: no user's secret matches")                    \
+    X(mode_disabled, "refused: the client's mode is off")                 \
+    X(timeout, "refused: handshake_timeout passed")                       \
+    X(eof, "refused: client closed mid-handshake")                        \
+    X(not_tls, "refused: not a TLS hello (TLS-only)")                     \
+    X(bad_tls, "refused: malformed TLS record or hello")                  \
+    X(bad_digest, "refused: ClientHello digest mismatch")                 \
+    X(stale_time, "refused: ClientHello time out of window")              \
+    X(bad_sni, "refused: SNI is not tls_domain")                          \
+    X(bad_header, "refused: first bytes no client sends")                 \
+    X(replay, "refused: replay of a remembered handshake")                \
+    X(evicted, "closed to make room (max_handshakes)")                    \
+    X(error, "aborted: socket or memory error")
+
+#define STATS_USER_FIELDS(X)                                                \
+    X(connections, "connections accepted for the user")                   \
+    X(bytes_client_to_dc, "payload bytes from the user's clients")        \
+    X(bytes_dc_to_client, "payload bytes to the user's clients")
+
+#define STATS_DC_FIELDS(X)                                                  \
+    X(connections, "connections established to the DC")                   \
+    X(connect_failures, "dials to the DC that failed on every address")   \
+    X(connect_us_sum, "microseconds spent connecting, summed")
+
+#define STATS_HISTOGRAMS(X)                                                 \
+    X(handshake_seconds, "time from accept to a handshake verdict")       \
+    X(dc_connect_seconds, "time to connect to a DC")
+
+/* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
+#define STATS_HIST_BOUNDS_US                                                \
+    { 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,      \
+      1000000, 2500000, 5000000, 10000000 }
+#define STATS_HIST_NBOUNDS      13
 
 #endif

@@ -9,6 +9,8 @@
 
 /* Milliseconds on the monotonic clock. */
 int64_t mono_ms(void);
+/* Microseconds on the monotonic clock. */
+int64_t mono_us(void);
 /* Decode exactly outlen bytes from 2*outlen hex digits; -1 on bad input. */
 int hex_decode(const char *hex, uint8_t *out, size_t outlen);
 /* Encode len bytes as lower-case hex into out (2*len+1 bytes, NUL added). */

@@ -1,45 +1,123 @@
 /*
- * listen.c - opens one SO_REUSEPORT listening socket per worker slot and
- * per configured address.  The master keeps them for its whole life, so
- * a worker that dies leaves its queue to its successor.
+ * listen.c - the listening sockets: one SO_REUSEPORT socket per worker
+ * slot and per configured address.  The master keeps them for its whole
+ * life, so a worker that dies leaves its queue to its successor, and hands
+ * them to a new binary on upgrade, which matches them to its own config by
+ * address (getsockname), never by position.
  */
 #include "master.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "net.h"
 
+/* The configured addresses: addrs[a] for a in 0..1 ("" = off). */
+static int
+listen_addr(const struct master *m, int a, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+    const char *host = a == 0 ? m->cfg->listen_ipv4 : m->cfg->listen_ipv6;
+
+    if (host[0] == '\0')
+        return 0;
+    if (net_parse_literal(host, m->cfg->port, ss, len) != 0)
+        fatalx("%s: listen address '%s' is not an IP literal",
+            m->cfg->path, host);
+    return 1;
+}
+
+static int
+listen_one(const struct master *m, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+    char desc[80];
+    int fd;
+
+    net_format((const struct sockaddr *)ss, desc, sizeof(desc));
+    fd = net_listen((const struct sockaddr *)ss, len, m->cfg->backlog);
+    if (fd == -1)
+        fatal("listen on %s", desc);
+    return fd;
+}
+
 void
 listen_open(struct master *m)
 {
-    const char *addrs[MASTER_MAX_LISTEN] = {
-        m->cfg->listen_ipv4, m->cfg->listen_ipv6,
-    };
+    for (int a = 0; a < MASTER_MAX_LISTEN; a++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char desc[80];
 
-    for (int i = 0; i < m->nslots; i++) {
-        struct slot *s = &m->slots[i];
+        if (!listen_addr(m, a, &ss, &len))
+            continue;
+        for (int i = 0; i < m->nslots; i++) {
+            struct slot *s = &m->slots[i];
 
-        for (int a = 0; a < MASTER_MAX_LISTEN; a++) {
-            struct sockaddr_storage ss;
-            socklen_t len;
-            char desc[80];
-            int fd;
-
-            if (addrs[a][0] == '\0')
-                continue;
-            if (net_parse_literal(addrs[a], m->cfg->port, &ss, &len) != 0)
-                fatalx("%s: listen address '%s' is not an IP literal",
-                    m->cfg->path, addrs[a]);
-            net_format((struct sockaddr *)&ss, desc, sizeof(desc));
-            fd = net_listen((struct sockaddr *)&ss, len, m->cfg->backlog);
-            if (fd == -1)
-                fatal("listen on %s", desc);
-            s->fds[s->nfds++] = fd;
-            if (i == 0)
-                log_info("listening on %s (%d workers)", desc, m->nslots);
+            s->fds[s->nfds++] = listen_one(m, &ss, len);
         }
+        net_format((struct sockaddr *)&ss, desc, sizeof(desc));
+        log_info("listening on %s (%d workers)", desc, m->nslots);
     }
+}
+
+static int
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+            &((const struct sockaddr_in *)b)->sin_addr, 4) == 0 &&
+            ((const struct sockaddr_in *)a)->sin_port ==
+            ((const struct sockaddr_in *)b)->sin_port;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+        &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0 &&
+        ((const struct sockaddr_in6 *)a)->sin6_port ==
+        ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+void
+listen_adopt(struct master *m, const int *fds, int nfds)
+{
+    int used[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN] = { 0 };
+
+    for (int a = 0; a < MASTER_MAX_LISTEN; a++) {
+        struct sockaddr_storage want;
+        socklen_t wlen;
+        int adopted = 0;
+
+        if (!listen_addr(m, a, &want, &wlen))
+            continue;
+        for (int i = 0; i < m->nslots; i++) {
+            struct slot *s = &m->slots[i];
+            int fd = -1;
+
+            for (int k = 0; k < nfds && fd < 0; k++) {
+                struct sockaddr_storage got;
+                socklen_t glen = sizeof(got);
+
+                if (used[k] || getsockname(fds[k], (struct sockaddr *)&got,
+                    &glen) == -1 || !same_addr(&got, &want))
+                    continue;
+                used[k] = 1;
+                fd = fds[k];
+                adopted++;
+            }
+            if (fd < 0)
+                fd = listen_one(m, &want, wlen);
+            s->fds[s->nfds++] = fd;
+        }
+        log_info("listening on %d socket(s) for address %d: %d inherited",
+            m->nslots, a, adopted);
+    }
+    /* Inherited but no longer configured (fewer workers): close. */
+    for (int k = 0; k < nfds; k++)
+        if (!used[k])
+            close(fds[k]);
 }

@@ -1,14 +1,15 @@
 /*
  * main.c - telemt's entry point: command line, config, start-up order.
  *
- * Start-up is fail-fast: the config is loaded and validated before
- * anything is bound, so a bad file costs nothing but a message
- * ("FILE:LINE: what is wrong") and exit status 1.  Then: counters,
- * listening sockets, (daemonise unless -f), workers, supervision.
+ * Start-up is fail-fast: the config is loaded and validated (and the user
+ * to drop to resolved) before anything is bound, so a bad file costs
+ * nothing but a message ("FILE:LINE: what is wrong") and exit status 1.
+ * Then: the shared region, the listening sockets (or those of the binary
+ * we replace, USR2), detaching unless -f, workers and admin, the pid file,
+ * and only then the word "ready" to whoever waits (the shell that started
+ * us, or the old binary).
  */
 #include "master.h"
-
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "links.h"
 #include "log.h"
 #include "tlsprobe.h"
+#include "xmem.h"
 
 static void
 usage(FILE *out)
@@ -29,61 +32,73 @@ usage(FILE *out)
     fprintf(out,
         "usage: telemt [-f] [-t] [--links] CONFIG\n"
         "       telemt -V | -h | --config-keys\n"
-        "  -f, --foreground  stay in the foreground, log to stderr\n"
+        "  -f, --foreground  stay in the foreground, log to stderr (or\n"
+        "                    log_file); no pid file\n"
         "  -t, --test        check the config and exit (0 ok, 1 bad)\n"
         "  -l, --links       print tg:// and t.me links for every user and\n"
         "                    enabled mode, then exit\n"
         "  -V, --version     print the version and exit\n"
         "  -h, --help        print this help and exit\n"
         "      --config-keys print the config key table (Markdown)\n"
-        "environment: TELEMT_LOG=error|warn|info|debug overrides log_level\n");
+        "environment: TELEMT_LOG=error|warn|info|debug overrides log_level\n"
+        "signals: TERM/INT stop gracefully, HUP reloads the config, USR1\n"
+        "reopens the log file, USR2 upgrades to the binary at this path\n");
 }
 
-/* Raise the soft open-files limit to the hard one: two fds a client. */
+/* Absolute path of this binary as started, for the USR2 re-exec. */
 static void
-raise_nofile(void)
+find_exe(struct master *m, const char *argv0)
 {
-    struct rlimit rl;
+    if (strchr(argv0, '/') != NULL && realpath(argv0, m->exe) != NULL)
+        return;
+    /* Found through PATH: /proc knows; fine unless replaced in place. */
+    ssize_t n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1);
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-            log_warn("setrlimit(RLIMIT_NOFILE)");
+    if (n <= 0)
+        fatal("cannot find this binary's path");
+    m->exe[n] = '\0';
+}
+
+/* Where log lines go once we are a daemon (or with log_file). */
+static void
+setup_log_sink(const struct master *m)
+{
+    if (m->cfg->log_file[0] != '\0') {
+        if (log_to_file(m->cfg->log_file) == -1)
+            fatal("cannot open log_file %s", m->cfg->log_file);
+        if (m->privs.drop && chown(m->cfg->log_file, m->privs.uid,
+            m->privs.gid) == -1)
+            log_warn("chown(%s)", m->cfg->log_file);
+    } else if (!m->foreground && !m->inherited) {
+        log_to_syslog();
     }
 }
 
-/*
- * Detach from the terminal.  The parent waits on a pipe and exits 0 only
- * once the child reports that its workers run (non-zero otherwise).
- */
-static int
-daemon_start(void)
+/* The shared region: inherited from the old binary, or a fresh one. */
+static void
+setup_region(struct master *m, int inherited_fd)
 {
-    int p[2], null;
-    char c;
-    pid_t pid;
+    uint32_t cap = (uint32_t)m->cfg->replay_capacity;
 
-    if (pipe2(p, O_CLOEXEC) == -1)
-        fatal("pipe");
-    pid = fork();
-    if (pid == -1)
-        fatal("fork");
-    if (pid > 0) {
-        close(p[1]);
-        _exit(read(p[0], &c, 1) == 1 ? 0 : 1);
+    m->region_fd = -1;
+    if (inherited_fd >= 0) {
+        m->stats = stats_attach(inherited_fd, cap);
+        if (m->stats != NULL) {
+            m->region_fd = inherited_fd;
+            m->generation = atomic_load(&m->stats->generation) + 1;
+            atomic_store(&m->stats->generation, m->generation);
+            log_info("upgrade: keeping the shared region (counters and "
+                "replay table)");
+            return;
+        }
+        log_warnx("upgrade: the inherited region does not match this "
+            "binary's layout; starting a fresh region (counters reset)");
+        close(inherited_fd);
     }
-    close(p[0]);
-    if (setsid() == -1)
-        fatal("setsid");
-    if (chdir("/") == -1)
-        fatal("chdir(/)");
-    null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null == -1)
-        fatal("open(/dev/null)");
-    dup2(null, STDIN_FILENO);
-    dup2(null, STDOUT_FILENO);
-    close(null);
-    return p[1];
+    m->stats = stats_create(cap, (uint32_t)m->cfg->replay_window,
+        &m->region_fd);
+    if (m->stats == NULL)
+        fatal("cannot create the shared region");
 }
 
 int
@@ -98,15 +113,16 @@ main(int argc, char **argv)
         { "config-keys", no_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    int foreground = 0, test = 0, links = 0, ch, ready_fd = -1;
+    int test = 0, links = 0, ch, ready_fd = -1, region_fd = -1;
+    int inherit_fds[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN], ninherit = 0;
     const char *env;
     char err[CONFIG_ERR_LEN];
-    struct master m;
+    static struct master m;
     sigset_t set;
 
     while ((ch = getopt_long(argc, argv, "ftlVh", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'f': foreground = 1; break;
+        case 'f': m.foreground = 1; break;
         case 't': test = 1; break;
         case 'l': links = 1; break;
         case 'V': printf("telemt %s\n", TELEMT_VERSION); return 0;
@@ -121,7 +137,8 @@ main(int argc, char **argv)
     }
 
     log_set_role("master");
-    memset(&m, 0, sizeof(m));
+    m.upgrade_fd = -1;
+    m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {
         fprintf(stderr, "%s\n", err);
@@ -152,6 +169,22 @@ main(int argc, char **argv)
         }
         log_set_level((enum log_level)lvl);
     }
+    if (privs_resolve(m.cfg, &m.privs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    find_exe(&m, argv[0]);
+    m.inherited = upgrade_inherited(inherit_fds, &ninherit,
+        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &ready_fd) == 0;
+    if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
+        pid_t other = pidfile_alive(m.cfg->pidfile);
+
+        if (other > 0) {
+            fprintf(stderr, "telemt: already running as pid %d (pid file "
+                "%s)\n", (int)other, m.cfg->pidfile);
+            return 1;
+        }
+    }
 
     /* Signals are taken synchronously by the master loop; block first. */
     sigemptyset(&set);
@@ -164,30 +197,39 @@ main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    raise_nofile();
-    m.stats = stats_create((uint32_t)m.cfg->replay_capacity,
-        (uint32_t)m.cfg->replay_window);
-    if (m.stats == NULL)
-        fatal("cannot create the shared region");
+    privs_raise_nofile(m.cfg);
+    setup_region(&m, m.inherited ? region_fd : -1);
+    reload_user_slots(&m);
     if (m.cfg->tls_emulation)
         (void)tlsprobe_load_cache(m.cfg, m.stats);
     m.nslots = m.cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS
         : m.cfg->workers;
-    listen_open(&m);
-    if (!foreground)
+    atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
+    if (m.inherited)
+        listen_adopt(&m, inherit_fds, ninherit);
+    else
+        listen_open(&m);
+    if (!m.foreground && !m.inherited)
         ready_fd = daemon_start();
+    setup_log_sink(&m);
     if (pipe2(m.death_pipe, O_CLOEXEC) == -1)
         fatal("pipe");
     for (int i = 0; i < m.nslots; i++)
         if (spawn_worker(&m, i) != 0)
             fatalx("cannot start worker %d", i);
-    log_info("telemt %s started: %d workers, %d users", TELEMT_VERSION,
-        m.nslots, m.cfg->nusers);
-    if (ready_fd != -1) {
-        (void)!write(ready_fd, "1", 1);
-        close(ready_fd);
+    spawn_admin_start(&m);
+    if (!m.foreground && m.cfg->pidfile[0] != '\0') {
+        if (pidfile_write(m.cfg->pidfile) == -1)
+            fatal("cannot write the pid file %s", m.cfg->pidfile);
+        m.pidfile_ours = 1;
     }
+    log_info("telemt %s started%s: %d workers, %d users", TELEMT_VERSION,
+        m.inherited ? " (upgrade)" : "", m.nslots, m.cfg->nusers);
+    daemon_ready(ready_fd);
+    if (!m.foreground && !m.inherited && m.cfg->log_file[0] == '\0')
+        daemon_close_stderr();
     ch = spawn_loop(&m);
+    free(m.user_slot);
     config_free(m.cfg);
     stats_destroy(m.stats);
     return ch;

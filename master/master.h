@@ -1,45 +1,97 @@
 /*
  * master.h - the supervisor's state (no .c): the config snapshot, the
- * listening sockets of every worker slot, the shared counters and the
- * worker table.  Only the master process touches it.
+ * listening sockets of every worker slot, the shared region, the worker
+ * processes (current generation per slot, older ones draining), the admin
+ * process, and an upgrade in flight.  Only the master process touches it.
  */
 #ifndef TELEMT_MASTER_H
 #define TELEMT_MASTER_H
 
 #include <sys/types.h>
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "privs.h"
 #include "stats.h"
 
 #define MASTER_MAX_SLOTS        64
 #define MASTER_MAX_LISTEN       2       /* IPv4 and IPv6 per slot */
+#define MASTER_MAX_DRAINING     256
 
 struct slot {
     int nfds;
     int fds[MASTER_MAX_LISTEN];         /* owned by the master, for life */
     pid_t pid;                          /* 0 when not running */
+    int row;                            /* its row in the region */
     int64_t started_ms;
     int64_t respawn_at_ms;              /* 0 = not waiting */
     int quick_deaths;                   /* for back-off */
 };
 
+struct draining {
+    pid_t pid;
+    int row;
+};
+
 struct master {
     struct config *cfg;
+    int foreground;
+    char exe[PATH_MAX];                 /* this binary's path, for USR2 */
+    char **argv;
+    struct privs privs;
     struct stats_region *stats;
+    int region_fd;                      /* memfd, handed over on upgrade */
+    int *user_slot;                     /* cfg->users[i] -> region slot */
+    uint64_t generation;                /* bumped on every reload */
     int nslots;
     struct slot slots[MASTER_MAX_SLOTS];
+    int ndraining;                      /* old generations finishing */
+    struct draining draining[MASTER_MAX_DRAINING];
     int death_pipe[2];                  /* [1] only ever held by us */
+    struct slot admin;                  /* the admin process (no fds) */
+    int admin_now;                      /* respawn it without back-off */
     pid_t probe_pid;                    /* tls_emulation probe, 0 = none */
     int64_t probe_next_ms;
+    int inherited;                      /* we are a new binary (USR2) */
+    pid_t upgrade_pid;                  /* new binary starting, 0 = none */
+    int upgrade_fd;                     /* its READY pipe, -1 = none */
+    int pidfile_ours;                   /* we wrote cfg->pidfile */
 };
 
 /* listen.c: open every slot's sockets; exits with a message on failure. */
 void listen_open(struct master *m);
+/*
+ * listen.c: take over sockets inherited from an old binary (fds), each
+ * matched to the config by its address; open whatever is missing, close
+ * what is no longer configured.  Exits with a message on failure.
+ */
+void listen_adopt(struct master *m, const int *fds, int nfds);
 /* spawn.c: fork the worker of slot i; 0, or -1 if fork failed. */
 int spawn_worker(struct master *m, int i);
+/* spawn.c: fork the admin process if admin_listen is set. */
+void spawn_admin_start(struct master *m);
+/* spawn.c: tell a worker to stop accepting and drain (sig: TERM, QUIT). */
+void spawn_retire(struct master *m, int i, int sig);
 /* spawn.c: the supervision loop; returns the exit code after a stop. */
 int spawn_loop(struct master *m);
+/* reload.c: SIGHUP: re-read the config; keep running on the old if bad. */
+void reload_run(struct master *m);
+/* reload.c: map users to region slots and mark who is configured. */
+void reload_user_slots(struct master *m);
+/* upgrade.c: SIGUSR2: start the binary at m->exe with our sockets. */
+void upgrade_start(struct master *m);
+/*
+ * upgrade.c: check the new binary's READY pipe; returns 1 once it is
+ * ready (we should stop), 0 while waiting; rolls back if it died.
+ */
+int upgrade_poll(struct master *m);
+/*
+ * upgrade.c: in a new binary, parse TELEMT_INHERIT into listening fds,
+ * the region fd and the READY fd.  Returns 0, -1 if absent or malformed.
+ */
+int upgrade_inherited(int *fds, int *nfds, int maxfds, int *region_fd,
+    int *ready_fd);
 
 #endif

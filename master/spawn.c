@@ -1,73 +1,196 @@
 /*
- * spawn.c - forks workers into their slots and supervises them.
+ * spawn.c - forks workers and the admin process, and supervises them.
  *
  * The master blocks its signals and takes them synchronously with
  * sigtimedwait(), handling them in a fixed order each round: reap dead
- * children, then stop.  A worker that dies is respawned on the same
- * sockets; one that dies within a second of starting waits longer each
- * time (back-off up to 30 s) so a crash loop cannot eat the CPU.
+ * children, then stop, reload, reopen logs, upgrade.  A worker that dies
+ * is respawned on the same sockets (their queue waits for it); one that
+ * dies within a second of starting waits longer each time (back-off up to
+ * 30 s) so a crash loop cannot eat the CPU.  Old generations (after a
+ * reload or an upgrade) drain on their own and are only reaped.
  */
 #include "master.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../admin/admin.h"
+#include "../worker/worker.h"
 #include "log.h"
 #include "tlsprobe.h"
 #include "util.h"
-#include "../worker/worker.h"
 
-#define SPAWN_STOP_GRACE_MS     5000
 #define SPAWN_QUICK_DEATH_MS    1000
 #define SPAWN_MAX_BACKOFF_MS    30000
+#define SPAWN_KILL_GRACE_MS     5000
+
+/* In a new child: drop what belongs to the master and other slots. */
+static void
+spawn_child_setup(struct master *m, int keep_slot, const char *role)
+{
+    sigset_t none;
+
+    log_set_role(role);
+    close(m->death_pipe[1]);
+    if (m->region_fd >= 0)
+        close(m->region_fd);
+    if (m->upgrade_fd >= 0)
+        close(m->upgrade_fd);
+    for (int j = 0; j < m->nslots; j++)
+        if (j != keep_slot)
+            for (int k = 0; k < m->slots[j].nfds; k++)
+                close(m->slots[j].fds[k]);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    privs_drop(&m->privs);
+}
+
+/* Fork the admin process; 0, or -1 if fork failed. */
+static int
+spawn_admin(struct master *m)
+{
+    pid_t pid = fork();
+
+    if (pid == -1) {
+        log_warn("fork for the admin process");
+        return -1;
+    }
+    if (pid == 0) {
+        struct admin_ctx a = {
+            .cfg = m->cfg, .stats = m->stats, .user_slot = m->user_slot,
+            .death_fd = m->death_pipe[0],
+        };
+
+        spawn_child_setup(m, -1, "admin");
+        if (stats_protect_readonly(m->stats) == -1)
+            fatal("mprotect of the shared region");
+        admin_main(&a);
+    }
+    m->admin.pid = pid;
+    m->admin.started_ms = mono_ms();
+    m->admin.respawn_at_ms = 0;
+    return 0;
+}
+
+void
+spawn_admin_start(struct master *m)
+{
+    if (m->cfg->admin_listen[0] != '\0' && spawn_admin(m) != 0)
+        m->admin.respawn_at_ms = mono_ms() + 1000;
+}
 
 int
 spawn_worker(struct master *m, int i)
 {
     struct slot *s = &m->slots[i];
-    pid_t pid = fork();
+    int row = stats_worker_claim(m->stats, i, m->generation);
+    pid_t pid;
 
+    if (row < 0) {
+        log_warnx("no free worker row in the shared region for slot %d", i);
+        return -1;
+    }
+    pid = fork();
     if (pid == -1) {
         log_warn("fork for worker %d", i);
+        stats_worker_gone(m->stats, row);
         return -1;
     }
     if (pid == 0) {
         struct worker w = { 0 };
         char role[32];
-        sigset_t none;
 
         snprintf(role, sizeof(role), "worker %d", i);
-        log_set_role(role);
-        close(m->death_pipe[1]);
-        for (int j = 0; j < m->nslots; j++)
-            if (j != i)
-                for (int k = 0; k < m->slots[j].nfds; k++)
-                    close(m->slots[j].fds[k]);
-        signal(SIGPIPE, SIG_IGN);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        spawn_child_setup(m, i, role);
         w.slot = i;
+        w.row = row;
         w.nlisten = s->nfds;
         memcpy(w.listen_fds, s->fds, sizeof(w.listen_fds));
         w.death_fd = m->death_pipe[0];
         w.cfg = m->cfg;
         w.stats = m->stats;
+        w.user_slot = m->user_slot;
+        w.me = &m->stats->workers[row];
         worker_main(&w);
     }
+    atomic_store(&m->stats->workers[row].restarts,
+        atomic_load(&m->stats->slot_restarts[i]));
+    stats_worker_start(m->stats, row, (int)pid);
     s->pid = pid;
+    s->row = row;
     s->started_ms = mono_ms();
     s->respawn_at_ms = 0;
     return 0;
 }
 
-static void
-spawn_reap(struct master *m)
+void
+spawn_retire(struct master *m, int i, int sig)
 {
+    struct slot *s = &m->slots[i];
+
+    if (s->pid <= 0)
+        return;
+    if (m->ndraining < MASTER_MAX_DRAINING) {
+        m->draining[m->ndraining].pid = s->pid;
+        m->draining[m->ndraining].row = s->row;
+        m->ndraining++;
+        atomic_store(&m->stats->workers[s->row].state,
+            STATS_WORKER_DRAINING);
+        kill(s->pid, sig);
+    } else {
+        /* Too many generations at once: the oldest way out is KILL. */
+        log_warnx("too many draining workers; killing pid %d",
+            (int)s->pid);
+        kill(s->pid, SIGKILL);
+    }
+    s->pid = 0;
+    s->respawn_at_ms = 0;
+}
+
+/* A child of slot s died: schedule its respawn, backing off if quick. */
+static void
+spawn_schedule(struct slot *s, int now_please)
+{
+    int64_t now = mono_ms(), delay = 0;
+
+    s->pid = 0;
+    if (!now_please && now - s->started_ms < SPAWN_QUICK_DEATH_MS) {
+        delay = 250LL << (s->quick_deaths < 7 ? s->quick_deaths : 7);
+        if (delay > SPAWN_MAX_BACKOFF_MS)
+            delay = SPAWN_MAX_BACKOFF_MS;
+        s->quick_deaths++;
+    } else {
+        s->quick_deaths = 0;
+    }
+    s->respawn_at_ms = now + delay;
+}
+
+static void
+spawn_log_death(const char *what, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status))
+        log_warnx("%s (pid %d) killed by signal %d", what, (int)pid,
+            WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0)
+        log_warnx("%s (pid %d) exited with status %d", what, (int)pid,
+            WEXITSTATUS(status));
+    else
+        log_info("%s (pid %d) exited", what, (int)pid);
+}
+
+/* Reap every dead child; stopping: do not schedule respawns. */
+static void
+spawn_reap(struct master *m, int stopping)
+{
+    char what[32];
     int status;
     pid_t pid;
 
@@ -76,28 +199,41 @@ spawn_reap(struct master *m)
             m->probe_pid = 0;
             continue;
         }
-        for (int i = 0; i < m->nslots; i++) {
-            struct slot *s = &m->slots[i];
-            int64_t now = mono_ms(), delay = 0;
-
-            if (s->pid != pid)
+        if (pid == m->upgrade_pid) {
+            spawn_log_death("new binary", pid, status);
+            m->upgrade_pid = 0;         /* upgrade_poll() rolls back */
+            continue;
+        }
+        if (pid == m->admin.pid) {
+            if (!m->admin_now)
+                spawn_log_death("admin", pid, status);
+            spawn_schedule(&m->admin, m->admin_now);
+            m->admin_now = 0;
+            if (stopping)
+                m->admin.respawn_at_ms = 0;
+            continue;
+        }
+        for (int i = 0; i < m->ndraining; i++) {
+            if (m->draining[i].pid != pid)
                 continue;
-            s->pid = 0;
-            if (WIFSIGNALED(status))
-                log_warnx("worker %d (pid %d) killed by signal %d", i,
-                    (int)pid, WTERMSIG(status));
+            spawn_log_death("old worker", pid, status);
+            stats_worker_gone(m->stats, m->draining[i].row);
+            m->draining[i] = m->draining[--m->ndraining];
+            pid = 0;
+            break;
+        }
+        for (int i = 0; pid != 0 && i < m->nslots; i++) {
+            if (m->slots[i].pid != pid)
+                continue;
+            snprintf(what, sizeof(what), "worker %d", i);
+            spawn_log_death(what, pid, status);
+            /* Its connections died with it: clear its share of gauges. */
+            stats_worker_gone(m->stats, m->slots[i].row);
+            spawn_schedule(&m->slots[i], 0);
+            if (stopping)
+                m->slots[i].respawn_at_ms = 0;
             else
-                log_warnx("worker %d (pid %d) exited with status %d", i,
-                    (int)pid, WEXITSTATUS(status));
-            if (now - s->started_ms < SPAWN_QUICK_DEATH_MS) {
-                delay = 250LL << (s->quick_deaths < 7 ? s->quick_deaths : 7);
-                if (delay > SPAWN_MAX_BACKOFF_MS)
-                    delay = SPAWN_MAX_BACKOFF_MS;
-                s->quick_deaths++;
-            } else {
-                s->quick_deaths = 0;
-            }
-            s->respawn_at_ms = now + delay;
+                atomic_fetch_add(&m->stats->slot_restarts[i], 1);
         }
     }
 }
@@ -109,7 +245,7 @@ spawn_due(struct master *m)
 
     if (m->cfg->tls_emulation && m->probe_pid == 0 &&
         now >= m->probe_next_ms) {
-        int pid = tlsprobe_spawn(m->cfg, m->stats);
+        int pid = tlsprobe_spawn(m->cfg, m->stats, &m->privs);
 
         if (pid > 0)
             m->probe_pid = pid;
@@ -118,7 +254,13 @@ spawn_due(struct master *m)
         m->probe_next_ms = now + (int64_t)m->cfg->tls_emulation_interval *
             1000;
     }
-
+    if (m->admin.pid == 0 && m->admin.respawn_at_ms != 0 &&
+        m->admin.respawn_at_ms <= now && m->cfg->admin_listen[0] != '\0') {
+        if (spawn_admin(m) == 0)
+            log_info("admin started (pid %d)", (int)m->admin.pid);
+        else
+            m->admin.respawn_at_ms = now + 1000;
+    }
     for (int i = 0; i < m->nslots; i++) {
         struct slot *s = &m->slots[i];
 
@@ -131,47 +273,100 @@ spawn_due(struct master *m)
     }
 }
 
-/* TERM every worker, wait for them, KILL the stragglers. */
-static void
-spawn_stop_all(struct master *m)
+static int
+spawn_children_left(const struct master *m)
 {
-    int64_t deadline = mono_ms() + SPAWN_STOP_GRACE_MS;
-    int left;
+    int n = m->ndraining + (m->admin.pid > 0) + (m->probe_pid > 0);
 
+    for (int i = 0; i < m->nslots; i++)
+        n += m->slots[i].pid > 0;
+    return n;
+}
+
+static void
+spawn_signal_all(struct master *m, int sig)
+{
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
-            kill(m->slots[i].pid, SIGTERM);
-    if (m->probe_pid > 0) {
-        kill(m->probe_pid, SIGKILL);
-        waitpid(m->probe_pid, NULL, 0);
-        m->probe_pid = 0;
-    }
-    do {
-        left = 0;
-        for (int i = 0; i < m->nslots; i++) {
-            struct slot *s = &m->slots[i];
+            kill(m->slots[i].pid, sig);
+    for (int i = 0; i < m->ndraining; i++)
+        kill(m->draining[i].pid, sig);
+    if (m->admin.pid > 0)
+        kill(m->admin.pid, sig);
+    if (m->probe_pid > 0)
+        kill(m->probe_pid, sig);
+}
 
-            if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == s->pid)
-                s->pid = 0;
-            left += s->pid > 0;
+/*
+ * Graceful stop: workers stop accepting and finish their connections for
+ * up to shutdown_timeout; a second TERM or INT, or the deadline plus a
+ * grace, ends them with KILL.
+ */
+static void
+spawn_stop(struct master *m, const sigset_t *set)
+{
+    int64_t deadline = mono_ms() + (int64_t)m->cfg->shutdown_timeout * 1000 +
+        SPAWN_KILL_GRACE_MS;
+    struct timespec tick = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+    int killed = 0;
+
+    spawn_signal_all(m, SIGTERM);
+    while (spawn_children_left(m) > 0) {
+        int sig = sigtimedwait(set, NULL, &tick);
+
+        spawn_reap(m, 1);
+        if (!killed && (sig == SIGTERM || sig == SIGINT ||
+            mono_ms() >= deadline)) {
+            log_warnx("%s: killing %d process(es)", sig > 0 ?
+                "second signal" : "shutdown_timeout passed",
+                spawn_children_left(m));
+            spawn_signal_all(m, SIGKILL);
+            killed = 1;
         }
-        if (left > 0)
-            usleep(20000);
-    } while (left > 0 && mono_ms() < deadline);
+    }
+}
+
+/* SIGUSR1: reopen our log file and have every child reopen its own. */
+static void
+spawn_reopen(struct master *m)
+{
+    if (log_reopen() == -1) {
+        log_warn("cannot reopen the log file %s", m->cfg->log_file);
+        return;
+    }
+    /* Children run as the configured user: let them reopen it too. */
+    if (m->privs.drop && m->cfg->log_file[0] != '\0' &&
+        chown(m->cfg->log_file, m->privs.uid, m->privs.gid) == -1)
+        log_warn("chown(%s)", m->cfg->log_file);
     for (int i = 0; i < m->nslots; i++)
-        if (m->slots[i].pid > 0) {
-            kill(m->slots[i].pid, SIGKILL);
-            waitpid(m->slots[i].pid, NULL, 0);
-            m->slots[i].pid = 0;
-        }
+        if (m->slots[i].pid > 0)
+            kill(m->slots[i].pid, SIGUSR1);
+    for (int i = 0; i < m->ndraining; i++)
+        kill(m->draining[i].pid, SIGUSR1);
+    if (m->admin.pid > 0)
+        kill(m->admin.pid, SIGUSR1);
+    log_info("log file reopened");
+}
+
+static void
+spawn_remove_pidfile(struct master *m, const char *suffix)
+{
+    char path[1100];
+
+    if (!m->pidfile_ours)
+        return;
+    snprintf(path, sizeof(path), "%s%s", m->cfg->pidfile, suffix);
+    if (unlink(path) == -1 && errno != ENOENT)
+        log_warn("unlink(%s)", path);
 }
 
 int
 spawn_loop(struct master *m)
 {
-    struct timespec tick = { .tv_sec = 0, .tv_nsec = 250 * 1000 * 1000 };
+    struct timespec tick = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
     sigset_t set;
-    char line[2048];
+    char line[4096];
+    int upgraded = 0;
 
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -183,19 +378,30 @@ spawn_loop(struct master *m)
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
 
-        /* Fixed order: reap, then stop, then the rest. */
-        spawn_reap(m);
+        /* Fixed order: reap, stop, reload, reopen, upgrade. */
+        spawn_reap(m, 0);
+        if (m->upgrade_fd >= 0 && upgrade_poll(m) == 1) {
+            log_info("the new binary is serving; this old master stops");
+            upgraded = 1;
+            sig = SIGTERM;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
-            log_info("signal %d: stopping", sig);
-            spawn_stop_all(m);
+            log_info("%s: stopping; connections may finish for up to %d s",
+                upgraded ? "upgrade done" : sig == SIGTERM ? "SIGTERM" :
+                "SIGINT", m->cfg->shutdown_timeout);
+            spawn_stop(m, &set);
             stats_format(m->stats, line, sizeof(line));
             log_info("stats: %s", line);
+            spawn_remove_pidfile(m, upgraded ? ".oldbin" : "");
             log_info("stopped");
             return 0;
         }
-        if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGUSR2)
-            log_warnx("signal %d: reload, log reopen and upgrade are not "
-                "implemented yet; ignored", sig);
+        if (sig == SIGHUP)
+            reload_run(m);
+        if (sig == SIGUSR1)
+            spawn_reopen(m);
+        if (sig == SIGUSR2)
+            upgrade_start(m);
         spawn_due(m);
     }
 }

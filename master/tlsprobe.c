@@ -203,7 +203,8 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
 }
 
 int
-tlsprobe_spawn(const struct config *cfg, struct stats_region *s)
+tlsprobe_spawn(const struct config *cfg, struct stats_region *s,
+    const struct privs *p)
 {
     pid_t pid = fork();
     char why[400];
@@ -212,6 +213,7 @@ tlsprobe_spawn(const struct config *cfg, struct stats_region *s)
     if (pid != 0)
         return (int)pid;
     log_set_role("tlsprobe");
+    privs_drop(p);
     if (tlsprobe_run(cfg, &len, why, sizeof(why)) != 0) {
         log_warnx("TLS profile of %s:%d not learnt: %s; fake certificates "
             "stay %s", cfg->mask_host, cfg->mask_port, why,

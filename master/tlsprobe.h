@@ -9,15 +9,18 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "privs.h"
 #include "stats.h"
 
 /* Load a size cached by an earlier run into the region; 0 if found. */
 int tlsprobe_load_cache(const struct config *cfg, struct stats_region *s);
 /*
- * Fork a child that probes mask_host once, stores the size in the region
- * and the cache, and exits.  Returns its pid, or -1 if fork failed.
+ * Fork a child that drops to p, probes mask_host once, stores the size in
+ * the region and the cache (which must be writable by that user), and
+ * exits.  Returns its pid, or -1 if fork failed.
  */
-int tlsprobe_spawn(const struct config *cfg, struct stats_region *s);
+int tlsprobe_spawn(const struct config *cfg, struct stats_region *s,
+    const struct privs *p);
 /*
  * Probe synchronously: a real ClientHello to mask_host:mask_port with SNI
  * tls_domain; the size is the total payload of the ApplicationData

@@ -6,5 +6,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
-    python3 python3-telethon iproute2 util-linux procps valgrind \
-    nginx-light openssl curl ca-certificates
+    libmicrohttpd-dev python3 python3-telethon iproute2 util-linux procps \
+    valgrind systemd \
+    nginx-light openssl curl ca-certificates chromium prometheus

@@ -8,9 +8,12 @@
  */
 #include "conn.h"
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dc.h"
@@ -24,11 +27,21 @@
 static void
 conn_close(struct conn *c)
 {
+    struct worker *w = c->w;
+
+    pthread_mutex_lock(&w->all_lock);
+    if (c->all_prev != NULL)
+        c->all_prev->all_next = c->all_next;
+    else
+        w->all_head = c->all_next;
+    if (c->all_next != NULL)
+        c->all_next->all_prev = c->all_prev;
+    pthread_mutex_unlock(&w->all_lock);
     if (c->dfd >= 0)
         close(c->dfd);
     close(c->cfd);
     free(c->hs);
-    STATS_SUB(c->w->stats, conn_active, 1);
+    atomic_fetch_sub_explicit(&c->w->me->active, 1, memory_order_relaxed);
     atomic_fetch_sub(&c->w->active, 1);
     free(c);
 }
@@ -37,19 +50,19 @@ static void
 conn_count_refusal(struct stats_region *s, enum hs_verdict v)
 {
     switch (v) {
-    case HS_TIMEOUT:        STATS_ADD(s, hs_timeout, 1); break;
-    case HS_EOF:            STATS_ADD(s, hs_eof, 1); break;
-    case HS_BAD_SECRET:     STATS_ADD(s, hs_bad_secret, 1); break;
-    case HS_MODE_DISABLED:  STATS_ADD(s, hs_mode_disabled, 1); break;
-    case HS_NOT_TLS:        STATS_ADD(s, hs_not_tls, 1); break;
-    case HS_BAD_TLS:        STATS_ADD(s, hs_bad_tls, 1); break;
-    case HS_BAD_DIGEST:     STATS_ADD(s, hs_bad_digest, 1); break;
-    case HS_STALE_TIME:     STATS_ADD(s, hs_stale_time, 1); break;
-    case HS_BAD_SNI:        STATS_ADD(s, hs_bad_sni, 1); break;
-    case HS_BAD_HEADER:     STATS_ADD(s, hs_bad_header, 1); break;
-    case HS_REPLAY:         STATS_ADD(s, hs_replay, 1); break;
+    case HS_TIMEOUT:        STATS_HS(s, timeout); break;
+    case HS_EOF:            STATS_HS(s, eof); break;
+    case HS_BAD_SECRET:     STATS_HS(s, bad_secret); break;
+    case HS_MODE_DISABLED:  STATS_HS(s, mode_disabled); break;
+    case HS_NOT_TLS:        STATS_HS(s, not_tls); break;
+    case HS_BAD_TLS:        STATS_HS(s, bad_tls); break;
+    case HS_BAD_DIGEST:     STATS_HS(s, bad_digest); break;
+    case HS_STALE_TIME:     STATS_HS(s, stale_time); break;
+    case HS_BAD_SNI:        STATS_HS(s, bad_sni); break;
+    case HS_BAD_HEADER:     STATS_HS(s, bad_header); break;
+    case HS_REPLAY:         STATS_HS(s, replay); break;
     case HS_OK:
-    case HS_ERROR:          STATS_ADD(s, hs_error, 1); break;
+    case HS_ERROR:          STATS_HS(s, error); break;
     }
 }
 
@@ -57,11 +70,11 @@ static void
 conn_count_ok(struct stats_region *s, enum hs_mode m)
 {
     if (m == HS_MODE_CLASSIC)
-        STATS_ADD(s, hs_ok_classic, 1);
+        STATS_HS(s, ok_classic);
     else if (m == HS_MODE_SECURE)
-        STATS_ADD(s, hs_ok_secure, 1);
+        STATS_HS(s, ok_secure);
     else
-        STATS_ADD(s, hs_ok_tls, 1);
+        STATS_HS(s, ok_tls);
 }
 
 /* After a good handshake: dial the DC, send it our header, relay. */
@@ -73,17 +86,34 @@ conn_serve(struct conn *c, struct hs_result *hs)
     uint8_t dchdr[OBFS2_HEADER_LEN];
     struct relay r = { 0 };
     struct ctr *d_enc = NULL, *d_dec = NULL;
+    struct stats_dc *dcs = &s->dcs[stats_dc_slot(hs->dc)];
+    struct stats_user *us = &s->users[c->w->user_slot[hs->user]];
+    _Atomic uint32_t *uactive =
+        &s->user_active[c->w->row][c->w->user_slot[hs->user]];
+    int64_t t0 = mono_us();
     char dcaddr[80];
     int rc;
 
+    atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
+    atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
+        memory_order_relaxed);
+    stats_ip_seen(s, c->w->user_slot[hs->user],
+        (struct sockaddr *)&c->peer_addr, (int64_t)time(NULL));
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
+        atomic_fetch_add_explicit(&dcs->connect_failures, 1,
+            memory_order_relaxed);
         STATS_ADD(s, dc_connect_fail, 1);
         log_warnx("%s: user %s: cannot reach DC %d (last tried %s)",
             c->peer, cfg->users[hs->user].name, hs->dc, dcaddr);
         return;
     }
     STATS_ADD(s, dc_connect_ok, 1);
+    atomic_fetch_add_explicit(&dcs->connections, 1, memory_order_relaxed);
+    t0 = mono_us() - t0;
+    atomic_fetch_add_explicit(&dcs->connect_us_sum, (uint64_t)t0,
+        memory_order_relaxed);
+    stats_observe(s, STATS_HIST_dc_connect_seconds, t0);
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
         cfg->fast_mode ? hs->keys.down_key : NULL,
@@ -106,10 +136,18 @@ conn_serve(struct conn *c, struct hs_result *hs)
     r.early = hs->early;
     r.early_len = hs->early_len;
     r.tls = hs->tls ? &hs->rec : NULL;
-    /* The handshake buffer is no longer needed once early data is out. */
+    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
+    pthread_mutex_lock(&c->w->all_lock);
+    c->user_slot = c->w->user_slot[hs->user];
+    pthread_mutex_unlock(&c->w->all_lock);
     rc = relay_run(&r);
+    atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
     STATS_ADD(s, bytes_client_to_dc, r.c2d_bytes);
     STATS_ADD(s, bytes_dc_to_client, r.d2c_bytes);
+    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r.c2d_bytes,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r.d2c_bytes,
+        memory_order_relaxed);
     log_debug("%s: closed (%s), %llu bytes up, %llu bytes down", c->peer,
         rc == 0 ? "eof" : rc == -2 ? "out of memory" : "reset",
         (unsigned long long)r.c2d_bytes, (unsigned long long)r.d2c_bytes);
@@ -130,6 +168,7 @@ conn_hs_enter(struct conn *c)
         /* Its thread wakes with EOF; the fd stays valid while listed. */
         atomic_store(&old->evicted, 1);
         (void)shutdown(old->cfd, SHUT_RDWR);
+        STATS_HS(w->stats, evicted);
         w->hs_head = old->hs_next;
         if (w->hs_head != NULL)
             w->hs_head->hs_prev = NULL;
@@ -137,7 +176,6 @@ conn_hs_enter(struct conn *c)
             w->hs_tail = NULL;
         old->hs_listed = 0;
         w->hs_count--;
-        STATS_ADD(w->stats, hs_evicted, 1);
     }
     c->hs_prev = w->hs_tail;
     c->hs_next = NULL;
@@ -184,6 +222,8 @@ conn_thread(void *arg)
     conn_hs_enter(c);
     v = handshake_run(c, &hs);
     conn_hs_leave(c);
+    stats_observe(c->w->stats, STATS_HIST_handshake_seconds,
+        mono_us() - c->started_us);
     if (atomic_load(&c->evicted)) {
         log_debug("%s: evicted from the handshake after %zu bytes",
             c->peer, c->hslen);
@@ -210,6 +250,27 @@ conn_thread(void *arg)
     return NULL;
 }
 
+void
+worker_drop_removed(struct worker *w)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&w->all_lock);
+    for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
+        if (c->user_slot < 0 ||
+            atomic_load(&w->stats->users[c->user_slot].configured))
+            continue;
+        /* Both ends, so the relay wakes whichever way it waits. */
+        (void)shutdown(c->cfd, SHUT_RDWR);
+        if (c->dfd >= 0)
+            (void)shutdown(c->dfd, SHUT_RDWR);
+        n++;
+    }
+    pthread_mutex_unlock(&w->all_lock);
+    if (n > 0)
+        log_info("reload: closed %d connection(s) of removed users", n);
+}
+
 int
 conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
 {
@@ -224,16 +285,31 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
     c->w = w;
     c->cfd = fd;
     c->dfd = -1;
-    c->started_ms = mono_ms();
+    c->user_slot = -1;
+    c->started_us = mono_us();
+    c->started_ms = c->started_us / 1000;
     net_format(peer, c->peer, sizeof(c->peer));
+    memcpy(&c->peer_addr, peer, peer->sa_family == AF_INET6 ?
+        sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     atomic_fetch_add(&w->active, 1);
-    STATS_ADD(w->stats, conn_active, 1);
+    atomic_fetch_add_explicit(&w->me->active, 1, memory_order_relaxed);
+    pthread_mutex_lock(&w->all_lock);
+    c->all_next = w->all_head;
+    if (w->all_head != NULL)
+        w->all_head->all_prev = c;
+    w->all_head = c;
+    pthread_mutex_unlock(&w->all_lock);
     err = pthread_create(&t, &w->thread_attr, conn_thread, c);
     if (err != 0) {
+        pthread_mutex_lock(&w->all_lock);
+        w->all_head = c->all_next;
+        if (w->all_head != NULL)
+            w->all_head->all_prev = NULL;
+        pthread_mutex_unlock(&w->all_lock);
         errno = err;
         log_warn("pthread_create for %s", c->peer);
         atomic_fetch_sub(&w->active, 1);
-        STATS_SUB(w->stats, conn_active, 1);
+        atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
         free(c);
         return -1;
     }

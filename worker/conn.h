@@ -17,7 +17,9 @@ struct conn {
     int cfd;                        /* client socket, non-blocking */
     int dfd;                        /* DC socket, -1 until dialled */
     int64_t started_ms;             /* accept time, monotonic */
+    int64_t started_us;
     char peer[64];                  /* "1.2.3.4:5" for logs */
+    struct sockaddr_storage peer_addr;
     uint8_t *hs;                    /* every byte read during the handshake */
     size_t hslen, hscap;
     int answered;                   /* we sent a ServerHello: no masking */
@@ -27,6 +29,10 @@ struct conn {
     struct conn *hs_prev, *hs_next;
     int hs_listed;
     atomic_int evicted;             /* closed to make room: no masking */
+    /* The worker's list of every connection; guarded by all_lock.  Once
+     * relaying, user_slot is the user's region slot and dfd is final. */
+    struct conn *all_prev, *all_next;
+    int user_slot;                  /* -1 until relaying */
 };
 
 /*

@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "util.h"
 
 static int
 worker_signalfd(void)
@@ -37,6 +38,7 @@ worker_signalfd(void)
     sigaddset(&mine, SIGINT);
     sigaddset(&mine, SIGHUP);
     sigaddset(&mine, SIGQUIT);
+    sigaddset(&mine, SIGUSR1);
     fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd == -1)
         fatal("signalfd");
@@ -65,6 +67,7 @@ worker_accept(struct worker *w, int lfd)
             return;
         }
         STATS_ADD(w->stats, conn_accepted, 1);
+        atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
         if (atomic_load(&w->active) >= w->cfg->max_connections) {
             STATS_ADD(w->stats, conn_refused_limit, 1);
             log_debug("max_connections (%d) reached, closing client",
@@ -83,7 +86,8 @@ void
 worker_main(struct worker *w)
 {
     struct pollfd pfd[WORKER_MAX_LISTEN + 2];
-    int sfd, n;
+    int64_t deadline = 0;
+    int sfd, n, draining = 0;
 
     sfd = worker_signalfd();
     atomic_init(&w->active, 0);
@@ -93,8 +97,9 @@ worker_main(struct worker *w)
         pthread_attr_setstacksize(&w->thread_attr,
         (size_t)w->cfg->thread_stack_size) != 0)
         fatalx("cannot set up thread attributes");
-    if (pthread_mutex_init(&w->hs_lock, NULL) != 0)
-        fatalx("cannot set up the handshake list lock");
+    if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
+        pthread_mutex_init(&w->all_lock, NULL) != 0)
+        fatalx("cannot set up the connection list locks");
     log_info("started, %d listening socket(s)", w->nlisten);
 
     for (n = 0; n < w->nlisten; n++)
@@ -103,24 +108,51 @@ worker_main(struct worker *w)
     pfd[n++] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
 
     for (;;) {
-        if (poll(pfd, (nfds_t)n, -1) == -1) {
+        int64_t now = mono_ms();
+
+        if (draining && (atomic_load(&w->active) == 0 || now >= deadline)) {
+            if (atomic_load(&w->active) > 0)
+                log_warnx("shutdown_timeout passed: cutting %d "
+                    "connection(s)", atomic_load(&w->active));
+            else
+                log_info("drained");
+            /* _exit: threads may still use libcrypto; skip atexit. */
+            _exit(0);
+        }
+        if (poll(pfd, (nfds_t)n, draining ? 100 : -1) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");
         }
-        for (int i = 0; i < w->nlisten; i++)
+        for (int i = 0; i < w->nlisten && !draining; i++)
             if (pfd[i].revents & POLLIN)
                 worker_accept(w, pfd[i].fd);
         if (pfd[n - 2].revents & POLLIN) {
             struct signalfd_siginfo si;
 
             while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGHUP)
+                if (si.ssi_signo == SIGUSR1) {
+                    if (log_reopen() == -1)
+                        log_warn("cannot reopen the log file");
+                    continue;
+                }
+                if (si.ssi_signo == SIGHUP || draining)
                     continue;       /* the master handles reloads */
-                log_info("signal %d: stopping with %d connection(s)",
-                    (int)si.ssi_signo, atomic_load(&w->active));
-                /* _exit: threads may still use libcrypto; skip atexit. */
-                _exit(0);
+                /* Stop accepting: our copies of the sockets go; the
+                 * master and the next generation keep theirs. */
+                for (int i = 0; i < w->nlisten; i++) {
+                    close(w->listen_fds[i]);
+                    pfd[i].fd = -1;
+                }
+                draining = 1;
+                deadline = mono_ms() +
+                    (int64_t)w->cfg->shutdown_timeout * 1000;
+                if (si.ssi_signo == SIGQUIT &&
+                    w->cfg->reload_drop_removed_users)
+                    worker_drop_removed(w);
+                log_info("signal %d: draining %d connection(s) for up to "
+                    "%d s", (int)si.ssi_signo, atomic_load(&w->active),
+                    w->cfg->shutdown_timeout);
             }
         }
         if (pfd[n - 1].revents & (POLLIN | POLLHUP)) {

@@ -18,19 +18,32 @@ struct conn;
 
 struct worker {
     int slot;
+    int row;                        /* this process's row in the region */
     int nlisten;
     int listen_fds[WORKER_MAX_LISTEN];
     int death_fd;                   /* EOF here = the master is gone */
     const struct config *cfg;       /* immutable for the worker's life */
     struct stats_region *stats;
+    const int *user_slot;           /* cfg->users[i] -> stats users[] slot */
+    struct stats_worker *me;        /* this worker's slot in the region */
     atomic_int active;              /* connection threads alive */
     pthread_attr_t thread_attr;     /* detached, cfg->thread_stack_size */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
     struct conn *hs_head, *hs_tail; /* connections in the handshake, */
     int hs_count;                   /* oldest first (max_handshakes) */
+    pthread_mutex_t all_lock;       /* guards the list of every */
+    struct conn *all_head;          /* connection, for reload drops */
 };
 
-/* Accept and serve until told to stop or the master dies; exits. */
+/*
+ * Accept and serve until told to stop or the master dies; exits.  TERM or
+ * INT: stop accepting, let connections finish for up to shutdown_timeout.
+ * QUIT (a reload): the same, and first close the connections of users the
+ * master marked as removed, if reload_drop_removed_users.  USR1: reopen
+ * the log file.
+ */
 void worker_main(struct worker *w) __attribute__((noreturn));
+/* Close (shutdown) the connections of users no longer configured. */
+void worker_drop_removed(struct worker *w);
 
 #endif

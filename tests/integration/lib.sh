@@ -194,7 +194,7 @@ descendants() {
     local f line rest pid ppid
     local -A parent=()
     for f in /proc/[0-9]*/stat; do
-        read -r line <"$f" 2>/dev/null || continue
+        { read -r line <"$f"; } 2>/dev/null || continue
         pid=${f#/proc/}
         pid=${pid%/stat}
         rest=${line##*) }
@@ -307,11 +307,15 @@ write_config() {
         [prefer_ipv6]=false
         [log_level]='"debug"'
         [mask]=false
+        [admin_listen]='""'
+        [allow_root]=true
+        [pidfile]='""'
     )
     # mask defaults to false: masking must only ever dial a loopback mask
     # host that a test starts (mask_host defaults to tls_domain).
     local -a order=(port listen_ipv4 listen_ipv6 workers users fast_mode
-        handshake_timeout default_dc prefer_ipv6 log_level mask)
+        handshake_timeout default_dc prefer_ipv6 log_level mask admin_listen
+        allow_root pidfile)
     if [ -n "${FAKEDC_PORT:-}" ]; then
         v[dc_overrides]=$(dc_overrides_all "$FAKEDC_PORT")
     fi
@@ -321,7 +325,8 @@ write_config() {
         [ "$key" != "$kv" ] || die "write_config: '$kv' is not key=value"
         case $key in
         listen_ipv4 | listen_ipv6 | log_level | tls_domain | mask_host | \
-            public_host)
+            public_host | admin_listen | admin_token | tls_emulation_cache | \
+            pidfile | log_file | user | group)
             [ "${val:0:1}" = '"' ] || val="\"$val\""
             ;;
         esac

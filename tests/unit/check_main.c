@@ -15,6 +15,8 @@ Suite *links_suite(void);
 Suite *faketls_suite(void);
 Suite *tlsrec_suite(void);
 Suite *replay_suite(void);
+Suite *stats_suite(void);
+Suite *admin_render_suite(void);
 
 int
 main(void)
@@ -29,6 +31,8 @@ main(void)
     srunner_add_suite(sr, faketls_suite());
     srunner_add_suite(sr, tlsrec_suite());
     srunner_add_suite(sr, replay_suite());
+    srunner_add_suite(sr, stats_suite());
+    srunner_add_suite(sr, admin_render_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -513,10 +513,12 @@ START_TEST(test_print_keys)
         "tls_cert_len_min", "tls_cert_len_max", "tls_emulation",
         "tls_emulation_interval", "tls_emulation_cache", "mask", "mask_host",
         "mask_port", "mask_connect_timeout", "replay_window",
-        "replay_capacity", "max_handshakes", "prefer_ipv6", "fast_mode", "client_keepalive",
-        "client_ack_timeout", "handshake_timeout", "dc_connect_timeout",
-        "default_dc", "dc_overrides", "public_host", "public_port",
-        "log_level",
+        "replay_capacity", "max_handshakes", "prefer_ipv6", "fast_mode",
+        "client_keepalive", "client_ack_timeout", "handshake_timeout",
+        "dc_connect_timeout", "default_dc", "dc_overrides", "public_host",
+        "public_port", "admin_listen", "admin_token", "admin_whitelist",
+        "log_level", "log_file", "pidfile", "user", "group", "allow_root",
+        "max_open_files", "shutdown_timeout", "reload_drop_removed_users",
     };
     size_t nnames = sizeof(names) / sizeof(names[0]), len = 0, row = 0;
     char *buf = NULL, *line, *save = NULL;

@@ -1,0 +1,542 @@
+/*
+ * admin.c - the admin process: a libmicrohttpd server on admin_listen
+ * serving the stats page, JSON (render_json.h) and Prometheus metrics
+ * (render_prom.h), plus a thread that samples the region every 2 s for
+ * the page's 10-minute history.  Forked by the master (spawn.c); the
+ * region is mapped read-only here, so nothing in this process may ever
+ * write to it.  It never touches client traffic.
+ *
+ * Every request is answered on its first callback: the client address
+ * against admin_whitelist (403), the bearer token (401), the method
+ * (405), a body (413), then the route (404).  The main thread owns the
+ * signals (a signalfd: TERM/INT stop, USR1 reopens the log file) and the
+ * master's death pipe (EOF: stop).
+ */
+#include "admin.h"
+
+#include <sys/signalfd.h>
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "render_html.h"
+#include "render_json.h"
+#include "render_prom.h"
+
+#define ADMIN_CONN_LIMIT        64
+#define ADMIN_CONN_TIMEOUT_S    10
+#define ADMIN_CONN_MEMORY       (32 * 1024)     /* headers beyond: 431 */
+
+#define CT_JSON         "application/json"
+#define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
+#define CT_HTML         "text/html; charset=utf-8"
+#define CT_TEXT         "text/plain; charset=utf-8"
+
+static struct admin_state {
+    const struct admin_ctx *a;
+    int nwhite;
+    struct net_cidr *white;             /* admin_whitelist, parsed */
+
+    pthread_mutex_t lock;               /* guards the history and stop */
+    pthread_cond_t wake;
+    int stop;
+    int sampler_running;
+    pthread_t sampler;
+    struct admin_sample hist[ADMIN_HISTORY_LEN];
+    int hist_head, hist_n;              /* oldest at hist_head */
+} st;
+
+/* --- history ---------------------------------------------------------- */
+
+static void *
+sampler_main(void *arg)
+{
+    struct timespec next, now;
+
+    (void)arg;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&st.lock);
+    while (!st.stop) {
+        struct admin_sample s;
+        int at;
+
+        admin_sample_take(st.a->stats, (int64_t)time(NULL), &s);
+        at = (st.hist_head + st.hist_n) % ADMIN_HISTORY_LEN;
+        st.hist[at] = s;
+        if (st.hist_n < ADMIN_HISTORY_LEN)
+            st.hist_n++;
+        else
+            st.hist_head = (st.hist_head + 1) % ADMIN_HISTORY_LEN;
+        next.tv_sec += ADMIN_HISTORY_STEP_S;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (next.tv_sec < now.tv_sec)
+            next = now;                 /* we were stopped: no burst */
+        while (!st.stop &&
+            pthread_cond_timedwait(&st.wake, &st.lock, &next) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&st.lock);
+    return NULL;
+}
+
+static void
+sampler_start(void)
+{
+    pthread_condattr_t ca;
+
+    if (pthread_mutex_init(&st.lock, NULL) != 0 ||
+        pthread_condattr_init(&ca) != 0)
+        fatalx("cannot set up the history lock");
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&st.wake, &ca) != 0)
+        fatalx("cannot set up the history condition");
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&st.sampler, NULL, sampler_main, NULL) != 0)
+        log_warnx("cannot start the history thread; no history");
+    else
+        st.sampler_running = 1;
+}
+
+static void
+sampler_stop(void)
+{
+    if (!st.sampler_running)
+        return;
+    pthread_mutex_lock(&st.lock);
+    st.stop = 1;
+    pthread_cond_signal(&st.wake);
+    pthread_mutex_unlock(&st.lock);
+    pthread_join(st.sampler, NULL);
+    st.sampler_running = 0;
+}
+
+/* Copy the history, oldest first, into out; returns the count. */
+static int
+history_copy(struct admin_sample *out)
+{
+    int n;
+
+    pthread_mutex_lock(&st.lock);
+    n = st.hist_n;
+    for (int i = 0; i < n; i++)
+        out[i] = st.hist[(st.hist_head + i) % ADMIN_HISTORY_LEN];
+    pthread_mutex_unlock(&st.lock);
+    return n;
+}
+
+/* --- responses -------------------------------------------------------- */
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
+    struct abuf *body)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (body->failed) {
+        abuf_free(body);
+        abuf_puts(body, "out of memory\n");
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        ctype = CT_TEXT;
+        if (body->failed)
+            return MHD_NO;
+    }
+    if (body->p == NULL)
+        r = MHD_create_response_from_buffer(0, (void *)"",
+            MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_buffer(body->len, body->p,
+            MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        abuf_free(body);
+        return MHD_NO;
+    }
+    abuf_init(body);                    /* the response owns the memory */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+            "Bearer realm=\"telemt\"");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (status == MHD_HTTP_CONTENT_TOO_LARGE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A short text/plain answer. */
+static enum MHD_Result
+respond_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    struct abuf b;
+
+    abuf_init(&b);
+    abuf_puts(&b, text);
+    return respond(conn, status, CT_TEXT, &b);
+}
+
+/* The page, straight from the binary's read-only data. */
+static enum MHD_Result
+respond_page(struct MHD_Connection *conn)
+{
+    size_t len;
+    const char *page = render_html_page(&len);
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    r = MHD_create_response_from_buffer(len, (void *)page,
+        MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CT_HTML);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A body built from a fresh snapshot by route (see admin_handler). */
+static enum MHD_Result
+respond_data(struct MHD_Connection *conn, const char *url)
+{
+    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL));
+    struct admin_sample *hist = NULL;
+    unsigned status = MHD_HTTP_OK;
+    const char *ctype = CT_JSON;
+    struct abuf b;
+    int n;
+
+    abuf_init(&b);
+    if (s == NULL) {
+        b.failed = 1;
+        return respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_TEXT, &b);
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        ctype = CT_PROM;
+        render_prom(&b, s);
+    } else if (strcmp(url, "/api/v1/stats") == 0) {
+        hist = malloc(sizeof(*hist) * ADMIN_HISTORY_LEN);
+        if (hist == NULL) {
+            b.failed = 1;
+        } else {
+            n = history_copy(hist);
+            render_json_stats(&b, s, hist, n);
+        }
+    } else if (strcmp(url, "/api/v1/users") == 0) {
+        render_json_users(&b, s);
+    } else if (strcmp(url, "/api/v1/workers") == 0) {
+        render_json_workers(&b, s);
+    } else {                            /* /healthz */
+        render_json_health(&b, s);
+        if (!admin_snap_healthy(s))
+            status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    free(hist);
+    admin_snap_free(s);
+    return respond(conn, status, ctype, &b);
+}
+
+/* --- access control --------------------------------------------------- */
+
+/* Compare in time that depends only on the expected length. */
+static int
+token_equal(const char *got, size_t glen, const char *want, size_t wlen)
+{
+    volatile unsigned char acc = (unsigned char)(glen != wlen);
+
+    for (size_t i = 0; i < wlen; i++)
+        acc |= (unsigned char)((i < glen ? got[i] : 0) ^ want[i]);
+    return acc == 0;
+}
+
+/* 1 if the request carries "Authorization: Bearer <admin_token>". */
+static int
+auth_ok(struct MHD_Connection *conn)
+{
+    const char *token = st.a->cfg->admin_token;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        MHD_HTTP_HEADER_AUTHORIZATION);
+    size_t n;
+
+    if (token[0] == '\0')
+        return 1;
+    if (h == NULL)
+        return 0;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return 0;
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    return token_equal(h, n, token, strlen(token));
+}
+
+/* 1 if the client may talk to us (no whitelist, or it is in it). */
+static int
+client_ok(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (st.nwhite == 0)
+        return 1;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return 0;
+    for (int i = 0; i < st.nwhite; i++)
+        if (net_cidr_match(&st.white[i], ci->client_addr))
+            return 1;
+    return 0;
+}
+
+/* 1 if the request announces a body. */
+static int
+has_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+        return 1;
+    return cl != NULL && strspn(cl, "0 \t") != strlen(cl);
+}
+
+/* --- the request handler ---------------------------------------------- */
+
+static int
+route_known(const char *url)
+{
+    static const char *const routes[] = {
+        "/metrics", "/api/v1/stats", "/api/v1/users", "/api/v1/workers",
+        "/healthz",
+    };
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(url, routes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copy s for a log line: controls become '?', long ones are cut. */
+static void
+printable(const char *s, char *out, size_t outlen)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < outlen; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[i] = '\0';
+}
+
+static enum MHD_Result
+admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+    static int answered;
+
+    (void)cls;
+    (void)version;
+    (void)upload_data;
+    if (*con_cls != NULL) {
+        /* A body after our answer: drop it; the connection closes. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    *con_cls = &answered;
+    if (log_get_level() >= LOG_LVL_DEBUG) {
+        char m[16], u[200];
+
+        printable(method, m, sizeof(m));
+        printable(url, u, sizeof(u));
+        log_debug("%s %s", m, u);
+    }
+    if (!client_ok(conn))
+        return respond_text(conn, MHD_HTTP_FORBIDDEN, "forbidden\n");
+    /* The page itself holds no numbers (it fetches them with the token
+     * from its #token= fragment), so a browser may load it without one. */
+    if (!(strcmp(url, "/") == 0 && (strcmp(method, MHD_HTTP_METHOD_GET) ==
+        0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) && !auth_ok(conn))
+        return respond_text(conn, MHD_HTTP_UNAUTHORIZED,
+            "a valid Authorization: Bearer token is required\n");
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+            "only GET and HEAD\n");
+    if (has_body(conn))
+        return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+            "request bodies are not accepted\n");
+    if (strcmp(url, "/") == 0)
+        return respond_page(conn);
+    if (route_known(url))
+        return respond_data(conn, url);
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warnx("libmicrohttpd: %s", msg);
+}
+
+/* --- the process ------------------------------------------------------ */
+
+static int
+admin_signalfd(void)
+{
+    sigset_t all, mine;
+    int fd;
+
+    /* Before any thread starts, so that every thread inherits the mask. */
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
+        fatalx("pthread_sigmask failed");
+    sigemptyset(&mine);
+    sigaddset(&mine, SIGTERM);
+    sigaddset(&mine, SIGINT);
+    sigaddset(&mine, SIGHUP);
+    sigaddset(&mine, SIGUSR1);
+    fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd == -1)
+        fatal("signalfd");
+    return fd;
+}
+
+static void
+parse_whitelist(const struct config *cfg)
+{
+    st.nwhite = cfg->nadmin_whitelist;
+    if (st.nwhite == 0)
+        return;
+    st.white = calloc((size_t)st.nwhite, sizeof(*st.white));
+    if (st.white == NULL)
+        fatalx("out of memory for admin_whitelist");
+    for (int i = 0; i < st.nwhite; i++)
+        if (net_parse_cidr(cfg->admin_whitelist[i], &st.white[i]) != 0)
+            fatalx("admin_whitelist: bad network '%s'",
+                cfg->admin_whitelist[i]);
+}
+
+static struct MHD_Daemon *
+admin_listen(const struct config *cfg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char host[256];
+    int port;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+        MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d;
+
+    if (net_split_hostport(cfg->admin_listen, host, sizeof(host),
+        &port) != 0 || net_parse_literal(host, port, &ss, &len) != 0) {
+        log_errorx("admin_listen: %s is not \"IPv4:port\" or "
+            "\"[IPv6]:port\"", cfg->admin_listen);
+        exit(1);
+    }
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+        admin_handler, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_CONN_MEMORY,
+        MHD_OPTION_END);
+    if (d == NULL) {
+        log_errorx("cannot serve the admin endpoint on %s",
+            cfg->admin_listen);
+        exit(1);
+    }
+    return d;
+}
+
+void
+admin_main(struct admin_ctx *a)
+{
+    struct pollfd pfd[2];
+    struct MHD_Daemon *d;
+    int sfd;
+
+    st.a = a;
+    sfd = admin_signalfd();
+    parse_whitelist(a->cfg);
+    sampler_start();                    /* before any request can come */
+    d = admin_listen(a->cfg);
+    log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
+        a->cfg->admin_token[0] != '\0' ? " (bearer token)" : "",
+        st.nwhite > 0 ? " (whitelist)" : "");
+
+    pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+    pfd[1] = (struct pollfd){ .fd = a->death_fd, .events = POLLIN };
+    for (;;) {
+        if (poll(pfd, 2, -1) == -1) {
+            if (errno == EINTR)
+                continue;
+            fatal("poll");
+        }
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            int stop = 0;
+
+            while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGUSR1) {
+                    if (log_reopen() == -1)
+                        log_warn("cannot reopen the log file");
+                } else if (si.ssi_signo != SIGHUP) {
+                    stop = 1;           /* HUP: the master reloads */
+                }
+            }
+            if (stop) {
+                log_info("signal: stopping");
+                break;
+            }
+        }
+        if (pfd[1].revents & (POLLIN | POLLHUP)) {
+            char c;
+
+            if (read(a->death_fd, &c, 1) <= 0) {
+                log_warnx("master is gone, exiting");
+                break;
+            }
+        }
+    }
+    MHD_stop_daemon(d);
+    sampler_stop();
+    free(st.white);
+    close(sfd);
+    exit(0);
+}

@@ -1,0 +1,34 @@
+/*
+ * privs.h - who the children run as.  The master keeps root (as nginx's
+ * does) so that it can write /run/telemt.pid, reopen root-owned logs and
+ * upgrade itself; every child that touches the network (workers, admin,
+ * the TLS probe) drops to user/group right after fork.
+ */
+#ifndef TELEMT_PRIVS_H
+#define TELEMT_PRIVS_H
+
+#include <sys/types.h>
+
+#include "config.h"
+
+struct privs {
+    int drop;                           /* 1: children setuid/setgid */
+    uid_t uid;
+    gid_t gid;
+};
+
+/*
+ * Resolve user/group for this process (before fork, while NSS works).
+ * Refuses (returns -1 with a message in err) to let children run as root
+ * unless allow_root, and a user that does not exist.  Not root: user and
+ * group are ignored with a warning.
+ */
+int privs_resolve(const struct config *cfg, struct privs *p, char *err,
+    size_t errlen);
+/* In a child: drop to p (setgroups, setgid, setuid) and verify; exits on
+ * failure. */
+void privs_drop(const struct privs *p);
+/* Raise RLIMIT_NOFILE to max_open_files (0: the hard limit). */
+void privs_raise_nofile(const struct config *cfg);
+
+#endif
