@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "net.h"
 #include "render_html.h"
 #include "render_json.h"
@@ -416,22 +417,10 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 static int
 admin_signalfd(void)
 {
-    sigset_t all, mine;
-    int fd;
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
     /* Before any thread starts, so that every thread inherits the mask. */
-    sigfillset(&all);
-    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
-        fatalx("pthread_sigmask failed");
-    sigemptyset(&mine);
-    sigaddset(&mine, SIGTERM);
-    sigaddset(&mine, SIGINT);
-    sigaddset(&mine, SIGHUP);
-    sigaddset(&mine, SIGUSR1);
-    fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd == -1)
-        fatal("signalfd");
-    return fd;
+    return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
 static void

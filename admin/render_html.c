@@ -6,11 +6,15 @@
  */
 #include "render_html.h"
 
+#include <stdint.h>
+
 extern const char _binary_page_html_start[], _binary_page_html_end[];
 
 const char *
 render_html_page(size_t *len)
 {
-    *len = (size_t)(_binary_page_html_end - _binary_page_html_start);
+    /* Two symbols, not one array: subtract addresses, not pointers. */
+    *len = (size_t)((uintptr_t)_binary_page_html_end -
+        (uintptr_t)_binary_page_html_start);
     return _binary_page_html_start;
 }

@@ -581,71 +581,55 @@ ck_parse_dclist(struct ck_ctx *c, const struct ck_key *k,
     return 0;
 }
 
-/* An array of host names, e.g. tls_domains = [ "a.example", "b.example" ]. */
-static int
-ck_parse_hostlist(struct ck_ctx *c, const struct ck_key *k,
-    const config_setting_t *s)
+/* Validators for the string arrays: NULL if fine, else what is wrong. */
+static const char *
+ck_elem_host(const char *v)
 {
-    struct config *cfg = c->cfg;
-    int n;
-
-    if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-        config_setting_type(s) != CONFIG_TYPE_LIST)
-        return ck_fail(c, s, "%s: expected an array of strings, got %s",
-            k->name, ck_type_name(config_setting_type(s)));
-    n = config_setting_length(s);
-    if (n > k->max)
-        return ck_fail(c, s, "%s: %d names, at most %lld allowed", k->name,
-            n, k->max);
-    /* Slot 0 is kept for tls_domain, filled in by ck_resolve(). */
-    cfg->tls_domains = xcalloc((size_t)n + 1, sizeof(char *));
-    cfg->ntls_domains = 1;
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, i);
-        const char *v;
-
-        if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return ck_fail(c, e, "%s[%d]: expected a string, got %s",
-                k->name, i, ck_type_name(config_setting_type(e)));
-        v = config_setting_get_string(e);
-        if (!ck_is_hostname(v, strlen(v)))
-            return ck_fail(c, e, "%s[%d]: '%s' is not a valid host name",
-                k->name, i, v);
-        cfg->tls_domains[cfg->ntls_domains++] = xstrdup(v);
-    }
-    return 0;
+    return ck_is_hostname(v, strlen(v)) ? NULL : "is not a valid host name";
 }
 
-/* An array of "address/prefix" strings (admin_whitelist). */
-static int
-ck_parse_cidrlist(struct ck_ctx *c, const struct ck_key *k,
-    const config_setting_t *s)
+static const char *
+ck_elem_cidr(const char *v)
 {
-    struct config *cfg = c->cfg;
-    int n;
+    struct net_cidr net;
+
+    return net_parse_cidr(v, &net) == 0 ? NULL :
+        "is not an address/prefix network";
+}
+
+/*
+ * An array of strings, each checked by valid(), copied into *out[skip..]
+ * (*n counts the filled slots, the skipped ones included): tls_domains
+ * keeps slot 0 for tls_domain, admin_whitelist skips none.
+ */
+static int
+ck_parse_strlist(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s, const char *(*valid)(const char *),
+    int skip, char ***out, int *n)
+{
+    int len;
 
     if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
         config_setting_type(s) != CONFIG_TYPE_LIST)
         return ck_fail(c, s, "%s: expected an array of strings, got %s",
             k->name, ck_type_name(config_setting_type(s)));
-    n = config_setting_length(s);
-    if (n > k->max)
-        return ck_fail(c, s, "%s: %d networks, at most %lld allowed",
-            k->name, n, k->max);
-    cfg->admin_whitelist = xcalloc((size_t)n + 1, sizeof(char *));
-    for (int i = 0; i < n; i++) {
+    len = config_setting_length(s);
+    if (len > k->max)
+        return ck_fail(c, s, "%s: %d entries, at most %lld allowed",
+            k->name, len, k->max);
+    *out = xcalloc((size_t)len + (size_t)skip + 1, sizeof(char *));
+    *n = skip;
+    for (int i = 0; i < len; i++) {
         const config_setting_t *e = config_setting_get_elem(s, i);
-        struct net_cidr net;
-        const char *v;
+        const char *v, *why;
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
             return ck_fail(c, e, "%s[%d]: expected a string, got %s",
                 k->name, i, ck_type_name(config_setting_type(e)));
         v = config_setting_get_string(e);
-        if (net_parse_cidr(v, &net) != 0)
-            return ck_fail(c, e, "%s[%d]: '%s' is not an address/prefix "
-                "network", k->name, i, v);
-        cfg->admin_whitelist[cfg->nadmin_whitelist++] = xstrdup(v);
+        if ((why = valid(v)) != NULL)
+            return ck_fail(c, e, "%s[%d]: '%s' %s", k->name, i, v, why);
+        (*out)[(*n)++] = xstrdup(v);
     }
     return 0;
 }
@@ -679,9 +663,11 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
     case CK_DCLIST:
         return ck_parse_dclist(c, k, s);
     case CK_HOSTLIST:
-        return ck_parse_hostlist(c, k, s);
+        return ck_parse_strlist(c, k, s, ck_elem_host, 1,
+            &c->cfg->tls_domains, &c->cfg->ntls_domains);
     case CK_CIDRLIST:
-        return ck_parse_cidrlist(c, k, s);
+        return ck_parse_strlist(c, k, s, ck_elem_cidr, 0,
+            &c->cfg->admin_whitelist, &c->cfg->nadmin_whitelist);
     default:
         break;
     }

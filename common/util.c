@@ -3,8 +3,14 @@
  */
 #include "util.h"
 
+#include <sys/signalfd.h>
+
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
+
+#include "log.h"
 
 int64_t
 mono_ms(void)
@@ -22,6 +28,24 @@ mono_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int
+signalfd_block_all(const int *sigs, int n)
+{
+    sigset_t all, mine;
+    int fd;
+
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
+        fatalx("pthread_sigmask failed");
+    sigemptyset(&mine);
+    for (int i = 0; i < n; i++)
+        sigaddset(&mine, sigs[i]);
+    fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd == -1)
+        fatal("signalfd");
+    return fd;
 }
 
 static int

@@ -11,6 +11,12 @@
 int64_t mono_ms(void);
 /* Microseconds on the monotonic clock. */
 int64_t mono_us(void);
+/*
+ * Block every signal in the calling thread (call before starting threads,
+ * so they inherit the full mask) and return a non-blocking signalfd for
+ * the signals listed in sigs[0..n).  Exits on failure (start-up code).
+ */
+int signalfd_block_all(const int *sigs, int n);
 /* Decode exactly outlen bytes from 2*outlen hex digits; -1 on bad input. */
 int hex_decode(const char *hex, uint8_t *out, size_t outlen);
 /* Encode len bytes as lower-case hex into out (2*len+1 bytes, NUL added). */

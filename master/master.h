@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -74,6 +75,8 @@ int spawn_worker(struct master *m, int i);
 void spawn_admin_start(struct master *m);
 /* spawn.c: tell a worker to stop accepting and drain (sig: TERM, QUIT). */
 void spawn_retire(struct master *m, int i, int sig);
+/* spawn.c: the signals the master blocks and takes synchronously. */
+void spawn_sigset(sigset_t *set);
 /* spawn.c: the supervision loop; returns the exit code after a stop. */
 int spawn_loop(struct master *m);
 /* reload.c: SIGHUP: re-read the config; keep running on the old if bad. */

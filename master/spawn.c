@@ -360,6 +360,17 @@ spawn_remove_pidfile(struct master *m, const char *suffix)
         log_warn("unlink(%s)", path);
 }
 
+void
+spawn_sigset(sigset_t *set)
+{
+    static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+        SIGUSR2 };
+
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaddset(set, sigs[i]);
+}
+
 int
 spawn_loop(struct master *m)
 {
@@ -368,13 +379,7 @@ spawn_loop(struct master *m)
     char line[4096];
     int upgraded = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
+    spawn_sigset(&set);
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
 

@@ -27,22 +27,10 @@
 static int
 worker_signalfd(void)
 {
-    sigset_t all, mine;
-    int fd;
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
 
-    sigfillset(&all);
-    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
-        fatalx("pthread_sigmask failed");
-    sigemptyset(&mine);
-    sigaddset(&mine, SIGTERM);
-    sigaddset(&mine, SIGINT);
-    sigaddset(&mine, SIGHUP);
-    sigaddset(&mine, SIGQUIT);
-    sigaddset(&mine, SIGUSR1);
-    fd = signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd == -1)
-        fatal("signalfd");
-    return fd;
+    /* Before any thread starts, so that every thread inherits the mask. */
+    return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
 static void
