@@ -139,6 +139,17 @@ history_copy(struct admin_sample *out)
 
 /* --- responses -------------------------------------------------------- */
 
+/* Headers every answer carries: type, no caching, no sniffing/framing. */
+static void
+add_common_headers(struct MHD_Response *r, const char *ctype)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
 static enum MHD_Result
 respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
     struct abuf *body)
@@ -165,11 +176,7 @@ respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
         return MHD_NO;
     }
     abuf_init(body);                    /* the response owns the memory */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    add_common_headers(r, ctype);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
             "Bearer realm=\"telemt\"");
@@ -206,11 +213,7 @@ respond_page(struct MHD_Connection *conn)
         MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CT_HTML);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    add_common_headers(r, CT_HTML);
     ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
