@@ -69,7 +69,7 @@ setup_log_sink(const struct master *m)
         if (m->privs.drop && chown(m->cfg->log_file, m->privs.uid,
             m->privs.gid) == -1)
             log_warn("chown(%s)", m->cfg->log_file);
-    } else if (!m->foreground && !m->inherited) {
+    } else if (!m->foreground) {
         log_to_syslog();
     }
 }
@@ -158,6 +158,18 @@ main(int argc, char **argv)
         config_free(m.cfg);
         return rc == 0 ? 0 : 1;
     }
+    /* Reload and upgrade re-read the file after chdir("/"): keep it
+     * absolute from here on (and in the argv the new binary gets). */
+    {
+        char abs[PATH_MAX];
+
+        if (realpath(argv[optind], abs) == NULL)
+            fatal("realpath(%s)", argv[optind]);
+        free(m.cfg->path);
+        m.cfg->path = xstrdup(abs);
+        /* Its own copy: a reload frees the snapshot that owns path. */
+        argv[optind] = xstrdup(abs);
+    }
     log_set_level((enum log_level)m.cfg->log_level);
     if ((env = getenv("TELEMT_LOG")) != NULL && env[0] != '\0') {
         int lvl = log_level_parse(env);
@@ -192,6 +204,9 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     privs_raise_nofile(m.cfg);
+    /* A new binary's stderr may be /dev/null: log where it will log. */
+    if (m.inherited)
+        setup_log_sink(&m);
     setup_region(&m, m.inherited ? region_fd : -1);
     reload_user_slots(&m);
     if (m.cfg->tls_emulation)
@@ -205,7 +220,8 @@ main(int argc, char **argv)
         listen_open(&m);
     if (!m.foreground && !m.inherited)
         ready_fd = daemon_start();
-    setup_log_sink(&m);
+    if (!m.inherited)
+        setup_log_sink(&m);
     if (pipe2(m.death_pipe, O_CLOEXEC) == -1)
         fatal("pipe");
     for (int i = 0; i < m.nslots; i++)

@@ -311,6 +311,14 @@ spawn_stop(struct master *m, const sigset_t *set)
     int killed = 0;
 
     spawn_signal_all(m, SIGTERM);
+    /* Stop accepting for good: with our copies open the kernel would go
+     * on completing connections that nobody will serve.  After an upgrade
+     * the new master holds copies of its own. */
+    for (int i = 0; i < m->nslots; i++) {
+        for (int k = 0; k < m->slots[i].nfds; k++)
+            close(m->slots[i].fds[k]);
+        m->slots[i].nfds = 0;
+    }
     while (spawn_children_left(m) > 0) {
         int sig = sigtimedwait(set, NULL, &tick);
 

@@ -127,11 +127,11 @@ upgrade_poll(struct master *m)
     if (r == 1)
         return 1;
     /* EOF without READY: the new binary failed; we keep serving. */
-    log_errorx("upgrade failed: the new binary exited before it was ready; "
-        "still serving with this one");
     if (m->upgrade_pid > 0)
         kill(m->upgrade_pid, SIGKILL);
     upgrade_rename_pidfile(m, 0);
+    log_errorx("upgrade failed: the new binary exited before it was ready; "
+        "still serving with this one");
     return 0;
 }
 

@@ -13,6 +13,11 @@
  * --dump-flight FILE saves connection 0's first flight (the bytes it sent
  * before the server's first byte) for replay tests; --print-answer prints
  * the size of the fake certificate record of each fake TLS answer.
+ * For the lifecycle tests (reload, upgrade, stop): --loop SECONDS makes
+ * every connection repeat its test (connect, handshake, test, close) until
+ * SECONDS have passed, printing each failure at once with a timestamp;
+ * --rate BYTES_PER_SECOND paces what echo and sink send, so that a -b
+ * BYTES stream lasts BYTES/RATE seconds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +83,14 @@ static struct {
     int expect_inner;                   /* TLS: refused after the answer */
     const char *dump_flight;            /* --dump-flight FILE, else NULL */
     int print_answer;                   /* TLS: print the cert record size */
+    int loop_s;                         /* --loop SECONDS, 0 = run once */
+    uint64_t rate;                      /* --rate B/s for echo/sink, 0 = off */
 } opt;
+
+/* --loop: pause after a failed iteration, so a dead port is not hammered. */
+#define LOOP_FAIL_PAUSE_MS  100
+/* --rate: send in chunks of this many ms worth of bytes. */
+#define PACE_SLICE_MS       20
 
 struct cconn {
     int id;
@@ -94,6 +106,11 @@ struct cconn {
     int tls_eof;                        /* TLS: the server sent an alert */
     uint64_t rec_n, rec_bytes;          /* TLS: records in, their payload */
     size_t rec_max;                     /* TLS: largest record payload */
+    int64_t iter_ms;                    /* mono_ms() at the iteration start */
+    int64_t fail_ms;                    /* mono_ms() at the first failure */
+    struct timespec fail_wall;          /* CLOCK_REALTIME at that failure */
+    uint64_t iterations, failures;      /* --loop (1 and 0/1 without it) */
+    char first_why[256];                /* --loop: the first failure */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -109,7 +126,8 @@ usage(void)
         "           [--tls DOMAIN [--no-sni] [--hello-size N]\n"
         "            [--record-size N] [--time-offset SECONDS]\n"
         "            [--check-record-sizes] [--print-answer]]\n"
-        "           [--dump-flight FILE]\n"
+        "           [--dump-flight FILE] [--loop SECONDS]\n"
+        "           [--rate BYTES_PER_SECOND]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -121,7 +139,14 @@ usage(void)
         "  --dump-flight FILE writes the bytes connection 0 sent before the\n"
         "  server's first byte: the ClientHello record (--tls), else the\n"
         "  64-byte header and the command frame (or what -t silent, garbage\n"
-        "  or half sent).\n");
+        "  or half sent).\n"
+        "  --loop SECONDS: each of the -n connections repeats its test\n"
+        "  (connect, handshake, test, close) until SECONDS have passed;\n"
+        "  every failure is printed at once with a timestamp and its\n"
+        "  reason, the summary adds iterations=N failures=F, and the exit\n"
+        "  status is 1 if any iteration failed.\n"
+        "  --rate BYTES_PER_SECOND (k/m suffixes): pace the sending side of\n"
+        "  echo and sink so that -b BYTES take BYTES/RATE seconds.\n");
     exit(2);
 }
 
@@ -137,6 +162,8 @@ fail(struct cconn *c, const char *fmt, ...)
     if (!c->ok)
         return;
     c->ok = 0;
+    c->fail_ms = mono_ms();
+    clock_gettime(CLOCK_REALTIME, &c->fail_wall);
     va_start(ap, fmt);
     vsnprintf(c->why, sizeof(c->why), fmt, ap);
     va_end(ap);
@@ -236,6 +263,37 @@ static int64_t
 deadline_w(void)
 {
     return mono_ms() + (int64_t)opt.wait_s * 1000;
+}
+
+/*
+ * --rate: how many ms from now until `total` bytes may have been sent by a
+ * stream that started at t0 (mono ms); 0 when they may go now, or without
+ * --rate.
+ */
+static int64_t
+pace_wait_ms(int64_t t0, uint64_t total)
+{
+    int64_t due, left;
+
+    if (opt.rate == 0)
+        return 0;
+    due = t0 + (int64_t)(total * 1000 / opt.rate);
+    left = due - mono_ms();
+    return left > 0 ? left : 0;
+}
+
+/* --rate: the chunk size (plaintext bytes), at most cap. */
+static size_t
+pace_chunk(size_t cap)
+{
+    uint64_t k;
+
+    if (opt.rate == 0)
+        return cap;
+    k = opt.rate * PACE_SLICE_MS / 1000;
+    if (k < 1)
+        k = 1;
+    return k < cap ? (size_t)k : cap;
 }
 
 static int
@@ -696,26 +754,33 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
 {
     struct pattern sp, rp;
     uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
-    size_t spos = 0, slen = 0, cap = chunk_cap();
-    int64_t deadline = deadline_w();
+    size_t spos = 0, slen = 0, cap = pace_chunk(chunk_cap());
+    int64_t t0 = mono_ms(), deadline = deadline_w();
 
     pattern_init(&sp, cmd->seed);
     pattern_init(&rp, cmd->seed);
     while (rcvd < opt.bytes) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
-        int64_t left = deadline - mono_ms();
+        int64_t left, pace = 0;
         int r;
 
         if (spos == slen && sent < opt.bytes) {
             uint64_t rest = opt.bytes - sent;
             size_t k = rest < cap ? (size_t)rest : cap;
 
-            slen = next_chunk(c, &sp, k);
-            spos = 0;
-            sent += k;
+            pace = pace_wait_ms(t0, sent + k);
+            if (pace == 0) {
+                slen = next_chunk(c, &sp, k);
+                spos = 0;
+                sent += k;
+            } else if (deadline < mono_ms() + pace + 1000LL * opt.wait_s) {
+                /* Waiting for our own pacer is not the peer's delay. */
+                deadline = mono_ms() + pace + 1000LL * opt.wait_s;
+            }
         }
         if (spos < slen)
             p.events |= POLLOUT;
+        left = deadline - mono_ms();
         if (left <= 0) {
             fail(c, "echo: timeout after %d s without progress (queued "
                 "%llu of %llu bytes, %zu wire bytes unsent, received %llu)",
@@ -724,6 +789,8 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
                 (unsigned long long)rcvd);
             return;
         }
+        if (pace > 0 && pace < left)
+            left = pace;                /* wake up for the next chunk */
         r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
         if (r < 0 && errno != EINTR) {
             fail(c, "echo: poll: %s", strerror(errno));
@@ -837,13 +904,40 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
     uint64_t sent = 0;
     uint8_t verdict[8];
     size_t have = 0;
-    int closed, reset;
+    int closed, reset, peer_spoke = 0;
+    int64_t t0 = mono_ms();
 
     pattern_init(&sp, cmd->seed);
     while (sent < opt.bytes) {
         uint64_t rest = opt.bytes - sent;
-        size_t cap = chunk_cap(), n = rest < cap ? (size_t)rest : cap;
+        size_t cap = pace_chunk(chunk_cap()), n = rest < cap ? (size_t)rest :
+            cap;
+        int64_t pace;
 
+        /* Paced: wait, but notice at once if the peer closes meanwhile. */
+        while ((pace = pace_wait_ms(t0, sent + n)) > 0) {
+            struct pollfd p = { .fd = c->fd, .events = POLLIN };
+            uint8_t b;
+            ssize_t r;
+
+            if (peer_spoke) {
+                usleep((useconds_t)pace * 1000);
+                continue;
+            }
+            if (poll(&p, 1, (int)pace) <= 0)
+                continue;
+            r = recv(c->fd, &b, 1, MSG_PEEK);
+            if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+                fail(c, "sink: early %s after %llu of %llu bytes sent",
+                    r == 0 ? "EOF" : "reset", (unsigned long long)sent,
+                    (unsigned long long)opt.bytes);
+                return;
+            }
+            if (r > 0)
+                peer_spoke = 1;         /* an early verdict: read later */
+            else if (errno != EAGAIN && errno != EINTR)
+                peer_spoke = 1;
+        }
         if (send_raw(c, c->sbuf, next_chunk(c, &sp, n), &closed) != 0)
             return;
         sent += n;
@@ -968,10 +1062,38 @@ run_conn(struct cconn *c)
     }
 }
 
+/* "HH:MM:SS.mmm" (local time) of ts. */
+static void
+format_stamp(const struct timespec *ts, char *out, size_t len)
+{
+    struct tm tm;
+    time_t t = ts->tv_sec;
+
+    localtime_r(&t, &tm);
+    snprintf(out, len, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min,
+        tm.tm_sec, ts->tv_nsec / 1000000);
+}
+
+/* --loop: one failed iteration, printed (and flushed) as it happens. */
+static void
+print_failure(const struct cconn *c)
+{
+    char stamp[32];
+
+    format_stamp(&c->fail_wall, stamp, sizeof(stamp));
+    flockfile(stdout);
+    printf("mtclient: %s conn %d iteration %llu failed after %.3f s: %s\n",
+        stamp, c->id, (unsigned long long)c->iterations,
+        (double)(c->fail_ms - c->iter_ms) / 1000.0, c->why);
+    fflush(stdout);
+    funlockfile(stdout);
+}
+
 static void *
 conn_thread(void *arg)
 {
     struct cconn *c = arg;
+    int64_t end = mono_ms() + (int64_t)opt.loop_s * 1000;
 
     c->ok = 1;
     c->fd = -1;
@@ -979,14 +1101,43 @@ conn_thread(void *arg)
     c->rbuf = malloc(BUF_LEN);
     c->tbuf = opt.tls != NULL ? malloc(BUF_LEN) : NULL;
     if (c->sbuf == NULL || c->rbuf == NULL ||
-        (opt.tls != NULL && c->tbuf == NULL))
+        (opt.tls != NULL && c->tbuf == NULL)) {
         fail(c, "out of memory");
-    else
-        run_conn(c);
-    if (c->fd >= 0)
-        close(c->fd);
-    ctr_free(c->up);
-    ctr_free(c->down);
+        c->iterations = 1;
+        c->failures = 1;
+    } else {
+        do {
+            c->ok = 1;
+            c->fd = -1;
+            c->why[0] = '\0';
+            c->up = c->down = NULL;
+            memset(&c->rd, 0, sizeof(c->rd));
+            c->tls_eof = 0;
+            c->iter_ms = mono_ms();
+            run_conn(c);
+            if (c->fd >= 0)
+                close(c->fd);
+            c->fd = -1;
+            ctr_free(c->up);
+            ctr_free(c->down);
+            c->up = c->down = NULL;
+            c->iterations++;
+            if (!c->ok) {
+                c->failures++;
+                if (c->failures == 1)
+                    memcpy(c->first_why, c->why, sizeof(c->why));
+                if (opt.loop_s > 0) {
+                    print_failure(c);
+                    if (mono_ms() < end)
+                        usleep(LOOP_FAIL_PAUSE_MS * 1000);
+                }
+            }
+        } while (opt.loop_s > 0 && mono_ms() < end);
+        if (opt.loop_s > 0 && c->failures > 0) {
+            c->ok = 0;
+            memcpy(c->why, c->first_why, sizeof(c->why));
+        }
+    }
     free(c->sbuf);
     free(c->rbuf);
     free(c->tbuf);
@@ -1172,6 +1323,8 @@ parse_args(int argc, char **argv)
         { "print-answer", no_argument, NULL, 'P' },
         { "dump-flight", required_argument, NULL, 'F' },
         { "self-test", no_argument, NULL, 'S' },
+        { "loop", required_argument, NULL, 'L' },
+        { "rate", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1289,6 +1442,17 @@ parse_args(int argc, char **argv)
             break;
         case 'S':
             exit(self_test() == 0 ? 0 : 1);
+        case 'L':
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 86400)
+                usage();
+            opt.loop_s = (int)v;
+            break;
+        case 'r':
+            if (parse_size(optarg, &opt.rate) != 0 || opt.rate == 0 ||
+                opt.rate > UINT64_MAX / 1000 / PACE_SLICE_MS)
+                usage();
+            break;
         default:
             usage();
         }
@@ -1317,6 +1481,10 @@ parse_args(int argc, char **argv)
         fprintf(stderr, "mtclient: garbage is at most %d bytes\n", BUF_LEN);
         exit(2);
     }
+    if (opt.rate != 0 && opt.test != T_ECHO && opt.test != T_SINK) {
+        fprintf(stderr, "mtclient: --rate paces echo and sink only\n");
+        exit(2);
+    }
     if (tls_only && opt.tls == NULL) {
         fprintf(stderr, "mtclient: that option needs --tls\n");
         exit(2);
@@ -1343,7 +1511,7 @@ main(int argc, char **argv)
     struct cconn *cs;
     pthread_t *ts;
     pthread_attr_t attr;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, iterations = 0, failures = 0;
     int ok = 0, failed = 0;
     double t0;
 
@@ -1369,15 +1537,24 @@ main(int argc, char **argv)
     for (int i = 0; i < opt.conns; i++) {
         pthread_join(ts[i], NULL);
         bytes += cs[i].bytes;
+        iterations += cs[i].iterations;
+        failures += cs[i].failures;
         if (cs[i].ok) {
             ok++;
         } else {
             failed++;
-            if (failed <= 10)
-                printf("mtclient: conn %d failed: %s\n", i, cs[i].why);
+            /* --loop printed every failure already. */
+            if (failed <= 10 && opt.loop_s == 0) {
+                char stamp[32];
+
+                format_stamp(&cs[i].fail_wall, stamp, sizeof(stamp));
+                printf("mtclient: conn %d failed: %s (at %s, %.3f s after "
+                    "the start)\n", i, cs[i].why, stamp,
+                    (double)(cs[i].fail_ms - cs[i].iter_ms) / 1000.0);
+            }
         }
     }
-    if (failed > 10)
+    if (failed > 10 && opt.loop_s == 0)
         printf("mtclient: (%d more failures not shown)\n", failed - 10);
     if (opt.check_records) {
         uint64_t n = 0, b = 0;
@@ -1394,12 +1571,13 @@ main(int argc, char **argv)
             (unsigned long long)b, max, n > 0 ? (double)b / (double)n : 0.0);
     }
     printf("mtclient: mode=%s%s%s test=%s%s conns=%d ok=%d failed=%d "
-        "bytes=%llu seconds=%.3f\n", opt.mode,
+        "bytes=%llu seconds=%.3f iterations=%llu failures=%llu\n", opt.mode,
         opt.tls != NULL ? " tls=" : "", opt.tls != NULL ? opt.tls : "",
         test_names[opt.test],
         opt.expect_close ? (opt.expect_inner ? "+expect-close=inner" :
         "+expect-close") : "", opt.conns, ok, failed,
-        (unsigned long long)bytes, now_s() - t0);
+        (unsigned long long)bytes, now_s() - t0,
+        (unsigned long long)iterations, (unsigned long long)failures);
     pthread_attr_destroy(&attr);
     free(cs);
     free(ts);
