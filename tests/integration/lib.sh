@@ -478,9 +478,59 @@ stop_all() {
     return "$ok"
 }
 
+# --- processes we do not parent ----------------------------------------
+
+# PIDs wrap quickly here (pid_max is often 32768 and the proxy runs a
+# thread per connection), so a pid we poll is identified by its start time:
+# track PID records it, running PID checks it.
+declare -A PSTART=()
+
+# _pstat PID: the fields of /proc/PID/stat from the state on (field 3).
+_pstat() {
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    echo "${line##*) }"
+}
+
+# track PID...: remember the start time of each pid (call it at once).
+track() {
+    local p f
+    for p in "$@"; do
+        f=$(_pstat "$p") || continue
+        read -r -a f <<<"$f"
+        PSTART[$p]=${f[19]}
+    done
+}
+
+# running PID: the (tracked) process still exists and is not a zombie.
+running() {
+    local f
+    f=$(_pstat "$1") || return 1
+    read -r -a f <<<"$f"
+    [ "${f[0]}" != Z ] || return 1
+    [ -z "${PSTART[$1]:-}" ] || [ "${f[19]}" = "${PSTART[$1]}" ]
+}
+
+# Daemons (started without -f: not our children, so stop_all cannot stop
+# them): register their master's pid in DAEMONS; killed with their
+# children at exit.
+DAEMONS=()
+
+_daemon_cleanup() {
+    local p kids
+    for p in "${DAEMONS[@]}"; do
+        running "$p" || continue
+        kids=$(descendants "$p")
+        note "cleanup: killing daemon $p and its children" "$kids"
+        # shellcheck disable=SC2086  # a list of pids
+        kill -KILL "$p" $kids 2>/dev/null || true
+    done
+}
+
 _lib_on_exit() {
     local rc=$? f
     trap - EXIT
+    _daemon_cleanup
     stop_all || { [ "$rc" != 0 ] || rc=1; }
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
         for f in "$TEST_DIR"/telemt.*.log "$TEST_DIR"/*.out; do

@@ -11,36 +11,6 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# PIDs wrap quickly here (pid_max is often 32768 and the proxy runs a
-# thread per connection), so a pid we poll is identified by its start time:
-# track PID records it, running PID checks it.
-declare -A PSTART=()
-
-# _pstat PID: the fields of /proc/PID/stat from the state on (field 3).
-_pstat() {
-    local line
-    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
-    echo "${line##*) }"
-}
-
-# track PID...: remember the start time of each pid (call it at once).
-track() {
-    local p f
-    for p in "$@"; do
-        f=$(_pstat "$p") || continue
-        read -r -a f <<<"$f"
-        PSTART[$p]=${f[19]}
-    done
-}
-
-# running PID: the (tracked) process still exists and is not a zombie.
-running() {
-    local f
-    f=$(_pstat "$1") || return 1
-    read -r -a f <<<"$f"
-    [ "${f[0]}" != Z ] || return 1
-    [ -z "${PSTART[$1]:-}" ] || [ "${f[19]}" = "${PSTART[$1]}" ]
-}
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
