@@ -107,6 +107,7 @@ struct admin_snap_worker {
 struct admin_snap_user {
     const char *name;                   /* the config's string */
 #define X(field, help) uint64_t field;
+    /* cppcheck-suppress unknownMacro ; defined in stats_fields.h */
     STATS_USER_FIELDS(X)
 #undef X
     uint64_t active;
