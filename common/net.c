@@ -200,6 +200,34 @@ net_is_loopback(const struct sockaddr *sa)
     return net_cidr_match(&lo4, sa) || net_cidr_match(&lo6, sa);
 }
 
+int
+net_connect_any(struct net_addr *addrs, int n, int first, int timeout_s,
+    char *desc, size_t desclen)
+{
+    net_order(addrs, n, first);
+    for (int i = 0; i < n; i++) {
+        int fd;
+
+        net_format((struct sockaddr *)&addrs[i].ss, desc, desclen);
+        fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
+            mono_ms() + (int64_t)timeout_s * 1000);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+int
+net_dial(const char *host, int port, int first, int timeout_s, char *desc,
+    size_t desclen)
+{
+    struct net_addr addrs[NET_DIAL_MAX];
+    int n = net_resolve(host, port, addrs, 0, NET_DIAL_MAX);
+
+    snprintf(desc, desclen, "%s:%d (unresolved)", host, port);
+    return net_connect_any(addrs, n, first, timeout_s, desc, desclen);
+}
+
 void
 net_format(const struct sockaddr *sa, char *out, size_t outlen)
 {

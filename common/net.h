@@ -17,6 +17,8 @@
 #define NET_ERR        -1
 #define NET_TIMEOUT    -2
 
+#define NET_DIAL_MAX    8       /* addresses net_dial() tries */
+
 /*
  * Parse "A.B.C.D:port", "[v6]:port" or "name:port" into host (without
  * brackets) and port.  Returns 0, or -1 if malformed.
@@ -40,6 +42,16 @@ int net_resolve(const char *host, int port, struct net_addr *out, int n,
     int max);
 /* Stable-sort addrs so that family first comes first. */
 void net_order(struct net_addr *addrs, int n, int first);
+/*
+ * Connect to the first of addrs[0..n) that answers, family first tried
+ * first, each with timeout_s.  Returns the fd or -1; desc receives the
+ * address used (or the last one tried; left alone if n is 0).
+ */
+int net_connect_any(struct net_addr *addrs, int n, int first,
+    int timeout_s, char *desc, size_t desclen);
+/* Resolve host:port and net_connect_any() it. */
+int net_dial(const char *host, int port, int first, int timeout_s,
+    char *desc, size_t desclen);
 struct net_cidr {
     int family;                         /* AF_INET or AF_INET6 */
     uint8_t addr[16];

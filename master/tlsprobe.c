@@ -31,7 +31,6 @@
 #define PROBE_DEADLINE_MS       5000
 #define PROBE_QUIET_MS          300     /* flight over after this silence */
 #define PROBE_BUF               65536
-#define PROBE_MAX_ADDRS         8
 
 static void
 cache_path(const struct config *cfg, char *out, size_t outlen)
@@ -89,25 +88,6 @@ cache_store(const struct config *cfg, uint32_t len, int64_t at)
     }
 }
 
-static int
-probe_connect(const struct config *cfg, char *desc, size_t desclen)
-{
-    struct net_addr addrs[PROBE_MAX_ADDRS];
-    int n = net_resolve(cfg->mask_host, cfg->mask_port, addrs, 0,
-        PROBE_MAX_ADDRS);
-
-    net_order(addrs, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
-    snprintf(desc, desclen, "%s:%d", cfg->mask_host, cfg->mask_port);
-    for (int i = 0; i < n; i++) {
-        int fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
-            mono_ms() + (int64_t)cfg->mask_connect_timeout * 1000);
-
-        if (fd >= 0)
-            return fd;
-    }
-    return -1;
-}
-
 /*
  * Walk the records in buf[0..len): sets *appdata to the payload total of
  * the ApplicationData records after the ServerHello.  Returns 1 once a
@@ -160,7 +140,10 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
         snprintf(why, whylen, "cannot build a ClientHello");
         return -1;
     }
-    if ((fd = probe_connect(cfg, desc, sizeof(desc))) < 0) {
+    fd = net_dial(cfg->mask_host, cfg->mask_port,
+        cfg->prefer_ipv6 ? AF_INET6 : AF_INET, cfg->mask_connect_timeout,
+        desc, sizeof(desc));
+    if (fd < 0) {
         snprintf(why, whylen, "cannot connect to %s", desc);
         return -1;
     }

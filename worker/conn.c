@@ -251,7 +251,7 @@ conn_thread(void *arg)
 }
 
 void
-worker_drop_removed(struct worker *w)
+conn_drop_removed(struct worker *w)
 {
     int n = 0;
 

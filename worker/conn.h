@@ -40,5 +40,7 @@ struct conn {
  * only on success.  Returns 0, or -1 (the caller closes fd and counts).
  */
 int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
+/* Shut down the connections of users the master marked as removed. */
+void conn_drop_removed(struct worker *w);
 
 #endif

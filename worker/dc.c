@@ -96,22 +96,7 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
     }
     for (int i = 0; i < naddrs; i++)
         n = dc_expand(addrs[i], cand, n, DC_MAX_CANDIDATES);
-    net_order(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
     snprintf(desc, desclen, "DC %d (no address)", dc);
-    for (int i = 0; i < n; i++) {
-        int64_t deadline = mono_ms() + (int64_t)cfg->dc_connect_timeout *
-            1000;
-        int fd;
-
-        net_format((struct sockaddr *)&cand[i].ss, desc, desclen);
-        fd = net_connect((struct sockaddr *)&cand[i].ss, cand[i].len,
-            deadline);
-        if (fd >= 0)
-            return fd;
-        if (fd == NET_TIMEOUT)
-            log_debug("DC %d: connect(%s) timed out", dc, desc);
-        else
-            log_debug("DC %d: connect(%s) failed", dc, desc);
-    }
-    return -1;
+    return net_connect_any(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET,
+        cfg->dc_connect_timeout, desc, desclen);
 }

@@ -16,34 +16,6 @@
 #include "log.h"
 #include "net.h"
 #include "relay.h"
-#include "util.h"
-
-#define MASK_MAX_ADDRS          8
-
-static int
-mask_dial(const struct config *cfg, char *desc, size_t desclen)
-{
-    struct net_addr addrs[MASK_MAX_ADDRS];
-    int n;
-
-    n = net_resolve(cfg->mask_host, cfg->mask_port, addrs, 0,
-        MASK_MAX_ADDRS);
-    net_order(addrs, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
-    snprintf(desc, desclen, "%s:%d (unresolved)", cfg->mask_host,
-        cfg->mask_port);
-    for (int i = 0; i < n; i++) {
-        int64_t deadline = mono_ms() +
-            (int64_t)cfg->mask_connect_timeout * 1000;
-        int fd;
-
-        net_format((struct sockaddr *)&addrs[i].ss, desc, desclen);
-        fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
-            deadline);
-        if (fd >= 0)
-            return fd;
-    }
-    return -1;
-}
 
 void
 mask_run(struct conn *c, int client_eof)
@@ -53,7 +25,9 @@ mask_run(struct conn *c, int client_eof)
     char desc[300];
     int rc;
 
-    c->dfd = mask_dial(cfg, desc, sizeof(desc));
+    c->dfd = net_dial(cfg->mask_host, cfg->mask_port,
+        cfg->prefer_ipv6 ? AF_INET6 : AF_INET, cfg->mask_connect_timeout,
+        desc, sizeof(desc));
     if (c->dfd < 0) {
         struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 

@@ -137,7 +137,7 @@ worker_main(struct worker *w)
                     (int64_t)w->cfg->shutdown_timeout * 1000;
                 if (si.ssi_signo == SIGQUIT &&
                     w->cfg->reload_drop_removed_users)
-                    worker_drop_removed(w);
+                    conn_drop_removed(w);
                 log_info("signal %d: draining %d connection(s) for up to "
                     "%d s", (int)si.ssi_signo, atomic_load(&w->active),
                     w->cfg->shutdown_timeout);

@@ -43,7 +43,5 @@ struct worker {
  * the log file.
  */
 void worker_main(struct worker *w) __attribute__((noreturn));
-/* Close (shutdown) the connections of users no longer configured. */
-void worker_drop_removed(struct worker *w);
 
 #endif

@@ -527,6 +527,55 @@ _daemon_cleanup() {
     done
 }
 
+# --- continuous load (lifecycle scenarios) -------------------------------
+
+# load_start PORT LOOP_S STREAM_S: in the background, 8 clients of alice
+# connecting in a loop for LOOP_S seconds and 4 paced ~10 s streams
+# started until STREAM_S.  Sets LOAD_LOOP_PID and LOAD_STREAMS_PID.
+load_start() {
+    "$MTCLIENT" -c "127.0.0.1:$1" -s "$ALICE" -m intermediate -t echo \
+        -b 16k -n 8 -w 10 --loop "$2" >"$TEST_DIR/loop.out" 2>&1 &
+    LOAD_LOOP_PID=$!
+    PIDS+=("$LOAD_LOOP_PID")
+    "$MTCLIENT" -c "127.0.0.1:$1" -s "$ALICE" -m padded -t echo \
+        -b 1m --rate 100k -n 4 -w 10 --loop "$3" \
+        >"$TEST_DIR/streams.out" 2>&1 &
+    LOAD_STREAMS_PID=$!
+    PIDS+=("$LOAD_STREAMS_PID")
+    note "load: 8 looping clients (pid $LOAD_LOOP_PID), 4 paced streams" \
+        "(pid $LOAD_STREAMS_PID)"
+}
+
+# summary_field FILE NAME: NAME= of mtclient's last summary line in FILE.
+summary_field() {
+    grep '^mtclient: mode=' "$1" | tail -n 1 |
+        sed -n "s/.* $2=\\([0-9]*\\).*/\\1/p"
+}
+
+# load_finish: wait for the load, print "failed connection attempts: N"
+# and "broken streams: N", and require both to be 0.  Sets LOAD_ITERS and
+# LOAD_STREAM_ITERS.
+load_finish() {
+    local rc_loop=0 rc_streams=0 failed broken
+    wait "$LOAD_LOOP_PID" || rc_loop=$?
+    wait "$LOAD_STREAMS_PID" || rc_streams=$?
+    note "loop:    $(grep '^mtclient: mode=' "$TEST_DIR/loop.out" | tail -n 1)"
+    note "streams: $(grep '^mtclient: mode=' "$TEST_DIR/streams.out" |
+        tail -n 1)"
+    failed=$(summary_field "$TEST_DIR/loop.out" failures)
+    broken=$(summary_field "$TEST_DIR/streams.out" failures)
+    LOAD_ITERS=$(summary_field "$TEST_DIR/loop.out" iterations)
+    LOAD_STREAM_ITERS=$(summary_field "$TEST_DIR/streams.out" iterations)
+    echo "failed connection attempts: ${failed:-?} (of ${LOAD_ITERS:-?})"
+    echo "broken streams: ${broken:-?} (of ${LOAD_STREAM_ITERS:-?})"
+    grep ' failed after ' "$TEST_DIR/loop.out" "$TEST_DIR/streams.out" |
+        head -n 20 || true
+    assert_eq "$failed" 0 "failed connection attempts"
+    assert_eq "$broken" 0 "broken streams"
+    assert_eq "$rc_loop" 0 "loop client exit status"
+    assert_eq "$rc_streams" 0 "stream client exit status"
+}
+
 _lib_on_exit() {
     local rc=$? f
     trap - EXIT

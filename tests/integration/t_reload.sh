@@ -67,16 +67,7 @@ reload() {
 
 # --- the load, for the whole scenario -------------------------------------
 
-"$MTCLIENT" -c "127.0.0.1:$port" -s "$ALICE" -m intermediate -t echo \
-    -b 16k -n 8 -w 10 --loop "$LOAD_S" >"$TEST_DIR/loop.out" 2>&1 &
-loop=$!
-PIDS+=("$loop")
-"$MTCLIENT" -c "127.0.0.1:$port" -s "$ALICE" -m padded -t echo \
-    -b 1m --rate 100k -n 4 -w 10 --loop "$STREAM_LOOP_S" \
-    >"$TEST_DIR/streams.out" 2>&1 &
-streams=$!
-PIDS+=("$streams")
-note "load: 8 looping clients (pid $loop), 4 paced streams (pid $streams)"
+load_start "$port" "$LOAD_S" "$STREAM_LOOP_S"
 sleep 1.5
 
 # --- 1. add carol ----------------------------------------------------
@@ -169,26 +160,9 @@ mtc_ok -s "$CAROL" -m intermediate -t echo -b 65536
 
 # --- the load ends: count ---------------------------------------------
 
-rc_loop=0
-wait "$loop" || rc_loop=$?
-rc_streams=0
-wait "$streams" || rc_streams=$?
-loop_line=$(grep '^mtclient: mode=' "$TEST_DIR/loop.out" | tail -n 1)
-stream_line=$(grep '^mtclient: mode=' "$TEST_DIR/streams.out" | tail -n 1)
-note "loop:    $loop_line"
-note "streams: $stream_line"
-failed_attempts=$(sed -n 's/.* failures=\([0-9]*\).*/\1/p' <<<"$loop_line")
-broken=$(sed -n 's/.* failures=\([0-9]*\).*/\1/p' <<<"$stream_line")
-iters=$(sed -n 's/.* iterations=\([0-9]*\).*/\1/p' <<<"$loop_line")
-siters=$(sed -n 's/.* iterations=\([0-9]*\).*/\1/p' <<<"$stream_line")
-echo "failed connection attempts: ${failed_attempts:-?} (of ${iters:-?})"
-echo "broken streams: ${broken:-?} (of ${siters:-?})"
-grep ' failed after ' "$TEST_DIR/loop.out" "$TEST_DIR/streams.out" |
-    head -n 20 || true
-assert_eq "$failed_attempts" 0 "failed connection attempts"
-assert_eq "$broken" 0 "broken streams"
-assert_eq "$rc_loop" 0 "loop client exit status"
-assert_eq "$rc_streams" 0 "stream client exit status"
+load_finish
+iters=$LOAD_ITERS
+siters=$LOAD_STREAM_ITERS
 [ "${siters:-0}" -ge 8 ] || die "only ${siters:-0} streams ran"
 [ "${iters:-0}" -ge 100 ] || die "only ${iters:-0} loop connections ran"
 

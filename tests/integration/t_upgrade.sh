@@ -41,12 +41,6 @@ stats_accepted() {
         sed -n 's/.*[ :]conn_accepted=\([0-9]*\).*/\1/p'
 }
 
-# summary_field FILE KEY: KEY=N of mtclient's summary line in FILE.
-summary_field() {
-    grep '^mtclient: mode=' "$1" | tail -n 1 |
-        sed -n "s/.* $2=\\([0-9]*\\).*/\\1/p"
-}
-
 CLIENT_CONNS=0                  # connections made outside the load
 mtc_count() {
     mtc_ok "$@"
@@ -78,16 +72,7 @@ mtc_count -s "$ALICE" -m intermediate -t echo -b 65536 -n 4
 
 # --- the load, across both upgrades ---------------------------------------
 
-"$MTCLIENT" -c "127.0.0.1:$port" -s "$ALICE" -m intermediate -t echo \
-    -b 16k -n 8 -w 10 --loop "$LOAD_S" >"$TEST_DIR/loop.out" 2>&1 &
-loop=$!
-PIDS+=("$loop")
-"$MTCLIENT" -c "127.0.0.1:$port" -s "$ALICE" -m padded -t echo \
-    -b 1m --rate 100k -n 4 -w 10 --loop "$STREAM_LOOP_S" \
-    >"$TEST_DIR/streams.out" 2>&1 &
-streams=$!
-PIDS+=("$streams")
-note "load: 8 looping clients (pid $loop), 4 paced streams (pid $streams)"
+load_start "$port" "$LOAD_S" "$STREAM_LOOP_S"
 sleep 2
 
 # --- 1. a good upgrade ----------------------------------------------------
@@ -196,24 +181,9 @@ cmp -s "$bin" "$TELEMT_BIN" || die "the real binary was not restored"
 
 # --- the load ends: count ---------------------------------------------
 
-rc_loop=0
-wait "$loop" || rc_loop=$?
-rc_streams=0
-wait "$streams" || rc_streams=$?
-note "loop:    $(grep '^mtclient: mode=' "$TEST_DIR/loop.out" | tail -n 1)"
-note "streams: $(grep '^mtclient: mode=' "$TEST_DIR/streams.out" | tail -n 1)"
-failed_attempts=$(summary_field "$TEST_DIR/loop.out" failures)
-broken=$(summary_field "$TEST_DIR/streams.out" failures)
-iters=$(summary_field "$TEST_DIR/loop.out" iterations)
-siters=$(summary_field "$TEST_DIR/streams.out" iterations)
-echo "failed connection attempts: ${failed_attempts:-?} (of ${iters:-?})"
-echo "broken streams: ${broken:-?} (of ${siters:-?})"
-grep ' failed after ' "$TEST_DIR/loop.out" "$TEST_DIR/streams.out" |
-    head -n 20 || true
-assert_eq "$failed_attempts" 0 "failed connection attempts"
-assert_eq "$broken" 0 "broken streams"
-assert_eq "$rc_loop" 0 "loop client exit status"
-assert_eq "$rc_streams" 0 "stream client exit status"
+load_finish
+iters=$LOAD_ITERS
+siters=$LOAD_STREAM_ITERS
 [ "${siters:-0}" -ge 8 ] || die "only ${siters:-0} streams ran"
 
 # --- stop the new master; the counters span both binaries -------------

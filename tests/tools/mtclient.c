@@ -40,6 +40,7 @@
 
 #include "crypto.h"
 #include "faketls.h"
+#include "net.h"
 #include "obfs2.h"
 #include "pattern.h"
 #include "proto.h"
@@ -173,40 +174,11 @@ static int
 parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[64];
-    const char *colon, *port;
-    struct addrinfo hints, *res;
-    size_t hl;
+    int port;
 
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-
-        if (close == NULL || close[1] != ':')
-            return -1;
-        hl = (size_t)(close - s - 1);
-        if (hl >= sizeof(host))
-            return -1;
-        memcpy(host, s + 1, hl);
-        port = close + 2;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return -1;
-        hl = (size_t)(colon - s);
-        if (hl >= sizeof(host))
-            return -1;
-        memcpy(host, s, hl);
-        port = colon + 1;
-    }
-    host[hl] = '\0';
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
+    if (net_split_hostport(s, host, sizeof(host), &port) != 0)
         return -1;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    return net_parse_literal(host, port, ss, len);
 }
 
 /* "123", "64k", "4m" (binary units); -1 on bad input. */
