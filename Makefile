@@ -42,12 +42,12 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
 MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
               master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
-              worker/mask.c \
-              worker/relay.c
+              worker/mask.c worker/relay.c worker/threads.c
 ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
               admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
+BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/%.o)
 MASTER_OBJ := $(MASTER_SRC:%.c=$(O)/%.o)
@@ -55,6 +55,8 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(O)/%.o)
 ADMIN_OBJ  := $(ADMIN_SRC:%.c=$(O)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(O)/%.o)
 TOOL_BINS  := $(TOOLS:%=$(O)/tests/tools/%)
+BENCH_OBJ  := $(BENCH_SRC:%.c=$(O)/%.o)
+BENCH_BIN  := $(O)/tests/bench/bench
 
 ifeq ($(O),build)
 BIN := telemt
@@ -62,8 +64,9 @@ else
 BIN := $(O)/telemt
 endif
 
-.PHONY: all test unit integration check check-layers check-readme valgrind clean
-all: $(BIN) $(TOOL_BINS) $(O)/tests/unit/check_telemt
+.PHONY: all test unit integration check check-layers check-readme valgrind \
+        bench clean
+all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt
 
 $(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(ADMIN_OBJ) $(O)/admin/page.o \
         $(COMMON_OBJ)
@@ -71,6 +74,10 @@ $(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(ADMIN_OBJ) $(O)/admin/page.o \
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -89,6 +96,11 @@ $(O)/tests/tools/%.o: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+
+$(O)/tests/bench/%.o: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Icommon -Itests/tools -c -o $@ $<
 
 # The stats page is linked in as data: _binary_page_html_start/_end.
 $(O)/admin/page.o: admin/page.html
@@ -116,6 +128,11 @@ test: check-layers check-readme all
 check:
 	$(MAKE) --no-print-directory telemt
 	$(MAKE) --no-print-directory O=build-san SAN=1 test
+
+# Figures, not verdicts: the benchmark asserts nothing (README, Performance).
+bench: $(BIN) $(BENCH_BIN)
+	TELEMT_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) \
+	    bash tests/bench/run.sh
 
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \

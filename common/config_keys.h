@@ -46,7 +46,7 @@
       "worker processes; 0 means one per online CPU")                       \
     X("max_connections", INT, max_connections, 1, 1000000, 10000,           \
       "client connections each worker accepts at once")                     \
-    X("thread_stack_size", INT, thread_stack_size, 65536, 67108864, 262144, \
+    X("thread_stack_size", INT, thread_stack_size, 131072, 67108864, 262144, \
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, 1, 65535, 4096,                              \
       "listen(2) backlog of each listening socket")                         \

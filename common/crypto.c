@@ -15,6 +15,10 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <sys/random.h>
+
+#include <errno.h>
+
 struct ctr {
     EVP_CIPHER_CTX *ctx;
 };
@@ -120,10 +124,26 @@ hmac_sha256_2(const uint8_t *key, size_t keylen, const uint8_t *a,
     OPENSSL_cleanse(pad, sizeof(pad));
 }
 
+/*
+ * Straight from the kernel: libcrypto's RAND_bytes() would set up a DRBG
+ * in every thread that calls it, and each connection is a thread of its
+ * own, so that is time and memory on every connection.
+ */
 int
 random_bytes(uint8_t *buf, size_t len)
 {
-    return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+    while (len > 0) {
+        ssize_t n = getrandom(buf, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 int

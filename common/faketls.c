@@ -298,18 +298,21 @@ faketls_build_answer(const struct faketls_hello *h,
 int
 faketls_x25519_public(uint8_t out[32])
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+    uint8_t priv[32];
     EVP_PKEY *key = NULL;
     size_t n = 32;
     int rc = -1;
 
     /* The private half is thrown away: no real TLS session follows, the
-     * key only has to be a point a censor's parser would accept. */
-    if (ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
-        EVP_PKEY_keygen(ctx, &key) == 1 &&
-        EVP_PKEY_get_raw_public_key(key, out, &n) == 1 && n == 32)
+     * key only has to be a point a censor's parser would accept.  Its
+     * bytes come from random_bytes(), not libcrypto's per-thread DRBG. */
+    if (random_bytes(priv, sizeof(priv)) == 0)
+        key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv,
+            sizeof(priv));
+    if (key != NULL && EVP_PKEY_get_raw_public_key(key, out, &n) == 1 &&
+        n == 32)
         rc = 0;
     EVP_PKEY_free(key);
-    EVP_PKEY_CTX_free(ctx);
+    OPENSSL_cleanse(priv, sizeof(priv));
     return rc;
 }

@@ -136,6 +136,8 @@ conn_serve(struct conn *c, struct hs_result *hs)
     r.early = hs->early;
     r.early_len = hs->early_len;
     r.tls = hs->tls ? &hs->rec : NULL;
+    r.release = c->hs;              /* hs->early lives in it */
+    c->hs = NULL;
     atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
     pthread_mutex_lock(&c->w->all_lock);
     c->user_slot = c->w->user_slot[hs->user];
@@ -149,7 +151,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
     atomic_fetch_add_explicit(&us->bytes_dc_to_client, r.d2c_bytes,
         memory_order_relaxed);
     log_debug("%s: closed (%s), %llu bytes up, %llu bytes down", c->peer,
-        rc == 0 ? "eof" : rc == -2 ? "out of memory" : "reset",
+        rc == 0 ? "eof" : "reset",
         (unsigned long long)r.c2d_bytes, (unsigned long long)r.d2c_bytes);
     ctr_free(d_enc);
     ctr_free(d_dec);
@@ -210,7 +212,7 @@ conn_hs_leave(struct conn *c)
     pthread_mutex_unlock(&w->hs_lock);
 }
 
-static void *
+static void
 conn_thread(void *arg)
 {
     struct conn *c = arg;
@@ -247,7 +249,6 @@ conn_thread(void *arg)
         ctr_free(hs.c_enc);
     }
     conn_close(c);
-    return NULL;
 }
 
 void
@@ -275,7 +276,6 @@ int
 conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    pthread_t t;
     int err;
 
     if (c == NULL) {
@@ -299,7 +299,7 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
         w->all_head->all_prev = c;
     w->all_head = c;
     pthread_mutex_unlock(&w->all_lock);
-    err = pthread_create(&t, &w->thread_attr, conn_thread, c);
+    err = threads_run(&w->threads, conn_thread, c);
     if (err != 0) {
         pthread_mutex_lock(&w->all_lock);
         w->all_head = c->all_next;
@@ -307,7 +307,7 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
             w->all_head->all_prev = NULL;
         pthread_mutex_unlock(&w->all_lock);
         errno = err;
-        log_warn("pthread_create for %s", c->peer);
+        log_warn("cannot start a thread for %s", c->peer);
         atomic_fetch_sub(&w->active, 1);
         atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
         free(c);

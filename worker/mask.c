@@ -43,6 +43,8 @@ mask_run(struct conn *c, int client_eof)
     r.dfd = c->dfd;
     r.first = c->hs;
     r.first_len = c->hslen;
+    r.release = c->hs;
+    c->hs = NULL;
     r.client_eof = client_eof;
     rc = relay_run(&r);
     if (rc != 0) {

@@ -10,9 +10,17 @@
  * are unwrapped before decryption, and DC bytes leave in ApplicationData
  * records: one read of up to 16 KiB becomes one record, so a bulk
  * transfer goes out in full-size records like a real TLS server's.
+ *
+ * Memory: most relayed connections sit idle most of the time.  The
+ * buffers live on the thread's stack (no allocation, no extra mapping per
+ * connection); after RELAY_IDLE_MS with nothing in flight their pages and
+ * the unused part of the stack below (the handshake ran deeper than the
+ * relay does) are handed back with MADV_DONTNEED, and come back as zero
+ * pages on the next read.
  */
 #include "relay.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -22,6 +30,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "threads.h"
 #include "util.h"
 
 #define RELAY_FIRST_WRITE_MS    10000
@@ -130,10 +139,25 @@ dir_events(const struct dir *d, int fd)
     return ev;
 }
 
+/* Nothing in flight for RELAY_IDLE_MS: give the pages back. */
+static void
+relay_idle(uint8_t *mem, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)mem + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)mem + len) & ~(page - 1);
+
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    threads_trim_stack();
+}
+
 int
 relay_run(struct relay *r)
 {
-    uint8_t *mem = malloc(2 * (RELAY_BUF + TLSREC_HEADER));
+    /* Page-aligned, so idle time can give back all of it. */
+    uint8_t mem[2 * (RELAY_BUF + TLSREC_HEADER)]
+        __attribute__((aligned(4096)));
     struct dir up = {
         .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
         .unwrap = r->tls, .bytes = &r->c2d_bytes,
@@ -142,10 +166,8 @@ relay_run(struct relay *r)
         .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
         .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
     };
-    int rc = 0;
+    int rc = 0, trimmed = 0;
 
-    if (mem == NULL)
-        return -2;
     up.buf = mem;
     down.buf = mem + RELAY_BUF + TLSREC_HEADER;
 
@@ -164,12 +186,17 @@ relay_run(struct relay *r)
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||
         net_write_all(r->dfd, r->early, r->early_len,
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
-        free(mem);
+        free(r->release);
         return -1;
     }
+    free(r->release);
+    r->release = NULL;
+    r->early = NULL;
+    r->first = NULL;
 
     while (!(up.done && down.done)) {
         struct pollfd p[2];
+        int n, quiet;
 
         if (dir_pump(&up) < 0 || dir_pump(&down) < 0) {
             rc = -1;
@@ -185,15 +212,23 @@ relay_run(struct relay *r)
         for (int i = 0; i < 2; i++)
             if (p[i].events == 0)
                 p[i].fd = -1;
-        if (poll(p, 2, -1) == -1 && errno != EINTR) {
+        /* Only reads are awaited: both buffers are empty. */
+        quiet = up.len == up.off && down.len == down.off;
+        n = poll(p, 2, quiet && !trimmed ? RELAY_IDLE_MS : -1);
+        if (n == -1 && errno != EINTR) {
             rc = -1;
             break;
         }
+        if (n == 0) {
+            relay_idle(mem, sizeof(mem));
+            trimmed = 1;
+            continue;
+        }
+        trimmed = 0;
         if ((p[0].revents | p[1].revents) & POLLNVAL) {
             rc = -1;
             break;
         }
     }
-    free(mem);
     return rc;
 }

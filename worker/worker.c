@@ -79,12 +79,8 @@ worker_main(struct worker *w)
 
     sfd = worker_signalfd();
     atomic_init(&w->active, 0);
-    if (pthread_attr_init(&w->thread_attr) != 0 ||
-        pthread_attr_setdetachstate(&w->thread_attr,
-        PTHREAD_CREATE_DETACHED) != 0 ||
-        pthread_attr_setstacksize(&w->thread_attr,
-        (size_t)w->cfg->thread_stack_size) != 0)
-        fatalx("cannot set up thread attributes");
+    if (threads_init(&w->threads, (size_t)w->cfg->thread_stack_size) != 0)
+        fatalx("cannot set up the connection threads");
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");

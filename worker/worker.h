@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "stats.h"
+#include "threads.h"
 
 #define WORKER_MAX_LISTEN       2
 
@@ -27,7 +28,7 @@ struct worker {
     const int *user_slot;           /* cfg->users[i] -> stats users[] slot */
     struct stats_worker *me;        /* this worker's slot in the region */
     atomic_int active;              /* connection threads alive */
-    pthread_attr_t thread_attr;     /* detached, cfg->thread_stack_size */
+    struct threads threads;         /* connection threads */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
     struct conn *hs_head, *hs_tail; /* connections in the handshake, */
     int hs_count;                   /* oldest first (max_handshakes) */

@@ -34,6 +34,8 @@ port_open "$port" || die "telemt under valgrind did not start"
 TELEMT_PORT=$port
 
 mtc_ok -s "$ALICE" -m intermediate -t echo -b 262144 -w 60
+# Past the relay's idle time: its pages go back mid-stream.
+mtc_ok -s "$ALICE" -m intermediate -t echo -b 65536 --idle 1500 -w 60
 mtc_ok -s "$BOB" -m padded -t source -b 262144 -w 60
 mtc_ok -s fedcba98765432100123456789abcdef -m padded -t echo -b 1024 \
     --expect-close -w 30

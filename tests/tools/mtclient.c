@@ -86,6 +86,7 @@ static struct {
     int print_answer;                   /* TLS: print the cert record size */
     int loop_s;                         /* --loop SECONDS, 0 = run once */
     uint64_t rate;                      /* --rate B/s for echo/sink, 0 = off */
+    int idle_ms;                        /* --idle: echo pauses half-way */
 } opt;
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
@@ -128,7 +129,7 @@ usage(void)
         "            [--record-size N] [--time-offset SECONDS]\n"
         "            [--check-record-sizes] [--print-answer]]\n"
         "           [--dump-flight FILE] [--loop SECONDS]\n"
-        "           [--rate BYTES_PER_SECOND]\n"
+        "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -147,7 +148,9 @@ usage(void)
         "  reason, the summary adds iterations=N failures=F, and the exit\n"
         "  status is 1 if any iteration failed.\n"
         "  --rate BYTES_PER_SECOND (k/m suffixes): pace the sending side of\n"
-        "  echo and sink so that -b BYTES take BYTES/RATE seconds.\n");
+        "  echo and sink so that -b BYTES take BYTES/RATE seconds.\n"
+        "  --idle MS: echo stops for MS once half of -b BYTES came back\n"
+        "  (the proxy's relay sees an idle connection), then goes on.\n");
     exit(2);
 }
 
@@ -728,6 +731,7 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
     uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
     size_t spos = 0, slen = 0, cap = pace_chunk(chunk_cap());
     int64_t t0 = mono_ms(), deadline = deadline_w();
+    int idled = opt.idle_ms == 0;
 
     pattern_init(&sp, cmd->seed);
     pattern_init(&rp, cmd->seed);
@@ -736,7 +740,22 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
         int64_t left, pace = 0;
         int r;
 
-        if (spos == slen && sent < opt.bytes) {
+        /* Nothing in flight either way: the relay's buffers are empty. */
+        if (!idled && sent >= opt.bytes / 2 && rcvd == sent) {
+            struct timespec ts = {
+                .tv_sec = opt.idle_ms / 1000,
+                .tv_nsec = (long)(opt.idle_ms % 1000) * 1000000L,
+            };
+
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                continue;
+            idled = 1;
+            t0 += opt.idle_ms;
+            deadline = deadline_w();
+        }
+
+        if (spos == slen && sent < opt.bytes &&
+            (idled || sent < opt.bytes / 2)) {
             uint64_t rest = opt.bytes - sent;
             size_t k = rest < cap ? (size_t)rest : cap;
 
@@ -1297,6 +1316,7 @@ parse_args(int argc, char **argv)
         { "self-test", no_argument, NULL, 'S' },
         { "loop", required_argument, NULL, 'L' },
         { "rate", required_argument, NULL, 'r' },
+        { "idle", required_argument, NULL, 'I' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1419,6 +1439,12 @@ parse_args(int argc, char **argv)
             if (*optarg == '\0' || *end != '\0' || v < 1 || v > 86400)
                 usage();
             opt.loop_s = (int)v;
+            break;
+        case 'I':
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 600000)
+                usage();
+            opt.idle_ms = (int)v;
             break;
         case 'r':
             if (parse_size(optarg, &opt.rate) != 0 || opt.rate == 0 ||
