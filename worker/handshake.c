@@ -14,6 +14,8 @@
  */
 #include "handshake.h"
 
+#include <netinet/in.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -107,17 +109,79 @@ tag_allowed(const struct config *cfg, uint32_t tag, int in_tls,
 }
 
 /*
+ * Users are tried one secret at a time, so with many users a handshake
+ * costs one HMAC (fake TLS) or one SHA-256 + AES block (obfuscated2) per
+ * user.  A client reconnects from the same address again and again, so
+ * the user an address last authenticated as is tried first, and the
+ * whole loop runs only for addresses new to this worker.  The hint only
+ * reorders: a client without a valid secret still goes through every
+ * user, so a prober's timing is the same whatever the hints hold.
+ */
+static uint32_t
+hs_addr_hash(const struct sockaddr_storage *ss)
+{
+    const uint8_t *p;
+    size_t n;
+    uint32_t h = 2166136261u;
+
+    if (ss->ss_family == AF_INET6) {
+        p = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        n = 8;                              /* a /64: one host */
+    } else {
+        p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        n = 4;
+    }
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static int
+hs_hint_get(const struct conn *c)
+{
+    uint32_t h = hs_addr_hash(&c->peer_addr);
+    uint32_t v = atomic_load_explicit(
+        &c->w->user_hint[h % WORKER_USER_HINTS], memory_order_relaxed);
+
+    if ((v >> 16) != (h >> 16) || (v & 0xffff) == 0 ||
+        (int)(v & 0xffff) > c->w->cfg->nusers)
+        return -1;
+    return (int)(v & 0xffff) - 1;
+}
+
+static void
+hs_hint_set(const struct conn *c, int user)
+{
+    uint32_t h = hs_addr_hash(&c->peer_addr);
+
+    atomic_store_explicit(&c->w->user_hint[h % WORKER_USER_HINTS],
+        (h >> 16) << 16 | (uint32_t)(user + 1), memory_order_relaxed);
+}
+
+/* The k-th user to try: the hinted one first, then the others in order. */
+static int
+hs_nth_user(int k, int hint)
+{
+    if (hint < 0)
+        return k;
+    if (k == 0)
+        return hint;
+    return k - 1 >= hint ? k : k - 1;
+}
+
+/*
  * Find the user whose secret turns hdr's tag into a valid one for an
  * enabled mode; in fake TLS only the user the hello proved (only_user).
  * A match in a disabled mode is remembered so the refusal says why.
  */
 static enum hs_verdict
 hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
-    int only_user, struct hs_result *r)
+    int only_user, int hint, struct hs_result *r)
 {
     enum hs_verdict v = HS_BAD_SECRET;
 
-    for (int u = 0; u < cfg->nusers; u++) {
+    for (int k = 0; k < cfg->nusers; k++) {
+        int u = hs_nth_user(k, hint);
         enum hs_mode mode;
         uint32_t tag;
         int16_t dc;
@@ -194,9 +258,13 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     if (faketls_parse_hello(c->hs, need, h) != 0)
         return HS_BAD_TLS;
     *user = -1;
-    for (int u = 0; u < cfg->nusers && *user < 0; u++)
+    for (int k = 0, hint = hs_hint_get(c); k < cfg->nusers && *user < 0;
+        k++) {
+        int u = hs_nth_user(k, hint);
+
         if (faketls_verify(c->hs, need, cfg->users[u].secret, &ts))
             *user = u;
+    }
     if (*user < 0)
         return HS_BAD_DIGEST;
     if (!hs_time_ok(cfg, ts)) {
@@ -306,8 +374,9 @@ handshake_run(struct conn *c, struct hs_result *r)
         v = hs_tls_inner(c, deadline, h.record_len, r, &pay_end);
         if (v != HS_OK)
             return v;
-        v = hs_obfs2_match(cfg, c->hs + h.record_len, 1, user, r);
+        v = hs_obfs2_match(cfg, c->hs + h.record_len, 1, user, -1, r);
         if (v == HS_OK) {
+            hs_hint_set(c, r->user);
             r->tls = 1;
             r->early = c->hs + h.record_len + OBFS2_HEADER_LEN;
             r->early_len = pay_end - h.record_len - OBFS2_HEADER_LEN;
@@ -328,10 +397,11 @@ obfs2:
     }
     if (obfs2_prefix_impossible(c->hs, c->hslen))
         return HS_BAD_HEADER;
-    v = hs_obfs2_match(cfg, c->hs, 0, -1, r);
+    v = hs_obfs2_match(cfg, c->hs, 0, -1, hs_hint_get(c), r);
     if (v == HS_OK)
         v = hs_replay_check(c, c->hs + 8);
     if (v == HS_OK) {
+        hs_hint_set(c, r->user);
         r->early = c->hs + OBFS2_HEADER_LEN;
         r->early_len = c->hslen - OBFS2_HEADER_LEN;
     } else {

@@ -14,6 +14,7 @@
 #include "threads.h"
 
 #define WORKER_MAX_LISTEN       2
+#define WORKER_USER_HINTS       4096    /* client addresses remembered */
 
 struct conn;
 
@@ -34,6 +35,9 @@ struct worker {
     int hs_count;                   /* oldest first (max_handshakes) */
     pthread_mutex_t all_lock;       /* guards the list of every */
     struct conn *all_head;          /* connection, for reload drops */
+    /* By hash of a client address: its hash's top 16 bits and 1 + the
+     * user it last authenticated as (worker/handshake.c). */
+    _Atomic uint32_t user_hint[WORKER_USER_HINTS];
 };
 
 /*
