@@ -125,12 +125,18 @@ conn_serve(struct conn *c, struct hs_result *hs)
         cfg->users[hs->user].name, hs->tag, hs->dc, dcaddr,
         cfg->fast_mode ? " (fast)" : "");
 
+    if (cfg->fast_mode) {
+        /* Fast mode never uses these two: no need to hold them. */
+        ctr_free(hs->c_enc);
+        ctr_free(d_dec);
+        hs->c_enc = d_dec = NULL;
+    }
     r.cfd = c->cfd;
     r.dfd = c->dfd;
     r.c_dec = hs->c_dec;
     r.d_enc = d_enc;
-    r.c_enc = cfg->fast_mode ? NULL : hs->c_enc;
-    r.d_dec = cfg->fast_mode ? NULL : d_dec;
+    r.c_enc = hs->c_enc;
+    r.d_dec = d_dec;
     r.first = dchdr;
     r.first_len = sizeof(dchdr);
     r.early = hs->early;

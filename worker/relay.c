@@ -139,49 +139,58 @@ dir_events(const struct dir *d, int fd)
     return ev;
 }
 
+/*
+ * Everything the loop touches, in one piece: the small state first (on
+ * the page next to the frames that stay resident anyway), then the
+ * buffers, page-aligned and with the struct's padding after them, so
+ * that idle time can give back every page they cover.
+ */
+struct relay_state {
+    struct dir up, down;
+    struct pollfd p[2];
+    uint8_t buf[2][RELAY_BUF + TLSREC_HEADER] __attribute__((aligned(4096)));
+} __attribute__((aligned(4096)));
+
 /* Nothing in flight for RELAY_IDLE_MS: give the pages back. */
 static void
-relay_idle(uint8_t *mem, size_t len)
+relay_idle(struct relay_state *st)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)mem + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)mem + len) & ~(page - 1);
+    uintptr_t lo = (uintptr_t)st->buf;
+    uintptr_t hi = (lo + sizeof(st->buf) + page - 1) & ~(page - 1);
 
-    if (hi > lo)
-        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    (void)madvise(st->buf, hi - lo, MADV_DONTNEED);
     threads_trim_stack();
 }
 
 int
 relay_run(struct relay *r)
 {
-    /* Page-aligned, so idle time can give back all of it. */
-    uint8_t mem[2 * (RELAY_BUF + TLSREC_HEADER)]
-        __attribute__((aligned(4096)));
-    struct dir up = {
-        .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
-        .unwrap = r->tls, .bytes = &r->c2d_bytes,
-    };
-    struct dir down = {
-        .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
-        .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
-    };
+    struct relay_state st;
+    struct dir *up = &st.up, *down = &st.down;
+    struct pollfd *p = st.p;
     int rc = 0, trimmed = 0;
 
-    up.buf = mem;
-    down.buf = mem + RELAY_BUF + TLSREC_HEADER;
+    *up = (struct dir){
+        .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
+        .unwrap = r->tls, .bytes = &r->c2d_bytes, .buf = st.buf[0],
+    };
+    *down = (struct dir){
+        .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
+        .wrap = r->tls != NULL, .bytes = &r->d2c_bytes, .buf = st.buf[1],
+    };
 
     /*
      * The DC header, then what the client sent along with its own (it may
      * be more than a buffer in fake TLS mode).  A fresh socket's send
      * buffer takes this at once; the deadline only guards a stuck DC.
      */
-    if (r->early_len > 0 && up.enc != NULL) {
-        ctr_apply(up.dec, r->early, r->early, r->early_len);
-        ctr_apply(up.enc, r->early, r->early, r->early_len);
+    if (r->early_len > 0 && up->enc != NULL) {
+        ctr_apply(up->dec, r->early, r->early, r->early_len);
+        ctr_apply(up->enc, r->early, r->early, r->early_len);
     }
     r->c2d_bytes += r->early_len;
-    up.eof = r->client_eof;
+    up->eof = r->client_eof;
     if (net_write_all(r->dfd, r->first, r->first_len,
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||
         net_write_all(r->dfd, r->early, r->early_len,
@@ -194,33 +203,32 @@ relay_run(struct relay *r)
     r->early = NULL;
     r->first = NULL;
 
-    while (!(up.done && down.done)) {
-        struct pollfd p[2];
+    while (!(up->done && down->done)) {
         int n, quiet;
 
-        if (dir_pump(&up) < 0 || dir_pump(&down) < 0) {
+        if (dir_pump(up) < 0 || dir_pump(down) < 0) {
             rc = -1;
             break;
         }
-        if (up.done && down.done)
+        if (up->done && down->done)
             break;
         p[0].fd = r->cfd;
-        p[0].events = dir_events(&up, r->cfd) | dir_events(&down, r->cfd);
+        p[0].events = dir_events(up, r->cfd) | dir_events(down, r->cfd);
         p[1].fd = r->dfd;
-        p[1].events = dir_events(&up, r->dfd) | dir_events(&down, r->dfd);
+        p[1].events = dir_events(up, r->dfd) | dir_events(down, r->dfd);
         /* A socket nobody waits on must not wake us with POLLHUP. */
         for (int i = 0; i < 2; i++)
             if (p[i].events == 0)
                 p[i].fd = -1;
         /* Only reads are awaited: both buffers are empty. */
-        quiet = up.len == up.off && down.len == down.off;
+        quiet = up->len == up->off && down->len == down->off;
         n = poll(p, 2, quiet && !trimmed ? RELAY_IDLE_MS : -1);
         if (n == -1 && errno != EINTR) {
             rc = -1;
             break;
         }
         if (n == 0) {
-            relay_idle(mem, sizeof(mem));
+            relay_idle(&st);
             trimmed = 1;
             continue;
         }

@@ -50,7 +50,7 @@ threads_init(struct threads *t, size_t stack_size)
 void
 threads_trim_stack(void)
 {
-    static const size_t margin = 16384;
+    static const size_t margin = 2048;  /* this frame and madvise()'s */
     pthread_attr_t a;
     void *lo;
     size_t size, page = (size_t)sysconf(_SC_PAGESIZE);

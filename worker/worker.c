@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -74,8 +75,8 @@ void
 worker_main(struct worker *w)
 {
     struct pollfd pfd[WORKER_MAX_LISTEN + 2];
-    int64_t deadline = 0;
-    int sfd, n, draining = 0;
+    int64_t deadline = 0, trimmed_ms = 0;
+    int sfd, n, draining = 0, high = 0;
 
     sfd = worker_signalfd();
     atomic_init(&w->active, 0);
@@ -103,7 +104,20 @@ worker_main(struct worker *w)
             /* _exit: threads may still use libcrypto; skip atexit. */
             _exit(0);
         }
-        if (poll(pfd, (nfds_t)n, draining ? 100 : -1) == -1) {
+        /*
+         * After many connections ended, hand the memory malloc kept for
+         * them back to the system: threads allocate from several arenas
+         * and glibc only trims the top of each on its own.
+         */
+        if (atomic_load(&w->active) > high)
+            high = atomic_load(&w->active);
+        if (now - trimmed_ms >= WORKER_TRIM_MS) {
+            if (high - atomic_load(&w->active) >= WORKER_TRIM_CLOSED)
+                (void)malloc_trim(0);
+            high = atomic_load(&w->active);
+            trimmed_ms = now;
+        }
+        if (poll(pfd, (nfds_t)n, draining ? 100 : WORKER_TRIM_MS) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");

@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+#
+# run.sh - the benchmark behind `make bench` (README, "Performance").
+#
+# Starts the fake DC, the no-crypto relay (both from tests/bench/bench)
+# and telemt on loopback, drives the same loads through each of them with
+# `bench load`, and prints medians over BENCH_REPS runs with every proxy
+# figure as a ratio to the relay's, measured in the same run.  It asserts
+# nothing: the figures are for reading (and for the README's table).
+#
+# Targets: "direct" is the load client straight to the fake DC (the
+# tool's own ceiling), "relay" the baseline, "classic", "secure" and
+# "tls" telemt in that client mode (fast mode on, 2 workers).
+#
+# Env: TELEMT_BIN, BENCH_BIN, BENCH_REPS (default 3), BENCH_SECONDS (bulk
+# and handshake run length, default 0.8), BENCH_OUT (the table is also
+# written there, default build/bench/results.md), BENCH_NO_NETNS=1 to stay
+# on the host network.  As root it re-runs itself in a private network
+# namespace, so the sysctls it sets (port range, TIME_WAIT reuse) and all
+# its traffic stay inside it.
+
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+if [ -z "${BENCH_IN_NETNS:-}" ] && [ -z "${BENCH_NO_NETNS:-}" ] &&
+    [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+    unshare -n true 2>/dev/null; then
+    exec unshare -n env BENCH_IN_NETNS=1 bash "$here/run.sh" "$@"
+fi
+if [ -n "${BENCH_IN_NETNS:-}" ]; then
+    ip link set lo up || { echo "run.sh: cannot bring lo up" >&2; exit 1; }
+    sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+        net.ipv4.tcp_tw_reuse=1 >/dev/null 2>&1 || true
+fi
+
+TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
+BENCH_BIN=$(realpath -m "${BENCH_BIN:-$root/build/tests/bench/bench}")
+REPS=${BENCH_REPS:-3}
+SECS=${BENCH_SECONDS:-0.8}
+OUT=$(realpath -m "${BENCH_OUT:-$root/build/bench/results.md}")
+WORKERS=2
+SECRET=0123456789abcdef0123456789abcdef
+SNI=www.example.com
+DC_PORT=19000
+RELAY_PORT=19001
+PROXY_PORT=19443
+ADMIN_PORT=19091
+TARGETS=(direct relay classic secure tls)
+PROXIES=(classic secure tls)
+
+for b in "$TELEMT_BIN" "$BENCH_BIN"; do
+    [ -x "$b" ] || { echo "run.sh: $b is missing (make first)" >&2; exit 1; }
+done
+ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench.XXXXXX")
+mkdir -p "$(dirname "$OUT")"
+DC_PID= RELAY_PID= PROXY_PID=
+
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+cleanup() {
+    stop_pid "$PROXY_PID"
+    stop_pid "$RELAY_PID"
+    stop_pid "$DC_PID"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+say() { echo "$*" >&2; }
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "nothing listens on port $1 (see $work/*.log)"
+}
+
+# A config with NUSERS users, the benchmark's own secret last (the worst
+# place for the per-user loop), and every DC at the fake DC.
+write_proxy_config() {
+    local nusers=$1 workers=$2 i dcs=""
+    for dc in 1 2 3 4 5 -1 -2 -3 -4 -5; do
+        dcs+="${dcs:+, }{ dc = $dc; addresses = [\"127.0.0.1:$DC_PORT\"]; }"
+    done
+    {
+        echo "port = $PROXY_PORT;"
+        echo "listen_ipv4 = \"127.0.0.1\";"
+        echo "workers = $workers;"
+        echo "allow_root = true;"
+        echo "pidfile = \"\";"
+        echo "log_level = \"warn\";"
+        echo "mask = false;"
+        echo "fast_mode = true;"
+        echo "admin_listen = \"127.0.0.1:$ADMIN_PORT\";"
+        echo "tls_domain = \"$SNI\";"
+        echo "modes = { classic = true; secure = true; tls = true; };"
+        echo "users = {"
+        for ((i = 1; i < nusers; i++)); do
+            printf '  u%04d = "%s";\n' "$i" "$(printf '%032x' "$i")"
+        done
+        echo "  alice = \"$SECRET\";"
+        echo "};"
+        echo "dc_overrides = ( $dcs );"
+    } >"$work/telemt.conf"
+}
+
+start_proxy() {
+    write_proxy_config "$1" "$2"
+    "$TELEMT_BIN" -f "$work/telemt.conf" >>"$work/telemt.log" 2>&1 &
+    PROXY_PID=$!
+    wait_port "$PROXY_PORT"
+    wait_port "$ADMIN_PORT"
+}
+
+start_fixtures() {
+    "$BENCH_BIN" dc --listen "127.0.0.1:$DC_PORT" >"$work/dc.log" 2>&1 &
+    DC_PID=$!
+    "$BENCH_BIN" relay --listen "127.0.0.1:$RELAY_PORT" \
+        --to "127.0.0.1:$DC_PORT" --workers "$WORKERS" \
+        >"$work/relay.log" 2>&1 &
+    RELAY_PID=$!
+    wait_port "$DC_PORT"
+    wait_port "$RELAY_PORT"
+}
+
+# pids_of TARGET: the processes whose CPU and memory count for it.
+pids_of() {
+    local p
+    case $1 in
+    relay) p=$RELAY_PID ;;
+    direct) p=$DC_PID ;;
+    *) p=$PROXY_PID ;;
+    esac
+    echo "$p" $(pgrep -P "$p")
+}
+
+# cpu_ticks PID...: user + system clock ticks, dead threads included.
+cpu_ticks() {
+    local t=0 f
+    for f in "$@"; do
+        [ -r "/proc/$f/stat" ] || continue
+        t=$((t + $(sed 's/^.*) //' "/proc/$f/stat" |
+            awk '{ print $12 + $13 }')))
+    done
+    echo "$t"
+}
+
+rss_kib() {
+    local t=0 f v
+    for f in "$@"; do
+        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$f/status" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
+fd_count() {
+    local t=0 f
+    for f in "$@"; do
+        t=$((t + $(ls "/proc/$f/fd" 2>/dev/null | wc -l)))
+    done
+    echo "$t"
+}
+
+mem_available_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
+
+TICK=$(getconf CLK_TCK)
+
+target_args() {
+    case $1 in
+    direct) echo --target "127.0.0.1:$DC_PORT" --mode direct ;;
+    relay) echo --target "127.0.0.1:$RELAY_PORT" --mode direct ;;
+    tls) echo --target "127.0.0.1:$PROXY_PORT" --mode tls \
+        --secret "$SECRET" --sni "$SNI" ;;
+    *) echo --target "127.0.0.1:$PROXY_PORT" --mode "$1" \
+        --secret "$SECRET" ;;
+    esac
+}
+
+# kv LINE KEY: the value of KEY in a "k=v k=v" line.
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
+
+declare -A R          # R[name] = "v1 v2 ..." (one per repetition)
+add() { R[$1]="${R[$1]:-}${R[$1]:+ }$2"; }
+
+median() {
+    local v=${R[$1]:-}
+    [ -n "$v" ] || { echo "-"; return; }
+    tr ' ' '\n' <<<"$v" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR % 2) print a[(NR + 1) / 2];
+              else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+FAILS=0
+# load TARGET ARGS...: run one load, record the proxy-side CPU seconds in
+# LAST_CPU and the tool's result line in LAST.
+load() {
+    local t=$1 pids c0 c1
+    shift
+    pids=$(pids_of "$t")
+    c0=$(cpu_ticks $pids)
+    LAST=$("$BENCH_BIN" load $(target_args "$t") "$@" 2>>"$work/load.log")
+    c1=$(cpu_ticks $pids)
+    LAST_CPU=$(awk -v a="$c0" -v b="$c1" -v t="$TICK" \
+        'BEGIN { printf "%.3f", (b - a) / t }')
+    local f
+    f=$(kv "$LAST" fail)
+    if [ -z "$LAST" ] || [ "${f:-1}" != 0 ]; then
+        FAILS=$((FAILS + 1))
+        say "  $t $*: ${LAST:-no result} (see $work/load.log)"
+    fi
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-";
+        else printf "%.2fx", a / b }'
+}
+
+# ---------------------------------------------------------------- runs
+
+bulk() {
+    local rep n dir t up down
+    for rep in $(seq "$REPS"); do
+        for n in 1 16; do
+            for dir in up down both; do
+                for t in "${TARGETS[@]}"; do
+                    load "$t" bulk --conns "$n" --dir "$dir" --seconds "$SECS"
+                    up=$(kv "$LAST" up_mbps)
+                    down=$(kv "$LAST" down_mbps)
+                    [ "$dir" = down ] || add "bulk.$n.$dir.up.$t" "${up:-0}"
+                    [ "$dir" = up ] || add "bulk.$n.$dir.down.$t" "${down:-0}"
+                    # CPU nanoseconds per payload byte, both directions.
+                    if [ "$n" = 16 ] && [ "$dir" = both ]; then
+                        add "cpu_byte.$t" "$(awk -v c="$LAST_CPU" \
+                            -v u="$(kv "$LAST" up_bytes)" \
+                            -v d="$(kv "$LAST" down_bytes)" 'BEGIN {
+                            printf "%.3f", (u + d) ? c * 1e9 / (u + d) : 0 }')"
+                    fi
+                done
+            done
+        done
+    done
+}
+
+handshakes() {
+    local rep n t hs suffix=${1:-}
+    shift || true
+    local targets=("$@")
+    [ ${#targets[@]} -gt 0 ] || targets=("${TARGETS[@]}")
+    for rep in $(seq "$REPS"); do
+        for n in 16 64; do
+            for t in "${targets[@]}"; do
+                load "$t" hs --clients "$n" --seconds "$SECS"
+                hs=$(kv "$LAST" handshakes)
+                add "hs$suffix.$n.rate.$t" "$(kv "$LAST" rate)"
+                add "hs$suffix.$n.p50.$t" "$(kv "$LAST" p50_ms)"
+                add "hs$suffix.$n.p99.$t" "$(kv "$LAST" p99_ms)"
+                add "hs$suffix.$n.fail.$t" "$(kv "$LAST" fail)"
+                add "hs$suffix.$n.cpu.$t" "$(awk -v c="$LAST_CPU" -v h="$hs" \
+                    'BEGIN { printf "%.1f", h ? c * 1e6 / h : 0 }')"
+            done
+        done
+    done
+}
+
+latency() {
+    local t
+    for t in "${TARGETS[@]}"; do
+        load "$t" latency --conns 100 --rate 2000 --seconds 3
+        add "lat.p50.$t" "$(kv "$LAST" p50_ms)"
+        add "lat.p99.$t" "$(kv "$LAST" p99_ms)"
+        add "lat.p999.$t" "$(kv "$LAST" p999_ms)"
+    done
+}
+
+# hold TARGET N: open N connections (one round trip each), let them go
+# idle, measure, close, measure again.
+hold() {
+    local t=$1 n=$2 pids rss0 ma0 fd0 rss1 ma1 fd1 rss2 line fifo pid
+    pids=$(pids_of "$t")
+    sleep 1
+    rss0=$(rss_kib $pids) ma0=$(mem_available_kib) fd0=$(fd_count $pids)
+    fifo=$work/hold.$t.$n
+    mkfifo "$fifo"
+    "$BENCH_BIN" load $(target_args "$t") hold --conns "$n" \
+        <"$fifo" >"$fifo.out" 2>>"$work/load.log" &
+    pid=$!
+    exec 7>"$fifo"
+    for _ in $(seq 600); do
+        grep -q '^HELD' "$fifo.out" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    # Past the relay's idle time, so what is measured is an idle client.
+    sleep 2.5
+    rss1=$(rss_kib $pids) ma1=$(mem_available_kib) fd1=$(fd_count $pids)
+    exec 7>&-
+    wait "$pid"
+    sleep 1.5
+    rss2=$(rss_kib $pids)
+    line=$(tail -n1 "$fifo.out")
+    if [ "$(kv "$line" fail)" != 0 ] || [ "$(kv "$line" alive)" != "$n" ]; then
+        FAILS=$((FAILS + 1))
+        say "  hold $t $n: $(cat "$fifo.out")"
+    fi
+    M[$t.$n.rss]=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
+        'BEGIN { printf "%.1f", (b - a) / n }')
+    M[$t.$n.sys]=$(awk -v a="$ma0" -v b="$ma1" -v n="$n" \
+        'BEGIN { printf "%.1f", (a - b) / n }')
+    M[$t.$n.fds]=$(awk -v a="$fd0" -v b="$fd1" -v n="$n" \
+        'BEGIN { printf "%.2f", (b - a) / n }')
+    M[$t.$n.after]=$(awk -v a="$rss0" -v c="$rss2" \
+        'BEGIN { printf "%+.1f%%", a ? (c - a) * 100 / a : 0 }')
+    M[$t.$n.start]=$rss0
+    M[$t.$n.alive]="$(kv "$line" alive)/$n"
+}
+declare -A M
+
+# --------------------------------------------------------------- table
+
+row() { local IFS='|'; echo "| $* |"; }
+
+report() {
+    local n dir way t v base cells
+    echo "telemt benchmark: $(date -u +%Y-%m-%d), $(nproc) cores," \
+        "$WORKERS workers, fast mode, medians of $REPS runs;" \
+        "ratios are to the no-crypto relay of the same run."
+    echo
+    echo "Throughput, MB/s of verified payload (ratio to relay):"
+    echo
+    row "conns, direction" "${TARGETS[@]}"
+    row "---" "---" "---" "---" "---" "---"
+    for n in 1 16; do
+        for dir in up down both; do
+            for way in up down; do
+                [ "$dir" != up ] || [ "$way" = up ] || continue
+                [ "$dir" != down ] || [ "$way" = down ] || continue
+                base=$(median "bulk.$n.$dir.$way.relay")
+                cells=()
+                for t in "${TARGETS[@]}"; do
+                    v=$(median "bulk.$n.$dir.$way.$t")
+                    case $t in
+                    direct | relay) cells+=("$v") ;;
+                    *) cells+=("$v ($(ratio "$v" "$base"))") ;;
+                    esac
+                done
+                local label="client->DC"
+                [ "$way" = up ] || label="DC->client"
+                [ "$dir" != both ] || label="$label (both at once)"
+                row "$n, $label" "${cells[@]}"
+            done
+        done
+    done
+    echo
+    echo "CPU per payload byte (16 conns, both ways), ns/B:"
+    echo
+    row "" "${TARGETS[@]:1}"
+    row "---" "---" "---" "---" "---"
+    cells=()
+    for t in "${TARGETS[@]:1}"; do cells+=("$(median "cpu_byte.$t")"); done
+    row "proxy CPU" "${cells[@]}"
+    echo
+    echo "Handshakes (connect, handshake, 32-byte round trip, close):"
+    echo
+    row "clients" "metric" "${TARGETS[@]}"
+    row "---" "---" "---" "---" "---" "---" "---"
+    for n in 16 64; do
+        base=$(median "hs.$n.rate.relay")
+        cells=()
+        for t in "${TARGETS[@]}"; do
+            v=$(median "hs.$n.rate.$t")
+            case $t in
+            direct | relay) cells+=("$v") ;;
+            *) cells+=("$v ($(ratio "$v" "$base"))") ;;
+            esac
+        done
+        row "$n" "per second" "${cells[@]}"
+        for m in p50 p99 cpu fail; do
+            cells=()
+            for t in "${TARGETS[@]}"; do cells+=("$(median "hs.$n.$m.$t")"); done
+            case $m in
+            p50) row "$n" "p50 ms" "${cells[@]}" ;;
+            p99) row "$n" "p99 ms" "${cells[@]}" ;;
+            cpu) row "$n" "server CPU us each" "${cells[@]}" ;;
+            fail) row "$n" "failures" "${cells[@]}" ;;
+            esac
+        done
+    done
+    echo
+    echo "Handshakes with 1,000 users (ours last) and with 4 workers," \
+        "64 clients:"
+    echo
+    row "proxy" "per second" "p99 ms" "server CPU us each" "failures"
+    row "---" "---" "---" "---" "---"
+    for t in secure tls; do
+        row "$t, 1 user, 2 workers" "$(median "hs.64.rate.$t")" \
+            "$(median "hs.64.p99.$t")" "$(median "hs.64.cpu.$t")" \
+            "$(median "hs.64.fail.$t")"
+        row "$t, 1,000 users, 2 workers" "$(median "hs_users.64.rate.$t")" \
+            "$(median "hs_users.64.p99.$t")" "$(median "hs_users.64.cpu.$t")" \
+            "$(median "hs_users.64.fail.$t")"
+    done
+    row "tls, 1 user, 4 workers" "$(median "hs_w4.64.rate.tls")" \
+        "$(median "hs_w4.64.p99.tls")" "$(median "hs_w4.64.cpu.tls")" \
+        "$(median "hs_w4.64.fail.tls")"
+    echo
+    echo "Latency, open loop (100 conns, 2,000 msgs/s of 64 bytes), ms" \
+        "from the scheduled send:"
+    echo
+    row "" "${TARGETS[@]}"
+    row "---" "---" "---" "---" "---" "---"
+    for m in p50 p99 p999; do
+        cells=()
+        for t in "${TARGETS[@]}"; do cells+=("$(median "lat.$m.$t")"); done
+        row "$m" "${cells[@]}"
+    done
+    base=$(median "lat.p99.direct")
+    cells=()
+    for t in "${TARGETS[@]}"; do
+        cells+=("$(awk -v a="$(median "lat.p99.$t")" -v b="$base" \
+            'BEGIN { printf "%+.3f", a - b }')")
+    done
+    row "p99 added" "${cells[@]}"
+    echo
+    echo "Memory per idle relayed connection (after one round trip), KiB;" \
+        "\"system\" is the drop in MemAvailable (kernel memory, both ends" \
+        "and the tool included):"
+    echo
+    row "conns" "what" "direct" "relay" "tls"
+    row "---" "---" "---" "---" "---"
+    for n in 1000 9000; do
+        row "$n" "server RSS" "${M[direct.$n.rss]:-}" "${M[relay.$n.rss]:-}" \
+            "${M[tls.$n.rss]:-}"
+        row "$n" "system" "${M[direct.$n.sys]:-}" "${M[relay.$n.sys]:-}" \
+            "${M[tls.$n.sys]:-}"
+        row "$n" "server fds" "${M[direct.$n.fds]:-}" "${M[relay.$n.fds]:-}" \
+            "${M[tls.$n.fds]:-}"
+        row "$n" "RSS after close vs before" "${M[direct.$n.after]:-}" \
+            "${M[relay.$n.after]:-}" "${M[tls.$n.after]:-}"
+        row "$n" "alive at the end" "${M[direct.$n.alive]:-}" \
+            "${M[relay.$n.alive]:-}" "${M[tls.$n.alive]:-}"
+    done
+    echo
+    echo "telemt RSS before the loads: ${M[tls.1000.start]:-?} KiB" \
+        "(master + workers + admin). Runs with a failure: $FAILS."
+}
+
+# ---------------------------------------------------------------- main
+
+t0=$(date +%s)
+start_fixtures
+start_proxy 1 "$WORKERS"
+say "bench: bulk ($REPS x 6 loads x ${#TARGETS[@]} targets)"
+bulk
+say "bench: handshakes"
+handshakes
+say "bench: latency"
+latency
+say "bench: memory"
+for n in 1000 9000; do
+    for t in direct relay tls; do
+        hold "$t" "$n"
+    done
+done
+say "bench: 1,000 users"
+stop_pid "$PROXY_PID"
+start_proxy 1000 "$WORKERS"
+handshakes _users secure tls
+say "bench: 4 workers"
+stop_pid "$PROXY_PID"
+start_proxy 1 4
+REPS=1 handshakes _w4 tls
+stop_pid "$PROXY_PID"
+PROXY_PID=
+report | tee "$OUT"
+say "bench: $(($(date +%s) - t0)) s; table in $OUT"
