@@ -73,6 +73,9 @@ cleanup() {
     stop_pid "$PROXY_PID"
     stop_pid "$RELAY_PID"
     stop_pid "$DC_PID"
+    # The logs stay beside the table: failures are explained there.
+    mkdir -p "$(dirname "$OUT")/logs"
+    cp "$work"/*.log "$(dirname "$OUT")/logs/" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -191,6 +194,12 @@ target_args() {
     esac
 }
 
+total() {
+    local v=${R[$1]:-}
+    [ -n "$v" ] || { echo "-"; return; }
+    tr ' ' '\n' <<<"$v" | awk '{ s += $1 } END { print s }'
+}
+
 # kv LINE KEY: the value of KEY in a "k=v k=v" line.
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 
@@ -221,7 +230,7 @@ load() {
     f=$(kv "$LAST" fail)
     if [ -z "$LAST" ] || [ "${f:-1}" != 0 ]; then
         FAILS=$((FAILS + 1))
-        say "  $t $*: ${LAST:-no result} (see $work/load.log)"
+        say "  $t $*: ${LAST:-no result} (see $(dirname "$OUT")/logs/load.log)"
     fi
 }
 
@@ -392,12 +401,18 @@ report() {
         row "$n" "per second" "${cells[@]}"
         for m in p50 p99 cpu fail; do
             cells=()
-            for t in "${TARGETS[@]}"; do cells+=("$(median "hs.$n.$m.$t")"); done
+            for t in "${TARGETS[@]}"; do
+                if [ "$m" = fail ]; then
+                    cells+=("$(total "hs.$n.$m.$t")")
+                else
+                    cells+=("$(median "hs.$n.$m.$t")")
+                fi
+            done
             case $m in
             p50) row "$n" "p50 ms" "${cells[@]}" ;;
             p99) row "$n" "p99 ms" "${cells[@]}" ;;
             cpu) row "$n" "server CPU us each" "${cells[@]}" ;;
-            fail) row "$n" "failures" "${cells[@]}" ;;
+            fail) row "$n" "failures (all runs)" "${cells[@]}" ;;
             esac
         done
     done
@@ -405,19 +420,19 @@ report() {
     echo "Handshakes with 1,000 users (ours last) and with 4 workers," \
         "64 clients:"
     echo
-    row "proxy" "per second" "p99 ms" "server CPU us each" "failures"
+    row "proxy" "per second" "p99 ms" "server CPU us each" "failures (all runs)"
     row "---" "---" "---" "---" "---"
     for t in secure tls; do
         row "$t, 1 user, 2 workers" "$(median "hs.64.rate.$t")" \
             "$(median "hs.64.p99.$t")" "$(median "hs.64.cpu.$t")" \
-            "$(median "hs.64.fail.$t")"
+            "$(total "hs.64.fail.$t")"
         row "$t, 1,000 users, 2 workers" "$(median "hs_users.64.rate.$t")" \
             "$(median "hs_users.64.p99.$t")" "$(median "hs_users.64.cpu.$t")" \
-            "$(median "hs_users.64.fail.$t")"
+            "$(total "hs_users.64.fail.$t")"
     done
     row "tls, 1 user, 4 workers" "$(median "hs_w4.64.rate.tls")" \
         "$(median "hs_w4.64.p99.tls")" "$(median "hs_w4.64.cpu.tls")" \
-        "$(median "hs_w4.64.fail.tls")"
+        "$(total "hs_w4.64.fail.tls")"
     echo
     echo "Latency, open loop (100 conns, 2,000 msgs/s of 64 bytes), ms" \
         "from the scheduled send:"
