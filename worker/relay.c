@@ -173,12 +173,14 @@ relay_run(struct relay *r)
 
     *up = (struct dir){
         .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
-        .unwrap = r->tls, .bytes = &r->c2d_bytes, .buf = st.buf[0],
+        .unwrap = r->tls, .bytes = &r->c2d_bytes,
     };
     *down = (struct dir){
         .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
-        .wrap = r->tls != NULL, .bytes = &r->d2c_bytes, .buf = st.buf[1],
+        .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
     };
+    up->buf = &st.buf[0][0];        /* where, not what: nothing read yet */
+    down->buf = &st.buf[1][0];
 
     /*
      * The DC header, then what the client sent along with its own (it may
