@@ -454,7 +454,7 @@ report() {
     echo
     echo "Memory per idle relayed connection (after one round trip), KiB;" \
         "\"system\" is the drop in MemAvailable (kernel memory, both ends" \
-        "and the tool included):"
+        "and the tool included; under direct, the fake DC's own):"
     echo
     row "conns" "what" "direct" "relay" "tls"
     row "---" "---" "---" "---" "---"
