@@ -42,7 +42,8 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
 MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
               master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
-              worker/mask.c worker/relay.c worker/threads.c
+              worker/mask.c worker/relay.c worker/threads.c \
+              worker/keys.c
 ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
               admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))

@@ -140,26 +140,29 @@ dir_events(const struct dir *d, int fd)
 }
 
 /*
- * Everything the loop touches, in one piece: the small state first (on
- * the page next to the frames that stay resident anyway), then the
- * buffers, page-aligned and with the struct's padding after them, so
- * that idle time can give back every page they cover.
+ * Everything the loop touches, in one piece: the small state first, then
+ * the buffers.  Not page-aligned on purpose: aligning would start a page
+ * for the small state alone; this way it shares a page with the frames
+ * below it (which an idle thread keeps anyway) and the buffers' partial
+ * pages share theirs too, so idle time gives back every page that holds
+ * nothing but buffer.
  */
 struct relay_state {
     struct dir up, down;
     struct pollfd p[2];
-    uint8_t buf[2][RELAY_BUF + TLSREC_HEADER] __attribute__((aligned(4096)));
-} __attribute__((aligned(4096)));
+    uint8_t buf[2][RELAY_BUF + TLSREC_HEADER];
+};
 
 /* Nothing in flight for RELAY_IDLE_MS: give the pages back. */
 static void
 relay_idle(struct relay_state *st)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)st->buf;
-    uintptr_t hi = (lo + sizeof(st->buf) + page - 1) & ~(page - 1);
+    uintptr_t lo = ((uintptr_t)st->buf + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)st->buf + sizeof(st->buf)) & ~(page - 1);
 
-    (void)madvise(st->buf, hi - lo, MADV_DONTNEED);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
     threads_trim_stack();
 }
 

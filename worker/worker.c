@@ -82,6 +82,8 @@ worker_main(struct worker *w)
     atomic_init(&w->active, 0);
     if (threads_init(&w->threads, (size_t)w->cfg->thread_stack_size) != 0)
         fatalx("cannot set up the connection threads");
+    if (w->cfg->mode_tls && keys_start(&w->keys) != 0)
+        fatalx("cannot start the key share thread");
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");

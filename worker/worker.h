@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "keys.h"
 #include "stats.h"
 #include "threads.h"
 
@@ -32,6 +33,7 @@ struct worker {
     struct stats_worker *me;        /* this worker's slot in the region */
     atomic_int active;              /* connection threads alive */
     struct threads threads;         /* connection threads */
+    struct keys keys;               /* fake TLS: key shares made ahead */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
     struct conn *hs_head, *hs_tail; /* connections in the handshake, */
     int hs_count;                   /* oldest first (max_handshakes) */

@@ -18,7 +18,7 @@ fi
 start_fakedc fakedc
 cfg=$TEST_DIR/telemt.conf
 write_config "$cfg" workers=1 handshake_timeout=3 fast_mode=false \
-    thread_stack_size=1048576
+    thread_stack_size=1048576 modes.tls=true tls_domain=www.example.com
 port=$(config_port "$cfg")
 valgrind -q --trace-children=yes --leak-check=full \
     --errors-for-leak-kinds=definite --show-leak-kinds=definite \
@@ -37,6 +37,8 @@ mtc_ok -s "$ALICE" -m intermediate -t echo -b 262144 -w 60
 # Past the relay's idle time: its pages go back mid-stream.
 mtc_ok -s "$ALICE" -m intermediate -t echo -b 65536 --idle 1500 -w 60
 mtc_ok -s "$BOB" -m padded -t source -b 262144 -w 60
+# Fake TLS: the key share comes from the worker's key thread.
+mtc_ok -s "$BOB" -m padded --tls www.example.com -n 4 -t echo -b 65536 -w 60
 mtc_ok -s fedcba98765432100123456789abcdef -m padded -t echo -b 1024 \
     --expect-close -w 30
 mtc_ok -s "$ALICE" -m abridged -t garbage -b 2000 -w 30
