@@ -13,7 +13,7 @@
 # "tls" telemt in that client mode (fast mode on, 2 workers).
 #
 # Env: TELEMT_BIN, BENCH_BIN, BENCH_REPS (default 3), BENCH_SECONDS (bulk
-# and handshake run length, default 0.8), BENCH_OUT (the table is also
+# and handshake run length, default 0.7), BENCH_OUT (the table is also
 # written there, default build/bench/results.md), BENCH_NO_NETNS=1 to stay
 # on the host network.  As root it re-runs itself in a private network
 # namespace, so the sysctls it sets (port range, TIME_WAIT reuse) and all
@@ -38,7 +38,7 @@ fi
 TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
 BENCH_BIN=$(realpath -m "${BENCH_BIN:-$root/build/tests/bench/bench}")
 REPS=${BENCH_REPS:-3}
-SECS=${BENCH_SECONDS:-0.8}
+SECS=${BENCH_SECONDS:-0.7}
 OUT=$(realpath -m "${BENCH_OUT:-$root/build/bench/results.md}")
 WORKERS=2
 SECRET=0123456789abcdef0123456789abcdef
@@ -290,7 +290,7 @@ handshakes() {
 latency() {
     local t
     for t in "${TARGETS[@]}"; do
-        load "$t" latency --conns 100 --rate 2000 --seconds 3
+        load "$t" latency --conns 100 --rate 2000 --seconds 2.5
         add "lat.p50.$t" "$(kv "$LAST" p50_ms)"
         add "lat.p99.$t" "$(kv "$LAST" p99_ms)"
         add "lat.p999.$t" "$(kv "$LAST" p999_ms)"
