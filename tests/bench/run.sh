@@ -320,7 +320,8 @@ hold() {
     rss1=$(rss_kib $pids) ma1=$(mem_available_kib) fd1=$(fd_count $pids)
     exec 7>&-
     wait "$pid"
-    sleep 1.5
+    # Past a parked thread's wait (2 s) and a worker's trim period (1 s).
+    sleep 3.5
     rss2=$(rss_kib $pids)
     line=$(tail -n1 "$fifo.out")
     if [ "$(kv "$line" fail)" != 0 ] || [ "$(kv "$line" alive)" != "$n" ]; then
