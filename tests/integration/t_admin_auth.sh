@@ -52,7 +52,8 @@ else
     trap 'rc=$?; ip addr del "$ADDR/24" dev lo 2>/dev/null || true;
         (exit $rc); _lib_on_exit' EXIT
 fi
-ip -o addr show dev "$LINK" | grep -q "inet $ADDR/24" ||
+# grep reads all of it: with pipefail, grep -q could SIGPIPE ip.
+ip -o addr show dev "$LINK" | grep "inet $ADDR/24" >/dev/null ||
     die "$ADDR is not on $LINK"
 
 start_fakedc fakedc

@@ -154,11 +154,11 @@ upgrade_fails() {
     mark=$(lines "$log")
     kill -USR2 "$m2"
     for ((i = 0; i < 100; i++)); do
-        lines_since "$log" "$mark" | grep -q "$failed" && break
+        lines_since "$log" "$mark" | grep "$failed" >/dev/null && break
         sleep 0.1
     done
     lines_since "$log" "$mark"
-    lines_since "$log" "$mark" | grep -q "$failed" ||
+    lines_since "$log" "$mark" | grep "$failed" >/dev/null ||
         die "$what: no 'upgrade failed' from the master"
     sleep 0.3
     assert_alive "$m2" "$what: the master"
