@@ -81,6 +81,17 @@ net_parse_literal(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 int
+net_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    int port;
+
+    if (net_split_hostport(s, host, sizeof(host), &port) != 0)
+        return -1;
+    return net_parse_literal(host, port, ss, len);
+}
+
+int
 net_resolve(const char *host, int port, struct net_addr *out, int n,
     int max)
 {

@@ -28,6 +28,9 @@ int net_split_hostport(const char *s, char *host, size_t hostlen,
 /* Resolve a numeric address (no DNS) into ss; -1 if not a literal. */
 int net_parse_literal(const char *host, int port,
     struct sockaddr_storage *ss, socklen_t *len);
+/* Both in one: a numeric "A.B.C.D:port" or "[v6]:port"; -1 if not. */
+int net_parse_addr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *len);
 struct net_addr {
     struct sockaddr_storage ss;
     socklen_t len;

@@ -98,20 +98,33 @@ obfs2_header_allowed(const uint8_t h[OBFS2_HEADER_LEN])
     return !obfs2_prefix_impossible(h, OBFS2_HEADER_LEN);
 }
 
+/* Both streams of k, or only up when down is NULL; -1 leaves none. */
+static int
+obfs2_pair(const struct obfs2_keys *k, struct ctr **up, struct ctr **down)
+{
+    *up = ctr_new(k->up_key, k->up_iv);
+    if (down != NULL)
+        *down = ctr_new(k->down_key, k->down_iv);
+    if (*up == NULL || (down != NULL && *down == NULL)) {
+        ctr_free(*up);
+        *up = NULL;
+        if (down != NULL) {
+            ctr_free(*down);
+            *down = NULL;
+        }
+        return -1;
+    }
+    return 0;
+}
+
 int
 obfs2_streams(const uint8_t hdr[OBFS2_HEADER_LEN], const struct obfs2_keys *k,
     struct ctr **up, struct ctr **down)
 {
     uint8_t scratch[OBFS2_HEADER_LEN];
 
-    *up = ctr_new(k->up_key, k->up_iv);
-    *down = ctr_new(k->down_key, k->down_iv);
-    if (*up == NULL || *down == NULL) {
-        ctr_free(*up);
-        ctr_free(*down);
-        *up = *down = NULL;
+    if (obfs2_pair(k, up, down) != 0)
         return -1;
-    }
     ctr_apply(*up, hdr, scratch, OBFS2_HEADER_LEN);
     return 0;
 }
@@ -141,12 +154,8 @@ obfs2_build(uint8_t wire[OBFS2_HEADER_LEN], uint32_t tag, int16_t dc,
         h[61] = (uint8_t)((uint16_t)dc >> 8);
     } while (!obfs2_header_allowed(h));
     obfs2_derive(h, secret, &k);
-    *up = ctr_new(k.up_key, k.up_iv);
-    *down = ctr_new(k.down_key, k.down_iv);
-    if (*up == NULL || *down == NULL) {
-        ctr_free(*up);
-        ctr_free(*down);
-        *up = *down = NULL;
+    if (obfs2_pair(&k, up, down) != 0) {
+        OPENSSL_cleanse(&k, sizeof(k));
         return -1;
     }
     ctr_apply(*up, h, enc, OBFS2_HEADER_LEN);

@@ -47,15 +47,17 @@ int obfs2_header_allowed(const uint8_t hdr[OBFS2_HEADER_LEN]);
  * tag and dc.  If fast_key/fast_iv are given (proxy -> DC fast mode),
  * hdr[8:56] = rev(fast_key || fast_iv), so that the responder's down stream
  * is exactly that key and iv.  Writes the 64 wire bytes and the up and down
- * streams; *up is positioned at keystream offset 64.  Returns 0, or -1 on
- * RNG or allocation failure (nothing to free then).
+ * streams (down NULL: not wanted, as in fast mode); *up is positioned at
+ * keystream offset 64.  Returns 0, or -1 on RNG or allocation failure
+ * (nothing to free then).
  */
 int obfs2_build(uint8_t wire[OBFS2_HEADER_LEN], uint32_t tag, int16_t dc,
     const uint8_t *secret, const uint8_t *fast_key, const uint8_t *fast_iv,
     struct ctr **up, struct ctr **down);
 /*
  * Responder side: given the matched keys of a received header, create the
- * up stream (advanced past the 64 header bytes) and the down stream.
+ * up stream (advanced past the 64 header bytes) and the down stream (down
+ * NULL: not wanted, as in fast mode).
  * Returns 0, or -1 on allocation failure (nothing to free then).
  */
 int obfs2_streams(const uint8_t hdr[OBFS2_HEADER_LEN],

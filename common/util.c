@@ -1,8 +1,9 @@
 /*
- * util.c - monotonic clock and hex coding; pure helpers with no state.
+ * util.c - monotonic clock, hex coding, signalfd set-up, the fd limit.
  */
 #include "util.h"
 
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <pthread.h>
@@ -85,4 +86,17 @@ hex_encode(const uint8_t *in, size_t len, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * len] = '\0';
+}
+
+int
+nofile_raise_to_hard(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur == rl.rlim_max)
+        return 0;
+    rl.rlim_cur = rl.rlim_max;
+    return setrlimit(RLIMIT_NOFILE, &rl);
 }

@@ -17,6 +17,8 @@ int64_t mono_us(void);
  * the signals listed in sigs[0..n).  Exits on failure (start-up code).
  */
 int signalfd_block_all(const int *sigs, int n);
+/* Raise the soft RLIMIT_NOFILE to the hard one; -1 if it cannot. */
+int nofile_raise_to_hard(void);
 /* Decode exactly outlen bytes from 2*outlen hex digits; -1 on bad input. */
 int hex_decode(const char *hex, uint8_t *out, size_t outlen);
 /* Encode len bytes as lower-case hex into out (2*len+1 bytes, NUL added). */

@@ -117,7 +117,8 @@ conn_serve(struct conn *c, struct hs_result *hs)
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
         cfg->fast_mode ? hs->keys.down_key : NULL,
-        cfg->fast_mode ? hs->keys.down_iv : NULL, &d_enc, &d_dec) != 0) {
+        cfg->fast_mode ? hs->keys.down_iv : NULL, &d_enc,
+        cfg->fast_mode ? NULL : &d_dec) != 0) {
         log_warnx("%s: out of memory building the DC header", c->peer);
         return;
     }
@@ -125,12 +126,6 @@ conn_serve(struct conn *c, struct hs_result *hs)
         cfg->users[hs->user].name, hs->tag, hs->dc, dcaddr,
         cfg->fast_mode ? " (fast)" : "");
 
-    if (cfg->fast_mode) {
-        /* Fast mode never uses these two: no need to hold them. */
-        ctr_free(hs->c_enc);
-        ctr_free(d_dec);
-        hs->c_enc = d_dec = NULL;
-    }
     r.cfd = c->cfd;
     r.dfd = c->dfd;
     r.c_dec = hs->c_dec;

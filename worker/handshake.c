@@ -198,7 +198,9 @@ hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
         r->tag = tag;
         r->dc = dc;
         r->mode = mode;
-        if (obfs2_streams(hdr, &r->keys, &r->c_dec, &r->c_enc) != 0)
+        /* Fast mode: the DC encrypts for the client, no c_enc. */
+        if (obfs2_streams(hdr, &r->keys, &r->c_dec,
+            cfg->fast_mode ? NULL : &r->c_enc) != 0)
             return HS_ERROR;
         return HS_OK;
     }

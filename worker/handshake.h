@@ -39,7 +39,7 @@ struct hs_result {
     int16_t dc;
     struct obfs2_keys keys;         /* keys.down_* feed fast mode */
     struct ctr *c_dec;              /* client -> proxy, past the header */
-    struct ctr *c_enc;              /* proxy -> client, at offset 0 */
+    struct ctr *c_enc;              /* proxy -> client; NULL in fast mode */
     uint8_t *early;                 /* client stream bytes (still under */
     size_t early_len;               /* c_dec) read after the header */
     int tls;                        /* fake TLS: rec continues the stream */

@@ -17,36 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "net.h"
-
-void
-raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            perror("bench: setrlimit(RLIMIT_NOFILE)");
-    }
-}
-
-int
-parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[256];
-    int port;
-
-    if (net_split_hostport(s, host, sizeof(host), &port) != 0 ||
-        port <= 0 || port > 65535)
-        return -1;
-    return net_parse_literal(host, port, ss, len);
-}
 
 void
 set_nodelay(int fd)
@@ -63,7 +38,7 @@ bench_listen(const char *who, const char *addr)
     socklen_t len;
     int fd;
 
-    if (parse_addr(addr, &ss, &len) != 0) {
+    if (net_parse_addr(addr, &ss, &len) != 0) {
         fprintf(stderr, "bench %s: bad address %s\n", who, addr);
         return -1;
     }
@@ -103,45 +78,6 @@ ep_ctl(int ep, int op, int fd, uint32_t events, uint64_t data)
         return 0;
     perror("bench: epoll_ctl");
     return -1;
-}
-
-void
-bench_fill(struct pattern *p, uint8_t *buf, size_t n)
-{
-    size_t i = 0;
-
-    /* Finish the current word byte by byte, then whole words; the tail
-     * leaves a partly used word for the next call. */
-    while (i < n && p->used < 8)
-        buf[i++] = p->word[p->used++];
-    for (; n - i >= 8; i += 8) {
-        pattern_next_word(p);
-        memcpy(buf + i, p->word, 8);
-        p->used = 8;
-    }
-    if (i < n)
-        pattern_fill(p, buf + i, n - i);
-}
-
-size_t
-bench_check(struct pattern *p, const uint8_t *buf, size_t n)
-{
-    uint8_t tmp[16384];
-    size_t done = 0, bad = n;
-
-    while (done < n) {
-        size_t k = n - done < sizeof(tmp) ? n - done : sizeof(tmp);
-
-        bench_fill(p, tmp, k);
-        if (bad == n && memcmp(tmp, buf + done, k) != 0)
-            for (size_t j = 0; j < k; j++)
-                if (tmp[j] != buf[done + j]) {
-                    bad = done + j;
-                    break;
-                }
-        done += k;
-    }
-    return bad;
 }
 
 int

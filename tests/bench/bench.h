@@ -1,8 +1,8 @@
 /*
  * bench.h - what the three roles of the benchmark tool (bench.c: fake DC,
  * no-crypto relay, load client) share: the 16-byte command a load
- * connection sends after its obfuscated2 header, the pattern helpers and
- * small socket helpers.
+ * connection sends after its obfuscated2 header and small socket helpers;
+ * the payload is pattern.h's stream.
  *
  * Command (decrypted, right after the 64-byte header):
  *   [0,4)  "BNC1"
@@ -31,10 +31,6 @@ int bench_dc(int argc, char **argv);
 int bench_relay(int argc, char **argv);
 int bench_load(int argc, char **argv);
 
-/* Raise the soft RLIMIT_NOFILE to the hard one. */
-void raise_nofile(void);
-/* Parse a numeric "A.B.C.D:port" or "[v6]:port"; 0, or -1 if malformed. */
-int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /* TCP_NODELAY on a socket (errors ignored: the socket still works). */
 void set_nodelay(int fd);
 /* A listening socket for "HOST:PORT"; -1 (message printed) on failure. */
@@ -47,12 +43,5 @@ int bench_listen(const char *who, const char *addr);
 int bench_accept(const char *who, int lfd);
 /* epoll_ctl() with the event mask and the data word; prints failures. */
 int ep_ctl(int ep, int op, int fd, uint32_t events, uint64_t data);
-/*
- * pattern_fill() and pattern_check() of pattern.h, same stream, but whole
- * 8-byte words at a time: the fake DC and the load client generate and
- * check gigabytes, and must not be what limits the proxy's figures.
- */
-void bench_fill(struct pattern *p, uint8_t *buf, size_t n);
-size_t bench_check(struct pattern *p, const uint8_t *buf, size_t n);
 
 #endif

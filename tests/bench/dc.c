@@ -215,7 +215,7 @@ dc_feed(struct dconn *c, uint8_t *p, size_t n)
         ctr_apply(c->down, p, p, n);
         (void)dc_send(c, p, n);
     } else if (c->op == 'U' || c->op == 'B') {
-        if (bench_check(&c->sink, p, n) != n && !c->bad) {
+        if (pattern_check(&c->sink, p, n) != n && !c->bad) {
             c->bad = 1;
             fprintf(stderr, "bench dc: %c: pattern mismatch after %llu "
                 "good bytes\n", c->op, (unsigned long long)c->verified);
@@ -286,7 +286,7 @@ dc_writable(struct dconn *c)
         }
         if (c->op != 'D' && c->op != 'B')
             break;
-        bench_fill(&c->src, c->obuf, DC_BUF);
+        pattern_fill(&c->src, c->obuf, DC_BUF);
         ctr_apply(c->down, c->obuf, c->obuf, DC_BUF);
         c->olen = DC_BUF;
     }
@@ -357,7 +357,8 @@ bench_dc(int argc, char **argv)
         fprintf(stderr, "usage: bench dc --listen HOST:PORT ...\n");
         return 2;
     }
-    raise_nofile();
+    if (nofile_raise_to_hard() != 0)
+        perror("bench: setrlimit(RLIMIT_NOFILE)");
     sfd = signalfd_block_all(sigs, 2);
     dc_ep = epoll_create1(EPOLL_CLOEXEC);
     if (dc_ep < 0 || ep_ctl(dc_ep, EPOLL_CTL_ADD, sfd, EPOLLIN, 0) != 0)

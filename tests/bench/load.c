@@ -31,6 +31,7 @@
 
 #include "bench.h"
 #include "crypto.h"
+#include "net.h"
 #include "obfs2.h"
 #include "tlsclient.h"
 #include "tlsrec.h"
@@ -521,7 +522,7 @@ lat_build(uint64_t k, uint8_t *buf)
     pattern_put64(buf, k);
     pattern_put64(buf + 8, (uint64_t)(lat_sched(k) - g.t_start));
     pattern_init(&p, k + 1);
-    bench_fill(&p, buf + 16, o.size - 16);
+    pattern_fill(&p, buf + 16, o.size - 16);
 }
 
 /* Echoed bytes: connection i carries messages i, i + n, i + 2n, ... */
@@ -601,7 +602,7 @@ on_payload(struct lconn *c, const uint8_t *p, size_t n)
         }
     } else if (o.test == T_BULK && o.dir & DIR_DOWN &&
         (c->state == LS_RUN || c->state == LS_FINISH)) {
-        if (bench_check(&c->rp, p, n) != n)
+        if (pattern_check(&c->rp, p, n) != n)
             conn_fail(c, "pattern mismatch");
         else if (c->state == LS_RUN && in_window())
             g.down_bytes += n;
@@ -679,7 +680,7 @@ conn_writable(struct lconn *c)
             (g.running && g.now >= g.t_end))
             return;
         /* The next chunk: 64 KiB of pattern, in fake TLS four records. */
-        bench_fill(&c->sp, txbuf, LD_BUF);
+        pattern_fill(&c->sp, txbuf, LD_BUF);
         c->up_total += LD_BUF;
         c->chunk_p = LD_BUF;
         c->chunk_w = o.mode == M_TLS ?
@@ -1036,7 +1037,7 @@ parse_load(int argc, char **argv)
         fprintf(stderr, "bench load: --dir is up, down or both\n");
         return 2;
     }
-    if (parse_addr(v['t'], &o.ss, &o.sslen) != 0) {
+    if (net_parse_addr(v['t'], &o.ss, &o.sslen) != 0) {
         fprintf(stderr, "bench load: bad --target %s\n", v['t']);
         return 2;
     }
@@ -1058,7 +1059,8 @@ bench_load(int argc, char **argv)
 
     if (rc != 0)
         return rc;
-    raise_nofile();
+    if (nofile_raise_to_hard() != 0)
+        perror("bench: setrlimit(RLIMIT_NOFILE)");
     g.tfd = -1;
     g.n = o.conns;
     g.c = calloc((size_t)g.n, sizeof(*g.c));

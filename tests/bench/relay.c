@@ -366,13 +366,14 @@ bench_relay(int argc, char **argv)
     }
     if (listen_s == NULL || to_s == NULL || optind != argc ||
         (end != NULL && *end != '\0') || workers < 1 ||
-        workers > RL_MAX_WORKERS || parse_addr(listen_s, &ls, &lslen) ||
-        parse_addr(to_s, &rl_to, &rl_tolen) != 0) {
+        workers > RL_MAX_WORKERS || net_parse_addr(listen_s, &ls, &lslen) ||
+        net_parse_addr(to_s, &rl_to, &rl_tolen) != 0) {
         fprintf(stderr, "usage: bench relay --listen HOST:PORT --to "
             "HOST:PORT [--workers 1..%d]\n", RL_MAX_WORKERS);
         return 2;
     }
-    raise_nofile();
+    if (nofile_raise_to_hard() != 0)
+        perror("bench: setrlimit(RLIMIT_NOFILE)");
     /* Blocked before fork: the workers inherit the mask. */
     sfd = signalfd_block_all(sigs, 3);
     if (pipe2(pfd, O_CLOEXEC) != 0) {

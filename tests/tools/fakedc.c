@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,18 +86,6 @@ logline(const char *fmt, ...)
     pthread_mutex_unlock(&log_mu);
 }
 
-/* Parse "a.b.c.d:port" or "[v6]:port"; 0, or -1 if malformed. */
-static int
-parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[64];
-    int port;
-
-    if (net_split_hostport(s, host, sizeof(host), &port) != 0)
-        return -1;
-    return net_parse_literal(host, port, ss, len);
-}
-
 static int
 open_listener(const char *spec, struct listener *l)
 {
@@ -106,7 +93,7 @@ open_listener(const char *spec, struct listener *l)
     socklen_t sl;
     int one = 1;
 
-    if (parse_hostport(spec, &ss, &sl) != 0) {
+    if (net_parse_addr(spec, &ss, &sl) != 0) {
         fprintf(stderr, "fakedc: bad address '%s'\n", spec);
         return -1;
     }
@@ -549,17 +536,6 @@ accept_thread(void *arg)
     return NULL;
 }
 
-static void
-raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 int
 main(int argc, char **argv)
 {
@@ -593,7 +569,7 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    raise_nofile();
+    (void)nofile_raise_to_hard();
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

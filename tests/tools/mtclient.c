@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,17 +170,6 @@ fail(struct cconn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->why, sizeof(c->why), fmt, ap);
     va_end(ap);
-}
-
-static int
-parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[64];
-    int port;
-
-    if (net_split_hostport(s, host, sizeof(host), &port) != 0)
-        return -1;
-    return net_parse_literal(host, port, ss, len);
 }
 
 /* "123", "64k", "4m" (binary units); -1 on bad input. */
@@ -1136,17 +1124,6 @@ conn_thread(void *arg)
     return NULL;
 }
 
-static void
-raise_nofile(void)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 /*
  * vectors.txt section B, for --self-test: secret, the 517-byte hello with
  * its random zeroed (the rest of it is zeros), its timestamp and the
@@ -1457,7 +1434,7 @@ parse_args(int argc, char **argv)
     }
     if (optind != argc || target == NULL || opt.mode == NULL)
         usage();
-    if (parse_hostport(target, &opt.addr, &opt.addrlen) != 0) {
+    if (net_parse_addr(target, &opt.addr, &opt.addrlen) != 0) {
         fprintf(stderr, "mtclient: bad address '%s'\n", target);
         exit(2);
     }
@@ -1514,7 +1491,7 @@ main(int argc, char **argv)
     double t0;
 
     parse_args(argc, argv);
-    raise_nofile();
+    (void)nofile_raise_to_hard();
     signal(SIGPIPE, SIG_IGN);
     cs = calloc((size_t)opt.conns, sizeof(*cs));
     ts = calloc((size_t)opt.conns, sizeof(*ts));
