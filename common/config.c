@@ -1,7 +1,8 @@
 /*
  * config.c - libconfig file -> immutable struct config snapshot.
  *
- * Called by the master at start-up, on reload and for -t.  Parsing is
+ * Called by the master at start-up, on reload and for -t, and by the
+ * workers on the text the master hands them at a reload.  Parsing is
  * driven by the table in config_keys.h: every setting in the file must
  * match a key there, every value is checked against its type and bounds,
  * defaults fill in afterwards and cross-checks run last.  The first
@@ -9,10 +10,13 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -49,6 +53,7 @@ struct ck_key {
     const char *name;
     enum ck_type type;
     size_t off;                         /* of the field in struct config */
+    int restart;                        /* a reload keeps the running value */
     long long min, max;
     long long idef;                     /* INT, BOOL */
     const char *sdef;                   /* string types; table text */
@@ -72,10 +77,13 @@ struct ck_key {
 #define CK_DEF_CIDRLIST(d)  .sdef = (d)
 #define CK_DEF_UNAME(d)     .sdef = (d)
 
-#define CK_ENTRY(n, t, f, lo, hi, d, h)                                     \
+#define CK_LIVE             0
+#define CK_RESTART          1
+#define CK_ENTRY(n, t, f, a, lo, hi, d, h)                                  \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
-      .min = (lo), .max = (hi), CK_DEF_##t(d), .help = (h) },
-#define CK_INDEX(n, t, f, lo, hi, d, h)     CKI_##f,
+      .restart = CK_##a, .min = (lo), .max = (hi), CK_DEF_##t(d),          \
+      .help = (h) },
+#define CK_INDEX(n, t, f, a, lo, hi, d, h)  CKI_##f,
 
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
 enum { CONFIG_KEYS(CK_INDEX) CK_NKEYS };
@@ -856,12 +864,61 @@ ck_cross_check(struct ck_ctx *c)
     return 0;
 }
 
+char *
+config_file_text(const char *path, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+    struct stat st;
+    char *text;
+    size_t got = 0;
+    int fd;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) == -1) {
+        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_TEXT) {
+        ck_fail_line(&c, 0, "cannot read: %s", !S_ISREG(st.st_mode) ?
+            "not a regular file" : "larger than 16 MiB");
+        close(fd);
+        return NULL;
+    }
+    text = xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    text[got] = '\0';
+    if (got != (size_t)st.st_size || strlen(text) != got) {
+        ck_fail_line(&c, 0, "cannot read: %s", got != (size_t)st.st_size ?
+            "short read" : "NUL byte in the file");
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 struct config *
-config_load(const char *path, char *err, size_t errlen)
+config_parse_text(const char *path, const char *text, char *err,
+    size_t errlen)
 {
     struct ck_ctx c;
     config_t lc;
-    FILE *fp;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -871,26 +928,14 @@ config_load(const char *path, char *err, size_t errlen)
     if (err != NULL && errlen > 0)
         err[0] = '\0';
 
-    /* libconfig reports a missing file as a bare "file I/O error". */
-    if ((fp = fopen(path, "r")) == NULL) {
-        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
-        return NULL;
-    }
-    fclose(fp);
-
     config_init(&lc);
-    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+    if (config_read_string(&lc, text) != CONFIG_TRUE) {
         const char *file = config_error_file(&lc);
 
-        if (err != NULL && errlen > 0) {
-            if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-                snprintf(err, errlen, "%s: cannot read: %s", path,
-                    config_error_text(&lc));
-            else
-                snprintf(err, errlen, "%s:%d: %s",
-                    file != NULL ? file : path, config_error_line(&lc),
-                    config_error_text(&lc));
-        }
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s:%d: %s",
+                file != NULL ? file : path, config_error_line(&lc),
+                config_error_text(&lc));
         config_destroy(&lc);
         return NULL;
     }
@@ -910,6 +955,98 @@ config_load(const char *path, char *err, size_t errlen)
     }
     ck_resolve(&c);
     return c.cfg;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+    char *text = config_file_text(path, err, errlen);
+    struct config *cfg;
+
+    if (text == NULL)
+        return NULL;
+    cfg = config_parse_text(path, text, err, errlen);
+    free(text);
+    return cfg;
+}
+
+/* The running value of a restart-only key, as the reload warning shows it. */
+static void
+ck_format(const struct config *cfg, const struct ck_key *k, char *buf,
+    size_t len)
+{
+    const void *f = (const char *)cfg + k->off;
+
+    switch (k->type) {
+    case CK_INT:
+        snprintf(buf, len, "%d", *(const int *)f);
+        break;
+    case CK_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)f ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, len, "\"%s\"", *(char *const *)f);
+        break;
+    }
+}
+
+int
+config_keep_restart(struct config *n, const struct config *old,
+    config_kept_fn *kept)
+{
+    int count = 0;
+
+    for (int i = 0; i < CK_NKEYS; i++) {
+        const struct ck_key *k = &ck_keys[i];
+        char was[300], now[300];
+        void *nf = (char *)n + k->off;
+        const void *of = (const char *)old + k->off;
+        int same;
+
+        if (!k->restart)
+            continue;
+        switch (k->type) {
+        case CK_INT:
+            same = *(int *)nf == *(const int *)of;
+            break;
+        case CK_BOOL:
+            same = *(bool *)nf == *(const bool *)of;
+            break;
+        case CK_IPV4:
+        case CK_IPV6:
+        case CK_HOST:
+        case CK_ADDR:
+        case CK_PATH:
+        case CK_HOSTPORT:
+        case CK_TOKEN:
+        case CK_UNAME:
+            same = strcmp(*(char **)nf, *(char *const *)of) == 0;
+            break;
+        default:
+            panic("config key %s: RESTART is for scalar keys only", k->name);
+        }
+        if (same)
+            continue;
+        if (kept != NULL) {
+            ck_format(old, k, was, sizeof(was));
+            ck_format(n, k, now, sizeof(now));
+            kept(k->name, was, now);
+        }
+        switch (k->type) {
+        case CK_INT:
+            *(int *)nf = *(const int *)of;
+            break;
+        case CK_BOOL:
+            *(bool *)nf = *(const bool *)of;
+            break;
+        default:
+            free(*(char **)nf);
+            *(char **)nf = xstrdup(*(char *const *)of);
+            break;
+        }
+        count++;
+    }
+    return count;
 }
 
 void
@@ -960,12 +1097,13 @@ config_free(struct config *cfg)
 void
 config_print_keys(FILE *out)
 {
-    fprintf(out, "| key | type | default | meaning |\n");
-    fprintf(out, "|---|---|---|---|\n");
+    fprintf(out, "| key | type | reload | default | meaning |\n");
+    fprintf(out, "|---|---|---|---|---|\n");
     for (int i = 0; i < CK_NKEYS; i++) {
         const struct ck_key *k = &ck_keys[i];
 
-        fprintf(out, "| %s | %s | ", k->name, ck_table_type(k->type));
+        fprintf(out, "| %s | %s | %s | ", k->name, ck_table_type(k->type),
+            k->restart ? "restart" : "live");
         switch (k->type) {
         case CK_INT:
             fprintf(out, "%lld | %s (%lld..%lld) |\n", k->idef, k->help,

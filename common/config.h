@@ -18,6 +18,7 @@
 #define CONFIG_MAX_USERS        4096
 #define CONFIG_MAX_DC_ADDRS     16
 #define CONFIG_ERR_LEN          512
+#define CONFIG_MAX_TEXT         (16 << 20)      /* bytes of config file */
 
 struct config_user {
     char *name;                         /* setting name, [A-Za-z][A-Za-z0-9_-]* */
@@ -90,6 +91,25 @@ struct config {
  * (or "FILE: message" where no line applies) into err.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/*
+ * The two halves of config_load(): read path's text (a regular file of at
+ * most CONFIG_MAX_TEXT bytes without NUL; free() it), and parse a text as
+ * if it were the file at path.  NULL and err as for config_load().
+ */
+char *config_file_text(const char *path, char *err, size_t errlen);
+struct config *config_parse_text(const char *path, const char *text,
+    char *err, size_t errlen);
+/* Called for each restart-only key that a reload keeps: name, the
+ * running value and the file's value, both formatted as in the file. */
+typedef void config_kept_fn(const char *key, const char *running,
+    const char *file);
+/*
+ * A reload: give every restart-only key of n (config_keys.h, "RESTART")
+ * the value it has in old, calling kept (if not NULL) for each one that
+ * differed.  Returns how many differed.
+ */
+int config_keep_restart(struct config *n, const struct config *old,
+    config_kept_fn *kept);
 /* Free a snapshot and everything it owns; NULL is fine. */
 void config_free(struct config *cfg);
 /* Print the key table (name, type, default, meaning) as Markdown rows. */

@@ -11,7 +11,7 @@
 #define TELEMT_CONFIG_KEYS_H
 
 /*
- * X(name, type, field, min, max, default, help)
+ * X(name, type, field, apply, min, max, default, help)
  *
  *   name     the key as written in the file
  *   type     INT     int field; min..max inclusive; default an integer
@@ -30,133 +30,138 @@
  *            CIDRLIST  array of "address/prefix" strings; max = count
  *            UNAME   char * field; "" or a user/group name
  *   field    member of struct config
+ *   apply    LIVE: a reload (SIGHUP) applies it in the running workers;
+ *            RESTART: it needs new sockets, a new region or the start-up
+ *            sequence, so a reload keeps the running value and warns
  *   min/max  bounds as above; 0 where they do not apply
  *   default  as above; for USERS and DCLIST the text shown in the table
  *   help     one line for the README; no '|' (it would split the row)
  */
 #define CONFIG_KEYS(X)                                                      \
-    X("port", INT, port, 1, 65535, 443,                                     \
+    X("port", INT, port, RESTART, 1, 65535, 443,                            \
       "TCP port clients connect to")                                        \
-    X("listen_ipv4", IPV4, listen_ipv4, 0, 0, "0.0.0.0",                    \
+    X("listen_ipv4", IPV4, listen_ipv4, RESTART, 0, 0, "0.0.0.0",           \
       "IPv4 address to listen on; \"\" turns IPv4 off")                     \
-    X("listen_ipv6", IPV6, listen_ipv6, 0, 0, "",                           \
+    X("listen_ipv6", IPV6, listen_ipv6, RESTART, 0, 0, "",                  \
       "IPv6 address to listen on; \"\" turns IPv6 off; at least one of "    \
       "the two must be set")                                                \
-    X("workers", INT, workers, 0, 64, 0,                                    \
+    X("workers", INT, workers, RESTART, 0, 64, 0,                           \
       "worker processes; 0 means one per online CPU")                       \
-    X("max_connections", INT, max_connections, 1, 1000000, 10000,           \
+    X("max_connections", INT, max_connections, LIVE, 1, 1000000, 10000,     \
       "client connections each worker accepts at once")                     \
-    X("thread_stack_size", INT, thread_stack_size, 131072, 67108864, 262144, \
+    X("thread_stack_size", INT, thread_stack_size, RESTART, 131072,           \
+      67108864, 262144,                                                     \
       "stack size of each connection thread, in bytes")                     \
-    X("backlog", INT, backlog, 1, 65535, 4096,                              \
+    X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
-    X("users", USERS, users, 1, CONFIG_MAX_USERS, "(required)",             \
+    X("users", USERS, users, LIVE, 1, CONFIG_MAX_USERS, "(required)",       \
       "group of name = \"secret\"; each secret is 32 hex digits; "          \
       "no two users may share a secret")                                    \
-    X("modes.classic", BOOL, mode_classic, 0, 0, false,                     \
+    X("modes.classic", BOOL, mode_classic, LIVE, 0, 0, false,               \
       "accept plain obfuscated2 clients (secret as is)")                    \
-    X("modes.secure", BOOL, mode_secure, 0, 0, false,                       \
+    X("modes.secure", BOOL, mode_secure, LIVE, 0, 0, false,                 \
       "accept padded-intermediate clients (dd secret)")                     \
-    X("modes.tls", BOOL, mode_tls, 0, 0, true,                              \
+    X("modes.tls", BOOL, mode_tls, LIVE, 0, 0, true,                        \
       "accept fake-TLS clients (ee secret); at least one mode must be on")  \
-    X("tls_domain", HOST, tls_domain, 0, 0, "",                             \
+    X("tls_domain", HOST, tls_domain, LIVE, 0, 0, "",                       \
       "host name fake-TLS clients send as SNI; required when modes.tls "    \
       "is on")                                                              \
-    X("tls_domains", HOSTLIST, tls_domains, 0, 64, "[]",                    \
+    X("tls_domains", HOSTLIST, tls_domains, LIVE, 0, 64, "[]",              \
       "more SNI names to accept besides tls_domain; each gets its own ee "  \
       "link")                                                               \
-    X("tls_sni_strict", BOOL, tls_sni_strict, 0, 0, true,                   \
+    X("tls_sni_strict", BOOL, tls_sni_strict, LIVE, 0, 0, true,             \
       "refuse a fake-TLS hello whose SNI is not tls_domain or one of "      \
       "tls_domains (a hello without SNI is accepted)")                      \
-    X("tls_time_skew", INT, tls_time_skew, 1, 86400, 120,                   \
+    X("tls_time_skew", INT, tls_time_skew, LIVE, 1, 86400, 120,             \
       "seconds a fake-TLS hello's timestamp may differ from our clock")     \
-    X("tls_accept_boot_time", BOOL, tls_accept_boot_time, 0, 0, false,      \
+    X("tls_accept_boot_time", BOOL, tls_accept_boot_time, LIVE, 0, 0, false, \
       "accept hellos whose timestamp is below 172800, the time-since-boot " \
       "form of clients without a synced clock (a replay of such a hello "   \
       "older than replay_window is not caught)")                            \
-    X("tls_cert_len_min", INT, tls_cert_len_min, 64, 16384, 2500,           \
+    X("tls_cert_len_min", INT, tls_cert_len_min, LIVE, 64, 16384, 2500,     \
       "smallest size of the fake certificate record in the ServerHello")    \
-    X("tls_cert_len_max", INT, tls_cert_len_max, 64, 16384, 4500,           \
+    X("tls_cert_len_max", INT, tls_cert_len_max, LIVE, 64, 16384, 4500,     \
       "largest size of the fake certificate record; a random size in "      \
       "min..max is sent each time")                                         \
-    X("tls_emulation", BOOL, tls_emulation, 0, 0, false,                   \
+    X("tls_emulation", BOOL, tls_emulation, LIVE, 0, 0, false,              \
       "learn the size of mask_host's TLS certificate flight (by a real "    \
       "TLS hello to it, at start and every tls_emulation_interval) and "    \
       "send the fake certificate record at that size")                      \
-    X("tls_emulation_interval", INT, tls_emulation_interval, 10, 604800,    \
+    X("tls_emulation_interval", INT, tls_emulation_interval, LIVE, 10, 604800, \
       3600, "seconds between two probes of mask_host")                      \
-    X("tls_emulation_cache", PATH, tls_emulation_cache, 0, 0, "",           \
+    X("tls_emulation_cache", PATH, tls_emulation_cache, LIVE, 0, 0, "",     \
       "directory where the learnt size is kept across restarts; \"\" "     \
       "keeps it in memory only")                                            \
-    X("mask", BOOL, mask, 0, 0, true,                                       \
+    X("mask", BOOL, mask, LIVE, 0, 0, true,                                 \
       "relay clients that fail the handshake to mask_host")                 \
-    X("mask_host", ADDR, mask_host, 0, 0, "",                               \
+    X("mask_host", ADDR, mask_host, LIVE, 0, 0, "",                         \
       "host refused clients are relayed to; \"\" means tls_domain")         \
-    X("mask_port", INT, mask_port, 1, 65535, 443,                           \
+    X("mask_port", INT, mask_port, LIVE, 1, 65535, 443,                     \
       "port on mask_host")                                                  \
-    X("mask_connect_timeout", INT, mask_connect_timeout, 1, 60, 5,          \
+    X("mask_connect_timeout", INT, mask_connect_timeout, LIVE, 1, 60, 5,    \
       "seconds to wait for a connection to mask_host")                      \
-    X("replay_window", INT, replay_window, 10, 604800, 600,                 \
+    X("replay_window", INT, replay_window, RESTART, 10, 604800, 600,        \
       "seconds a handshake is remembered; at least twice tls_time_skew")    \
-    X("replay_capacity", INT, replay_capacity, 1024, 16777216, 65536,       \
+    X("replay_capacity", INT, replay_capacity, RESTART, 1024, 16777216, 65536, \
       "handshakes remembered at most (shared by all workers); the oldest "  \
       "are forgotten first")                                                \
-    X("max_handshakes", INT, max_handshakes, 1, 1000000, 4096,              \
+    X("max_handshakes", INT, max_handshakes, LIVE, 1, 1000000, 4096,        \
       "connections each worker keeps in the handshake state; past it the "  \
       "oldest one is closed to make room")                                  \
-    X("prefer_ipv6", BOOL, prefer_ipv6, 0, 0, false,                        \
+    X("prefer_ipv6", BOOL, prefer_ipv6, LIVE, 0, 0, false,                  \
       "try a DC's IPv6 addresses before its IPv4 ones")                     \
-    X("fast_mode", BOOL, fast_mode, 0, 0, true,                             \
+    X("fast_mode", BOOL, fast_mode, LIVE, 0, 0, true,                       \
       "let the DC encrypt straight to the client, saving one "              \
       "re-encryption")                                                      \
-    X("client_keepalive", INT, client_keepalive, 0, 86400, 60,              \
+    X("client_keepalive", INT, client_keepalive, LIVE, 0, 86400, 60,        \
       "TCP keepalive idle time on client sockets, in seconds; 0 is off")    \
-    X("client_ack_timeout", INT, client_ack_timeout, 0, 86400, 300,         \
+    X("client_ack_timeout", INT, client_ack_timeout, LIVE, 0, 86400, 300,   \
       "TCP user timeout on client sockets: drop a client whose data "       \
       "stays unacknowledged this many seconds; 0 is off")                   \
-    X("handshake_timeout", INT, handshake_timeout, 1, 300, 10,              \
+    X("handshake_timeout", INT, handshake_timeout, LIVE, 1, 300, 10,        \
       "seconds a client has to complete its handshake")                     \
-    X("dc_connect_timeout", INT, dc_connect_timeout, 1, 300, 10,            \
+    X("dc_connect_timeout", INT, dc_connect_timeout, LIVE, 1, 300, 10,      \
       "seconds to wait for a connection to a DC")                           \
-    X("default_dc", INT, default_dc, 1, 5, 2,                               \
+    X("default_dc", INT, default_dc, LIVE, 1, 5, 2,                         \
       "DC used when a client asks for one we do not know")                  \
-    X("dc_overrides", DCLIST, dc_overrides, -32768, 32767, "()",            \
+    X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \
-    X("public_host", ADDR, public_host, 0, 0, "",                           \
+    X("public_host", ADDR, public_host, LIVE, 0, 0, "",                     \
       "host name or IP address put in tg:// links")                         \
-    X("public_port", INT, public_port, 0, 65535, 0,                         \
+    X("public_port", INT, public_port, LIVE, 0, 65535, 0,                   \
       "port put in tg:// links; 0 means port")                              \
-    X("admin_listen", HOSTPORT, admin_listen, 0, 0, "127.0.0.1:9091",       \
+    X("admin_listen", HOSTPORT, admin_listen, RESTART, 0, 0, "127.0.0.1:9091", \
       "address:port of the admin web endpoint (stats page, JSON, "          \
       "Prometheus); \"\" turns it off")                                     \
-    X("admin_token", TOKEN, admin_token, 0, 0, "",                          \
+    X("admin_token", TOKEN, admin_token, LIVE, 0, 0, "",                    \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
       "(the page itself loads without it); admin_listen on a non-loopback " \
       "address needs this or admin_whitelist")                              \
-    X("admin_whitelist", CIDRLIST, admin_whitelist, 0, 64, "[]",            \
+    X("admin_whitelist", CIDRLIST, admin_whitelist, LIVE, 0, 64, "[]",      \
       "client networks allowed to reach the admin endpoint (\"10.0.0.0/8\"," \
       " \"2001:db8::/32\"); enforced whenever set")                          \
-    X("log_level", LOGLVL, log_level, 0, 0, "info",                         \
+    X("log_level", LOGLVL, log_level, LIVE, 0, 0, "info",                   \
       "one of error, warn, info, debug")                                    \
-    X("log_file", PATH, log_file, 0, 0, "",                                 \
+    X("log_file", PATH, log_file, RESTART, 0, 0, "",                        \
       "file to append log lines to (SIGUSR1 reopens it); \"\" means "        \
       "stderr with -f, syslog otherwise")                                   \
-    X("pidfile", PATH, pidfile, 0, 0, "/run/telemt.pid",                    \
+    X("pidfile", PATH, pidfile, RESTART, 0, 0, "/run/telemt.pid",           \
       "pid file written once the workers run (not with -f); \"\" = none")   \
-    X("user", UNAME, user, 0, 0, "",                                        \
+    X("user", UNAME, user, RESTART, 0, 0, "",                               \
       "user the workers and the admin process run as, when started as "     \
       "root")                                                               \
-    X("group", UNAME, group, 0, 0, "",                                      \
+    X("group", UNAME, group, RESTART, 0, 0, "",                             \
       "group they run as; \"\" means the user's primary group")             \
-    X("allow_root", BOOL, allow_root, 0, 0, false,                          \
+    X("allow_root", BOOL, allow_root, RESTART, 0, 0, false,                 \
       "let the workers run as root when user is not set")                   \
-    X("max_open_files", INT, max_open_files, 0, 16777216, 0,                \
+    X("max_open_files", INT, max_open_files, RESTART, 0, 16777216, 0,       \
       "RLIMIT_NOFILE to raise to (two per client); 0 means the hard limit") \
-    X("shutdown_timeout", INT, shutdown_timeout, 0, 86400, 30,              \
+    X("shutdown_timeout", INT, shutdown_timeout, LIVE, 0, 86400, 30,        \
       "seconds open connections may keep relaying after SIGTERM, a reload " \
       "or an upgrade before they are cut")                                  \
-    X("reload_drop_removed_users", BOOL, reload_drop_removed_users, 0, 0,   \
+    X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,     \
+      0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \
       "removed from the config")
 

@@ -527,7 +527,8 @@ START_TEST(test_print_keys)
     ck_assert_ptr_nonnull(fp);
     config_print_keys(fp);
     fclose(fp);
-    ck_assert_ptr_nonnull(strstr(buf, "\n| port | int | 443 | "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n| port | int | restart | 443 | "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n| users | group | live | "));
     for (line = strtok_r(buf, "\n", &save); line != NULL;
         line = strtok_r(NULL, "\n", &save), row++) {
         char want[64];
@@ -535,11 +536,12 @@ START_TEST(test_print_keys)
 
         for (char *p = line; *p != '\0'; p++)
             bars += *p == '|';
-        ck_assert_msg(bars == 5, "row %zu has %d '|': %s", row, bars, line);
+        ck_assert_msg(bars == 6, "row %zu has %d '|': %s", row, bars, line);
         if (row == 0) {
-            ck_assert_str_eq(line, "| key | type | default | meaning |");
+            ck_assert_str_eq(line,
+                "| key | type | reload | default | meaning |");
         } else if (row == 1) {
-            ck_assert_str_eq(line, "|---|---|---|---|");
+            ck_assert_str_eq(line, "|---|---|---|---|---|");
         } else {
             ck_assert_uint_lt(row - 2, nnames);
             snprintf(want, sizeof(want), "| %s | ", names[row - 2]);
@@ -549,6 +551,67 @@ START_TEST(test_print_keys)
     }
     ck_assert_uint_eq(row, nnames + 2);
     free(buf);
+}
+END_TEST
+
+static int nkept;
+static char kept_log[512];
+
+static void
+note_kept(const char *key, const char *running, const char *file)
+{
+    size_t n = strlen(kept_log);
+
+    snprintf(kept_log + n, sizeof(kept_log) - n, "%s%s=%s<-%s",
+        nkept++ ? " " : "", key, running, file);
+}
+
+/* A reload keeps restart-only keys (and says which), applies the rest. */
+START_TEST(test_keep_restart)
+{
+    struct config *old = expect_ok(USERS1 DOMAIN "port = 1443;\n"
+        "workers = 2;\nlog_file = \"/tmp/a.log\";\nmax_connections = 5;\n"
+        "allow_root = false;\n");
+    struct config *n = expect_ok(USERS1 DOMAIN "port = 2443;\n"
+        "workers = 2;\nlog_file = \"/tmp/b.log\";\nmax_connections = 9;\n"
+        "allow_root = true;\nlisten_ipv4 = \"127.0.0.1\";\n");
+
+    nkept = 0;
+    kept_log[0] = '\0';
+    ck_assert_int_eq(config_keep_restart(n, old, note_kept), 4);
+    ck_assert_str_eq(kept_log, "port=1443<-2443 "
+        "listen_ipv4=\"0.0.0.0\"<-\"127.0.0.1\" "
+        "log_file=\"/tmp/a.log\"<-\"/tmp/b.log\" allow_root=false<-true");
+    ck_assert_int_eq(n->port, 1443);
+    ck_assert_str_eq(n->listen_ipv4, "0.0.0.0");
+    ck_assert_str_eq(n->log_file, "/tmp/a.log");
+    ck_assert(!n->allow_root);
+    ck_assert_int_eq(n->max_connections, 9);      /* live: applied */
+    ck_assert_int_eq(config_keep_restart(n, old, NULL), 0);
+    config_free(n);
+    config_free(old);
+}
+END_TEST
+
+/* The text a worker gets parses as the file did; errors name the path. */
+START_TEST(test_parse_text)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = config_parse_text("/etc/x.conf",
+        USERS1 DOMAIN "port = 3443;\n", err, sizeof(err));
+
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->port, 3443);
+    ck_assert_str_eq(cfg->path, "/etc/x.conf");
+    config_free(cfg);
+    ck_assert_ptr_null(config_parse_text("/etc/x.conf",
+        USERS1 DOMAIN "\nport = ;\n", err, sizeof(err)));
+    ck_assert_str_eq(err, "/etc/x.conf:4: syntax error");
+    ck_assert_ptr_null(config_parse_text("/etc/x.conf",
+        USERS1 DOMAIN "port = 0;\n", err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "/etc/x.conf:3: port"));
+    ck_assert_ptr_null(config_file_text("/", err, sizeof(err)));
+    ck_assert_str_eq(err, "/: cannot read: not a regular file");
 }
 END_TEST
 
@@ -610,6 +673,8 @@ config_suite(void)
     tcase_add_test(tc, test_dc_shapes);
     tcase_add_test(tc, test_host_names);
     tcase_add_test(tc, test_print_keys);
+    tcase_add_test(tc, test_keep_restart);
+    tcase_add_test(tc, test_parse_text);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
