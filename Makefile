@@ -38,12 +38,12 @@ endif
 COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
               common/links.c common/net.c common/stats.c common/replay.c \
-              common/tlshello.c
+              common/tlshello.c common/snapshot.c common/ctl.c
 MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
               master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
-              worker/keys.c
+              worker/keys.c worker/adopt.c
 ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
               admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))

@@ -158,8 +158,8 @@
     X("max_open_files", INT, max_open_files, RESTART, 0, 16777216, 0,       \
       "RLIMIT_NOFILE to raise to (two per client); 0 means the hard limit") \
     X("shutdown_timeout", INT, shutdown_timeout, LIVE, 0, 86400, 30,        \
-      "seconds open connections may keep relaying after SIGTERM, a reload " \
-      "or an upgrade before they are cut")                                  \
+      "seconds open connections may keep relaying after SIGTERM or an "     \
+      "upgrade before they are cut")                                        \
     X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,     \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \

@@ -134,6 +134,15 @@ stats_user_slot(struct stats_region *s, const char *name)
 }
 
 int
+stats_user_find(const struct stats_region *s, const char *name)
+{
+    for (int i = 0; i < STATS_MAX_USERS; i++)
+        if (strcmp(s->users[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int
 stats_dc_slot(int dc)
 {
     if (dc >= 1 && dc <= 5)

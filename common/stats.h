@@ -147,6 +147,8 @@ void stats_destroy(struct stats_region *s);
  * none; slots keep their counters across reloads.  -1 if all are taken.
  */
 int stats_user_slot(struct stats_region *s, const char *name);
+/* The slot the master gave user name, or -1; claims nothing. */
+int stats_user_find(const struct stats_region *s, const char *name);
 /* The dcs[] slot of a client's DC index. */
 int stats_dc_slot(int dc);
 /* The DC index a dcs[] slot stands for; 0 for the "other" slot. */

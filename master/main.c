@@ -138,6 +138,8 @@ main(int argc, char **argv)
 
     log_set_role("master");
     m.upgrade_fd = -1;
+    for (int i = 0; i < MASTER_MAX_SLOTS; i++)
+        m.slots[i].ctl_fd = -1;
     m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {

@@ -1,7 +1,7 @@
 /*
  * master.h - the supervisor's state (no .c): the config snapshot, the
  * listening sockets of every worker slot, the shared region, the worker
- * processes (current generation per slot, older ones draining), the admin
+ * processes (one per slot, each with its control channel), the admin
  * process, and an upgrade in flight.  Only the master process touches it.
  */
 #ifndef TELEMT_MASTER_H
@@ -19,21 +19,16 @@
 
 #define MASTER_MAX_SLOTS        64
 #define MASTER_MAX_LISTEN       2       /* IPv4 and IPv6 per slot */
-#define MASTER_MAX_DRAINING     256
 
 struct slot {
     int nfds;
     int fds[MASTER_MAX_LISTEN];         /* owned by the master, for life */
     pid_t pid;                          /* 0 when not running */
+    int ctl_fd;                         /* our end of its channel, -1 */
     int row;                            /* its row in the region */
     int64_t started_ms;
     int64_t respawn_at_ms;              /* 0 = not waiting */
     int quick_deaths;                   /* for back-off */
-};
-
-struct draining {
-    pid_t pid;
-    int row;
 };
 
 struct master {
@@ -48,8 +43,6 @@ struct master {
     uint64_t generation;                /* bumped on every reload */
     int nslots;
     struct slot slots[MASTER_MAX_SLOTS];
-    int ndraining;                      /* old generations finishing */
-    struct draining draining[MASTER_MAX_DRAINING];
     int death_pipe[2];                  /* [1] only ever held by us */
     struct slot admin;                  /* the admin process (no fds) */
     int admin_now;                      /* respawn it without back-off */
@@ -73,13 +66,14 @@ void listen_adopt(struct master *m, const int *fds, int nfds);
 int spawn_worker(struct master *m, int i);
 /* spawn.c: fork the admin process if admin_listen is set. */
 void spawn_admin_start(struct master *m);
-/* spawn.c: tell a worker to stop accepting and drain (sig: TERM, QUIT). */
-void spawn_retire(struct master *m, int i, int sig);
 /* spawn.c: the signals the master blocks and takes synchronously. */
 void spawn_sigset(sigset_t *set);
 /* spawn.c: the supervision loop; returns the exit code after a stop. */
 int spawn_loop(struct master *m);
-/* reload.c: SIGHUP: re-read the config; keep running on the old if bad. */
+/*
+ * reload.c: SIGHUP: re-read the config; keep running on the old if bad,
+ * else hand it to every worker over its control channel.
+ */
 void reload_run(struct master *m);
 /* reload.c: map users to region slots and mark who is configured. */
 void reload_user_slots(struct master *m);

@@ -1,21 +1,24 @@
 /*
- * reload.c - SIGHUP: re-read the config and apply it without dropping a
- * connection.
+ * reload.c - SIGHUP: re-read the config and apply it in place, without a
+ * new process and without dropping a connection.
  *
- * A bad file is logged and changes nothing.  A good one becomes the new
- * snapshot: a new generation of workers starts on the same listening
- * sockets (the master owns them, so nothing queued is lost), the old
- * generation stops accepting and drains (closing the connections of users
- * who were removed, if reload_drop_removed_users), and the admin process
- * restarts on the new snapshot.  Keys that would need new sockets or a new
- * region keep their running values, with a warning naming each.
+ * A bad file is logged and changes nothing.  A good one becomes the
+ * master's snapshot, and its text goes to every worker over the worker's
+ * control channel (a sealed memfd; the workers have no right to read the
+ * file).  Each worker parses it, swaps it in for new connections and
+ * closes only the connections of removed users (reload_drop_removed_users)
+ * and of users whose secret changed (worker/adopt.c).  Keys marked
+ * RESTART in config_keys.h keep their running values, with a warning
+ * naming each.  The admin process restarts on the new snapshot.
  */
 #include "master.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "xmem.h"
 
@@ -37,84 +40,83 @@ reload_user_slots(struct master *m)
     m->user_slot = slots;
 }
 
-/* Keep a string key's running value if the file changed it. */
 static void
-reload_keep_str(const char *key, char **newv, const char *oldv)
+reload_warn_kept(const char *key, const char *running, const char *file)
 {
-    if (strcmp(*newv, oldv) == 0)
-        return;
-    log_warnx("reload: %s changed from \"%s\" to \"%s\"; that takes a "
-        "restart or an upgrade (USR2); keeping \"%s\"", key, oldv, *newv,
-        oldv);
-    free(*newv);
-    *newv = xstrdup(oldv);
+    log_warnx("reload: %s changed from %s to %s; that takes a restart or "
+        "an upgrade (USR2); keeping %s", key, running, file, running);
 }
 
-static void
-reload_keep_int(const char *key, int *newv, int oldv)
+/* Hand text to every running worker; returns how many got it. */
+static int
+reload_send(struct master *m, const char *text)
 {
-    if (*newv == oldv)
-        return;
-    log_warnx("reload: %s changed from %d to %d; that takes a restart or "
-        "an upgrade (USR2); keeping %d", key, oldv, *newv, oldv);
-    *newv = oldv;
+    struct ctl_msg msg = { .type = CTL_CONFIG, .generation = m->generation };
+    int fd = ctl_text_fd(text, strlen(text)), sent = 0;
+
+    if (fd == -1) {
+        log_warn("reload: memfd for the config text");
+        return 0;
+    }
+    for (int i = 0; i < m->nslots; i++) {
+        struct slot *s = &m->slots[i];
+
+        if (s->pid <= 0 || s->ctl_fd < 0)
+            continue;
+        if (ctl_send(s->ctl_fd, &msg, fd) == -1) {
+            /* It runs on the old config: replace it, as after a crash. */
+            log_warn("reload: cannot hand the config to worker %d (pid %d); "
+                "restarting it", i, (int)s->pid);
+            kill(s->pid, SIGKILL);
+            continue;
+        }
+        sent++;
+    }
+    close(fd);
+    return sent;
 }
 
 void
 reload_run(struct master *m)
 {
     char err[CONFIG_ERR_LEN];
-    struct config *n = config_load(m->cfg->path, err, sizeof(err));
-    struct config *old = m->cfg;
-    int dropped_users = 0;
+    char *text = config_file_text(m->cfg->path, err, sizeof(err));
+    struct config *n = NULL, *old = m->cfg;
+    int removed = 0, sent;
 
+    if (text != NULL)
+        n = config_parse_text(m->cfg->path, text, err, sizeof(err));
     if (n == NULL) {
         log_errorx("reload: %s; still running on the previous config",
             err);
+        free(text);
         return;
     }
-    reload_keep_int("port", &n->port, old->port);
-    reload_keep_str("listen_ipv4", &n->listen_ipv4, old->listen_ipv4);
-    reload_keep_str("listen_ipv6", &n->listen_ipv6, old->listen_ipv6);
-    reload_keep_int("workers", &n->workers, old->workers);
-    reload_keep_int("backlog", &n->backlog, old->backlog);
-    reload_keep_int("replay_capacity", &n->replay_capacity,
-        old->replay_capacity);
-    reload_keep_int("replay_window", &n->replay_window, old->replay_window);
-    reload_keep_str("user", &n->user, old->user);
-    reload_keep_str("group", &n->group, old->group);
-    reload_keep_str("pidfile", &n->pidfile, old->pidfile);
-    reload_keep_str("log_file", &n->log_file, old->log_file);
-
+    (void)config_keep_restart(n, old, reload_warn_kept);
     for (int i = 0; i < old->nusers; i++) {
         int kept = 0;
 
         for (int j = 0; j < n->nusers && !kept; j++)
             kept = strcmp(old->users[i].name, n->users[j].name) == 0;
-        dropped_users += !kept;
+        removed += !kept;
     }
     m->cfg = n;
     m->generation++;
     atomic_store(&m->stats->generation, m->generation);
+    /* Before the workers look their users up in the region. */
     reload_user_slots(m);
     log_set_level((enum log_level)n->log_level);
+    sent = reload_send(m, text);
+    free(text);
 
-    /* Old workers drain (QUIT also closes removed users' connections);
-     * new ones take over the same sockets at once. */
-    for (int i = 0; i < m->nslots; i++) {
-        spawn_retire(m, i, n->reload_drop_removed_users ? SIGQUIT :
-            SIGTERM);
-        if (spawn_worker(m, i) != 0)
-            m->slots[i].respawn_at_ms = 1;
-    }
     if (m->admin.pid > 0) {
         m->admin_now = 1;
         kill(m->admin.pid, SIGTERM);
     } else if (n->admin_listen[0] != '\0') {
         m->admin.respawn_at_ms = 1;
     }
-    log_info("reload: generation %llu: %d users (%d removed), %d workers",
-        (unsigned long long)m->generation, n->nusers, dropped_users,
-        m->nslots);
+    log_info("reload: generation %llu: %d users (%d removed), handed to %d "
+        "of %d workers", (unsigned long long)m->generation, n->nusers,
+        removed, sent, m->nslots);
     config_free(old);
 }

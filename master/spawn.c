@@ -6,8 +6,8 @@
  * children, then stop, reload, reopen logs, upgrade.  A worker that dies
  * is respawned on the same sockets (their queue waits for it); one that
  * dies within a second of starting waits longer each time (back-off up to
- * 30 s) so a crash loop cannot eat the CPU.  Old generations (after a
- * reload or an upgrade) drain on their own and are only reaped.
+ * 30 s) so a crash loop cannot eat the CPU.  Each worker gets a control
+ * channel (ctl.h) at fork: a reload hands it the new config there.
  */
 #include "master.h"
 
@@ -23,6 +23,7 @@
 
 #include "../admin/admin.h"
 #include "../worker/worker.h"
+#include "ctl.h"
 #include "log.h"
 #include "tlsprobe.h"
 #include "util.h"
@@ -43,10 +44,13 @@ spawn_child_setup(struct master *m, int keep_slot, const char *role)
         close(m->region_fd);
     if (m->upgrade_fd >= 0)
         close(m->upgrade_fd);
-    for (int j = 0; j < m->nslots; j++)
+    for (int j = 0; j < m->nslots; j++) {
+        if (m->slots[j].ctl_fd >= 0)
+            close(m->slots[j].ctl_fd);
         if (j != keep_slot)
             for (int k = 0; k < m->slots[j].nfds; k++)
                 close(m->slots[j].fds[k]);
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -92,15 +96,23 @@ spawn_worker(struct master *m, int i)
 {
     struct slot *s = &m->slots[i];
     int row = stats_worker_claim(m->stats, i, m->generation);
+    int ctl[2];
     pid_t pid;
 
     if (row < 0) {
         log_warnx("no free worker row in the shared region for slot %d", i);
         return -1;
     }
+    if (ctl_pair(ctl) == -1) {
+        log_warn("socketpair for worker %d", i);
+        stats_worker_gone(m->stats, row);
+        return -1;
+    }
     pid = fork();
     if (pid == -1) {
         log_warn("fork for worker %d", i);
+        close(ctl[0]);
+        close(ctl[1]);
         stats_worker_gone(m->stats, row);
         return -1;
     }
@@ -108,6 +120,7 @@ spawn_worker(struct master *m, int i)
         struct worker w = { 0 };
         char role[32];
 
+        close(ctl[0]);
         snprintf(role, sizeof(role), "worker %d", i);
         spawn_child_setup(m, i, role);
         w.slot = i;
@@ -115,12 +128,17 @@ spawn_worker(struct master *m, int i)
         w.nlisten = s->nfds;
         memcpy(w.listen_fds, s->fds, sizeof(w.listen_fds));
         w.death_fd = m->death_pipe[0];
-        w.cfg = m->cfg;
+        w.ctl_fd = ctl[1];
         w.stats = m->stats;
-        w.user_slot = m->user_slot;
+        /* Our copy of the master's config becomes the first snapshot. */
+        w.snap = snapshot_new(m->cfg, m->stats, m->generation);
+        if (w.snap == NULL)
+            fatalx("cannot set up the config snapshot");
         w.me = &m->stats->workers[row];
         worker_main(&w);
     }
+    close(ctl[1]);
+    s->ctl_fd = ctl[0];
     atomic_store(&m->stats->workers[row].restarts,
         atomic_load(&m->stats->slot_restarts[i]));
     stats_worker_start(m->stats, row, (int)pid);
@@ -129,30 +147,6 @@ spawn_worker(struct master *m, int i)
     s->started_ms = mono_ms();
     s->respawn_at_ms = 0;
     return 0;
-}
-
-void
-spawn_retire(struct master *m, int i, int sig)
-{
-    struct slot *s = &m->slots[i];
-
-    if (s->pid <= 0)
-        return;
-    if (m->ndraining < MASTER_MAX_DRAINING) {
-        m->draining[m->ndraining].pid = s->pid;
-        m->draining[m->ndraining].row = s->row;
-        m->ndraining++;
-        atomic_store(&m->stats->workers[s->row].state,
-            STATS_WORKER_DRAINING);
-        kill(s->pid, sig);
-    } else {
-        /* Too many generations at once: the oldest way out is KILL. */
-        log_warnx("too many draining workers; killing pid %d",
-            (int)s->pid);
-        kill(s->pid, SIGKILL);
-    }
-    s->pid = 0;
-    s->respawn_at_ms = 0;
 }
 
 /* A child of slot s died: schedule its respawn, backing off if quick. */
@@ -213,15 +207,6 @@ spawn_reap(struct master *m, int stopping)
                 m->admin.respawn_at_ms = 0;
             continue;
         }
-        for (int i = 0; i < m->ndraining; i++) {
-            if (m->draining[i].pid != pid)
-                continue;
-            spawn_log_death("old worker", pid, status);
-            stats_worker_gone(m->stats, m->draining[i].row);
-            m->draining[i] = m->draining[--m->ndraining];
-            pid = 0;
-            break;
-        }
         for (int i = 0; pid != 0 && i < m->nslots; i++) {
             if (m->slots[i].pid != pid)
                 continue;
@@ -229,6 +214,8 @@ spawn_reap(struct master *m, int stopping)
             spawn_log_death(what, pid, status);
             /* Its connections died with it: clear its share of gauges. */
             stats_worker_gone(m->stats, m->slots[i].row);
+            close(m->slots[i].ctl_fd);
+            m->slots[i].ctl_fd = -1;
             spawn_schedule(&m->slots[i], 0);
             if (stopping)
                 m->slots[i].respawn_at_ms = 0;
@@ -276,7 +263,7 @@ spawn_due(struct master *m)
 static int
 spawn_children_left(const struct master *m)
 {
-    int n = m->ndraining + (m->admin.pid > 0) + (m->probe_pid > 0);
+    int n = (m->admin.pid > 0) + (m->probe_pid > 0);
 
     for (int i = 0; i < m->nslots; i++)
         n += m->slots[i].pid > 0;
@@ -289,8 +276,6 @@ spawn_signal_all(struct master *m, int sig)
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, sig);
-    for (int i = 0; i < m->ndraining; i++)
-        kill(m->draining[i].pid, sig);
     if (m->admin.pid > 0)
         kill(m->admin.pid, sig);
     if (m->probe_pid > 0)
@@ -349,8 +334,6 @@ spawn_reopen(struct master *m)
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGUSR1);
-    for (int i = 0; i < m->ndraining; i++)
-        kill(m->draining[i].pid, SIGUSR1);
     if (m->admin.pid > 0)
         kill(m->admin.pid, SIGUSR1);
     log_info("log file reopened");

@@ -41,6 +41,7 @@ conn_close(struct conn *c)
         close(c->dfd);
     close(c->cfd);
     free(c->hs);
+    snapshot_release(c->snap);
     atomic_fetch_sub_explicit(&c->w->me->active, 1, memory_order_relaxed);
     atomic_fetch_sub(&c->w->active, 1);
     free(c);
@@ -77,19 +78,34 @@ conn_count_ok(struct stats_region *s, enum hs_mode m)
         STATS_HS(s, ok_tls);
 }
 
+/*
+ * 1 if a reload to now must close c: its user was removed (and now says
+ * to close such connections), or the secret it proved has changed.
+ */
+static int
+conn_user_gone(const struct conn *c, const struct snapshot *now)
+{
+    const struct config_user *was = &c->cfg->users[c->user];
+    int u = snapshot_user(now, was->name);
+
+    if (u < 0)
+        return now->cfg->reload_drop_removed_users;
+    return memcmp(now->cfg->users[u].secret, was->secret, SECRET_LEN) != 0;
+}
+
 /* After a good handshake: dial the DC, send it our header, relay. */
 static void
 conn_serve(struct conn *c, struct hs_result *hs)
 {
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = c->cfg;
     struct stats_region *s = c->w->stats;
     uint8_t dchdr[OBFS2_HEADER_LEN];
     struct relay r = { 0 };
     struct ctr *d_enc = NULL, *d_dec = NULL;
     struct stats_dc *dcs = &s->dcs[stats_dc_slot(hs->dc)];
-    struct stats_user *us = &s->users[c->w->user_slot[hs->user]];
-    _Atomic uint32_t *uactive =
-        &s->user_active[c->w->row][c->w->user_slot[hs->user]];
+    int uslot = c->snap->user_slot[hs->user];
+    struct stats_user *us = &s->users[uslot];
+    _Atomic uint32_t *uactive = &s->user_active[c->w->row][uslot];
     int64_t t0 = mono_us();
     char dcaddr[80];
     int rc;
@@ -97,7 +113,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
     atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
     atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
         memory_order_relaxed);
-    stats_ip_seen(s, c->w->user_slot[hs->user],
+    stats_ip_seen(s, uslot,
         (struct sockaddr *)&c->peer_addr, (int64_t)time(NULL));
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
@@ -139,10 +155,23 @@ conn_serve(struct conn *c, struct hs_result *hs)
     r.tls = hs->tls ? &hs->rec : NULL;
     r.release = c->hs;              /* hs->early lives in it */
     c->hs = NULL;
-    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
+    /* From here a reload sees the user; one that came while we shook
+     * hands on the older config may already have ruled them out. */
     pthread_mutex_lock(&c->w->all_lock);
-    c->user_slot = c->w->user_slot[hs->user];
+    c->user = hs->user;
+    c->user_slot = uslot;
+    rc = c->snap != c->w->snap && conn_user_gone(c, c->w->snap);
     pthread_mutex_unlock(&c->w->all_lock);
+    if (rc) {
+        log_info("%s: user %s: closed, a reload removed the user or "
+            "changed the secret during the handshake", c->peer,
+            cfg->users[hs->user].name);
+        free(r.release);
+        ctr_free(d_enc);
+        ctr_free(d_dec);
+        return;
+    }
+    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
     rc = relay_run(&r);
     atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
     STATS_ADD(s, bytes_client_to_dc, r.c2d_bytes);
@@ -165,7 +194,7 @@ conn_hs_enter(struct conn *c)
     struct worker *w = c->w;
 
     pthread_mutex_lock(&w->hs_lock);
-    if (w->hs_count >= w->cfg->max_handshakes && w->hs_head != NULL) {
+    if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL) {
         struct conn *old = w->hs_head;
 
         /* Its thread wakes with EOF; the fd stays valid while listed. */
@@ -217,7 +246,7 @@ static void
 conn_thread(void *arg)
 {
     struct conn *c = arg;
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = c->cfg;
     struct hs_result hs;
     enum hs_verdict v;
 
@@ -252,15 +281,13 @@ conn_thread(void *arg)
     conn_close(c);
 }
 
-void
-conn_drop_removed(struct worker *w)
+int
+conn_drop_gone(struct worker *w)
 {
     int n = 0;
 
-    pthread_mutex_lock(&w->all_lock);
     for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
-        if (c->user_slot < 0 ||
-            atomic_load(&w->stats->users[c->user_slot].configured))
+        if (c->user < 0 || c->snap == w->snap || !conn_user_gone(c, w->snap))
             continue;
         /* Both ends, so the relay wakes whichever way it waits. */
         (void)shutdown(c->cfd, SHUT_RDWR);
@@ -268,9 +295,7 @@ conn_drop_removed(struct worker *w)
             (void)shutdown(c->dfd, SHUT_RDWR);
         n++;
     }
-    pthread_mutex_unlock(&w->all_lock);
-    if (n > 0)
-        log_info("reload: closed %d connection(s) of removed users", n);
+    return n;
 }
 
 int
@@ -284,8 +309,12 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
         return -1;
     }
     c->w = w;
+    c->snap = w->snap;
+    snapshot_hold(c->snap);
+    c->cfg = c->snap->cfg;
     c->cfd = fd;
     c->dfd = -1;
+    c->user = -1;
     c->user_slot = -1;
     c->started_us = mono_us();
     c->started_ms = c->started_us / 1000;
@@ -309,6 +338,7 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
         pthread_mutex_unlock(&w->all_lock);
         errno = err;
         log_warn("cannot start a thread for %s", c->peer);
+        snapshot_release(c->snap);
         atomic_fetch_sub(&w->active, 1);
         atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
         free(c);

@@ -14,6 +14,8 @@
 
 struct conn {
     struct worker *w;
+    struct snapshot *snap;          /* the config it started with (held) */
+    const struct config *cfg;       /* snap->cfg */
     int cfd;                        /* client socket, non-blocking */
     int dfd;                        /* DC socket, -1 until dialled */
     int64_t started_ms;             /* accept time, monotonic */
@@ -30,9 +32,11 @@ struct conn {
     int hs_listed;
     atomic_int evicted;             /* closed to make room: no masking */
     /* The worker's list of every connection; guarded by all_lock.  Once
-     * relaying, user_slot is the user's region slot and dfd is final. */
+     * relaying, user is its index in snap, user_slot the user's region
+     * slot, and dfd is final. */
     struct conn *all_prev, *all_next;
-    int user_slot;                  /* -1 until relaying */
+    int user;                       /* -1 until relaying */
+    int user_slot;
 };
 
 /*
@@ -40,7 +44,11 @@ struct conn {
  * only on success.  Returns 0, or -1 (the caller closes fd and counts).
  */
 int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
-/* Shut down the connections of users the master marked as removed. */
-void conn_drop_removed(struct worker *w);
+/*
+ * The main thread, with all_lock held, after w->snap became the new
+ * config: shut down every relaying connection whose user the new config
+ * no longer allows (conn_user_gone()).  Returns how many.
+ */
+int conn_drop_gone(struct worker *w);
 
 #endif

@@ -144,7 +144,7 @@ hs_hint_get(const struct conn *c)
         &c->w->user_hint[h % WORKER_USER_HINTS], memory_order_relaxed);
 
     if ((v >> 16) != (h >> 16) || (v & 0xffff) == 0 ||
-        (int)(v & 0xffff) > c->w->cfg->nusers)
+        (int)(v & 0xffff) > c->cfg->nusers)
         return -1;
     return (int)(v & 0xffff) - 1;
 }
@@ -235,7 +235,7 @@ static enum hs_verdict
 hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     int *user)
 {
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = c->cfg;
     uint8_t key_share[32], *answer, *cert;
     size_t need, cert_len, len;
     enum hs_verdict v;
@@ -349,7 +349,7 @@ hs_tls_inner(struct conn *c, int64_t deadline, size_t start,
 enum hs_verdict
 handshake_run(struct conn *c, struct hs_result *r)
 {
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = c->cfg;
     int64_t deadline = c->started_ms + (int64_t)cfg->handshake_timeout * 1000;
     enum hs_verdict v;
 

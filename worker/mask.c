@@ -20,7 +20,7 @@
 void
 mask_run(struct conn *c, int client_eof)
 {
-    const struct config *cfg = c->w->cfg;
+    const struct config *cfg = c->cfg;
     struct relay r = { 0 };
     char desc[300];
     int rc;

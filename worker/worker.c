@@ -5,7 +5,8 @@
  * Limits are enforced here, before a thread exists: past max_connections
  * a new client is closed at once and counted.  Every signal is blocked
  * before the first thread starts so threads inherit a full mask; the main
- * thread alone reads TERM/INT from a signalfd.  EOF on the death pipe
+ * thread alone reads TERM/INT from a signalfd and the master's control
+ * messages (a reload's config) from its channel.  EOF on the death pipe
  * means the master is gone, and the worker exits.
  */
 #include "worker.h"
@@ -21,14 +22,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "conn.h"
+#include "ctl.h"
 #include "log.h"
 #include "util.h"
 
 static int
 worker_signalfd(void)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
     /* Before any thread starts, so that every thread inherits the mask. */
     return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
@@ -57,10 +60,10 @@ worker_accept(struct worker *w, int lfd)
         }
         STATS_ADD(w->stats, conn_accepted, 1);
         atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
-        if (atomic_load(&w->active) >= w->cfg->max_connections) {
+        if (atomic_load(&w->active) >= w->snap->cfg->max_connections) {
             STATS_ADD(w->stats, conn_refused_limit, 1);
             log_debug("max_connections (%d) reached, closing client",
-                w->cfg->max_connections);
+                w->snap->cfg->max_connections);
             close(fd);
             continue;
         }
@@ -71,19 +74,43 @@ worker_accept(struct worker *w, int lfd)
     }
 }
 
+/* The master's messages: read them all; EOF means it is gone. */
+static void
+worker_ctl(struct worker *w)
+{
+    struct ctl_msg m;
+    int fd, r;
+
+    while ((r = ctl_recv(w->ctl_fd, &m, &fd)) == 1) {
+        if (m.type == CTL_CONFIG && fd >= 0) {
+            adopt_config(w, &m, fd);
+            continue;
+        }
+        log_warnx("control message of type %u ignored", m.type);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (r == 0) {
+        log_warnx("master is gone, exiting");
+        _exit(1);
+    }
+}
+
 void
 worker_main(struct worker *w)
 {
-    struct pollfd pfd[WORKER_MAX_LISTEN + 2];
+    const struct config *cfg = w->snap->cfg;
+    struct pollfd pfd[WORKER_MAX_LISTEN + 3];
     int64_t deadline = 0, trimmed_ms = 0;
     int sfd, n, draining = 0, high = 0;
 
     sfd = worker_signalfd();
     atomic_init(&w->active, 0);
-    if (threads_init(&w->threads, (size_t)w->cfg->thread_stack_size) != 0)
+    if (threads_init(&w->threads, (size_t)cfg->thread_stack_size) != 0)
         fatalx("cannot set up the connection threads");
-    if (w->cfg->mode_tls && keys_start(&w->keys) != 0)
+    if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");
@@ -91,6 +118,7 @@ worker_main(struct worker *w)
 
     for (n = 0; n < w->nlisten; n++)
         pfd[n] = (struct pollfd){ .fd = w->listen_fds[n], .events = POLLIN };
+    pfd[n++] = (struct pollfd){ .fd = w->ctl_fd, .events = POLLIN };
     pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     pfd[n++] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
 
@@ -127,6 +155,8 @@ worker_main(struct worker *w)
         for (int i = 0; i < w->nlisten && !draining; i++)
             if (pfd[i].revents & POLLIN)
                 worker_accept(w, pfd[i].fd);
+        if (pfd[n - 3].revents & (POLLIN | POLLHUP))
+            worker_ctl(w);
         if (pfd[n - 2].revents & POLLIN) {
             struct signalfd_siginfo si;
 
@@ -137,7 +167,7 @@ worker_main(struct worker *w)
                     continue;
                 }
                 if (si.ssi_signo == SIGHUP || draining)
-                    continue;       /* the master handles reloads */
+                    continue;       /* reloads come over ctl_fd */
                 /* Stop accepting: our copies of the sockets go; the
                  * master and the next generation keep theirs. */
                 for (int i = 0; i < w->nlisten; i++) {
@@ -146,13 +176,10 @@ worker_main(struct worker *w)
                 }
                 draining = 1;
                 deadline = mono_ms() +
-                    (int64_t)w->cfg->shutdown_timeout * 1000;
-                if (si.ssi_signo == SIGQUIT &&
-                    w->cfg->reload_drop_removed_users)
-                    conn_drop_removed(w);
+                    (int64_t)w->snap->cfg->shutdown_timeout * 1000;
                 log_info("signal %d: draining %d connection(s) for up to "
                     "%d s", (int)si.ssi_signo, atomic_load(&w->active),
-                    w->cfg->shutdown_timeout);
+                    w->snap->cfg->shutdown_timeout);
             }
         }
         if (pfd[n - 1].revents & (POLLIN | POLLHUP)) {

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "keys.h"
+#include "snapshot.h"
 #include "stats.h"
 #include "threads.h"
 
@@ -27,13 +28,16 @@ struct worker {
     int nlisten;
     int listen_fds[WORKER_MAX_LISTEN];
     int death_fd;                   /* EOF here = the master is gone */
-    const struct config *cfg;       /* immutable for the worker's life */
+    int ctl_fd;                     /* the master's messages (ctl.h) */
+    /* The current config: new connections take a reference to it; the
+     * main thread alone replaces it (at a reload), under all_lock. */
+    struct snapshot *snap;
     struct stats_region *stats;
-    const int *user_slot;           /* cfg->users[i] -> stats users[] slot */
     struct stats_worker *me;        /* this worker's slot in the region */
     atomic_int active;              /* connection threads alive */
     struct threads threads;         /* connection threads */
     struct keys keys;               /* fake TLS: key shares made ahead */
+    int keys_started;               /* once a config turned fake TLS on */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
     struct conn *hs_head, *hs_tail; /* connections in the handshake, */
     int hs_count;                   /* oldest first (max_handshakes) */
@@ -47,9 +51,8 @@ struct worker {
 /*
  * Accept and serve until told to stop or the master dies; exits.  TERM or
  * INT: stop accepting, let connections finish for up to shutdown_timeout.
- * QUIT (a reload): the same, and first close the connections of users the
- * master marked as removed, if reload_drop_removed_users.  USR1: reopen
- * the log file.
+ * USR1: reopen the log file.  A CTL_CONFIG message from the master (a
+ * reload) replaces the config in place (worker/reload.c).
  */
 void worker_main(struct worker *w) __attribute__((noreturn));
 

@@ -1,0 +1,44 @@
+/*
+ * ctl.h - the master's control channel to each child: a SOCK_SEQPACKET
+ * socketpair made at fork, one fixed-size message per packet with at
+ * most one descriptor attached (SCM_RIGHTS).  The master owns its end;
+ * a child only ever reads the messages and never trusts a descriptor it
+ * did not expect.
+ */
+#ifndef TELEMT_CTL_H
+#define TELEMT_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctl_type {
+    CTL_CONFIG = 1,             /* fd: sealed memfd with the config text */
+};
+
+struct ctl_msg {
+    uint32_t type;              /* enum ctl_type */
+    uint32_t arg;               /* type-specific; 0 if unused */
+    uint64_t generation;        /* the master's reload generation */
+};
+
+/* A close-on-exec SOCK_SEQPACKET pair; 0, or -1 with errno. */
+int ctl_pair(int sv[2]);
+/* Send m with fd attached (-1: none) without blocking; 0, or -1. */
+int ctl_send(int fd, const struct ctl_msg *m, int passfd);
+/*
+ * Take one message: 1 with *m filled (and *passfd the attached
+ * descriptor, close-on-exec, or -1), 0 on EOF, -1 on error or when
+ * nothing is waiting (errno EAGAIN).  A packet of the wrong size is an
+ * error (EPROTO); extra descriptors are closed.
+ */
+int ctl_recv(int fd, struct ctl_msg *m, int *passfd);
+/* A sealed memfd holding the len bytes of text; -1 on failure. */
+int ctl_text_fd(const char *text, size_t len);
+/*
+ * Read a memfd made by ctl_text_fd() into a NUL-terminated malloc()ed
+ * string; NULL if it is not a sealed regular file of at most max bytes
+ * holding no NUL, or out of memory.
+ */
+char *ctl_fd_text(int fd, size_t max);
+
+#endif
