@@ -43,7 +43,7 @@ MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
               master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
-              worker/keys.c worker/adopt.c
+              worker/keys.c worker/adopt.c worker/handoff.c
 ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
               admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))

@@ -82,6 +82,7 @@ struct config {
     bool allow_root;
     int max_open_files;                 /* 0 = the hard limit */
     int shutdown_timeout;               /* s */
+    int upgrade_drain_timeout;          /* s, 0 = until they end */
     bool reload_drop_removed_users;
 };
 

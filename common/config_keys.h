@@ -160,6 +160,10 @@
     X("shutdown_timeout", INT, shutdown_timeout, LIVE, 0, 86400, 30,        \
       "seconds open connections may keep relaying after SIGTERM or an "     \
       "upgrade before they are cut")                                        \
+    X("upgrade_drain_timeout", INT, upgrade_drain_timeout, LIVE, 0,         \
+      31536000, 0,                                                          \
+      "seconds a connection that cannot be handed to the new binary at an " \
+      "upgrade (USR2) may keep relaying in the old one; 0 = until it ends") \
     X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,     \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \

@@ -18,26 +18,64 @@
 #include <sys/random.h>
 
 #include <errno.h>
+#include <string.h>
 
+/* key, iv and pos are kept so a live stream can move to another process
+ * (binary upgrade); EVP holds the key anyway. */
 struct ctr {
     EVP_CIPHER_CTX *ctx;
+    uint8_t key[32], iv[16];
+    uint64_t pos;                       /* keystream bytes used */
 };
 
 struct ctr *
 ctr_new(const uint8_t key[32], const uint8_t iv[16])
 {
+    return ctr_new_at(key, iv, 0);
+}
+
+struct ctr *
+ctr_new_at(const uint8_t key[32], const uint8_t iv[16], uint64_t pos)
+{
     struct ctr *c = OPENSSL_malloc(sizeof(*c));
+    uint8_t at[16], skip[16];
+    uint64_t blocks = pos / 16;
+    unsigned carry = 0;
+    int outl;
 
     if (c == NULL)
         return NULL;
+    /* The counter block for byte pos: iv + pos / 16, big-endian. */
+    for (int i = 15; i >= 0; i--) {
+        unsigned v = iv[i] + (unsigned)(blocks & 0xff) + carry;
+
+        at[i] = (uint8_t)v;
+        carry = v >> 8;
+        blocks >>= 8;
+    }
     c->ctx = EVP_CIPHER_CTX_new();
     if (c->ctx == NULL ||
-        EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, key, iv) != 1) {
+        EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, key, at) != 1) {
         EVP_CIPHER_CTX_free(c->ctx);
         OPENSSL_free(c);
         return NULL;
     }
+    memset(skip, 0, sizeof(skip));
+    if (pos % 16 != 0)
+        (void)EVP_EncryptUpdate(c->ctx, skip, &outl, skip, (int)(pos % 16));
+    memcpy(c->key, key, 32);
+    memcpy(c->iv, iv, 16);
+    c->pos = pos;
     return c;
+}
+
+void
+ctr_export(const struct ctr *c, uint8_t key[32], uint8_t iv[16],
+    uint64_t *pos)
+{
+    memcpy(key, c->key, 32);
+    memcpy(iv, c->iv, 16);
+    *pos = c->pos;
 }
 
 void
@@ -45,6 +83,7 @@ ctr_apply(struct ctr *c, const uint8_t *in, uint8_t *out, size_t len)
 {
     int outl;
 
+    c->pos += len;
     /* CTR never fails for an initialised context; EVP takes int lengths. */
     while (len > 0) {
         int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
@@ -62,6 +101,7 @@ ctr_free(struct ctr *c)
     if (c == NULL)
         return;
     EVP_CIPHER_CTX_free(c->ctx);
+    OPENSSL_cleanse(c, sizeof(*c));
     OPENSSL_free(c);
 }
 

@@ -16,6 +16,12 @@ struct ctr;
 
 /* New AES-256-CTR stream at keystream offset 0; NULL on failure. */
 struct ctr *ctr_new(const uint8_t key[32], const uint8_t iv[16]);
+/* The same stream, pos bytes in (a stream resumed after a hand-over). */
+struct ctr *ctr_new_at(const uint8_t key[32], const uint8_t iv[16],
+    uint64_t pos);
+/* What ctr_new_at() needs to continue c exactly where it is. */
+void ctr_export(const struct ctr *c, uint8_t key[32], uint8_t iv[16],
+    uint64_t *pos);
 /* XOR len bytes with the next keystream bytes; in may equal out. */
 void ctr_apply(struct ctr *c, const uint8_t *in, uint8_t *out, size_t len);
 /* Free a stream; NULL is fine. */

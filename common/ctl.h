@@ -13,6 +13,12 @@
 
 enum ctl_type {
     CTL_CONFIG = 1,             /* fd: sealed memfd with the config text */
+    CTL_HANDOFF = 2,            /* to a worker: an upgrade; stop accepting,
+                                 * hand connections to fd (-1: none, drain
+                                 * them); arg = upgrade_drain_timeout */
+    CTL_OFFER = 3,              /* new master -> old: fd is one of our
+                                 * workers' hand-over sockets; arg = our
+                                 * HANDOFF_VERSION */
 };
 
 struct ctl_msg {

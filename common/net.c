@@ -399,6 +399,14 @@ net_write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 }
 
 void
+net_reset_on_close(int fd)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+void
 net_client_opts(int fd, int keepalive_s, int ack_timeout_s)
 {
     int one = 1;

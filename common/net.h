@@ -97,5 +97,7 @@ int net_set_nonblock(int fd);
  * off), TCP_USER_TIMEOUT ack_timeout_s (0 = off), TCP_NODELAY.
  */
 void net_client_opts(int fd, int keepalive_s, int ack_timeout_s);
+/* Make the last close of fd send a reset, not a FIN (SO_LINGER 0). */
+void net_reset_on_close(int fd);
 
 #endif

@@ -24,7 +24,10 @@
     X(bytes_client_to_dc, "payload bytes relayed client -> DC")           \
     X(bytes_dc_to_client, "payload bytes relayed DC -> client")           \
     X(mask_relayed, "refused connections relayed to the mask host")       \
-    X(mask_connect_fail, "refused connections whose mask host was down")
+    X(mask_connect_fail, "refused connections whose mask host was down")  \
+    X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
+    X(conn_handed_in, "connections taken over from an old binary")        \
+    X(conn_handoff_failed, "hand-overs that failed (kept by the old one)")
 
 #define STATS_HS_OUTCOMES(X)                                                \
     X(ok_classic, "accepted: classic (abridged/intermediate)")            \

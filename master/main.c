@@ -114,6 +114,7 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     int test = 0, links = 0, ch, ready_fd = -1, region_fd = -1;
+    int offer_fd = -1;
     int inherit_fds[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN], ninherit = 0;
     const char *env;
     char err[CONFIG_ERR_LEN];
@@ -138,8 +139,9 @@ main(int argc, char **argv)
 
     log_set_role("master");
     m.upgrade_fd = -1;
+    m.offer_fd = -1;
     for (int i = 0; i < MASTER_MAX_SLOTS; i++)
-        m.slots[i].ctl_fd = -1;
+        m.slots[i].ctl_fd = m.slots[i].give_fd = -1;
     m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {
@@ -189,7 +191,8 @@ main(int argc, char **argv)
     }
     find_exe(&m, argv[0]);
     m.inherited = upgrade_inherited(inherit_fds, &ninherit,
-        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &ready_fd) == 0;
+        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &ready_fd,
+        &offer_fd) == 0;
     if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
         pid_t other = pidfile_alive(m.cfg->pidfile);
 
@@ -216,8 +219,10 @@ main(int argc, char **argv)
     m.nslots = m.cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS
         : m.cfg->workers;
     atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
-    if (m.inherited)
+    if (m.inherited) {
+        m.offer_fd = offer_fd;          /* our children close it */
         listen_adopt(&m, inherit_fds, ninherit);
+    }
     else
         listen_open(&m);
     if (!m.foreground && !m.inherited)
@@ -230,6 +235,8 @@ main(int argc, char **argv)
         if (spawn_worker(&m, i) != 0)
             fatalx("cannot start worker %d", i);
     spawn_admin_start(&m);
+    if (m.inherited)
+        upgrade_offer(&m);
     if (!m.foreground && m.cfg->pidfile[0] != '\0') {
         if (pidfile_write(m.cfg->pidfile) == -1)
             fatal("cannot write the pid file %s", m.cfg->pidfile);

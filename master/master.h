@@ -25,6 +25,9 @@ struct slot {
     int fds[MASTER_MAX_LISTEN];         /* owned by the master, for life */
     pid_t pid;                          /* 0 when not running */
     int ctl_fd;                         /* our end of its channel, -1 */
+    int give_fd;                        /* the sending end of its hand-over
+                                         * socket (offered to an old
+                                         * binary at an upgrade), -1 */
     int row;                            /* its row in the region */
     int64_t started_ms;
     int64_t respawn_at_ms;              /* 0 = not waiting */
@@ -51,6 +54,8 @@ struct master {
     int inherited;                      /* we are a new binary (USR2) */
     pid_t upgrade_pid;                  /* new binary starting, 0 = none */
     int upgrade_fd;                     /* its READY pipe, -1 = none */
+    int offer_fd;                       /* its hand-over offers (to the old
+                                         * binary), -1 = none */
     int pidfile_ours;                   /* we wrote cfg->pidfile */
 };
 
@@ -86,9 +91,21 @@ void upgrade_start(struct master *m);
 int upgrade_poll(struct master *m);
 /*
  * upgrade.c: in a new binary, parse TELEMT_INHERIT into listening fds,
- * the region fd and the READY fd.  Returns 0, -1 if absent or malformed.
+ * the region fd, the READY fd and the offer socket.  Returns 0, -1 if
+ * absent or malformed.
  */
 int upgrade_inherited(int *fds, int *nfds, int maxfds, int *region_fd,
-    int *ready_fd);
+    int *ready_fd, int *offer_fd);
+/*
+ * upgrade.c: in a new binary whose workers run, before READY: offer the
+ * old binary every worker's hand-over socket over m->offer_fd (closed).
+ */
+void upgrade_offer(struct master *m);
+/*
+ * upgrade.c: in the old binary once the new one is ready: tell each
+ * worker to hand its connections over (or, if the new binary carries
+ * another state-record version or offered nothing, to drain them).
+ */
+void upgrade_handover(struct master *m);
 
 #endif

@@ -44,9 +44,13 @@ spawn_child_setup(struct master *m, int keep_slot, const char *role)
         close(m->region_fd);
     if (m->upgrade_fd >= 0)
         close(m->upgrade_fd);
+    if (m->offer_fd >= 0)
+        close(m->offer_fd);
     for (int j = 0; j < m->nslots; j++) {
         if (m->slots[j].ctl_fd >= 0)
             close(m->slots[j].ctl_fd);
+        if (m->slots[j].give_fd >= 0)
+            close(m->slots[j].give_fd);
         if (j != keep_slot)
             for (int k = 0; k < m->slots[j].nfds; k++)
                 close(m->slots[j].fds[k]);
@@ -96,7 +100,7 @@ spawn_worker(struct master *m, int i)
 {
     struct slot *s = &m->slots[i];
     int row = stats_worker_claim(m->stats, i, m->generation);
-    int ctl[2];
+    int ctl[2], hand[2];
     pid_t pid;
 
     if (row < 0) {
@@ -108,11 +112,20 @@ spawn_worker(struct master *m, int i)
         stats_worker_gone(m->stats, row);
         return -1;
     }
+    if (ctl_pair(hand) == -1) {
+        log_warn("socketpair for worker %d", i);
+        close(ctl[0]);
+        close(ctl[1]);
+        stats_worker_gone(m->stats, row);
+        return -1;
+    }
     pid = fork();
     if (pid == -1) {
         log_warn("fork for worker %d", i);
         close(ctl[0]);
         close(ctl[1]);
+        close(hand[0]);
+        close(hand[1]);
         stats_worker_gone(m->stats, row);
         return -1;
     }
@@ -121,6 +134,7 @@ spawn_worker(struct master *m, int i)
         char role[32];
 
         close(ctl[0]);
+        close(hand[0]);
         snprintf(role, sizeof(role), "worker %d", i);
         spawn_child_setup(m, i, role);
         w.slot = i;
@@ -129,6 +143,7 @@ spawn_worker(struct master *m, int i)
         memcpy(w.listen_fds, s->fds, sizeof(w.listen_fds));
         w.death_fd = m->death_pipe[0];
         w.ctl_fd = ctl[1];
+        w.recv_fd = hand[1];
         w.stats = m->stats;
         /* Our copy of the master's config becomes the first snapshot. */
         w.snap = snapshot_new(m->cfg, m->stats, m->generation);
@@ -138,7 +153,11 @@ spawn_worker(struct master *m, int i)
         worker_main(&w);
     }
     close(ctl[1]);
+    close(hand[1]);
     s->ctl_fd = ctl[0];
+    if (s->give_fd >= 0)
+        close(s->give_fd);
+    s->give_fd = hand[0];
     atomic_store(&m->stats->workers[row].restarts,
         atomic_load(&m->stats->slot_restarts[i]));
     stats_worker_start(m->stats, row, (int)pid);
@@ -285,17 +304,29 @@ spawn_signal_all(struct master *m, int sig)
 /*
  * Graceful stop: workers stop accepting and finish their connections for
  * up to shutdown_timeout; a second TERM or INT, or the deadline plus a
- * grace, ends them with KILL.
+ * grace, ends them with KILL.  After an upgrade the workers hand their
+ * connections to the new binary instead, and what they cannot hand over
+ * may go on for upgrade_drain_timeout (0: until it ends).
  */
 static void
-spawn_stop(struct master *m, const sigset_t *set)
+spawn_stop(struct master *m, const sigset_t *set, int upgraded)
 {
-    int64_t deadline = mono_ms() + (int64_t)m->cfg->shutdown_timeout * 1000 +
-        SPAWN_KILL_GRACE_MS;
+    int t = upgraded ? m->cfg->upgrade_drain_timeout :
+        m->cfg->shutdown_timeout;
+    int64_t deadline = upgraded && t == 0 ? INT64_MAX :
+        mono_ms() + (int64_t)t * 1000 + SPAWN_KILL_GRACE_MS;
     struct timespec tick = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
     int killed = 0;
 
-    spawn_signal_all(m, SIGTERM);
+    if (upgraded) {
+        upgrade_handover(m);
+        if (m->admin.pid > 0)
+            kill(m->admin.pid, SIGTERM);
+        if (m->probe_pid > 0)
+            kill(m->probe_pid, SIGTERM);
+    } else {
+        spawn_signal_all(m, SIGTERM);
+    }
     /* Stop accepting for good: with our copies open the kernel would go
      * on completing connections that nobody will serve.  After an upgrade
      * the new master holds copies of its own. */
@@ -311,7 +342,8 @@ spawn_stop(struct master *m, const sigset_t *set)
         if (!killed && (sig == SIGTERM || sig == SIGINT ||
             mono_ms() >= deadline)) {
             log_warnx("%s: killing %d process(es)", sig > 0 ?
-                "second signal" : "shutdown_timeout passed",
+                "second signal" : upgraded ? "upgrade_drain_timeout passed" :
+                "shutdown_timeout passed",
                 spawn_children_left(m));
             spawn_signal_all(m, SIGKILL);
             killed = 1;
@@ -379,13 +411,17 @@ spawn_loop(struct master *m)
         if (m->upgrade_fd >= 0 && upgrade_poll(m) == 1) {
             log_info("the new binary is serving; this old master stops");
             upgraded = 1;
-            sig = SIGTERM;
         }
-        if (sig == SIGTERM || sig == SIGINT) {
+        if (upgraded) {
+            log_info("upgrade done: stopping; connections move to the new "
+                "binary");
+        } else if (sig == SIGTERM || sig == SIGINT) {
             log_info("%s: stopping; connections may finish for up to %d s",
-                upgraded ? "upgrade done" : sig == SIGTERM ? "SIGTERM" :
-                "SIGINT", m->cfg->shutdown_timeout);
-            spawn_stop(m, &set);
+                sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                m->cfg->shutdown_timeout);
+        }
+        if (upgraded || sig == SIGTERM || sig == SIGINT) {
+            spawn_stop(m, &set, upgraded);
             stats_format(m->stats, line, sizeof(line));
             log_info("stats: %s", line);
             spawn_remove_pidfile(m, upgraded ? ".oldbin" : "");

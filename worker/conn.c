@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dc.h"
+#include "handoff.h"
 #include "handshake.h"
 #include "log.h"
 #include "mask.h"
@@ -39,8 +40,10 @@ conn_close(struct conn *c)
     pthread_mutex_unlock(&w->all_lock);
     if (c->dfd >= 0)
         close(c->dfd);
-    close(c->cfd);
+    if (c->cfd >= 0)
+        close(c->cfd);
     free(c->hs);
+    free(c->resume);
     snapshot_release(c->snap);
     atomic_fetch_sub_explicit(&c->w->me->active, 1, memory_order_relaxed);
     atomic_fetch_sub(&c->w->active, 1);
@@ -93,6 +96,44 @@ conn_user_gone(const struct conn *c, const struct snapshot *now)
     return memcmp(now->cfg->users[u].secret, was->secret, SECRET_LEN) != 0;
 }
 
+/* Let r be handed over at an upgrade (worker/handoff.c). */
+void
+conn_handoff_setup(struct conn *c, struct relay *r)
+{
+    r->handoff = &c->handoff;
+    r->handoff_fn = handoff_send;
+    r->handoff_arg = c;
+}
+
+/*
+ * Relay an authenticated client (c->user set) to its DC, counting the
+ * bytes for the user and the totals; the relay may be handed over to a
+ * new binary on the way.
+ */
+static void
+conn_relay(struct conn *c, struct relay *r)
+{
+    struct stats_region *s = c->w->stats;
+    struct stats_user *us = &s->users[c->user_slot];
+    _Atomic uint32_t *uactive = &s->user_active[c->w->row][c->user_slot];
+    int rc;
+
+    conn_handoff_setup(c, r);
+    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
+    rc = relay_run(r);
+    atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
+    STATS_ADD(s, bytes_client_to_dc, r->c2d_bytes);
+    STATS_ADD(s, bytes_dc_to_client, r->d2c_bytes);
+    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r->c2d_bytes,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r->d2c_bytes,
+        memory_order_relaxed);
+    log_debug("%s: %s, %llu bytes up, %llu bytes down", c->peer,
+        rc == RELAY_HANDED ? "handed over to the new binary" :
+        rc == 0 ? "closed (eof)" : "closed (reset)",
+        (unsigned long long)r->c2d_bytes, (unsigned long long)r->d2c_bytes);
+}
+
 /* After a good handshake: dial the DC, send it our header, relay. */
 static void
 conn_serve(struct conn *c, struct hs_result *hs)
@@ -105,7 +146,6 @@ conn_serve(struct conn *c, struct hs_result *hs)
     struct stats_dc *dcs = &s->dcs[stats_dc_slot(hs->dc)];
     int uslot = c->snap->user_slot[hs->user];
     struct stats_user *us = &s->users[uslot];
-    _Atomic uint32_t *uactive = &s->user_active[c->w->row][uslot];
     int64_t t0 = mono_us();
     char dcaddr[80];
     int rc;
@@ -160,6 +200,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
     pthread_mutex_lock(&c->w->all_lock);
     c->user = hs->user;
     c->user_slot = uslot;
+    c->dc = hs->dc;
     rc = c->snap != c->w->snap && conn_user_gone(c, c->w->snap);
     pthread_mutex_unlock(&c->w->all_lock);
     if (rc) {
@@ -171,18 +212,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
         ctr_free(d_dec);
         return;
     }
-    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
-    rc = relay_run(&r);
-    atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
-    STATS_ADD(s, bytes_client_to_dc, r.c2d_bytes);
-    STATS_ADD(s, bytes_dc_to_client, r.d2c_bytes);
-    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r.c2d_bytes,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r.d2c_bytes,
-        memory_order_relaxed);
-    log_debug("%s: closed (%s), %llu bytes up, %llu bytes down", c->peer,
-        rc == 0 ? "eof" : "reset",
-        (unsigned long long)r.c2d_bytes, (unsigned long long)r.d2c_bytes);
+    conn_relay(c, &r);
     ctr_free(d_enc);
     ctr_free(d_dec);
 }
@@ -242,6 +272,16 @@ conn_hs_leave(struct conn *c)
     pthread_mutex_unlock(&w->hs_lock);
 }
 
+/* Name this thread as c's, so a hand-over can wake it. */
+static void
+conn_own_thread(struct conn *c)
+{
+    pthread_mutex_lock(&c->w->all_lock);
+    c->tid = pthread_self();
+    c->tid_set = 1;
+    pthread_mutex_unlock(&c->w->all_lock);
+}
+
 static void
 conn_thread(void *arg)
 {
@@ -250,6 +290,7 @@ conn_thread(void *arg)
     struct hs_result hs;
     enum hs_verdict v;
 
+    conn_own_thread(c);
     net_client_opts(c->cfd, cfg->client_keepalive, cfg->client_ack_timeout);
     conn_hs_enter(c);
     v = handshake_run(c, &hs);
@@ -298,15 +339,15 @@ conn_drop_gone(struct worker *w)
     return n;
 }
 
-int
-conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
+/* A new connection of w's: counted, listed, holding the current config. */
+static struct conn *
+conn_new(struct worker *w, int fd, const struct sockaddr *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    int err;
 
     if (c == NULL) {
         log_warnx("out of memory for a connection");
-        return -1;
+        return NULL;
     }
     c->w = w;
     c->snap = w->snap;
@@ -329,20 +370,126 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
         w->all_head->all_prev = c;
     w->all_head = c;
     pthread_mutex_unlock(&w->all_lock);
-    err = threads_run(&w->threads, conn_thread, c);
-    if (err != 0) {
-        pthread_mutex_lock(&w->all_lock);
-        w->all_head = c->all_next;
-        if (w->all_head != NULL)
-            w->all_head->all_prev = NULL;
-        pthread_mutex_unlock(&w->all_lock);
-        errno = err;
-        log_warn("cannot start a thread for %s", c->peer);
-        snapshot_release(c->snap);
-        atomic_fetch_sub(&w->active, 1);
-        atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
-        free(c);
+    return c;
+}
+
+/* Start fn on a thread for c; on failure undo conn_new() (not the fds). */
+static int
+conn_start(struct conn *c, void (*fn)(void *))
+{
+    struct worker *w = c->w;
+    int err = threads_run(&w->threads, fn, c);
+
+    if (err == 0)
+        return 0;
+    pthread_mutex_lock(&w->all_lock);
+    w->all_head = c->all_next;
+    if (w->all_head != NULL)
+        w->all_head->all_prev = NULL;
+    pthread_mutex_unlock(&w->all_lock);
+    errno = err;
+    log_warn("cannot start a thread for %s", c->peer);
+    snapshot_release(c->snap);
+    atomic_fetch_sub(&w->active, 1);
+    atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
+    free(c->resume);
+    free(c);
+    return -1;
+}
+
+int
+conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
+{
+    struct conn *c = conn_new(w, fd, peer);
+
+    return c == NULL ? -1 : conn_start(c, conn_thread);
+}
+
+/* A connection handed to us: rebuild its relay from the record, go on. */
+static void
+conn_resumed_thread(void *arg)
+{
+    struct conn *c = arg;
+    struct handoff_rec *rec = c->resume;
+    struct tlsrec_reader tls;
+    struct relay_pending p = {
+        .up = rec->pending, .up_len = rec->up_len,
+        .down = rec->pending + rec->up_len, .down_len = rec->down_len,
+        .up_eof = rec->up_eof, .up_done = rec->up_done,
+        .down_eof = rec->down_eof, .down_done = rec->down_done,
+    };
+    struct relay r = { .cfd = c->cfd, .dfd = c->dfd, .resume = &p };
+    int ok = 1, rc;
+
+    conn_own_thread(c);
+#define PART(bit, field)                                                    \
+    if ((rec->parts & (bit)) && ok) {                                       \
+        r.field = ctr_new_at(rec->field.key, rec->field.iv, rec->field.pos); \
+        ok = r.field != NULL;                                               \
+    }
+    PART(HANDOFF_C_DEC, c_dec)
+    PART(HANDOFF_C_ENC, c_enc)
+    PART(HANDOFF_D_ENC, d_enc)
+    PART(HANDOFF_D_DEC, d_dec)
+#undef PART
+    if (rec->parts & HANDOFF_TLS) {
+        memcpy(tls.hdr, rec->tls_hdr, sizeof(tls.hdr));
+        tls.hdr_have = rec->tls_hdr_have;
+        tls.left = rec->tls_left;
+        tls.type = rec->tls_type;
+        r.tls = &tls;
+    }
+    if (!ok) {
+        log_warnx("%s: out of memory resuming a handed-over connection",
+            c->peer);
+    } else if (rec->kind == HANDOFF_DC) {
+        log_debug("%s: user %s dc %d: resumed after %llu bytes up, %llu "
+            "down", c->peer, c->cfg->users[c->user].name, c->dc,
+            (unsigned long long)rec->c2d_bytes,
+            (unsigned long long)rec->d2c_bytes);
+        conn_relay(c, &r);
+    } else {
+        conn_handoff_setup(c, &r);
+        rc = relay_run(&r);
+        if (rc < 0)
+            net_reset_on_close(c->cfd);
+    }
+    ctr_free(r.c_dec);
+    ctr_free(r.c_enc);
+    ctr_free(r.d_enc);
+    ctr_free(r.d_dec);
+    conn_close(c);
+}
+
+int
+conn_resume(struct worker *w, struct handoff_rec *rec, int cfd, int dfd)
+{
+    struct conn *c = conn_new(w, cfd, (const struct sockaddr *)&rec->peer);
+    int u = -1;
+
+    if (c == NULL) {
+        free(rec);
         return -1;
     }
-    return 0;
+    c->dfd = dfd;
+    c->resume = rec;
+    c->started_us = mono_us();
+    if (rec->kind == HANDOFF_DC) {
+        u = snapshot_user(c->snap, rec->user);
+        if (u < 0 || memcmp(c->cfg->users[u].secret, rec->secret,
+            SECRET_LEN) != 0) {
+            log_info("%s: user %s: handed over, but this config %s", c->peer,
+                rec->user, u < 0 ? "has no such user" :
+                "has another secret for the user");
+            c->cfd = c->dfd = -1;   /* the caller closes them */
+            conn_close(c);
+            return -1;
+        }
+        pthread_mutex_lock(&w->all_lock);
+        c->user = u;
+        c->user_slot = c->snap->user_slot[u];
+        c->dc = rec->dc;
+        pthread_mutex_unlock(&w->all_lock);
+    }
+    return conn_start(c, conn_resumed_thread);
 }

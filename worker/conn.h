@@ -12,6 +12,9 @@
 
 #include "worker.h"
 
+struct handoff_rec;
+struct relay;
+
 struct conn {
     struct worker *w;
     struct snapshot *snap;          /* the config it started with (held) */
@@ -37,6 +40,13 @@ struct conn {
     struct conn *all_prev, *all_next;
     int user;                       /* -1 until relaying */
     int user_slot;
+    int dc;                         /* the client's DC, once relaying */
+    /* Hand-over at an upgrade: set (under all_lock) by the main thread,
+     * which then wakes the thread (tid, once tid_set) from its wait. */
+    atomic_int handoff;
+    pthread_t tid;
+    int tid_set;
+    struct handoff_rec *resume;     /* a connection handed to us */
 };
 
 /*
@@ -50,5 +60,15 @@ int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
  * no longer allows (conn_user_gone()).  Returns how many.
  */
 int conn_drop_gone(struct worker *w);
+/* Let r be handed over at an upgrade (worker/handoff.c). */
+void conn_handoff_setup(struct conn *c, struct relay *r);
+/*
+ * Resume a connection handed over by an old worker: rec (taken over,
+ * already checked by handoff_receive()) and its two sockets.  0, or -1 if
+ * the current config no longer allows its user or no thread could start
+ * (the caller closes the sockets and counts).
+ */
+int conn_resume(struct worker *w, struct handoff_rec *rec, int cfd,
+    int dfd);
 
 #endif

@@ -29,13 +29,11 @@ mask_run(struct conn *c, int client_eof)
         cfg->prefer_ipv6 ? AF_INET6 : AF_INET, cfg->mask_connect_timeout,
         desc, sizeof(desc));
     if (c->dfd < 0) {
-        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
         STATS_ADD(c->w->stats, mask_connect_fail, 1);
         log_warnx("%s: mask host %s unreachable; resetting the client",
             c->peer, desc);
         /* An RST is what a client of a dead server gets. */
-        (void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        net_reset_on_close(c->cfd);
         return;
     }
     STATS_ADD(c->w->stats, mask_relayed, 1);
@@ -46,15 +44,14 @@ mask_run(struct conn *c, int client_eof)
     r.release = c->hs;
     c->hs = NULL;
     r.client_eof = client_eof;
+    conn_handoff_setup(c, &r);
     rc = relay_run(&r);
-    if (rc != 0) {
-        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-        /* The mask host reset us (or we failed): the client must see a
-         * reset too, not the clean close a prober could tell apart. */
-        (void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
+    /* The mask host reset us (or we failed): the client must see a reset
+     * too, not the clean close a prober could tell apart. */
+    if (rc < 0)
+        net_reset_on_close(c->cfd);
     log_debug("%s: masked to %s, %zu bytes replayed, %llu up, %llu down%s",
         c->peer, desc, c->hslen, (unsigned long long)r.c2d_bytes,
-        (unsigned long long)r.d2c_bytes, rc == 0 ? "" : " (reset)");
+        (unsigned long long)r.d2c_bytes, rc == RELAY_HANDED ?
+        " (handed over)" : rc == 0 ? "" : " (reset)");
 }

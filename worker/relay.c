@@ -25,6 +25,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -166,6 +168,34 @@ relay_idle(struct relay_state *st)
     threads_trim_stack();
 }
 
+/* Continue a relay handed over to us: its pending bytes and EOF state. */
+static void
+relay_resume(struct dir *up, struct dir *down, const struct relay_pending *p)
+{
+    memcpy(up->buf, p->up, p->up_len);
+    up->len = p->up_len;
+    up->eof = p->up_eof;
+    up->done = p->up_done;
+    memcpy(down->buf, p->down, p->down_len);
+    down->len = p->down_len;
+    down->eof = p->down_eof;
+    down->done = p->down_done;
+}
+
+/* The loop stands between two steps: offer its state for a hand-over. */
+static int
+relay_handoff(struct relay *r, const struct dir *up, const struct dir *down)
+{
+    struct relay_pending p = {
+        .up = up->buf + up->off, .up_len = up->len - up->off,
+        .down = down->buf + down->off, .down_len = down->len - down->off,
+        .up_eof = up->eof, .up_done = up->done,
+        .down_eof = down->eof, .down_done = down->done,
+    };
+
+    return r->handoff_fn(r, &p);
+}
+
 int
 relay_run(struct relay *r)
 {
@@ -173,6 +203,7 @@ relay_run(struct relay *r)
     struct dir *up = &st.up, *down = &st.down;
     struct pollfd *p = st.p;
     int rc = 0, trimmed = 0;
+    sigset_t wake;
 
     *up = (struct dir){
         .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
@@ -184,6 +215,11 @@ relay_run(struct relay *r)
     };
     up->buf = &st.buf[0][0];        /* where, not what: nothing read yet */
     down->buf = &st.buf[1][0];
+    /* Threads block every signal; the wait lets the hand-over's in. */
+    pthread_sigmask(SIG_SETMASK, NULL, &wake);
+    sigdelset(&wake, RELAY_WAKE_SIG);
+    if (r->resume != NULL)
+        relay_resume(up, down, r->resume);
 
     /*
      * The DC header, then what the client sent along with its own (it may
@@ -217,6 +253,11 @@ relay_run(struct relay *r)
         }
         if (up->done && down->done)
             break;
+        if (r->handoff != NULL && atomic_load(r->handoff) &&
+            relay_handoff(r, up, down) == 0) {
+            rc = RELAY_HANDED;
+            break;
+        }
         p[0].fd = r->cfd;
         p[0].events = dir_events(up, r->cfd) | dir_events(down, r->cfd);
         p[1].fd = r->dfd;
@@ -227,7 +268,9 @@ relay_run(struct relay *r)
                 p[i].fd = -1;
         /* Only reads are awaited: both buffers are empty. */
         quiet = up->len == up->off && down->len == down->off;
-        n = poll(p, 2, quiet && !trimmed ? RELAY_IDLE_MS : -1);
+        n = ppoll(p, 2, quiet && !trimmed ? &(struct timespec){
+            .tv_sec = RELAY_IDLE_MS / 1000,
+            .tv_nsec = RELAY_IDLE_MS % 1000 * 1000000L } : NULL, &wake);
         if (n == -1 && errno != EINTR) {
             rc = -1;
             break;

@@ -5,13 +5,32 @@
 #ifndef TELEMT_RELAY_H
 #define TELEMT_RELAY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <signal.h>
 
 #include "crypto.h"
 #include "tlsrec.h"
 
 #define RELAY_BUF       TLSREC_MAX_OUT
+#define RELAY_PENDING   (RELAY_BUF + TLSREC_HEADER) /* max per direction */
+#define RELAY_HANDED    1               /* relay_run(): handed over */
+/* Sent to a relaying thread to make it look at *handoff now. */
+#define RELAY_WAKE_SIG  SIGURG
+
+/*
+ * A relay between two steps of its loop: the bytes each direction has
+ * read and transformed (decrypted, re-encrypted, framed) but not yet
+ * written, and where each stands with EOF.  What a hand-over carries
+ * besides the ciphers, the TLS reader and the sockets.
+ */
+struct relay_pending {
+    const uint8_t *up, *down;           /* client -> DC, DC -> client */
+    size_t up_len, down_len;            /* each <= RELAY_PENDING */
+    int up_eof, up_done, down_eof, down_done;
+};
 
 struct relay {
     int cfd, dfd;                   /* both non-blocking */
@@ -30,6 +49,17 @@ struct relay {
                                     /* (state from the handshake) and */
                                     /* wrap DC bytes; NULL = plain */
     uint64_t c2d_bytes, d2c_bytes;  /* out: payload relayed each way */
+    /*
+     * Hand-over (binary upgrade): when *handoff is set, the loop stops
+     * between two steps and calls handoff_fn with its pending state; if
+     * that returns 0 the relay returns RELAY_HANDED without touching
+     * either socket again, else it goes on (and handoff_fn clears the
+     * flag).  RELAY_WAKE_SIG interrupts the wait.  handoff NULL: never.
+     */
+    atomic_int *handoff;
+    int (*handoff_fn)(struct relay *r, const struct relay_pending *p);
+    void *handoff_arg;
+    const struct relay_pending *resume;     /* in: continue from here */
 };
 
 /*
@@ -42,9 +72,11 @@ struct relay {
 /*
  * Relay until both directions reach EOF (each EOF is passed on as a
  * half-close; a TLS alert from the client counts as EOF) or either side
- * fails (a TLS record error is a failure).  Returns 0 on a clean end, -1 on a
- * socket error or reset.  Never closes the fds; always frees r->release.
- * Needs about 33 KiB of stack for its buffers.
+ * fails (a TLS record error is a failure).  Returns 0 on a clean end, -1
+ * on a socket error or reset, RELAY_HANDED after a hand-over.  With
+ * r->resume (a relay handed over to us) first and early must be empty
+ * and the pending bytes are sent first.  Never closes the fds; always
+ * frees r->release.  Needs about 33 KiB of stack for its buffers.
  */
 int relay_run(struct relay *r);
 

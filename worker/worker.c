@@ -25,6 +25,7 @@
 #include "adopt.h"
 #include "conn.h"
 #include "ctl.h"
+#include "handoff.h"
 #include "log.h"
 #include "util.h"
 
@@ -74,9 +75,58 @@ worker_accept(struct worker *w, int lfd)
     }
 }
 
+/* Nothing to do: the signal only has to interrupt a relay's ppoll(). */
+static void
+worker_wake(int sig)
+{
+    (void)sig;
+}
+
+/*
+ * Stop accepting for good: our copies of the sockets go (the master and
+ * the next binary keep theirs); connections may go on until deadline_s
+ * from now (0: until they end).
+ */
+static void
+worker_stop_accepting(struct worker *w, struct pollfd *pfd, int deadline_s)
+{
+    for (int i = 0; i < w->nlisten; i++) {
+        if (w->listen_fds[i] >= 0)
+            close(w->listen_fds[i]);
+        w->listen_fds[i] = -1;
+        pfd[i].fd = -1;
+    }
+    w->draining = 1;
+    w->deadline_ms = deadline_s > 0 ? mono_ms() + (int64_t)deadline_s * 1000
+        : INT64_MAX;
+}
+
+/* CTL_HANDOFF: an upgrade; hand every connection to fd's worker. */
+static void
+worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
+    int fd)
+{
+    int n;
+
+    if (w->draining) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    worker_stop_accepting(w, pfd, (int)m->arg);
+    n = handoff_begin(w, fd);
+    if (fd >= 0)
+        log_info("upgrade: handing %d connection(s) over to the new binary",
+            n);
+    else
+        log_info("upgrade: draining %d connection(s) here%s",
+            atomic_load(&w->active), m->arg > 0 ? " for a while" :
+            " until they end");
+}
+
 /* The master's messages: read them all; EOF means it is gone. */
 static void
-worker_ctl(struct worker *w)
+worker_ctl(struct worker *w, struct pollfd *pfd)
 {
     struct ctl_msg m;
     int fd, r;
@@ -84,6 +134,10 @@ worker_ctl(struct worker *w)
     while ((r = ctl_recv(w->ctl_fd, &m, &fd)) == 1) {
         if (m.type == CTL_CONFIG && fd >= 0) {
             adopt_config(w, &m, fd);
+            continue;
+        }
+        if (m.type == CTL_HANDOFF) {
+            worker_upgrade(w, pfd, &m, fd);
             continue;
         }
         log_warnx("control message of type %u ignored", m.type);
@@ -100,11 +154,16 @@ void
 worker_main(struct worker *w)
 {
     const struct config *cfg = w->snap->cfg;
-    struct pollfd pfd[WORKER_MAX_LISTEN + 3];
-    int64_t deadline = 0, trimmed_ms = 0;
-    int sfd, n, draining = 0, high = 0;
+    struct pollfd pfd[WORKER_MAX_LISTEN + 4];
+    struct sigaction sa = { .sa_handler = worker_wake };
+    int64_t trimmed_ms = 0;
+    int sfd, n, high = 0;
 
     sfd = worker_signalfd();
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(RELAY_WAKE_SIG, &sa, NULL) == -1)
+        fatal("sigaction");
+    w->handoff_fd = -1;
     atomic_init(&w->active, 0);
     if (threads_init(&w->threads, (size_t)cfg->thread_stack_size) != 0)
         fatalx("cannot set up the connection threads");
@@ -118,6 +177,7 @@ worker_main(struct worker *w)
 
     for (n = 0; n < w->nlisten; n++)
         pfd[n] = (struct pollfd){ .fd = w->listen_fds[n], .events = POLLIN };
+    pfd[n++] = (struct pollfd){ .fd = w->recv_fd, .events = POLLIN };
     pfd[n++] = (struct pollfd){ .fd = w->ctl_fd, .events = POLLIN };
     pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     pfd[n++] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
@@ -125,10 +185,11 @@ worker_main(struct worker *w)
     for (;;) {
         int64_t now = mono_ms();
 
-        if (draining && (atomic_load(&w->active) == 0 || now >= deadline)) {
+        if (w->draining && (atomic_load(&w->active) == 0 ||
+            now >= w->deadline_ms)) {
             if (atomic_load(&w->active) > 0)
-                log_warnx("shutdown_timeout passed: cutting %d "
-                    "connection(s)", atomic_load(&w->active));
+                log_warnx("drain time passed: cutting %d connection(s)",
+                    atomic_load(&w->active));
             else
                 log_info("drained");
             /* _exit: threads may still use libcrypto; skip atexit. */
@@ -147,16 +208,18 @@ worker_main(struct worker *w)
             high = atomic_load(&w->active);
             trimmed_ms = now;
         }
-        if (poll(pfd, (nfds_t)n, draining ? 100 : WORKER_TRIM_MS) == -1) {
+        if (poll(pfd, (nfds_t)n, w->draining ? 100 : WORKER_TRIM_MS) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");
         }
-        for (int i = 0; i < w->nlisten && !draining; i++)
+        for (int i = 0; i < w->nlisten && !w->draining; i++)
             if (pfd[i].revents & POLLIN)
                 worker_accept(w, pfd[i].fd);
+        if (pfd[n - 4].revents & POLLIN)
+            handoff_receive(w);
         if (pfd[n - 3].revents & (POLLIN | POLLHUP))
-            worker_ctl(w);
+            worker_ctl(w, pfd);
         if (pfd[n - 2].revents & POLLIN) {
             struct signalfd_siginfo si;
 
@@ -166,17 +229,12 @@ worker_main(struct worker *w)
                         log_warn("cannot reopen the log file");
                     continue;
                 }
-                if (si.ssi_signo == SIGHUP || draining)
+                if (si.ssi_signo == SIGHUP || w->draining)
                     continue;       /* reloads come over ctl_fd */
-                /* Stop accepting: our copies of the sockets go; the
-                 * master and the next generation keep theirs. */
-                for (int i = 0; i < w->nlisten; i++) {
-                    close(w->listen_fds[i]);
-                    pfd[i].fd = -1;
-                }
-                draining = 1;
-                deadline = mono_ms() +
-                    (int64_t)w->snap->cfg->shutdown_timeout * 1000;
+                worker_stop_accepting(w, pfd,
+                    w->snap->cfg->shutdown_timeout);
+                if (w->snap->cfg->shutdown_timeout == 0)
+                    w->deadline_ms = mono_ms();
                 log_info("signal %d: draining %d connection(s) for up to "
                     "%d s", (int)si.ssi_signo, atomic_load(&w->active),
                     w->snap->cfg->shutdown_timeout);

@@ -29,6 +29,10 @@ struct worker {
     int listen_fds[WORKER_MAX_LISTEN];
     int death_fd;                   /* EOF here = the master is gone */
     int ctl_fd;                     /* the master's messages (ctl.h) */
+    int recv_fd;                    /* connections handed to us */
+    int handoff_fd;                 /* where ours go at an upgrade, -1 */
+    int draining;                   /* not accepting any more */
+    int64_t deadline_ms;            /* then: cut what is left (mono) */
     /* The current config: new connections take a reference to it; the
      * main thread alone replaces it (at a reload), under all_lock. */
     struct snapshot *snap;

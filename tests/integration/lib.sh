@@ -293,7 +293,7 @@ write_config() {
     local file=$1 kv key val k
     shift
     local -A v=(
-        [port]=$(free_port)
+        [port]=""
         [listen_ipv4]='"127.0.0.1"'
         [listen_ipv6]='""'
         [workers]=2
@@ -338,6 +338,8 @@ write_config() {
         fi
         v[$key]=$val
     done
+    # Only when not given: it costs a python start.
+    [ -n "${v[port]}" ] || v[port]=$(free_port)
     {
         echo "# written by tests/integration/lib.sh write_config"
         for k in "${order[@]}"; do

@@ -220,6 +220,39 @@ START_TEST(test_ctr_continuous)
 }
 END_TEST
 
+/* A stream exported at any offset resumes with the same keystream,
+ * across the counter's carry (the hand-over of a binary upgrade). */
+START_TEST(test_ctr_resume)
+{
+    uint8_t key[32] = { 7 }, iv[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd };
+    uint8_t whole[200] = { 0 }, resumed[200] = { 0 }, k2[32], iv2[16];
+    static const size_t cuts[] = { 0, 1, 15, 16, 17, 47, 48, 49, 199 };
+    struct ctr *a = ctr_new(key, iv);
+
+    ctr_apply(a, whole, whole, sizeof(whole));
+    ctr_free(a);
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        struct ctr *b = ctr_new(key, iv), *c;
+        uint64_t pos;
+
+        memset(resumed, 0, sizeof(resumed));
+        ctr_apply(b, resumed, resumed, cuts[i]);
+        ctr_export(b, k2, iv2, &pos);
+        ck_assert_uint_eq(pos, cuts[i]);
+        ck_assert_mem_eq(k2, key, 32);
+        ck_assert_mem_eq(iv2, iv, 16);
+        c = ctr_new_at(k2, iv2, pos);
+        ck_assert_ptr_nonnull(c);
+        ctr_apply(c, resumed + cuts[i], resumed + cuts[i],
+            sizeof(resumed) - cuts[i]);
+        ck_assert_mem_eq(whole, resumed, sizeof(whole));
+        ctr_free(b);
+        ctr_free(c);
+    }
+}
+END_TEST
+
 Suite *crypto_suite(void);
 
 Suite *
@@ -234,6 +267,7 @@ crypto_suite(void)
     tcase_add_test(tc, test_vector_c3_dc_id);
     tcase_add_test(tc, test_hmac_and_ct_equal);
     tcase_add_test(tc, test_ctr_continuous);
+    tcase_add_test(tc, test_ctr_resume);
     suite_add_tcase(s, tc);
     return s;
 }
