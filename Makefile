@@ -64,15 +64,42 @@ BIN := telemt
 else
 BIN := $(O)/telemt
 endif
+PROXY_OBJ  := $(MASTER_OBJ) $(WORKER_OBJ) $(ADMIN_OBJ) $(O)/admin/page.o \
+              $(COMMON_OBJ)
+# Two more builds for the upgrade scenario (t_upgrade): one that differs
+# only in its version string, one whose hand-over record has another
+# version.  Only the objects that differ are compiled again.
+UP_DIR     := $(O)/tests/upgrade
+ALT_BIN    := $(UP_DIR)/telemt-b
+REC2_BIN   := $(UP_DIR)/telemt-rec2
 
 .PHONY: all test unit integration check check-layers check-readme valgrind \
         bench clean
-all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt
+all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt \
+     $(ALT_BIN) $(REC2_BIN)
 
-$(BIN): $(MASTER_OBJ) $(WORKER_OBJ) $(ADMIN_OBJ) $(O)/admin/page.o \
-        $(COMMON_OBJ)
+$(BIN): $(PROXY_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ALT_BIN): $(filter-out $(O)/master/main.o,$(PROXY_OBJ)) $(UP_DIR)/main-b.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(REC2_BIN): $(filter-out $(O)/master/upgrade.o $(O)/worker/handoff.o, \
+        $(PROXY_OBJ)) $(UP_DIR)/upgrade-rec2.o $(UP_DIR)/handoff-rec2.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UP_DIR)/main-b.o: master/main.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (+b)"
+	$(Q)$(CC) $(CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
+
+$(UP_DIR)/%-rec2.o: */%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (record version 2)"
+	$(Q)$(CC) $(CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
 
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
 	@echo "  LD      $@"
@@ -117,8 +144,10 @@ $(O)/%.o: %.c
 unit: $(O)/tests/unit/check_telemt
 	$(O)/tests/unit/check_telemt
 
-integration: $(BIN) $(TOOL_BINS)
+integration: $(BIN) $(TOOL_BINS) $(ALT_BIN) $(REC2_BIN)
 	TELEMT_BIN=$(abspath $(BIN)) TOOLS_DIR=$(abspath $(O)/tests/tools) \
+	    TELEMT_ALT_BIN=$(abspath $(ALT_BIN)) \
+	    TELEMT_REC2_BIN=$(abspath $(REC2_BIN)) \
 	    TELEMT_PLAIN_BIN=$(abspath telemt) bash tests/integration/run.sh
 
 test: check-layers check-readme all

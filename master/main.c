@@ -26,6 +26,11 @@
 #include "tlsprobe.h"
 #include "xmem.h"
 
+/* Tells two builds of one version apart (the upgrade scenario's). */
+#ifndef TELEMT_BUILD_TAG
+#define TELEMT_BUILD_TAG ""
+#endif
+
 static void
 usage(FILE *out)
 {
@@ -126,7 +131,8 @@ main(int argc, char **argv)
         case 'f': m.foreground = 1; break;
         case 't': test = 1; break;
         case 'l': links = 1; break;
-        case 'V': printf("telemt %s\n", TELEMT_VERSION); return 0;
+        case 'V': printf("telemt %s%s\n", TELEMT_VERSION, TELEMT_BUILD_TAG);
+            return 0;
         case 'h': usage(stdout); return 0;
         case 'K': config_print_keys(stdout); return 0;
         default: usage(stderr); return 2;
@@ -221,6 +227,7 @@ main(int argc, char **argv)
     atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
     if (m.inherited) {
         m.offer_fd = offer_fd;          /* our children close it */
+        m.old_pid = getppid();
         listen_adopt(&m, inherit_fds, ninherit);
     }
     else
@@ -242,8 +249,8 @@ main(int argc, char **argv)
             fatal("cannot write the pid file %s", m.cfg->pidfile);
         m.pidfile_ours = 1;
     }
-    log_info("telemt %s started%s: %d workers, %d users", TELEMT_VERSION,
-        m.inherited ? " (upgrade)" : "", m.nslots, m.cfg->nusers);
+    log_info("telemt %s%s started%s: %d workers, %d users", TELEMT_VERSION,
+        TELEMT_BUILD_TAG, m.inherited ? " (upgrade)" : "", m.nslots, m.cfg->nusers);
     daemon_ready(ready_fd);
     if (!m.foreground && !m.inherited && m.cfg->log_file[0] == '\0')
         daemon_close_stderr();

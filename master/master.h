@@ -52,6 +52,7 @@ struct master {
     pid_t probe_pid;                    /* tls_emulation probe, 0 = none */
     int64_t probe_next_ms;
     int inherited;                      /* we are a new binary (USR2) */
+    pid_t old_pid;                      /* then: the master we replace */
     pid_t upgrade_pid;                  /* new binary starting, 0 = none */
     int upgrade_fd;                     /* its READY pipe, -1 = none */
     int offer_fd;                       /* its hand-over offers (to the old

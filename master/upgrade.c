@@ -71,9 +71,9 @@ upgrade_start(struct master *m)
         log_warnx("SIGUSR2: an upgrade is already in progress");
         return;
     }
-    if (m->inherited && getppid() != 1 && kill(getppid(), 0) == 0) {
+    if (m->old_pid > 0 && getppid() == m->old_pid) {
         log_warnx("SIGUSR2: the old binary (pid %d) still runs; let it "
-            "finish first", (int)getppid());
+            "finish first", (int)m->old_pid);
         return;
     }
     if (m->region_fd < 0) {

@@ -141,6 +141,7 @@ handoff_send(struct relay *r, const struct relay_pending *p)
     if (rec != NULL && n == (ssize_t)rec->size) {
         free(rec);
         STATS_ADD(w->stats, conn_handed_out, 1);
+        atomic_fetch_add(&w->handed, 1);
         return 0;
     }
     /* Not sent (a SEQPACKET message goes whole or not at all): it stays

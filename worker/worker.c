@@ -114,6 +114,7 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
         return;
     }
     worker_stop_accepting(w, pfd, (int)m->arg);
+    w->drain_started_ms = mono_ms();
     n = handoff_begin(w, fd);
     if (fd >= 0)
         log_info("upgrade: handing %d connection(s) over to the new binary",
@@ -191,7 +192,9 @@ worker_main(struct worker *w)
                 log_warnx("drain time passed: cutting %d connection(s)",
                     atomic_load(&w->active));
             else
-                log_info("drained");
+                log_info("drained in %lld ms (%llu handed over)",
+                    (long long)(now - w->drain_started_ms),
+                    (unsigned long long)atomic_load(&w->handed));
             /* _exit: threads may still use libcrypto; skip atexit. */
             _exit(0);
         }
@@ -233,6 +236,7 @@ worker_main(struct worker *w)
                     continue;       /* reloads come over ctl_fd */
                 worker_stop_accepting(w, pfd,
                     w->snap->cfg->shutdown_timeout);
+                w->drain_started_ms = mono_ms();
                 if (w->snap->cfg->shutdown_timeout == 0)
                     w->deadline_ms = mono_ms();
                 log_info("signal %d: draining %d connection(s) for up to "

@@ -33,6 +33,8 @@ struct worker {
     int handoff_fd;                 /* where ours go at an upgrade, -1 */
     int draining;                   /* not accepting any more */
     int64_t deadline_ms;            /* then: cut what is left (mono) */
+    int64_t drain_started_ms;
+    atomic_ullong handed;           /* connections handed over */
     /* The current config: new connections take a reference to it; the
      * main thread alone replaces it (at a reload), under all_lock. */
     struct snapshot *snap;

@@ -6,9 +6,10 @@
 # and 4 paced 10 s streams, started before the upgrade and lasting past
 # it) the binary at that path is replaced (copy to a temporary name, then
 # mv, as an installer does) and the master gets SIGUSR2: the pid file
-# names the new master, <pidfile>.oldbin the old one while it drains, and
-# disappears with it; the old master is gone within shutdown_timeout plus
-# a margin; the counters live on in the shared region (the new master's
+# names the new master, <pidfile>.oldbin the old one while it hands its
+# connections over, and disappears with it; the old master is gone
+# within shutdown_timeout plus a margin (t_handoff.sh holds it to 2 s
+# under a heavier load); the counters live on in the shared region (the new master's
 # final conn_accepted counts every connection made, before the upgrade
 # too).  Then SIGUSR2 with a binary that fails to start (a script that
 # exits 1, then a file that is not executable): "upgrade failed" is

@@ -112,6 +112,7 @@ struct cconn {
     struct timespec fail_wall;          /* CLOCK_REALTIME at that failure */
     uint64_t iterations, failures;      /* --loop (1 and 0/1 without it) */
     char first_why[256];                /* --loop: the first failure */
+    int64_t max_stall_ms;               /* echo: longest wait for bytes */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -718,11 +719,13 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
     struct pattern sp, rp;
     uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
     size_t spos = 0, slen = 0, cap = pace_chunk(chunk_cap());
-    int64_t t0 = mono_ms(), deadline = deadline_w();
+    int64_t t0 = mono_ms(), deadline = deadline_w(), waiting = 0;
     int idled = opt.idle_ms == 0;
 
     pattern_init(&sp, cmd->seed);
     pattern_init(&rp, cmd->seed);
+    /* waiting: since when bytes we sent are due back (0: none are); the
+     * longest such wait is the pause a user would notice. */
     while (rcvd < opt.bytes) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
         int64_t left, pace = 0;
@@ -784,6 +787,8 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
             if (w > 0) {
                 spos += (size_t)w;
                 deadline = deadline_w();
+                if (waiting == 0)
+                    waiting = mono_ms();
             } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
                 errno != EINTR) {
                 fail(c, "echo: send: %s (queued %llu bytes, %zu wire bytes "
@@ -834,6 +839,13 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
             }
             rcvd += (uint64_t)n;
             deadline = deadline_w();
+            if (waiting != 0) {
+                int64_t now = mono_ms();
+
+                if (now - waiting > c->max_stall_ms)
+                    c->max_stall_ms = now - waiting;
+                waiting = rcvd < sent ? now : 0;
+            }
         }
     }
     c->bytes += 2 * opt.bytes;
@@ -1488,6 +1500,7 @@ main(int argc, char **argv)
     pthread_attr_t attr;
     uint64_t bytes = 0, iterations = 0, failures = 0;
     int ok = 0, failed = 0;
+    int64_t max_stall = 0;
     double t0;
 
     parse_args(argc, argv);
@@ -1545,14 +1558,19 @@ main(int argc, char **argv)
             "max=%zu avg=%.0f\n", (unsigned long long)n,
             (unsigned long long)b, max, n > 0 ? (double)b / (double)n : 0.0);
     }
+    for (int i = 0; i < opt.conns; i++)
+        if (cs[i].max_stall_ms > max_stall)
+            max_stall = cs[i].max_stall_ms;
     printf("mtclient: mode=%s%s%s test=%s%s conns=%d ok=%d failed=%d "
-        "bytes=%llu seconds=%.3f iterations=%llu failures=%llu\n", opt.mode,
+        "bytes=%llu seconds=%.3f iterations=%llu failures=%llu "
+        "max_stall_ms=%lld\n", opt.mode,
         opt.tls != NULL ? " tls=" : "", opt.tls != NULL ? opt.tls : "",
         test_names[opt.test],
         opt.expect_close ? (opt.expect_inner ? "+expect-close=inner" :
         "+expect-close") : "", opt.conns, ok, failed,
         (unsigned long long)bytes, now_s() - t0,
-        (unsigned long long)iterations, (unsigned long long)failures);
+        (unsigned long long)iterations, (unsigned long long)failures,
+        (long long)max_stall);
     pthread_attr_destroy(&attr);
     free(cs);
     free(ts);
