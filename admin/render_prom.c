@@ -48,6 +48,14 @@ static const struct prom_map prom_maps[] = {
     { "c.mask_relayed", "telemt_mask_relayed_total", NULL, NULL, NULL, 0 },
     { "c.mask_connect_fail", "telemt_mask_connect_failures_total", NULL,
       NULL, NULL, 0 },
+    { "c.conn_handed_out", "telemt_handoff_connections_total",
+      "connections moved at binary upgrades, by result (out: handed to a "
+      "new binary, in: taken over from an old one, failed: kept by the "
+      "old one)", "result", "out", 0 },
+    { "c.conn_handed_in", "telemt_handoff_connections_total", NULL,
+      "result", "in", 0 },
+    { "c.conn_handoff_failed", "telemt_handoff_connections_total", NULL,
+      "result", "failed", 0 },
     { "user.connections", "telemt_user_connections_total",
       "connections accepted for the user (handshake done)", NULL, NULL,
       0 },

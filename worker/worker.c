@@ -119,10 +119,14 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
     if (fd >= 0)
         log_info("upgrade: handing %d connection(s) over to the new binary",
             n);
-    else
+    else {
+        /* None can move: each counts as a failed hand-over. */
+        STATS_ADD(w->stats, conn_handoff_failed,
+            (uint64_t)atomic_load(&w->active));
         log_info("upgrade: draining %d connection(s) here%s",
             atomic_load(&w->active), m->arg > 0 ? " for a while" :
             " until they end");
+    }
 }
 
 /* The master's messages: read them all; EOF means it is gone. */

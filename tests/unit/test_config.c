@@ -518,7 +518,8 @@ START_TEST(test_print_keys)
         "dc_connect_timeout", "default_dc", "dc_overrides", "public_host",
         "public_port", "admin_listen", "admin_token", "admin_whitelist",
         "log_level", "log_file", "pidfile", "user", "group", "allow_root",
-        "max_open_files", "shutdown_timeout", "reload_drop_removed_users",
+        "max_open_files", "shutdown_timeout", "upgrade_drain_timeout",
+        "reload_drop_removed_users",
     };
     size_t nnames = sizeof(names) / sizeof(names[0]), len = 0, row = 0;
     char *buf = NULL, *line, *save = NULL;
