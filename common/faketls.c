@@ -1,7 +1,8 @@
 /*
  * faketls.c - the pure part of fake TLS (PROTOCOL.md 5.1-5.4): sniffing
- * and parsing a ClientHello record, checking its HMAC digest, and building
- * the ServerHello + ChangeCipherSpec + ApplicationData answer.
+ * and parsing a ClientHello record (and telling it from an obfuscated2
+ * header that happens to start like one), checking its HMAC digest, and
+ * building the ServerHello + ChangeCipherSpec + ApplicationData answer.
  *
  * The hello comes from anyone on the internet, so every read goes through
  * a bounded span and every length field is checked before it is used.
@@ -13,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "crypto.h"
+#include "obfs2.h"
 
 #define HELLO_HS_TYPE           0x01    /* handshake type ClientHello */
 #define EXT_SERVER_NAME         0x0000
@@ -85,6 +87,32 @@ faketls_sniff(const uint8_t *buf, size_t len, size_t *need)
         return FAKETLS_BAD_LENGTH;
     *need = 5 + body;
     return len >= *need ? FAKETLS_COMPLETE : FAKETLS_NEED_MORE;
+}
+
+enum faketls_next
+faketls_classify(const uint8_t *buf, size_t len, int obfs2, int hello,
+    size_t *need)
+{
+    enum faketls_sniff s = faketls_sniff(buf, len, need);
+    int header = obfs2 && len >= OBFS2_HEADER_LEN &&
+        !obfs2_prefix_impossible(buf, OBFS2_HEADER_LEN);
+
+    if (s == FAKETLS_NOT_TLS)
+        return FAKETLS_NOT_RECORD;
+    /* A whole record first: a real hello is then never taken for a
+     * header, however its first 64 bytes decrypt. */
+    if (s == FAKETLS_COMPLETE && hello)
+        return FAKETLS_HELLO;
+    if (header)
+        return FAKETLS_OBFS2;
+    if (s != FAKETLS_NEED_MORE)
+        return FAKETLS_REFUSE;
+    /* A hello is at least 105 bytes, so stopping at 64 on the way to it
+     * shows a prober nothing: it has to send more either way. */
+    if (obfs2 && len < OBFS2_HEADER_LEN && *need > OBFS2_HEADER_LEN &&
+        !obfs2_prefix_impossible(buf, len))
+        *need = OBFS2_HEADER_LEN;
+    return FAKETLS_READ;
 }
 
 /* GREASE (RFC 8701) values look like 0x?a?a with both bytes equal. */

@@ -41,6 +41,33 @@ struct faketls_hello {
 enum faketls_sniff faketls_sniff(const uint8_t *buf, size_t len,
     size_t *need);
 /*
+ * The next step for a start that looks like a TLS record (faketls_sniff
+ * did not say NOT_TLS) when it may also be an obfuscated2 header: the
+ * first 8 bytes of a header are random, and Telegram clients avoid only
+ * "16 03 01 02" there (obfs2_prefix_impossible()).
+ */
+enum faketls_next {
+    FAKETLS_READ,                       /* read until *need bytes */
+    FAKETLS_HELLO,                      /* verify [0, *need) as a hello */
+    FAKETLS_OBFS2,                      /* match [0, 64) as a header */
+    FAKETLS_NOT_RECORD,                 /* not a TLS record at all */
+    FAKETLS_REFUSE                      /* neither can come any more */
+};
+
+/*
+ * Decide on the first len bytes.  obfs2 = 1 while a header match is
+ * still to be tried (classic or secure on, not tried yet; try it at most
+ * once), hello = 1 while the record, once complete, is still to be
+ * verified.  A complete record is verified first; a header that could be
+ * one is matched as soon as 64 bytes are there, so an obfuscated2 client
+ * never waits for a record length it did not mean, and a record of
+ * impossible length is refused at once when fewer than 64 bytes came, as
+ * without obfuscated2.  The caller clears obfs2 or hello after acting on
+ * OBFS2 or HELLO and asks again.
+ */
+enum faketls_next faketls_classify(const uint8_t *buf, size_t len,
+    int obfs2, int hello, size_t *need);
+/*
  * Parse a complete hello record rec[0..len), len = 5 + L: handshake type
  * 1, lengths consistent, session id, cipher suites (picks the first
  * non-GREASE 0x1301..0x1303, else 0x1301), extensions (server_name).

@@ -346,6 +346,84 @@ hs_tls_inner(struct conn *c, int64_t deadline, size_t start,
     return HS_OK;
 }
 
+/*
+ * OBFS2 on c->hs[0..64): one match over the users, then the replay check
+ * (bytes 8.. are the fingerprint).  On HS_OK r holds the client; else r
+ * holds nothing to free.
+ */
+static enum hs_verdict
+hs_obfs2_header(struct conn *c, const struct config *cfg,
+    struct hs_result *r)
+{
+    enum hs_verdict v;
+
+    v = hs_obfs2_match(cfg, c->hs, 0, -1, hs_hint_get(c), r);
+    if (v == HS_OK)
+        v = hs_replay_check(c, c->hs + 8);
+    if (v == HS_OK) {
+        hs_hint_set(c, r->user);
+        r->early = c->hs + OBFS2_HEADER_LEN;
+        r->early_len = c->hslen - OBFS2_HEADER_LEN;
+    } else {
+        ctr_free(r->c_dec);
+        ctr_free(r->c_enc);
+        r->c_dec = r->c_enc = NULL;
+    }
+    return v;
+}
+
+/*
+ * SNIFF, for a start that looks like a TLS record: a hello, or with
+ * classic or secure on an obfuscated2 header whose random first bytes
+ * look like one.  faketls_classify() says what to do next; the header is
+ * matched at most once, as soon as its 64 bytes are there, so a header
+ * costs a prober no more than elsewhere and a client never waits for a
+ * record length it did not mean.  A real hello matches a header only by
+ * chance (3 tags in 2^32 per user, as any random bytes do; never tdlib's
+ * 517-byte hello, which starts 16 03 01 02), and is verified first when
+ * it is whole.  HS_OK and *is_obfs2 = 1: r holds the obfuscated2 client;
+ * HS_OK and *is_obfs2 = 0: the hello in h from user *user was answered;
+ * HS_NOT_TLS: no TLS record; else a refusal.
+ */
+static enum hs_verdict
+hs_sniff_record(struct conn *c, const struct config *cfg, int64_t deadline,
+    struct faketls_hello *h, int *user, struct hs_result *r, int *is_obfs2)
+{
+    int obfs2 = cfg->mode_classic || cfg->mode_secure, hello = 1;
+    enum hs_verdict v, refusal = HS_BAD_TLS;
+    size_t need;
+
+    *is_obfs2 = 0;
+    for (;;) {
+        switch (faketls_classify(c->hs, c->hslen, obfs2, hello, &need)) {
+        case FAKETLS_READ:
+            if ((v = hs_fill(c, need, deadline)) != HS_OK)
+                return v;
+            break;
+        case FAKETLS_OBFS2:
+            obfs2 = 0;
+            v = hs_obfs2_header(c, cfg, r);
+            if (v != HS_BAD_SECRET) {
+                *is_obfs2 = v == HS_OK;
+                return v;
+            }
+            break;
+        case FAKETLS_HELLO:
+            hello = 0;
+            v = hs_tls_hello(c, deadline, h, user);
+            /* Not a signed hello: perhaps a header after all. */
+            if (v != HS_BAD_TLS && v != HS_BAD_DIGEST)
+                return v;
+            refusal = v;
+            break;
+        case FAKETLS_NOT_RECORD:
+            return HS_NOT_TLS;
+        case FAKETLS_REFUSE:
+            return refusal;
+        }
+    }
+}
+
 enum hs_verdict
 handshake_run(struct conn *c, struct hs_result *r)
 {
@@ -366,12 +444,12 @@ handshake_run(struct conn *c, struct hs_result *r)
     if (cfg->mode_tls && c->hs[0] == 0x16) {
         struct faketls_hello h;
         size_t pay_end;
-        int user;
+        int user, is_obfs2;
 
-        v = hs_tls_hello(c, deadline, &h, &user);
+        v = hs_sniff_record(c, cfg, deadline, &h, &user, r, &is_obfs2);
         if (v == HS_NOT_TLS && (cfg->mode_classic || cfg->mode_secure))
             goto obfs2;     /* an obfuscated2 header may start with 0x16 */
-        if (v != HS_OK)
+        if (v != HS_OK || is_obfs2)
             return v;
         v = hs_tls_inner(c, deadline, h.record_len, r, &pay_end);
         if (v != HS_OK)
@@ -399,17 +477,5 @@ obfs2:
     }
     if (obfs2_prefix_impossible(c->hs, c->hslen))
         return HS_BAD_HEADER;
-    v = hs_obfs2_match(cfg, c->hs, 0, -1, hs_hint_get(c), r);
-    if (v == HS_OK)
-        v = hs_replay_check(c, c->hs + 8);
-    if (v == HS_OK) {
-        hs_hint_set(c, r->user);
-        r->early = c->hs + OBFS2_HEADER_LEN;
-        r->early_len = c->hslen - OBFS2_HEADER_LEN;
-    } else {
-        ctr_free(r->c_dec);
-        ctr_free(r->c_enc);
-        r->c_dec = r->c_enc = NULL;
-    }
-    return v;
+    return hs_obfs2_header(c, cfg, r);
 }

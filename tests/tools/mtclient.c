@@ -10,6 +10,8 @@
  * the answer's HMAC checked, then the stream in ApplicationData records.
  * Prints one summary line and exits 0 only if every connection succeeded.
  * --self-test checks the fake TLS client code against vectors.txt B.
+ * --header-prefix HEX forces the first (random, unkeyed) bytes of the
+ * plain obfuscated2 header, e.g. 16 03 03 01 00 to look like a TLS record.
  * --dump-flight FILE saves connection 0's first flight (the bytes it sent
  * before the server's first byte) for replay tests; --print-answer prints
  * the size of the fake certificate record of each fake TLS answer.
@@ -86,6 +88,8 @@ static struct {
     int loop_s;                         /* --loop SECONDS, 0 = run once */
     uint64_t rate;                      /* --rate B/s for echo/sink, 0 = off */
     int idle_ms;                        /* --idle: echo pauses half-way */
+    uint8_t prefix[8];                  /* --header-prefix: header[0..n) */
+    size_t prefix_len;
 } opt;
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
@@ -130,6 +134,7 @@ usage(void)
         "            [--check-record-sizes] [--print-answer]]\n"
         "           [--dump-flight FILE] [--loop SECONDS]\n"
         "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
+        "           [--header-prefix HEX]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -150,7 +155,9 @@ usage(void)
         "  --rate BYTES_PER_SECOND (k/m suffixes): pace the sending side of\n"
         "  echo and sink so that -b BYTES take BYTES/RATE seconds.\n"
         "  --idle MS: echo stops for MS once half of -b BYTES came back\n"
-        "  (the proxy's relay sees an idle connection), then goes on.\n");
+        "  (the proxy's relay sees an idle connection), then goes on.\n"
+        "  --header-prefix HEX: the plain obfuscated2 header starts with\n"
+        "  these 1..8 bytes (the rest still follows PROTOCOL.md 2.1).\n");
     exit(2);
 }
 
@@ -631,6 +638,30 @@ cmd_name(void)
 }
 
 /*
+ * A header as a client draws it, starting with --header-prefix if given.
+ * Bytes 0..7 are sent in clear and feed no key, so the prefix simply
+ * replaces them; the header is drawn again until the whole of it obeys
+ * the first-bytes rules.
+ */
+static int
+build_header(struct cconn *c, uint8_t wire[OBFS2_HEADER_LEN])
+{
+    for (;;) {
+        if (obfs2_build(wire, opt.tag, opt.dc, opt.direct ? NULL :
+            opt.secret, NULL, NULL, &c->up, &c->down) != 0) {
+            fail(c, "obfs2_build failed");
+            return -1;
+        }
+        memcpy(wire, opt.prefix, opt.prefix_len);
+        if (obfs2_header_allowed(wire))
+            return 0;
+        ctr_free(c->up);
+        ctr_free(c->down);
+        c->up = c->down = NULL;
+    }
+}
+
+/*
  * Send the obfuscated2 header and the command frame; in fake TLS after a
  * ChangeCipherSpec, in ApplicationData records (as many as record_size
  * makes it).
@@ -643,11 +674,8 @@ handshake(struct cconn *c, struct test_cmd *cmd)
     uint64_t seed;
     int closed;
 
-    if (obfs2_build(wire, opt.tag, opt.dc, opt.direct ? NULL : opt.secret,
-        NULL, NULL, &c->up, &c->down) != 0) {
-        fail(c, "obfs2_build failed");
+    if (build_header(c, wire) != 0)
         return -1;
-    }
     if (random_bytes((uint8_t *)&seed, sizeof(seed)) != 0) {
         fail(c, "random_bytes failed");
         return -1;
@@ -1005,11 +1033,8 @@ run_conn(struct cconn *c)
             expect_close(c, t0);
             return;
         }
-        if (obfs2_build(wire, opt.tag, opt.dc, opt.direct ? NULL :
-            opt.secret, NULL, NULL, &c->up, &c->down) != 0) {
-            fail(c, "obfs2_build failed");
+        if (build_header(c, wire) != 0)
             return;
-        }
         if (send_raw(c, wire, HALF_HEADER, &closed) != 0)
             return;
         dump_flight(c, wire, HALF_HEADER);
@@ -1306,6 +1331,7 @@ parse_args(int argc, char **argv)
         { "loop", required_argument, NULL, 'L' },
         { "rate", required_argument, NULL, 'r' },
         { "idle", required_argument, NULL, 'I' },
+        { "header-prefix", required_argument, NULL, 'X' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1435,6 +1461,12 @@ parse_args(int argc, char **argv)
                 usage();
             opt.idle_ms = (int)v;
             break;
+        case 'X':
+            opt.prefix_len = strlen(optarg) / 2;
+            if (opt.prefix_len < 1 || opt.prefix_len > sizeof(opt.prefix) ||
+                hex_decode(optarg, opt.prefix, opt.prefix_len) != 0)
+                usage();
+            break;
         case 'r':
             if (parse_size(optarg, &opt.rate) != 0 || opt.rate == 0 ||
                 opt.rate > UINT64_MAX / 1000 / PACE_SLICE_MS)
@@ -1470,6 +1502,17 @@ parse_args(int argc, char **argv)
     }
     if (opt.rate != 0 && opt.test != T_ECHO && opt.test != T_SINK) {
         fprintf(stderr, "mtclient: --rate paces echo and sink only\n");
+        exit(2);
+    }
+    if (opt.prefix_len > 0 && opt.tls != NULL) {
+        fprintf(stderr, "mtclient: --header-prefix is for plain "
+            "obfuscated2, not --tls\n");
+        exit(2);
+    }
+    if (opt.prefix_len > 0 && obfs2_prefix_impossible(opt.prefix,
+        opt.prefix_len)) {
+        fprintf(stderr, "mtclient: no client starts a header with that "
+            "prefix (PROTOCOL.md 2.1)\n");
         exit(2);
     }
     if (tls_only && opt.tls == NULL) {

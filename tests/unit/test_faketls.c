@@ -3,7 +3,11 @@
  * section B (digest, timestamp, the byte-exact server answer), and on
  * hostile input: every length field off by one, every truncation, random
  * buffers and random mutations.  Hostile buffers are heap blocks of the
- * exact size so AddressSanitizer catches any read past the end.
+ * exact size so AddressSanitizer catches any read past the end.  Then
+ * faketls_classify(), driven the way worker/handshake.c drives it:
+ * obfuscated2 headers that start like a TLS record are accepted with TLS
+ * on and off, signed hellos stay fake TLS, and TLS-looking garbage is
+ * refused or waited for exactly as without obfuscated2.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -11,7 +15,9 @@
 
 #include "crypto.h"
 #include "faketls.h"
+#include "obfs2.h"
 #include "testutil.h"
+#include "tlshello.h"
 
 #define HELLO_LEN       517
 #define CERT_LEN        2048
@@ -695,6 +701,346 @@ START_TEST(test_x25519_public)
 }
 END_TEST
 
+/*
+ * A model of worker/handshake.c's decision (hs_sniff_record and the
+ * plain obfuscated2 path), with the users' secrets and modes, the hello's
+ * digest as its only check.  The bytes of a flight arrive in segments of
+ * seg bytes (the last one shorter): a read that wants n bytes waits for
+ * the segment holding byte n and gets everything up to its end, as
+ * hs_fill() does.  seg 1 is a drip, seg >= the flight one write.
+ */
+#define NUSERS          3
+
+static const uint8_t USERS[NUSERS][16] = {
+    { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+      0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff },
+    { 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+      0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10 },
+    { 0x0b, 0xad, 0xc0, 0xde, 0x0b, 0xad, 0xc0, 0xde,
+      0x5e, 0xc0, 0x4d, 0x5e, 0xc0, 0x4d, 0x5e, 0xc0 },
+};
+
+struct modes {
+    int classic, secure, tls;
+};
+
+enum outcome { OUT_OBFS2, OUT_TLS, OUT_REFUSED, OUT_WAITS };
+
+struct verdict {
+    enum outcome out;
+    int user;
+    uint32_t tag;
+    size_t read;                        /* bytes read when it was decided */
+};
+
+/* One pass over the users: 1 accepted, 0 no user, -1 a disabled mode. */
+static int
+model_match(const struct modes *m, const uint8_t *hdr, struct verdict *v)
+{
+    int r = 0;
+
+    for (int u = 0; u < NUSERS; u++) {
+        struct obfs2_keys k;
+        uint32_t tag;
+        int16_t dc;
+
+        if (!obfs2_match(hdr, USERS[u], &tag, &dc, &k))
+            continue;
+        if (!(tag == TAG_PADDED ? m->secure : m->classic)) {
+            r = -1;
+            continue;
+        }
+        v->user = u;
+        v->tag = tag;
+        return 1;
+    }
+    return r;
+}
+
+/* What a read for n bytes leaves in the buffer (n <= flen). */
+static size_t
+model_arrived(size_t n, size_t flen, size_t seg)
+{
+    size_t end = (n + seg - 1) / seg * seg;
+
+    return end < flen ? end : flen;
+}
+
+/* The plain path: wait for 64 bytes unless the start rules them out. */
+static void
+model_plain(const struct modes *m, const uint8_t *f, size_t flen,
+    size_t seg, size_t have, struct verdict *v)
+{
+    for (;;) {
+        if (obfs2_prefix_impossible(f, have)) {
+            v->out = OUT_REFUSED;
+            v->read = have;
+            return;
+        }
+        if (have >= OBFS2_HEADER_LEN)
+            break;
+        if (flen < OBFS2_HEADER_LEN) {
+            v->out = OUT_WAITS;
+            v->read = flen;
+            return;
+        }
+        have = model_arrived(have + 1, flen, seg);
+    }
+    v->out = model_match(m, f, v) == 1 ? OUT_OBFS2 : OUT_REFUSED;
+    v->read = have;
+}
+
+static struct verdict
+model_run(const struct modes *m, const uint8_t *f, size_t flen, size_t seg)
+{
+    int obfs2 = m->classic || m->secure, hello = 1, r;
+    size_t have = model_arrived(1, flen, seg), need;
+    struct verdict v = { OUT_REFUSED, -1, 0, 0 };
+    struct faketls_hello h;
+    uint32_t ts;
+
+    if (!m->tls || f[0] != 0x16) {
+        if (obfs2)
+            model_plain(m, f, flen, seg, have, &v);
+        else
+            v.read = have;
+        return v;
+    }
+    for (;;) {
+        v.read = have;
+        switch (faketls_classify(f, have, obfs2, hello, &need)) {
+        case FAKETLS_READ:
+            ck_assert_uint_gt(need, have);
+            if (need > flen) {
+                v.out = OUT_WAITS;
+                v.read = flen;
+                return v;
+            }
+            have = model_arrived(need, flen, seg);
+            break;
+        case FAKETLS_OBFS2:
+            ck_assert(obfs2);
+            ck_assert_uint_ge(have, OBFS2_HEADER_LEN);
+            obfs2 = 0;
+            if ((r = model_match(m, f, &v)) != 0) {
+                v.out = r == 1 ? OUT_OBFS2 : OUT_REFUSED;
+                return v;
+            }
+            break;
+        case FAKETLS_HELLO:
+            ck_assert(hello);
+            ck_assert_uint_le(need, have);
+            hello = 0;
+            if (faketls_parse_hello(f, need, &h) == 0)
+                for (int u = 0; u < NUSERS; u++)
+                    if (faketls_verify(f, need, USERS[u], &ts)) {
+                        v.out = OUT_TLS;
+                        v.user = u;
+                        return v;
+                    }
+            break;
+        case FAKETLS_NOT_RECORD:
+            if (obfs2)
+                model_plain(m, f, flen, seg, have, &v);
+            return v;
+        case FAKETLS_REFUSE:
+            return v;
+        }
+    }
+}
+
+static const struct modes MIXED = { 1, 1, 1 }, PLAIN = { 1, 1, 0 },
+    TLS_ONLY = { 0, 0, 1 };
+
+/* First bytes whose record length is too short, too long or plausible. */
+static const struct {
+    const char *hex;
+    size_t n;
+} PREFIXES[] = {
+    { "16030100", 4 }, { "160301ff", 4 }, { "1603030100", 5 },
+    { "1603034000", 5 }, { "1603010010", 5 }, { "16030100ff", 5 },
+};
+#define NPREFIXES (sizeof(PREFIXES) / sizeof(PREFIXES[0]))
+
+START_TEST(test_classify_prefixed_headers)
+{
+    static const uint32_t tags[] = {
+        TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED
+    };
+    static const size_t frames[] = { 0, 1, 40, 300 };
+    uint8_t f[OBFS2_HEADER_LEN + 300], prefix[8];
+    int built = 0;
+
+    for (size_t p = 0; p < NPREFIXES; p++)
+    for (size_t t = 0; t < 3; t++)
+    for (int u = 0; u < NUSERS; u++)
+    for (int k = 0; k < 8; k++) {
+        size_t flen = OBFS2_HEADER_LEN + frames[k % 4];
+        struct ctr *up, *down;
+
+        unhex(PREFIXES[p].hex, prefix, PREFIXES[p].n);
+        do {
+            ck_assert_int_eq(obfs2_build(f, tags[t], 2, USERS[u], NULL,
+                NULL, &up, &down), 0);
+            ctr_free(up);
+            ctr_free(down);
+            memcpy(f, prefix, PREFIXES[p].n);
+        } while (!obfs2_header_allowed(f));
+        ck_assert_int_eq(random_bytes(f + OBFS2_HEADER_LEN,
+            flen - OBFS2_HEADER_LEN), 0);
+        /* Clients write the header with (or before) their first
+         * packet: one write, or the 64 bytes first. */
+        for (size_t seg = OBFS2_HEADER_LEN; seg <= 4096; seg *= 64) {
+            const struct modes *ms[] = { &MIXED, &PLAIN };
+
+            for (int i = 0; i < 2; i++) {
+                struct verdict v = model_run(ms[i], f, flen, seg);
+
+                ck_assert_msg(v.out == OUT_OBFS2, "prefix %s tag %08x "
+                    "user %d frame %zu seg %zu tls %d: outcome %d",
+                    PREFIXES[p].hex, (unsigned)tags[t], u, flen - 64,
+                    seg, ms[i]->tls, v.out);
+                ck_assert_int_eq(v.user, u);
+                ck_assert_uint_eq(v.tag, tags[t]);
+                /* Decided on what had come, never waiting for more. */
+                ck_assert_uint_eq(v.read, seg < flen ? seg : flen);
+            }
+        }
+        built++;
+    }
+    ck_assert_int_eq(built, (int)NPREFIXES * 3 * NUSERS * 8);
+}
+END_TEST
+
+START_TEST(test_classify_signed_hellos)
+{
+    static const size_t sizes[] = { 517, 600, 1000, 1800, 16389 };
+    static uint8_t f[TLSHELLO_MAX_SIZE];
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+    for (int u = 0; u < NUSERS; u++)
+    for (int k = 0; k < 4; k++) {
+        const struct modes *ms[] = { &MIXED, &TLS_ONLY };
+
+        ck_assert_uint_eq(tlshello_build(f, sizes[i], k % 2 ?
+            "www.example.com" : NULL, USERS[u], TS), sizes[i]);
+        for (size_t seg = 1; seg <= 65536; seg *= 8)
+            for (int j = 0; j < 2; j++) {
+                struct verdict v = model_run(ms[j], f, sizes[i], seg);
+
+                ck_assert_msg(v.out == OUT_TLS, "hello of %zu user %d "
+                    "seg %zu classic %d: outcome %d", sizes[i], u, seg,
+                    ms[j]->classic, v.out);
+                ck_assert_int_eq(v.user, u);
+                ck_assert_uint_eq(v.read, sizes[i]);
+            }
+    }
+    /* tdlib's size starts 16 03 01 02: never even tried as a header. */
+    ck_assert_uint_eq(tlshello_build(f, 517, NULL, USERS[0], TS), 517);
+    ck_assert(obfs2_prefix_impossible(f, OBFS2_HEADER_LEN));
+}
+END_TEST
+
+/*
+ * A prober's view: TLS-looking bytes that are no client get the verdict
+ * a TLS-only proxy gives them, after the same number of bytes, however
+ * they arrive: nothing changes for them when obfuscated2 is on too.
+ */
+START_TEST(test_classify_tls_garbage)
+{
+    static const size_t lens[] = {
+        0, 1, 0x10, 63, 99, 100, 0x100, 0x200, 0x3e3, 0x4000, 0x4001,
+        0xffff
+    };
+    static uint8_t f[5 + 0xffff + 100];
+    int refused = 0, waits = 0;
+
+    rng_state = 0x5851f42d4c957f2du;
+    for (int iter = 0; iter < 4000; iter++) {
+        size_t l = iter % 3 ? lens[rng() % 12] : (size_t)(rng() % 0x10000);
+        size_t flen;
+
+        switch (rng() % 6) {
+        case 0: flen = 5 + (size_t)(rng() % 60); break;
+        case 1: flen = 64; break;
+        case 2: flen = 65 + (size_t)(rng() % 100); break;
+        case 3: flen = 5 + l; break;
+        case 4: flen = 5 + l + (size_t)(rng() % 100); break;
+        default: flen = 5 + (size_t)(rng() % (l + 100)); break;
+        }
+        for (size_t i = 0; i < flen; i++)
+            f[i] = (uint8_t)rng();
+        f[0] = 0x16;
+        f[1] = 0x03;
+        f[2] = rng() % 2 ? 0x01 : 0x03;
+        put_be(f + 3, l, 2);
+        for (size_t seg = 1; seg <= 65536; seg *= 4) {
+            struct verdict mixed = model_run(&MIXED, f, flen, seg);
+            struct verdict tls = model_run(&TLS_ONLY, f, flen, seg);
+
+            ck_assert_msg(mixed.out == OUT_REFUSED || mixed.out == OUT_WAITS,
+                "iter %d: garbage accepted (%d)", iter, mixed.out);
+            ck_assert_msg(mixed.out == tls.out && mixed.read == tls.read,
+                "iter %d (L %zu, %zu bytes, seg %zu): %d after %zu bytes, "
+                "TLS only %d after %zu", iter, l, flen, seg, mixed.out,
+                mixed.read, tls.out, tls.read);
+            if (mixed.out == OUT_REFUSED)
+                refused++;
+            else
+                waits++;
+        }
+    }
+    ck_assert_int_gt(refused, 0);
+    ck_assert_int_gt(waits, 0);
+}
+END_TEST
+
+/* The steps themselves on a few fixed starts. */
+START_TEST(test_classify_steps)
+{
+    uint8_t f[300];
+    size_t need;
+
+    memset(f, 0x5a, sizeof(f));
+    memcpy(f, "\x16\x03\x03\x01\x00", 5);      /* L = 256 */
+    ck_assert_int_eq(faketls_classify(f, 3, 1, 1, &need), FAKETLS_READ);
+    ck_assert_uint_eq(need, 5);
+    /* On the way to 261 bytes, stop at 64 for the header. */
+    ck_assert_int_eq(faketls_classify(f, 5, 1, 1, &need), FAKETLS_READ);
+    ck_assert_uint_eq(need, OBFS2_HEADER_LEN);
+    ck_assert_int_eq(faketls_classify(f, 5, 0, 1, &need), FAKETLS_READ);
+    ck_assert_uint_eq(need, 261);
+    ck_assert_int_eq(faketls_classify(f, 64, 1, 1, &need), FAKETLS_OBFS2);
+    ck_assert_int_eq(faketls_classify(f, 64, 0, 1, &need), FAKETLS_READ);
+    ck_assert_uint_eq(need, 261);
+    /* Whole: the hello first, then the header, then nothing. */
+    ck_assert_int_eq(faketls_classify(f, 261, 1, 1, &need), FAKETLS_HELLO);
+    ck_assert_uint_eq(need, 261);
+    ck_assert_int_eq(faketls_classify(f, 261, 1, 0, &need), FAKETLS_OBFS2);
+    ck_assert_int_eq(faketls_classify(f, 261, 0, 0, &need), FAKETLS_REFUSE);
+
+    /* A length no hello has: the header if 64 bytes came, else refused. */
+    put_be(f + 3, 0x10, 2);
+    ck_assert_int_eq(faketls_classify(f, 5, 1, 1, &need), FAKETLS_REFUSE);
+    ck_assert_int_eq(faketls_classify(f, 63, 1, 1, &need), FAKETLS_REFUSE);
+    ck_assert_int_eq(faketls_classify(f, 64, 1, 1, &need), FAKETLS_OBFS2);
+    ck_assert_int_eq(faketls_classify(f, 64, 0, 1, &need), FAKETLS_REFUSE);
+
+    /* Starts no client sends as a header: 16 03 01 02, zeros at 4..7. */
+    memcpy(f, "\x16\x03\x01\x02\x00", 5);
+    ck_assert_int_eq(faketls_classify(f, 5, 1, 1, &need), FAKETLS_READ);
+    ck_assert_uint_eq(need, 517);
+    ck_assert_int_eq(faketls_classify(f, 64, 1, 1, &need), FAKETLS_READ);
+    memcpy(f, "\x16\x03\x01\x00\x00\x00\x00\x00", 8);
+    ck_assert_int_eq(faketls_classify(f, 64, 1, 1, &need), FAKETLS_REFUSE);
+
+    /* Not a TLS record at all. */
+    f[2] = 0x02;
+    ck_assert_int_eq(faketls_classify(f, 64, 1, 1, &need),
+        FAKETLS_NOT_RECORD);
+}
+END_TEST
+
 Suite *faketls_suite(void);
 
 Suite *
@@ -703,6 +1049,7 @@ faketls_suite(void)
     Suite *s = suite_create("faketls");
     TCase *tc = tcase_create("vectors");
     TCase *hostile = tcase_create("hostile");
+    TCase *classify = tcase_create("classify");
 
     tcase_add_test(tc, test_vector_b_verify);
     tcase_add_test(tc, test_vector_b_parse);
@@ -723,5 +1070,12 @@ faketls_suite(void)
     tcase_add_test(hostile, test_random_buffers);
     tcase_add_test(hostile, test_random_mutations);
     suite_add_tcase(s, hostile);
+
+    tcase_set_timeout(classify, 120);
+    tcase_add_test(classify, test_classify_steps);
+    tcase_add_test(classify, test_classify_prefixed_headers);
+    tcase_add_test(classify, test_classify_signed_hellos);
+    tcase_add_test(classify, test_classify_tls_garbage);
+    suite_add_tcase(s, classify);
     return s;
 }
