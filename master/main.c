@@ -65,10 +65,10 @@ setup_log_sink(const struct master *m)
 {
     if (m->cfg->log_file[0] != '\0') {
         if (log_to_file(m->cfg->log_file) == -1)
-            fatal("cannot open log_file %s", m->cfg->log_file);
-        if (m->privs.drop && chown(m->cfg->log_file, m->privs.uid,
-            m->privs.gid) == -1)
-            log_warn("chown(%s)", m->cfg->log_file);
+            fatal("cannot open log_file %s (only a regular file with a "
+                "single link is opened, never through a symbolic link)",
+                m->cfg->log_file);
+        privs_give_log(&m->privs, m->cfg->log_file);
     } else if (!m->foreground) {
         log_to_syslog();
     }

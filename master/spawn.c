@@ -339,13 +339,14 @@ static void
 spawn_reopen(struct master *m)
 {
     if (log_reopen() == -1) {
-        log_warn("cannot reopen the log file %s", m->cfg->log_file);
+        log_warn("cannot reopen the log file %s, lines still go to the "
+            "old one (only a regular file with a single link is opened, "
+            "never through a symbolic link)", m->cfg->log_file);
         return;
     }
     /* Children run as the configured user: let them reopen it too. */
-    if (m->privs.drop && m->cfg->log_file[0] != '\0' &&
-        chown(m->cfg->log_file, m->privs.uid, m->privs.gid) == -1)
-        log_warn("chown(%s)", m->cfg->log_file);
+    if (m->cfg->log_file[0] != '\0')
+        privs_give_log(&m->privs, m->cfg->log_file);
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGUSR1);
