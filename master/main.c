@@ -113,7 +113,7 @@ main(int argc, char **argv)
         { "config-keys", no_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    int test = 0, links = 0, ch, ready_fd = -1, region_fd = -1;
+    int test = 0, links = 0, ch, region_fd = -1;
     int inherit_fds[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN], ninherit = 0;
     const char *env;
     char err[CONFIG_ERR_LEN];
@@ -138,6 +138,8 @@ main(int argc, char **argv)
 
     log_set_role("master");
     m.upgrade_fd = -1;
+    m.ready_fd = -1;
+    m.death_pipe[0] = m.death_pipe[1] = -1;
     m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {
@@ -187,7 +189,7 @@ main(int argc, char **argv)
     }
     find_exe(&m, argv[0]);
     m.inherited = upgrade_inherited(inherit_fds, &ninherit,
-        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &ready_fd) == 0;
+        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &m.ready_fd) == 0;
     if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
         pid_t other = pidfile_alive(m.cfg->pidfile);
 
@@ -219,7 +221,7 @@ main(int argc, char **argv)
     else
         listen_open(&m);
     if (!m.foreground && !m.inherited)
-        ready_fd = daemon_start();
+        m.ready_fd = daemon_start();
     if (!m.inherited)
         setup_log_sink(&m);
     if (pipe2(m.death_pipe, O_CLOEXEC) == -1)
@@ -235,7 +237,8 @@ main(int argc, char **argv)
     }
     log_info("telemt %s started%s: %d workers, %d users", TELEMT_VERSION,
         m.inherited ? " (upgrade)" : "", m.nslots, m.cfg->nusers);
-    daemon_ready(ready_fd);
+    daemon_ready(m.ready_fd);
+    m.ready_fd = -1;
     if (!m.foreground && !m.inherited && m.cfg->log_file[0] == '\0')
         daemon_close_stderr();
     ch = spawn_loop(&m);

@@ -58,6 +58,7 @@ struct master {
     int inherited;                      /* we are a new binary (USR2) */
     pid_t upgrade_pid;                  /* new binary starting, 0 = none */
     int upgrade_fd;                     /* its READY pipe, -1 = none */
+    int ready_fd;                       /* ours to write READY to, -1 */
     int pidfile_ours;                   /* we wrote cfg->pidfile */
 };
 
@@ -69,6 +70,14 @@ void listen_open(struct master *m);
  * what is no longer configured.  Exits with a message on failure.
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
+/*
+ * spawn.c: the one way a child is made.  The child starts with every
+ * signal blocked (it sets up what it handles itself), closes every
+ * descriptor the master holds but keep[0..nkeep), logs as role and, if
+ * drop, runs as user/group.  Returns as fork() does.
+ */
+pid_t spawn_fork(struct master *m, const char *role, const int *keep,
+    int nkeep, int drop);
 /* spawn.c: fork the worker of slot i; 0, or -1 if fork failed. */
 int spawn_worker(struct master *m, int i);
 /* spawn.c: fork the admin process if admin_listen is set. */

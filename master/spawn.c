@@ -8,6 +8,10 @@
  * dies within a second of starting waits longer each time (back-off up to
  * 30 s) so a crash loop cannot eat the CPU.  Old generations (after a
  * reload or an upgrade) drain on their own and are only reaped.
+ *
+ * Every child (workers, the admin process, the TLS probe, a new binary on
+ * USR2) is made by spawn_fork(): it keeps only the master's descriptors
+ * it names and starts with every signal blocked.
  */
 #include "master.h"
 
@@ -31,33 +35,74 @@
 #define SPAWN_MAX_BACKOFF_MS    30000
 #define SPAWN_KILL_GRACE_MS     5000
 
-/* In a new child: drop what belongs to the master and other slots. */
-static void
-spawn_child_setup(struct master *m, int keep_slot, const char *role)
-{
-    sigset_t none;
+/* Room for every descriptor spawn_held() can list. */
+#define SPAWN_MAX_HELD  (MASTER_MAX_SLOTS * MASTER_MAX_LISTEN + 8)
 
+/*
+ * Every descriptor the master holds, for itself or for some child.  One
+ * added to struct master is listed here too, so that a child gets it only
+ * if it asks for it (spawn_fork()'s keep).  The log file is not listed:
+ * every child writes to it.
+ */
+static int
+spawn_held(const struct master *m, int *fds)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->nslots; i++)
+        for (int k = 0; k < m->slots[i].nfds; k++)
+            fds[n++] = m->slots[i].fds[k];
+    fds[n++] = m->death_pipe[0];
+    fds[n++] = m->death_pipe[1];
+    fds[n++] = m->region_fd;
+    fds[n++] = m->upgrade_fd;
+    fds[n++] = m->ready_fd;
+    if (n > SPAWN_MAX_HELD)
+        panic("spawn_held: %d descriptors, room for %d", n, SPAWN_MAX_HELD);
+    return n;
+}
+
+pid_t
+spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
+    int drop)
+{
+    int held[SPAWN_MAX_HELD], n, saved;
+    sigset_t all, old;
+    pid_t pid;
+
+    /* Blocked across fork() and left so in the child: a signal sent to
+     * it before it has set up its own handling (the master forwards USR1,
+     * QUIT and TERM at any time) waits instead of killing it. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid != 0) {
+        saved = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        errno = saved;
+        return pid;
+    }
     log_set_role(role);
-    close(m->death_pipe[1]);
-    if (m->region_fd >= 0)
-        close(m->region_fd);
-    if (m->upgrade_fd >= 0)
-        close(m->upgrade_fd);
-    for (int j = 0; j < m->nslots; j++)
-        if (j != keep_slot)
-            for (int k = 0; k < m->slots[j].nfds; k++)
-                close(m->slots[j].fds[k]);
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    privs_drop(&m->privs);
+    n = spawn_held(m, held);
+    for (int i = 0; i < n; i++) {
+        int kept = held[i] < 0;
+
+        for (int j = 0; j < nkeep && !kept; j++)
+            kept = held[i] == keep[j];
+        if (!kept)
+            close(held[i]);
+    }
+    if (drop)
+        privs_drop(&m->privs);
+    return 0;
 }
 
 /* Fork the admin process; 0, or -1 if fork failed. */
 static int
 spawn_admin(struct master *m)
 {
-    pid_t pid = fork();
+    const int keep[] = { m->death_pipe[0] };
+    pid_t pid = spawn_fork(m, "admin", keep, 1, 1);
 
     if (pid == -1) {
         log_warn("fork for the admin process");
@@ -69,7 +114,6 @@ spawn_admin(struct master *m)
             .death_fd = m->death_pipe[0],
         };
 
-        spawn_child_setup(m, -1, "admin");
         if (stats_protect_readonly(m->stats) == -1)
             fatal("mprotect of the shared region");
         admin_main(&a);
@@ -92,13 +136,19 @@ spawn_worker(struct master *m, int i)
 {
     struct slot *s = &m->slots[i];
     int row = stats_worker_claim(m->stats, i, m->generation);
+    int keep[MASTER_MAX_LISTEN + 1], nkeep = 0;
+    char role[32];
     pid_t pid;
 
     if (row < 0) {
         log_warnx("no free worker row in the shared region for slot %d", i);
         return -1;
     }
-    pid = fork();
+    for (int k = 0; k < s->nfds; k++)
+        keep[nkeep++] = s->fds[k];
+    keep[nkeep++] = m->death_pipe[0];
+    snprintf(role, sizeof(role), "worker %d", i);
+    pid = spawn_fork(m, role, keep, nkeep, 1);
     if (pid == -1) {
         log_warn("fork for worker %d", i);
         stats_worker_gone(m->stats, row);
@@ -106,10 +156,7 @@ spawn_worker(struct master *m, int i)
     }
     if (pid == 0) {
         struct worker w = { 0 };
-        char role[32];
 
-        snprintf(role, sizeof(role), "worker %d", i);
-        spawn_child_setup(m, i, role);
         w.slot = i;
         w.row = row;
         w.nlisten = s->nfds;
@@ -245,8 +292,10 @@ spawn_due(struct master *m)
 
     if (m->cfg->tls_emulation && m->probe_pid == 0 &&
         now >= m->probe_next_ms) {
-        int pid = tlsprobe_spawn(m->cfg, m->stats, &m->privs);
+        pid_t pid = spawn_fork(m, "tlsprobe", NULL, 0, 1);
 
+        if (pid == 0)
+            tlsprobe_main(m->cfg, m->stats);
         if (pid > 0)
             m->probe_pid = pid;
         else

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,18 +223,18 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
     return 0;
 }
 
-int
-tlsprobe_spawn(const struct config *cfg, struct stats_region *s,
-    const struct privs *p)
+void
+tlsprobe_main(const struct config *cfg, struct stats_region *s)
 {
-    pid_t pid = fork();
     char why[400];
     uint32_t len;
+    sigset_t stop;
 
-    if (pid != 0)
-        return (int)pid;
-    log_set_role("tlsprobe");
-    privs_drop(p);
+    /* Nothing to hand over: a stop (TERM, INT) ends the probe at once. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stop, NULL);
     if (tlsprobe_run(cfg, &len, why, sizeof(why)) != 0) {
         log_warnx("TLS profile of %s:%d not learnt: %s; fake certificates "
             "stay %s", cfg->mask_host, cfg->mask_port, why,

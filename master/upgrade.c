@@ -56,7 +56,8 @@ upgrade_start(struct master *m)
 {
     char env[512];
     size_t n = 0;
-    int p[2];
+    int p[2], keep[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN + 2], nkeep = 0;
+    sigset_t set;
     pid_t pid;
 
     if (m->upgrade_pid > 0 || m->upgrade_fd >= 0) {
@@ -83,8 +84,13 @@ upgrade_start(struct master *m)
                 env[n - 1] == '=' ? "" : ",", m->slots[i].fds[k]);
     snprintf(env + n, sizeof(env) - n, ";shm=%d;ready=%d", m->region_fd,
         p[1]);
+    for (int i = 0; i < m->nslots; i++)
+        for (int k = 0; k < m->slots[i].nfds; k++)
+            keep[nkeep++] = m->slots[i].fds[k];
+    keep[nkeep++] = m->region_fd;
+    keep[nkeep++] = p[1];
     upgrade_rename_pidfile(m, 1);
-    pid = fork();
+    pid = spawn_fork(m, "master", keep, nkeep, 0);
     if (pid == -1) {
         log_warn("SIGUSR2: fork");
         close(p[0]);
@@ -99,6 +105,11 @@ upgrade_start(struct master *m)
         clear_cloexec(m->region_fd);
         clear_cloexec(p[1]);
         setenv(UPGRADE_ENV, env, 1);
+        /* The new binary starts as this master runs: with the signals
+         * it takes synchronously blocked, so none is lost or fatal before
+         * its loop runs. */
+        spawn_sigset(&set);
+        sigprocmask(SIG_SETMASK, &set, NULL);
         execv(m->exe, m->argv);
         log_warn("SIGUSR2: execv(%s)", m->exe);
         _exit(127);
