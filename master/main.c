@@ -113,8 +113,8 @@ main(int argc, char **argv)
         { "config-keys", no_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    int test = 0, links = 0, ch, region_fd = -1;
-    int inherit_fds[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN], ninherit = 0;
+    int test = 0, links = 0, ch;
+    struct inherit in;
     const char *env;
     char err[CONFIG_ERR_LEN];
     static struct master m;
@@ -188,8 +188,8 @@ main(int argc, char **argv)
         return 1;
     }
     find_exe(&m, argv[0]);
-    m.inherited = upgrade_inherited(inherit_fds, &ninherit,
-        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &m.ready_fd) == 0;
+    m.inherited = upgrade_inherited(&in);
+    m.ready_fd = in.ready;
     if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
         pid_t other = pidfile_alive(m.cfg->pidfile);
 
@@ -209,7 +209,7 @@ main(int argc, char **argv)
     /* A new binary's stderr may be /dev/null: log where it will log. */
     if (m.inherited)
         setup_log_sink(&m);
-    setup_region(&m, m.inherited ? region_fd : -1);
+    setup_region(&m, in.shm);
     reload_user_slots(&m);
     if (m.cfg->tls_emulation)
         (void)tlsprobe_load_cache(m.cfg, m.stats);
@@ -217,7 +217,7 @@ main(int argc, char **argv)
         : m.cfg->workers;
     atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
     if (m.inherited)
-        listen_adopt(&m, inherit_fds, ninherit);
+        listen_adopt(&m, in.listen, in.nlisten);
     else
         listen_open(&m);
     if (!m.foreground && !m.inherited)

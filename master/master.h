@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "inherit.h"
 #include "privs.h"
 #include "stats.h"
 
@@ -100,10 +101,12 @@ void upgrade_start(struct master *m);
  */
 int upgrade_poll(struct master *m);
 /*
- * upgrade.c: in a new binary, parse TELEMT_INHERIT into listening fds,
- * the region fd and the READY fd.  Returns 0, -1 if absent or malformed.
+ * upgrade.c: in a new binary, parse TELEMT_INHERIT into in and check that
+ * each descriptor is what its field says (listening TCP sockets, the
+ * region's memfd, a pipe's write end).  Returns 1 if inherited, 0 if the
+ * variable is absent (in is empty); exits 1 with a message if it is
+ * malformed or a descriptor is not what it claims.
  */
-int upgrade_inherited(int *fds, int *nfds, int maxfds, int *region_fd,
-    int *ready_fd);
+int upgrade_inherited(struct inherit *in);
 
 #endif
