@@ -139,6 +139,7 @@ main(int argc, char **argv)
     log_set_role("master");
     m.upgrade_fd = -1;
     m.ready_fd = -1;
+    m.admin_fd = -1;
     m.death_pipe[0] = m.death_pipe[1] = -1;
     m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
@@ -220,6 +221,7 @@ main(int argc, char **argv)
         listen_adopt(&m, in.listen, in.nlisten);
     else
         listen_open(&m);
+    m.admin_fd = listen_admin_adopt(&m, in.admin);
     if (!m.foreground && !m.inherited)
         m.ready_fd = daemon_start();
     if (!m.inherited)

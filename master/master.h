@@ -53,6 +53,7 @@ struct master {
     struct draining draining[MASTER_MAX_DRAINING];
     int death_pipe[2];                  /* [1] only ever held by us */
     struct slot admin;                  /* the admin process (no fds) */
+    int admin_fd;                       /* admin_listen, bound by us, -1 */
     int admin_now;                      /* respawn it without back-off */
     pid_t probe_pid;                    /* tls_emulation probe, 0 = none */
     int64_t probe_next_ms;
@@ -72,6 +73,17 @@ void listen_open(struct master *m);
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
 /*
+ * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
+ * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.
+ */
+int listen_admin(const char *addr);
+/*
+ * listen.c: keep an admin socket inherited from an old binary (fd, -1 =
+ * none) if it is bound to admin_listen; else close it.  Returns the fd
+ * kept or -1.
+ */
+int listen_admin_adopt(const struct master *m, int fd);
+/*
  * spawn.c: the one way a child is made.  The child starts with every
  * signal blocked (it sets up what it handles itself), closes every
  * descriptor the master holds but keep[0..nkeep), logs as role and, if
@@ -81,7 +93,10 @@ pid_t spawn_fork(struct master *m, const char *role, const int *keep,
     int nkeep, int drop);
 /* spawn.c: fork the worker of slot i; 0, or -1 if fork failed. */
 int spawn_worker(struct master *m, int i);
-/* spawn.c: fork the admin process if admin_listen is set. */
+/*
+ * spawn.c: if admin_listen is set, bind it (unless bound already) and fork
+ * the admin process on it; a taken port is retried with back-off.
+ */
 void spawn_admin_start(struct master *m);
 /* spawn.c: tell a worker to stop accepting and drain (sig: TERM, QUIT). */
 void spawn_retire(struct master *m, int i, int sig);

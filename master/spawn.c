@@ -55,6 +55,7 @@ spawn_held(const struct master *m, int *fds)
     fds[n++] = m->death_pipe[0];
     fds[n++] = m->death_pipe[1];
     fds[n++] = m->region_fd;
+    fds[n++] = m->admin_fd;
     fds[n++] = m->upgrade_fd;
     fds[n++] = m->ready_fd;
     if (n > SPAWN_MAX_HELD)
@@ -101,8 +102,8 @@ spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
 static int
 spawn_admin(struct master *m)
 {
-    const int keep[] = { m->death_pipe[0] };
-    pid_t pid = spawn_fork(m, "admin", keep, 1, 1);
+    const int keep[] = { m->admin_fd, m->death_pipe[0] };
+    pid_t pid = spawn_fork(m, "admin", keep, 2, 1);
 
     if (pid == -1) {
         log_warn("fork for the admin process");
@@ -111,7 +112,7 @@ spawn_admin(struct master *m)
     if (pid == 0) {
         struct admin_ctx a = {
             .cfg = m->cfg, .stats = m->stats, .user_slot = m->user_slot,
-            .death_fd = m->death_pipe[0],
+            .death_fd = m->death_pipe[0], .listen_fd = m->admin_fd,
         };
 
         if (stats_protect_readonly(m->stats) == -1)
@@ -122,13 +123,6 @@ spawn_admin(struct master *m)
     m->admin.started_ms = mono_ms();
     m->admin.respawn_at_ms = 0;
     return 0;
-}
-
-void
-spawn_admin_start(struct master *m)
-{
-    if (m->cfg->admin_listen[0] != '\0' && spawn_admin(m) != 0)
-        m->admin.respawn_at_ms = mono_ms() + 1000;
 }
 
 int
@@ -220,6 +214,40 @@ spawn_schedule(struct slot *s, int now_please)
     s->respawn_at_ms = now + delay;
 }
 
+/*
+ * Bind admin_listen for the admin processes to come.  If the port is
+ * taken, try again later, backing off as after a child that died at once,
+ * while the workers go on.  0, or -1 (logged, next try scheduled).
+ */
+static int
+spawn_admin_bind(struct master *m)
+{
+    int saved;
+
+    m->admin_fd = listen_admin(m->cfg->admin_listen);
+    if (m->admin_fd >= 0)
+        return 0;
+    saved = errno;
+    m->admin.started_ms = mono_ms();
+    spawn_schedule(&m->admin, 0);
+    errno = saved;
+    log_warn("admin endpoint: cannot listen on %s (next try in %lld ms)",
+        m->cfg->admin_listen,
+        (long long)(m->admin.respawn_at_ms - m->admin.started_ms));
+    return -1;
+}
+
+void
+spawn_admin_start(struct master *m)
+{
+    if (m->cfg->admin_listen[0] == '\0')
+        return;
+    if (m->admin_fd < 0 && spawn_admin_bind(m) != 0)
+        return;
+    if (spawn_admin(m) != 0)
+        m->admin.respawn_at_ms = mono_ms() + 1000;
+}
+
 static void
 spawn_log_death(const char *what, pid_t pid, int status)
 {
@@ -304,7 +332,8 @@ spawn_due(struct master *m)
             1000;
     }
     if (m->admin.pid == 0 && m->admin.respawn_at_ms != 0 &&
-        m->admin.respawn_at_ms <= now && m->cfg->admin_listen[0] != '\0') {
+        m->admin.respawn_at_ms <= now && m->cfg->admin_listen[0] != '\0' &&
+        (m->admin_fd >= 0 || spawn_admin_bind(m) == 0)) {
         if (spawn_admin(m) == 0)
             log_info("admin started (pid %d)", (int)m->admin.pid);
         else
@@ -367,6 +396,10 @@ spawn_stop(struct master *m, const sigset_t *set)
         for (int k = 0; k < m->slots[i].nfds; k++)
             close(m->slots[i].fds[k]);
         m->slots[i].nfds = 0;
+    }
+    if (m->admin_fd >= 0) {
+        close(m->admin_fd);
+        m->admin_fd = -1;
     }
     while (spawn_children_left(m) > 0) {
         int sig = sigtimedwait(set, NULL, &tick);

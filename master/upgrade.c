@@ -5,8 +5,8 @@
  * Old master: rename the pid file to <pidfile>.oldbin, fork, and exec the
  * binary at the same path with TELEMT_INHERIT="listen=3,4;shm=5;ready=6"
  * (common/inherit.h) naming the listening sockets, the shared region's
- * memfd and the write end of a READY pipe (only these lose close-on-exec,
- * in the child).  The new master parses the list strictly and checks each
+ * memfd, the write end of a READY pipe and the admin socket (only these
+ * lose close-on-exec, in the child).  The new master parses the list strictly and checks each
  * descriptor is what its field says before it trusts any (it runs as
  * root), validates its config, adopts the sockets, attaches the region,
  * starts its workers, writes the pid file and writes "1" to the pipe;
@@ -91,6 +91,7 @@ upgrade_start(struct master *m)
             in.listen[in.nlisten++] = m->slots[i].fds[k];
     in.shm = m->region_fd;
     in.ready = p[1];
+    in.admin = m->admin_fd;
     if (inherit_format(&in, env, sizeof(env)) != 0) {
         log_warnx("SIGUSR2: the descriptor list does not fit in %s",
             INHERIT_ENV);

@@ -44,11 +44,6 @@ for ((i = 0; i < 100; i++)); do
 done
 port_open "$aport" || die "the admin endpoint does not listen on $aport"
 
-# admin_pid: the process listening on the admin port.
-admin_pid() {
-    ss -Hltnp "( sport = :$aport )" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' |
-        head -n 1
-}
 children() { pgrep -P "$TELEMT_PID" | sort; }   # sorted for comm
 
 # reload: SIGHUP; wait for the master's verdict (a line after the mark).
@@ -75,7 +70,7 @@ sleep 1.5
 note "carol before the reload: refused"
 mtc -s "$CAROL" -m intermediate -t echo --expect-close -w 15 ||
     die "carol was not refused before she was added"
-admin0=$(admin_pid)
+admin0=$(admin_pid "$aport" "$TELEMT_PID")
 kids0=$(children)
 conf "$u_alice $u_bob $u_carol"
 reload
@@ -89,7 +84,7 @@ new=$(comm -13 <(printf '%s\n' "$kids0") <(children))
 assert_eq "$(grep -c . <<<"$new" || true)" 3 \
     "new children after the reload (2 workers and the admin)"
 for ((i = 0; i < 50; i++)); do
-    admin1=$(admin_pid)
+    admin1=$(admin_pid "$aport" "$TELEMT_PID")
     [ -n "$admin1" ] && [ "$admin1" != "$admin0" ] && break
     sleep 0.1
 done
@@ -115,7 +110,8 @@ grep -q 'reload: generation' <<<"$RELOAD_LINES" &&
 sleep 0.5
 extra=$(comm -13 <(printf '%s\n' "$kids1") <(children))
 [ -z "$extra" ] || die "a broken file started processes: $extra"
-assert_eq "$(admin_pid)" "$admin1" "admin process after a broken file"
+assert_eq "$(admin_pid "$aport" "$TELEMT_PID")" "$admin1" \
+    "admin process after a broken file"
 mtc_ok -s "$CAROL" -m intermediate -t echo -b 65536
 mtc_ok -s "$BOB" -m intermediate -t echo -b 65536
 "$TELEMT_BIN" -t "$cfg" >/dev/null 2>&1 && die "the broken file passes -t"
