@@ -86,8 +86,9 @@
     X("tls_emulation_interval", INT, tls_emulation_interval, 10, 604800,    \
       3600, "seconds between two probes of mask_host")                      \
     X("tls_emulation_cache", PATH, tls_emulation_cache, 0, 0, "",           \
-      "directory where the learnt size is kept across restarts; \"\" "     \
-      "keeps it in memory only")                                            \
+      "directory where the learnt size is kept across restarts (the "      \
+      "workers' user writes it; the master reads only a regular file "      \
+      "there, never through a link); \"\" keeps it in memory only")        \
     X("mask", BOOL, mask, 0, 0, true,                                       \
       "relay clients that fail the handshake to mask_host")                 \
     X("mask_host", ADDR, mask_host, 0, 0, "",                               \
@@ -129,7 +130,8 @@
       "port put in tg:// links; 0 means port")                              \
     X("admin_listen", HOSTPORT, admin_listen, 0, 0, "127.0.0.1:9091",       \
       "address:port of the admin web endpoint (stats page, JSON, "          \
-      "Prometheus); \"\" turns it off")                                     \
+      "Prometheus); bound by the master and held across reloads and "       \
+      "upgrades; \"\" turns it off")                                        \
     X("admin_token", TOKEN, admin_token, 0, 0, "",                          \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
       "(the page itself loads without it); admin_listen on a non-loopback " \
@@ -140,10 +142,13 @@
     X("log_level", LOGLVL, log_level, 0, 0, "info",                         \
       "one of error, warn, info, debug")                                    \
     X("log_file", PATH, log_file, 0, 0, "",                                 \
-      "file to append log lines to (SIGUSR1 reopens it); \"\" means "        \
-      "stderr with -f, syslog otherwise")                                   \
+      "file to append log lines to (SIGUSR1 reopens it); only a regular "   \
+      "file with one link is opened, never through a symbolic link; \"\" "  \
+      "means stderr with -f, syslog otherwise")                             \
     X("pidfile", PATH, pidfile, 0, 0, "/run/telemt.pid",                    \
-      "pid file written once the workers run (not with -f); \"\" = none")   \
+      "pid file written once the workers run (not with -f), through a "     \
+      "new temporary file renamed over it, never through a link; \"\" = "   \
+      "none")                                                               \
     X("user", UNAME, user, 0, 0, "",                                        \
       "user the workers and the admin process run as, when started as "     \
       "root")                                                               \
