@@ -67,7 +67,7 @@ pid_t
 spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
     int drop)
 {
-    int held[SPAWN_MAX_HELD], n, saved;
+    int held[SPAWN_MAX_HELD], n;
     sigset_t all, old;
     pid_t pid;
 
@@ -78,7 +78,8 @@ spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
     sigprocmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid != 0) {
-        saved = errno;
+        int saved = errno;
+
         sigprocmask(SIG_SETMASK, &old, NULL);
         errno = saved;
         return pid;
