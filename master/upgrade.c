@@ -6,13 +6,13 @@
  * binary at the same path with TELEMT_INHERIT="listen=3,4;shm=5;ready=6"
  * (common/inherit.h) naming the listening sockets, the shared region's
  * memfd, the write end of a READY pipe and the admin socket (only these
- * lose close-on-exec, in the child).  The new master parses the list strictly and checks each
- * descriptor is what its field says before it trusts any (it runs as
- * root), validates its config, adopts the sockets, attaches the region,
- * starts its workers, writes the pid file and writes "1" to the pipe;
- * only then does the old master stop (its workers drain).  If the new
- * binary exits or closes the pipe first, the old master renames its pid
- * file back and carries on.
+ * lose close-on-exec, in the child).  The new master parses the list
+ * strictly and checks each descriptor is what its field says before it
+ * trusts any (it runs as root), validates its config, adopts the
+ * sockets, attaches the region, starts its workers, writes the pid file
+ * and writes "1" to the pipe; only then does the old master stop (its
+ * workers drain).  If the new binary exits or closes the pipe first, the
+ * old master renames its pid file back and carries on.
  */
 #include "master.h"
 
