@@ -10,7 +10,9 @@
  * against admin_whitelist (403), the bearer token (401), the method
  * (405), a body (413), then the route (404).  The main thread owns the
  * signals (a signalfd: TERM/INT stop, USR1 reopens the log file) and the
- * master's death pipe (EOF: stop).
+ * master's death pipe (EOF: stop).  The listening socket is the master's
+ * (bound once, kept across reloads and upgrades): this process only
+ * accepts on it, and at a stop lets its requests finish first.
  */
 #include "admin.h"
 
@@ -39,6 +41,7 @@
 #define ADMIN_CONN_LIMIT        64
 #define ADMIN_CONN_TIMEOUT_S    10
 #define ADMIN_CONN_MEMORY       (32 * 1024)     /* headers beyond: 431 */
+#define ADMIN_DRAIN_MS          1000    /* requests in progress at a stop */
 
 #define CT_JSON         "application/json"
 #define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
@@ -441,39 +444,56 @@ parse_whitelist(const struct config *cfg)
                 cfg->admin_whitelist[i]);
 }
 
+/* Serve on the socket the master bound (it keeps its own copy). */
 static struct MHD_Daemon *
-admin_listen(const struct config *cfg)
+admin_listen(const struct admin_ctx *a)
 {
     struct sockaddr_storage ss;
-    socklen_t len;
-    char host[256];
-    int port;
+    socklen_t len = sizeof(ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-        MHD_USE_ERROR_LOG;
+        MHD_USE_ERROR_LOG | MHD_USE_ITC;
     struct MHD_Daemon *d;
 
-    if (net_split_hostport(cfg->admin_listen, host, sizeof(host),
-        &port) != 0 || net_parse_literal(host, port, &ss, &len) != 0) {
-        log_errorx("admin_listen: %s is not \"IPv4:port\" or "
-            "\"[IPv6]:port\"", cfg->admin_listen);
-        exit(1);
-    }
+    if (getsockname(a->listen_fd, (struct sockaddr *)&ss, &len) == -1)
+        fatal("getsockname(%s)", a->cfg->admin_listen);
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
-        admin_handler, NULL,
+    d = MHD_start_daemon(flags, 0, NULL, NULL, admin_handler, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ADMIN_CONN_MEMORY,
         MHD_OPTION_END);
     if (d == NULL) {
         log_errorx("cannot serve the admin endpoint on %s",
-            cfg->admin_listen);
+            a->cfg->admin_listen);
         exit(1);
     }
     return d;
+}
+
+/*
+ * Stop accepting (the next admin process takes what is queued on the
+ * master's socket) and give the requests in progress up to
+ * ADMIN_DRAIN_MS to finish, so that a reload costs a scraper nothing.
+ */
+static void
+admin_drain(struct MHD_Daemon *d)
+{
+    int64_t until = mono_ms() + ADMIN_DRAIN_MS;
+    MHD_socket fd = MHD_quiesce_daemon(d);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (mono_ms() < until) {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(d,
+            MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        if (di == NULL || di->num_connections == 0)
+            break;
+        usleep(10 * 1000);
+    }
 }
 
 void
@@ -487,7 +507,7 @@ admin_main(struct admin_ctx *a)
     sfd = admin_signalfd();
     parse_whitelist(a->cfg);
     sampler_start();                    /* before any request can come */
-    d = admin_listen(a->cfg);
+    d = admin_listen(a);
     log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
         a->cfg->admin_token[0] != '\0' ? " (bearer token)" : "",
         st.nwhite > 0 ? " (whitelist)" : "");
@@ -526,6 +546,7 @@ admin_main(struct admin_ctx *a)
             }
         }
     }
+    admin_drain(d);
     MHD_stop_daemon(d);
     sampler_stop();
     free(st.white);

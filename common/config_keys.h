@@ -49,7 +49,7 @@
       "worker processes; 0 means one per online CPU")                       \
     X("max_connections", INT, max_connections, LIVE, 1, 1000000, 10000,     \
       "client connections each worker accepts at once")                     \
-    X("thread_stack_size", INT, thread_stack_size, RESTART, 131072,           \
+    X("thread_stack_size", INT, thread_stack_size, RESTART, 131072,         \
       67108864, 262144,                                                     \
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
@@ -90,8 +90,9 @@
     X("tls_emulation_interval", INT, tls_emulation_interval, LIVE, 10, 604800, \
       3600, "seconds between two probes of mask_host")                      \
     X("tls_emulation_cache", PATH, tls_emulation_cache, LIVE, 0, 0, "",     \
-      "directory where the learnt size is kept across restarts; \"\" "     \
-      "keeps it in memory only")                                            \
+      "directory where the learnt size is kept across restarts (the "      \
+      "workers' user writes it; the master reads only a regular file "      \
+      "there, never through a link); \"\" keeps it in memory only")        \
     X("mask", BOOL, mask, LIVE, 0, 0, true,                                 \
       "relay clients that fail the handshake to mask_host")                 \
     X("mask_host", ADDR, mask_host, LIVE, 0, 0, "",                         \
@@ -131,9 +132,10 @@
       "host name or IP address put in tg:// links")                         \
     X("public_port", INT, public_port, LIVE, 0, 65535, 0,                   \
       "port put in tg:// links; 0 means port")                              \
-    X("admin_listen", HOSTPORT, admin_listen, RESTART, 0, 0, "127.0.0.1:9091", \
+    X("admin_listen", HOSTPORT, admin_listen, LIVE, 0, 0, "127.0.0.1:9091", \
       "address:port of the admin web endpoint (stats page, JSON, "          \
-      "Prometheus); \"\" turns it off")                                     \
+      "Prometheus); bound by the master and held across reloads and "       \
+      "upgrades; \"\" turns it off")                                        \
     X("admin_token", TOKEN, admin_token, LIVE, 0, 0, "",                    \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
       "(the page itself loads without it); admin_listen on a non-loopback " \
@@ -144,10 +146,13 @@
     X("log_level", LOGLVL, log_level, LIVE, 0, 0, "info",                   \
       "one of error, warn, info, debug")                                    \
     X("log_file", PATH, log_file, RESTART, 0, 0, "",                        \
-      "file to append log lines to (SIGUSR1 reopens it); \"\" means "        \
-      "stderr with -f, syslog otherwise")                                   \
+      "file to append log lines to (SIGUSR1 reopens it); only a regular "   \
+      "file with one link is opened, never through a symbolic link; \"\" "  \
+      "means stderr with -f, syslog otherwise")                             \
     X("pidfile", PATH, pidfile, RESTART, 0, 0, "/run/telemt.pid",           \
-      "pid file written once the workers run (not with -f); \"\" = none")   \
+      "pid file written once the workers run (not with -f), through a "     \
+      "new temporary file renamed over it, never through a link; \"\" = "   \
+      "none")                                                               \
     X("user", UNAME, user, RESTART, 0, 0, "",                               \
       "user the workers and the admin process run as, when started as "     \
       "root")                                                               \
@@ -164,7 +169,7 @@
       31536000, 0,                                                          \
       "seconds a connection that cannot be handed to the new binary at an " \
       "upgrade (USR2) may keep relaying in the old one; 0 = until it ends") \
-    X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,     \
+    X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,   \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \
       "removed from the config")

@@ -6,10 +6,18 @@
  * stderr or an O_APPEND file), which keeps lines whole across threads and
  * processes; or handed to syslog(3) without the timestamp.  Never
  * allocates, so it is safe on out-of-memory paths.
+ *
+ * The master opens log_file as root in a directory the workers' user may
+ * be able to write to, so the file is opened without following a symbolic
+ * link or blocking on a FIFO, and only a regular file with one name is
+ * taken (see log_open()).
  */
 #include "log.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,7 +25,6 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,10 +39,44 @@ static atomic_int log_threshold = LOG_LVL_INFO;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
+/*
+ * Open path for appending.  O_NOFOLLOW: a symbolic link planted in its
+ * place would make root append to (and the master chown) any file;
+ * O_NONBLOCK: a FIFO would block the open for ever (it has no effect on
+ * a regular file).  Then only a regular file with one link is taken: a
+ * second name is a hard link someone made to a file that is not a log.
+ * Returns the fd, or -1 with errno (ELOOP for a symbolic link, ENXIO for
+ * a FIFO nobody reads, EMLINK for a second link, EINVAL for anything
+ * else that is not a regular file).
+ */
+static int
+log_open(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+        O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
+
+    if (fd == -1)
+        return -1;
+    if (fstat(fd, &st) == -1) {
+        int saved = errno;
+
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        errno = S_ISREG(st.st_mode) ? EMLINK : EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 int
 log_to_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = log_open(path);
 
     if (fd == -1)
         return -1;
@@ -59,7 +100,7 @@ log_reopen(void)
 
     if (log_sink != LOG_SINK_FILE)
         return 0;
-    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    fd = log_open(log_path);
     if (fd == -1)
         return -1;
     /* Swap, then close: a concurrent writer uses one or the other. */
@@ -67,6 +108,12 @@ log_reopen(void)
     if (old != STDERR_FILENO)
         close(old);
     return 0;
+}
+
+int
+log_file_fd(void)
+{
+    return log_sink == LOG_SINK_FILE ? atomic_load(&log_fd) : -1;
 }
 
 void

@@ -21,12 +21,19 @@ enum log_level {
 /*
  * Where lines go: stderr (the default, and with -f), a file opened for
  * append (log_file), or syslog (a daemon without log_file; journald picks
- * it up).  log_to_file() returns 0, or -1 with errno.
+ * it up).  log_to_file() returns 0, or -1 with errno: it never follows a
+ * symbolic link, never blocks on a FIFO and takes only a regular file
+ * with a single link (ELOOP, ENXIO, EMLINK, EINVAL otherwise).
  */
 int log_to_file(const char *path);
 void log_to_syslog(void);
-/* Reopen the log file (SIGUSR1, after rotation); 0, or -1 with errno. */
+/*
+ * Reopen the log file (SIGUSR1, after rotation) under the same rules; 0,
+ * or -1 with errno, and then lines keep going to the old descriptor.
+ */
 int log_reopen(void);
+/* The descriptor lines go to when logging to a file, else -1 (fchown). */
+int log_file_fd(void);
 /* Set the role shown in every line ("master", "worker 2"); copies it. */
 void log_set_role(const char *role);
 /* Set the threshold; messages above it are dropped. */

@@ -269,8 +269,9 @@ net_set_nonblock(int fd)
     return 0;
 }
 
-int
-net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+static int
+net_listen_opts(const struct sockaddr *sa, socklen_t len, int backlog,
+    int reuseport)
 {
     int fd, one = 1;
 
@@ -279,7 +280,8 @@ net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
     if (fd == -1)
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+        sizeof(one)) == -1) ||
         (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
         IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
         bind(fd, sa, len) == -1 || listen(fd, backlog) == -1) {
@@ -290,6 +292,18 @@ net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
         return -1;
     }
     return fd;
+}
+
+int
+net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+    return net_listen_opts(sa, len, backlog, 1);
+}
+
+int
+net_listen_one(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+    return net_listen_opts(sa, len, backlog, 0);
 }
 
 static int

@@ -75,6 +75,11 @@ void net_format(const struct sockaddr *sa, char *out, size_t outlen);
  */
 int net_listen(const struct sockaddr *sa, socklen_t len, int backlog);
 /*
+ * The same without SO_REUSEPORT: while it is open no other socket can
+ * bind the address (the admin endpoint's, which carries bearer tokens).
+ */
+int net_listen_one(const struct sockaddr *sa, socklen_t len, int backlog);
+/*
  * Connect a non-blocking socket to sa before deadline_ms.  Returns the
  * connected fd, or NET_ERR / NET_TIMEOUT (errno set for NET_ERR).
  */

@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomic counters");
-_Static_assert(STATS_MAX_WORKERS >= 64, "a slot for every worker");
+_Static_assert(STATS_MAX_WORKERS >= 2 * 64,
+    "a row for every worker of two generations of 64");
 _Static_assert(sizeof(struct stats_region) < 16u << 20, "region size");
 
 #define RELAXED memory_order_relaxed
@@ -31,7 +32,7 @@ stats_create(uint32_t replay_capacity, uint32_t replay_window, int *fdp)
     int fd, saved;
 
     /* A memfd rather than anonymous memory: a new binary can inherit it. */
-    fd = memfd_create("telemt-region", MFD_CLOEXEC);
+    fd = memfd_create(STATS_REGION_NAME, MFD_CLOEXEC);
     if (fd == -1)
         return NULL;
     if (ftruncate(fd, (off_t)size) == -1) {

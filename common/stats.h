@@ -10,10 +10,10 @@
  *     c                     process-wide counters      (STATS_COUNTERS)
  *     hs[]                  handshake outcomes         (STATS_HS_OUTCOMES)
  *     hist[]                latency histograms         (STATS_HISTOGRAMS)
- *     workers[64]           one row per worker process: pid, slot, state
- *     slot_restarts[64]     respawns per listening slot
+ *     workers[128]          one row per worker process: pid, slot, state
+ *     slot_restarts[128]    respawns per listening slot
  *     users[4096]           per user, slot kept by name across reloads
- *     user_active[64][4096] open connections per worker row and user, so
+ *     user_active[128][4096] open connections per worker row and user, so
  *                           that a dead worker's share can be cleared
  *     dcs[12]               per DC index: 1..5, -1..-5, 203, other
  *   replay table            at replay_off (replay.h)
@@ -31,8 +31,10 @@
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           3
-#define STATS_MAX_WORKERS       64
+#define STATS_VERSION           4
+/* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
+ * new generation) before the old ones have gone. */
+#define STATS_MAX_WORKERS       128
 #define STATS_MAX_USERS         4096
 #define STATS_USER_NAME         64
 #define STATS_IP_SLOTS          64
@@ -121,6 +123,8 @@ struct stats_region {
     struct stats_dc dcs[STATS_NDCS];
 };
 
+/* The memfd's name (/proc/PID/fd shows "/memfd:telemt-region"). */
+#define STATS_REGION_NAME       "telemt-region"
 /*
  * Create and map a zeroed shared region (survives fork) with a replay
  * table of the given capacity and window.  If fd is not NULL the memfd

@@ -19,10 +19,16 @@ void daemon_ready(int fd);
 /* Detach stderr too (after logging went to syslog or a file). */
 void daemon_close_stderr(void);
 /*
- * The pid recorded in path if that process is alive, else 0.
+ * The pid recorded in path if that process is alive, else 0.  A symbolic
+ * link, a FIFO or anything but a regular file there counts as stale (and
+ * is never followed or waited on).
  */
 pid_t pidfile_alive(const char *path);
-/* Write our pid to path atomically (temp file + rename); 0 or -1. */
+/*
+ * Write our pid to path atomically: a temp file next to it, created with
+ * O_EXCL|O_NOFOLLOW (so never through a planted link), renamed over path.
+ * 0, or -1 with errno.
+ */
 int pidfile_write(const char *path);
 
 #endif

@@ -3,7 +3,10 @@
  * slot and per configured address.  The master keeps them for its whole
  * life, so a worker that dies leaves its queue to its successor, and hands
  * them to a new binary on upgrade, which matches them to its own config by
- * address (getsockname), never by position.
+ * address (getsockname), never by position.  The admin endpoint's socket
+ * lives here too: bound once by the master, without SO_REUSEPORT, and
+ * handed to each admin process it starts, so that no one else can take
+ * the port while the admin process restarts.
  */
 #include "master.h"
 
@@ -120,4 +123,39 @@ listen_adopt(struct master *m, const int *fds, int nfds)
     for (int k = 0; k < nfds; k++)
         if (!used[k])
             close(fds[k]);
+}
+
+int
+listen_admin(const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (net_parse_addr(addr, &ss, &len) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return net_listen_one((struct sockaddr *)&ss, len, SOMAXCONN);
+}
+
+int
+listen_admin_adopt(const struct master *m, int fd)
+{
+    struct sockaddr_storage want, got;
+    socklen_t wlen, glen = sizeof(got);
+
+    if (fd < 0)
+        return -1;
+    if (m->cfg->admin_listen[0] != '\0' &&
+        net_parse_addr(m->cfg->admin_listen, &want, &wlen) == 0 &&
+        getsockname(fd, (struct sockaddr *)&got, &glen) == 0 &&
+        same_addr(&got, &want)) {
+        log_info("admin endpoint: the socket on %s inherited",
+            m->cfg->admin_listen);
+        return fd;
+    }
+    log_info("admin endpoint: the inherited socket is not on admin_listen "
+        "\"%s\"; closing it", m->cfg->admin_listen);
+    close(fd);
+    return -1;
 }

@@ -70,10 +70,10 @@ setup_log_sink(const struct master *m)
 {
     if (m->cfg->log_file[0] != '\0') {
         if (log_to_file(m->cfg->log_file) == -1)
-            fatal("cannot open log_file %s", m->cfg->log_file);
-        if (m->privs.drop && chown(m->cfg->log_file, m->privs.uid,
-            m->privs.gid) == -1)
-            log_warn("chown(%s)", m->cfg->log_file);
+            fatal("cannot open log_file %s (only a regular file with a "
+                "single link is opened, never through a symbolic link)",
+                m->cfg->log_file);
+        privs_give_log(&m->privs, m->cfg->log_file);
     } else if (!m->foreground) {
         log_to_syslog();
     }
@@ -118,9 +118,8 @@ main(int argc, char **argv)
         { "config-keys", no_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
-    int test = 0, links = 0, ch, ready_fd = -1, region_fd = -1;
-    int offer_fd = -1;
-    int inherit_fds[MASTER_MAX_SLOTS * MASTER_MAX_LISTEN], ninherit = 0;
+    int test = 0, links = 0, ch;
+    struct inherit in;
     const char *env;
     char err[CONFIG_ERR_LEN];
     static struct master m;
@@ -148,6 +147,9 @@ main(int argc, char **argv)
     m.offer_fd = -1;
     for (int i = 0; i < MASTER_MAX_SLOTS; i++)
         m.slots[i].ctl_fd = m.slots[i].give_fd = -1;
+    m.ready_fd = -1;
+    m.admin_fd = -1;
+    m.death_pipe[0] = m.death_pipe[1] = -1;
     m.argv = argv;
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {
@@ -196,9 +198,8 @@ main(int argc, char **argv)
         return 1;
     }
     find_exe(&m, argv[0]);
-    m.inherited = upgrade_inherited(inherit_fds, &ninherit,
-        MASTER_MAX_SLOTS * MASTER_MAX_LISTEN, &region_fd, &ready_fd,
-        &offer_fd) == 0;
+    m.inherited = upgrade_inherited(&in);
+    m.ready_fd = in.ready;
     if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
         pid_t other = pidfile_alive(m.cfg->pidfile);
 
@@ -218,7 +219,7 @@ main(int argc, char **argv)
     /* A new binary's stderr may be /dev/null: log where it will log. */
     if (m.inherited)
         setup_log_sink(&m);
-    setup_region(&m, m.inherited ? region_fd : -1);
+    setup_region(&m, in.shm);
     reload_user_slots(&m);
     if (m.cfg->tls_emulation)
         (void)tlsprobe_load_cache(m.cfg, m.stats);
@@ -226,14 +227,15 @@ main(int argc, char **argv)
         : m.cfg->workers;
     atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
     if (m.inherited) {
-        m.offer_fd = offer_fd;          /* our children close it */
+        m.offer_fd = in.offer;          /* our children close it */
         m.old_pid = getppid();
-        listen_adopt(&m, inherit_fds, ninherit);
+        listen_adopt(&m, in.listen, in.nlisten);
     }
     else
         listen_open(&m);
+    m.admin_fd = listen_admin_adopt(&m, in.admin);
     if (!m.foreground && !m.inherited)
-        ready_fd = daemon_start();
+        m.ready_fd = daemon_start();
     if (!m.inherited)
         setup_log_sink(&m);
     if (pipe2(m.death_pipe, O_CLOEXEC) == -1)
@@ -250,8 +252,10 @@ main(int argc, char **argv)
         m.pidfile_ours = 1;
     }
     log_info("telemt %s%s started%s: %d workers, %d users", TELEMT_VERSION,
-        TELEMT_BUILD_TAG, m.inherited ? " (upgrade)" : "", m.nslots, m.cfg->nusers);
-    daemon_ready(ready_fd);
+        TELEMT_BUILD_TAG, m.inherited ? " (upgrade)" : "", m.nslots,
+        m.cfg->nusers);
+    daemon_ready(m.ready_fd);
+    m.ready_fd = -1;
     if (!m.foreground && !m.inherited && m.cfg->log_file[0] == '\0')
         daemon_close_stderr();
     ch = spawn_loop(&m);

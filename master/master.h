@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "inherit.h"
 #include "privs.h"
 #include "stats.h"
 
@@ -48,6 +49,7 @@ struct master {
     struct slot slots[MASTER_MAX_SLOTS];
     int death_pipe[2];                  /* [1] only ever held by us */
     struct slot admin;                  /* the admin process (no fds) */
+    int admin_fd;                       /* admin_listen, bound by us, -1 */
     int admin_now;                      /* respawn it without back-off */
     pid_t probe_pid;                    /* tls_emulation probe, 0 = none */
     int64_t probe_next_ms;
@@ -56,7 +58,8 @@ struct master {
     pid_t upgrade_pid;                  /* new binary starting, 0 = none */
     int upgrade_fd;                     /* its READY pipe, -1 = none */
     int offer_fd;                       /* its hand-over offers (to the old
-                                         * binary), -1 = none */
+                                         * binary), or ours to it; -1 */
+    int ready_fd;                       /* ours to write READY to, -1 */
     int pidfile_ours;                   /* we wrote cfg->pidfile */
 };
 
@@ -68,9 +71,31 @@ void listen_open(struct master *m);
  * what is no longer configured.  Exits with a message on failure.
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
+/*
+ * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
+ * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.
+ */
+int listen_admin(const char *addr);
+/*
+ * listen.c: keep an admin socket inherited from an old binary (fd, -1 =
+ * none) if it is bound to admin_listen; else close it.  Returns the fd
+ * kept or -1.
+ */
+int listen_admin_adopt(const struct master *m, int fd);
+/*
+ * spawn.c: the one way a child is made.  The child starts with every
+ * signal blocked (it sets up what it handles itself), closes every
+ * descriptor the master holds but keep[0..nkeep), logs as role and, if
+ * drop, runs as user/group.  Returns as fork() does.
+ */
+pid_t spawn_fork(struct master *m, const char *role, const int *keep,
+    int nkeep, int drop);
 /* spawn.c: fork the worker of slot i; 0, or -1 if fork failed. */
 int spawn_worker(struct master *m, int i);
-/* spawn.c: fork the admin process if admin_listen is set. */
+/*
+ * spawn.c: if admin_listen is set, bind it (unless bound already) and fork
+ * the admin process on it; a taken port is retried with back-off.
+ */
 void spawn_admin_start(struct master *m);
 /* spawn.c: the signals the master blocks and takes synchronously. */
 void spawn_sigset(sigset_t *set);
@@ -91,12 +116,13 @@ void upgrade_start(struct master *m);
  */
 int upgrade_poll(struct master *m);
 /*
- * upgrade.c: in a new binary, parse TELEMT_INHERIT into listening fds,
- * the region fd, the READY fd and the offer socket.  Returns 0, -1 if
- * absent or malformed.
+ * upgrade.c: in a new binary, parse TELEMT_INHERIT into in and check that
+ * each descriptor is what its field says (listening TCP sockets, the
+ * region's memfd, a pipe's write end, the offer socket).  Returns 1 if
+ * inherited, 0 if the variable is absent (in is empty); exits 1 with a
+ * message if it is malformed or a descriptor is not what it claims.
  */
-int upgrade_inherited(int *fds, int *nfds, int maxfds, int *region_fd,
-    int *ready_fd, int *offer_fd);
+int upgrade_inherited(struct inherit *in);
 /*
  * upgrade.c: in a new binary whose workers run, before READY: offer the
  * old binary every worker's hand-over socket over m->offer_fd (closed).

@@ -1,11 +1,13 @@
 /*
  * privs.c - resolves the configured user and group once in the master and
  * drops children to them, checking that the drop stuck (a setuid that
- * silently fails would leave a worker as root).
+ * silently fails would leave a worker as root), and hands them the log
+ * file the master opened (by its descriptor, never by name).
  */
 #include "privs.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -103,4 +105,24 @@ privs_raise_nofile(const struct config *cfg)
     if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
         log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
             (unsigned long long)rl.rlim_cur);
+}
+
+void
+privs_give_log(const struct privs *p, const char *path)
+{
+    int fd = log_file_fd();
+    struct stat st;
+
+    if (!p->drop || fd == -1)
+        return;
+    /* The descriptor log.c checked, never the name: a name can be
+     * swapped for a symbolic link to any file between two calls. */
+    if (fstat(fd, &st) == -1) {
+        log_warn("fstat(%s)", path);
+        return;
+    }
+    if ((st.st_uid != p->uid || st.st_gid != p->gid) &&
+        fchown(fd, p->uid, p->gid) == -1)
+        log_warn("fchown(%s, %u, %u)", path, (unsigned)p->uid,
+            (unsigned)p->gid);
 }

@@ -28,6 +28,12 @@ int privs_resolve(const struct config *cfg, struct privs *p, char *err,
 /* In a child: drop to p (setgroups, setgid, setuid) and verify; exits on
  * failure. */
 void privs_drop(const struct privs *p);
+/*
+ * In the master, after log_to_file() or log_reopen(): give the log file
+ * just opened (by its descriptor) to p's user and group, so that children
+ * can reopen it on SIGUSR1.  Logs a warning if that fails.
+ */
+void privs_give_log(const struct privs *p, const char *path);
 /* Raise RLIMIT_NOFILE to max_open_files (0: the hard limit). */
 void privs_raise_nofile(const struct config *cfg);
 

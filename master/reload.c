@@ -9,7 +9,10 @@
  * closes only the connections of removed users (reload_drop_removed_users)
  * and of users whose secret changed (worker/adopt.c).  Keys marked
  * RESTART in config_keys.h keep their running values, with a warning
- * naming each.  The admin process restarts on the new snapshot.
+ * naming each.  The admin process restarts on the new snapshot (on the
+ * socket the master holds, so the port is never free for someone else to
+ * take).  A new admin_listen is bound before the old socket goes; if it
+ * cannot be, the old address stays.
  */
 #include "master.h"
 
@@ -76,6 +79,40 @@ reload_send(struct master *m, const char *text)
     return sent;
 }
 
+/*
+ * admin_listen changed: bind the new address before the old socket goes,
+ * so that neither port is ever left for someone else to take; if the new
+ * one cannot be bound, keep the old one (and the old value in n).  With
+ * nothing bound yet (a taken port being retried), the back-off in
+ * spawn.c binds the new address.
+ */
+static void
+reload_admin_listen(struct master *m, struct config *n,
+    const struct config *old)
+{
+    int fd;
+
+    if (strcmp(n->admin_listen, old->admin_listen) == 0 || m->admin_fd < 0)
+        return;
+    if (n->admin_listen[0] == '\0') {
+        close(m->admin_fd);             /* turned off */
+        m->admin_fd = -1;
+        return;
+    }
+    fd = listen_admin(n->admin_listen);
+    if (fd == -1) {
+        log_warn("reload: admin_listen: cannot listen on %s; keeping "
+            "\"%s\"", n->admin_listen, old->admin_listen);
+        free(n->admin_listen);
+        n->admin_listen = xstrdup(old->admin_listen);
+        return;
+    }
+    close(m->admin_fd);
+    m->admin_fd = fd;
+    log_info("reload: admin endpoint moves from %s to %s",
+        old->admin_listen, n->admin_listen);
+}
+
 void
 reload_run(struct master *m)
 {
@@ -93,6 +130,7 @@ reload_run(struct master *m)
         return;
     }
     (void)config_keep_restart(n, old, reload_warn_kept);
+    reload_admin_listen(m, n, old);
     for (int i = 0; i < old->nusers; i++) {
         int kept = 0;
 

@@ -8,6 +8,10 @@
  * dies within a second of starting waits longer each time (back-off up to
  * 30 s) so a crash loop cannot eat the CPU.  Each worker gets a control
  * channel (ctl.h) at fork: a reload hands it the new config there.
+ *
+ * Every child (workers, the admin process, the TLS probe, a new binary on
+ * USR2) is made by spawn_fork(): it keeps only the master's descriptors
+ * it names and starts with every signal blocked.
  */
 #include "master.h"
 
@@ -32,40 +36,80 @@
 #define SPAWN_MAX_BACKOFF_MS    30000
 #define SPAWN_KILL_GRACE_MS     5000
 
-/* In a new child: drop what belongs to the master and other slots. */
-static void
-spawn_child_setup(struct master *m, int keep_slot, const char *role)
-{
-    sigset_t none;
+/* Room for every descriptor spawn_held() can list. */
+#define SPAWN_MAX_HELD  (MASTER_MAX_SLOTS * (MASTER_MAX_LISTEN + 2) + 8)
 
-    log_set_role(role);
-    close(m->death_pipe[1]);
-    if (m->region_fd >= 0)
-        close(m->region_fd);
-    if (m->upgrade_fd >= 0)
-        close(m->upgrade_fd);
-    if (m->offer_fd >= 0)
-        close(m->offer_fd);
-    for (int j = 0; j < m->nslots; j++) {
-        if (m->slots[j].ctl_fd >= 0)
-            close(m->slots[j].ctl_fd);
-        if (m->slots[j].give_fd >= 0)
-            close(m->slots[j].give_fd);
-        if (j != keep_slot)
-            for (int k = 0; k < m->slots[j].nfds; k++)
-                close(m->slots[j].fds[k]);
+/*
+ * Every descriptor the master holds, for itself or for some child.  One
+ * added to struct master is listed here too, so that a child gets it only
+ * if it asks for it (spawn_fork()'s keep).  The log file is not listed:
+ * every child writes to it.
+ */
+static int
+spawn_held(const struct master *m, int *fds)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->nslots; i++) {
+        for (int k = 0; k < m->slots[i].nfds; k++)
+            fds[n++] = m->slots[i].fds[k];
+        fds[n++] = m->slots[i].ctl_fd;
+        fds[n++] = m->slots[i].give_fd;
     }
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    privs_drop(&m->privs);
+    fds[n++] = m->offer_fd;
+    fds[n++] = m->death_pipe[0];
+    fds[n++] = m->death_pipe[1];
+    fds[n++] = m->region_fd;
+    fds[n++] = m->admin_fd;
+    fds[n++] = m->upgrade_fd;
+    fds[n++] = m->ready_fd;
+    if (n > SPAWN_MAX_HELD)
+        panic("spawn_held: %d descriptors, room for %d", n, SPAWN_MAX_HELD);
+    return n;
+}
+
+pid_t
+spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
+    int drop)
+{
+    int held[SPAWN_MAX_HELD], n;
+    sigset_t all, old;
+    pid_t pid;
+
+    /* Blocked across fork() and left so in the child: a signal sent to
+     * it before it has set up its own handling (the master forwards USR1,
+     * QUIT and TERM at any time) waits instead of killing it. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid != 0) {
+        int saved = errno;
+
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        errno = saved;
+        return pid;
+    }
+    log_set_role(role);
+    n = spawn_held(m, held);
+    for (int i = 0; i < n; i++) {
+        int kept = held[i] < 0;
+
+        for (int j = 0; j < nkeep && !kept; j++)
+            kept = held[i] == keep[j];
+        if (!kept)
+            close(held[i]);
+    }
+    if (drop)
+        privs_drop(&m->privs);
+    return 0;
 }
 
 /* Fork the admin process; 0, or -1 if fork failed. */
 static int
 spawn_admin(struct master *m)
 {
-    pid_t pid = fork();
+    const int keep[] = { m->admin_fd, m->death_pipe[0] };
+    pid_t pid = spawn_fork(m, "admin", keep, 2, 1);
 
     if (pid == -1) {
         log_warn("fork for the admin process");
@@ -74,10 +118,9 @@ spawn_admin(struct master *m)
     if (pid == 0) {
         struct admin_ctx a = {
             .cfg = m->cfg, .stats = m->stats, .user_slot = m->user_slot,
-            .death_fd = m->death_pipe[0],
+            .death_fd = m->death_pipe[0], .listen_fd = m->admin_fd,
         };
 
-        spawn_child_setup(m, -1, "admin");
         if (stats_protect_readonly(m->stats) == -1)
             fatal("mprotect of the shared region");
         admin_main(&a);
@@ -88,19 +131,14 @@ spawn_admin(struct master *m)
     return 0;
 }
 
-void
-spawn_admin_start(struct master *m)
-{
-    if (m->cfg->admin_listen[0] != '\0' && spawn_admin(m) != 0)
-        m->admin.respawn_at_ms = mono_ms() + 1000;
-}
-
 int
 spawn_worker(struct master *m, int i)
 {
     struct slot *s = &m->slots[i];
     int row = stats_worker_claim(m->stats, i, m->generation);
     int ctl[2], hand[2];
+    int keep[MASTER_MAX_LISTEN + 3], nkeep = 0;
+    char role[32];
     pid_t pid;
 
     if (row < 0) {
@@ -119,7 +157,13 @@ spawn_worker(struct master *m, int i)
         stats_worker_gone(m->stats, row);
         return -1;
     }
-    pid = fork();
+    for (int k = 0; k < s->nfds; k++)
+        keep[nkeep++] = s->fds[k];
+    keep[nkeep++] = m->death_pipe[0];
+    keep[nkeep++] = ctl[1];
+    keep[nkeep++] = hand[1];
+    snprintf(role, sizeof(role), "worker %d", i);
+    pid = spawn_fork(m, role, keep, nkeep, 1);
     if (pid == -1) {
         log_warn("fork for worker %d", i);
         close(ctl[0]);
@@ -131,12 +175,10 @@ spawn_worker(struct master *m, int i)
     }
     if (pid == 0) {
         struct worker w = { 0 };
-        char role[32];
 
+        /* Our ends, made for this fork: not in spawn_held()'s list. */
         close(ctl[0]);
         close(hand[0]);
-        snprintf(role, sizeof(role), "worker %d", i);
-        spawn_child_setup(m, i, role);
         w.slot = i;
         w.row = row;
         w.nlisten = s->nfds;
@@ -184,6 +226,40 @@ spawn_schedule(struct slot *s, int now_please)
         s->quick_deaths = 0;
     }
     s->respawn_at_ms = now + delay;
+}
+
+/*
+ * Bind admin_listen for the admin processes to come.  If the port is
+ * taken, try again later, backing off as after a child that died at once,
+ * while the workers go on.  0, or -1 (logged, next try scheduled).
+ */
+static int
+spawn_admin_bind(struct master *m)
+{
+    int saved;
+
+    m->admin_fd = listen_admin(m->cfg->admin_listen);
+    if (m->admin_fd >= 0)
+        return 0;
+    saved = errno;
+    m->admin.started_ms = mono_ms();
+    spawn_schedule(&m->admin, 0);
+    errno = saved;
+    log_warn("admin endpoint: cannot listen on %s (next try in %lld ms)",
+        m->cfg->admin_listen,
+        (long long)(m->admin.respawn_at_ms - m->admin.started_ms));
+    return -1;
+}
+
+void
+spawn_admin_start(struct master *m)
+{
+    if (m->cfg->admin_listen[0] == '\0')
+        return;
+    if (m->admin_fd < 0 && spawn_admin_bind(m) != 0)
+        return;
+    if (spawn_admin(m) != 0)
+        m->admin.respawn_at_ms = mono_ms() + 1000;
 }
 
 static void
@@ -251,8 +327,10 @@ spawn_due(struct master *m)
 
     if (m->cfg->tls_emulation && m->probe_pid == 0 &&
         now >= m->probe_next_ms) {
-        int pid = tlsprobe_spawn(m->cfg, m->stats, &m->privs);
+        pid_t pid = spawn_fork(m, "tlsprobe", NULL, 0, 1);
 
+        if (pid == 0)
+            tlsprobe_main(m->cfg, m->stats);
         if (pid > 0)
             m->probe_pid = pid;
         else
@@ -261,7 +339,8 @@ spawn_due(struct master *m)
             1000;
     }
     if (m->admin.pid == 0 && m->admin.respawn_at_ms != 0 &&
-        m->admin.respawn_at_ms <= now && m->cfg->admin_listen[0] != '\0') {
+        m->admin.respawn_at_ms <= now && m->cfg->admin_listen[0] != '\0' &&
+        (m->admin_fd >= 0 || spawn_admin_bind(m) == 0)) {
         if (spawn_admin(m) == 0)
             log_info("admin started (pid %d)", (int)m->admin.pid);
         else
@@ -335,6 +414,10 @@ spawn_stop(struct master *m, const sigset_t *set, int upgraded)
             close(m->slots[i].fds[k]);
         m->slots[i].nfds = 0;
     }
+    if (m->admin_fd >= 0) {
+        close(m->admin_fd);
+        m->admin_fd = -1;
+    }
     while (spawn_children_left(m) > 0) {
         int sig = sigtimedwait(set, NULL, &tick);
 
@@ -356,13 +439,14 @@ static void
 spawn_reopen(struct master *m)
 {
     if (log_reopen() == -1) {
-        log_warn("cannot reopen the log file %s", m->cfg->log_file);
+        log_warn("cannot reopen the log file %s, lines still go to the "
+            "old one (only a regular file with a single link is opened, "
+            "never through a symbolic link)", m->cfg->log_file);
         return;
     }
     /* Children run as the configured user: let them reopen it too. */
-    if (m->privs.drop && m->cfg->log_file[0] != '\0' &&
-        chown(m->cfg->log_file, m->privs.uid, m->privs.gid) == -1)
-        log_warn("chown(%s)", m->cfg->log_file);
+    if (m->cfg->log_file[0] != '\0')
+        privs_give_log(&m->privs, m->cfg->log_file);
     for (int i = 0; i < m->nslots; i++)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, SIGUSR1);

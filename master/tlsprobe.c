@@ -8,6 +8,9 @@
  * is what the fake answer imitates.  The probe runs in a child of the
  * master (the master never blocks on the network); the result goes into
  * the shared region for the workers and into a cache file for restarts.
+ * The cache directory belongs to the workers' user (the probe writes it),
+ * so the master, reading it as root, opens nothing there that is not a
+ * regular file, never follows a symbolic link and never waits on a FIFO.
  */
 #include "tlsprobe.h"
 
@@ -17,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +46,36 @@ cache_path(const struct config *cfg, char *out, size_t outlen)
 int
 tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
 {
-    char path[1400];
+    char path[1400], buf[128];
+    struct stat st;
     unsigned len;
     long long at;
-    FILE *f;
-    int ok;
+    ssize_t n;
+    int fd, ok;
 
     if (cfg->tls_emulation_cache[0] == '\0')
         return -1;
     cache_path(cfg, path, sizeof(path));
-    if ((f = fopen(path, "r")) == NULL)
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+        O_CLOEXEC);
+    if (fd == -1) {
+        if (errno != ENOENT)
+            log_warn("open(%s); no cached TLS profile", path);
         return -1;
-    ok = fscanf(f, "cert_len %u at %lld", &len, &at) == 2 && len >= 64 &&
+    }
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        log_warnx("%s is not a regular file; no cached TLS profile",
+            path);
+        close(fd);
+        return -1;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    buf[n] = '\0';
+    ok = sscanf(buf, "cert_len %u at %lld", &len, &at) == 2 && len >= 64 &&
         len <= 16384;
-    fclose(f);
     if (!ok) {
         log_warnx("%s: not a TLS profile; ignored", path);
         return -1;
@@ -67,23 +87,41 @@ tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
     return 0;
 }
 
+/* A new file of ours for the cache's next version; -1 with errno. */
+static int
+cache_create(const char *tmp)
+{
+    return open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK |
+        O_NOCTTY | O_CLOEXEC, 0644);
+}
+
 static void
 cache_store(const struct config *cfg, uint32_t len, int64_t at)
 {
-    char path[1400], tmp[1450];
-    FILE *f;
+    char path[1400], tmp[1450], line[64];
+    int fd, n;
 
     if (cfg->tls_emulation_cache[0] == '\0')
         return;
     cache_path(cfg, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-    if ((f = fopen(tmp, "w")) == NULL) {
-        log_warn("cannot write the TLS profile cache %s", tmp);
+    fd = cache_create(tmp);
+    if (fd == -1 && errno == EEXIST && unlink(tmp) == 0)
+        fd = cache_create(tmp);         /* a stale one of a dead probe */
+    if (fd == -1) {
+        log_warn("cannot write the TLS profile cache: open(%s)", tmp);
         return;
     }
-    fprintf(f, "cert_len %u at %lld\n", len, (long long)at);
-    if (fclose(f) != 0 || rename(tmp, path) == -1) {
-        log_warn("cannot write the TLS profile cache %s", path);
+    n = snprintf(line, sizeof(line), "cert_len %u at %lld\n", len,
+        (long long)at);
+    if (write(fd, line, (size_t)n) != n) {
+        log_warn("cannot write the TLS profile cache: write(%s)", tmp);
+        close(fd);
+        unlink(tmp);
+        return;
+    }
+    if (close(fd) != 0 || rename(tmp, path) == -1) {
+        log_warn("cannot write the TLS profile cache: rename(%s)", path);
         unlink(tmp);
     }
 }
@@ -185,18 +223,18 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
     return 0;
 }
 
-int
-tlsprobe_spawn(const struct config *cfg, struct stats_region *s,
-    const struct privs *p)
+void
+tlsprobe_main(const struct config *cfg, struct stats_region *s)
 {
-    pid_t pid = fork();
     char why[400];
     uint32_t len;
+    sigset_t stop;
 
-    if (pid != 0)
-        return (int)pid;
-    log_set_role("tlsprobe");
-    privs_drop(p);
+    /* Nothing to hand over: a stop (TERM, INT) ends the probe at once. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stop, NULL);
     if (tlsprobe_run(cfg, &len, why, sizeof(why)) != 0) {
         log_warnx("TLS profile of %s:%d not learnt: %s; fake certificates "
             "stay %s", cfg->mask_host, cfg->mask_port, why,

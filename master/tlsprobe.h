@@ -9,18 +9,21 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "privs.h"
 #include "stats.h"
 
-/* Load a size cached by an earlier run into the region; 0 if found. */
+/*
+ * Load a size cached by an earlier run into the region; 0 if found.  Only
+ * a regular file is read: a symbolic link is not followed and a FIFO is
+ * not waited on (each is logged and ignored).
+ */
 int tlsprobe_load_cache(const struct config *cfg, struct stats_region *s);
 /*
- * Fork a child that drops to p, probes mask_host once, stores the size in
- * the region and the cache (which must be writable by that user), and
- * exits.  Returns its pid, or -1 if fork failed.
+ * The probe child (forked by spawn.c, already running as user/group):
+ * probe mask_host once, store the size in the region and the cache
+ * (which must be writable by that user), and exit.
  */
-int tlsprobe_spawn(const struct config *cfg, struct stats_region *s,
-    const struct privs *p);
+void tlsprobe_main(const struct config *cfg, struct stats_region *s)
+    __attribute__((noreturn));
 /*
  * Probe synchronously: a real ClientHello to mask_host:mask_port with SNI
  * tls_domain; the size is the total payload of the ApplicationData

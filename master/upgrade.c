@@ -4,21 +4,27 @@
  *
  * Old master: rename the pid file to <pidfile>.oldbin, fork, and exec the
  * binary at the same path with
- * TELEMT_INHERIT="listen=3,4;shm=5;ready=6;offer=7" naming the listening
- * sockets, the shared region's memfd, the write end of a READY pipe and
- * one end of an offer socket (only these lose close-on-exec, in the
- * child).  The new master validates its config, adopts the sockets,
- * attaches the region, starts its workers, offers each worker's
- * hand-over socket on the offer socket (with its state-record version),
- * writes the pid file and writes "1" to the pipe.  Only then does the
- * old master stop accepting: each of its workers gets one of the offered
- * sockets and moves every live connection over (worker/handoff.c), and
- * the old master exits once they have.  With another record version (or
- * no offer) the old workers drain instead, for upgrade_drain_timeout.  If
- * the new binary exits or closes the pipe first, the old master renames
- * its pid file back and carries on.
+ * TELEMT_INHERIT="listen=3,4;shm=5;ready=6;admin=7;offer=8"
+ * (common/inherit.h) naming the listening sockets, the shared region's
+ * memfd, the write end of a READY pipe, the admin socket and one end of
+ * an offer socket (only these lose close-on-exec, in the child).  The new
+ * master parses the list strictly and checks each descriptor is what its
+ * field says before it trusts any (it runs as root), validates its
+ * config, adopts the sockets, attaches the region, starts its workers,
+ * offers each worker's hand-over socket on the offer socket (with its
+ * state-record version), writes the pid file and writes "1" to the pipe.
+ * Only then does the old master stop accepting: each of its workers gets
+ * one of the offered sockets and moves every live connection over
+ * (worker/handoff.c), and the old master exits once they have.  With
+ * another record version (or no offer) the old workers drain instead, for
+ * upgrade_drain_timeout.  If the new binary exits or closes the pipe
+ * first, the old master renames its pid file back and carries on.
  */
 #include "master.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +37,11 @@
 
 #include "../worker/handoff.h"
 #include "ctl.h"
+#include "inherit.h"
 #include "log.h"
 
-#define UPGRADE_ENV             "TELEMT_INHERIT"
+_Static_assert(MASTER_MAX_SLOTS * MASTER_MAX_LISTEN <= INHERIT_MAX_LISTEN,
+    "TELEMT_INHERIT holds every slot's listening sockets");
 
 static void
 upgrade_rename_pidfile(struct master *m, int forward)
@@ -62,9 +70,10 @@ clear_cloexec(int fd)
 void
 upgrade_start(struct master *m)
 {
-    char env[512];
-    size_t n = 0;
-    int p[2], o[2];
+    char env[INHERIT_MAX_LEN];
+    int p[2], o[2], keep[INHERIT_MAX_FDS], nkeep;
+    struct inherit in;
+    sigset_t set;
     pid_t pid;
 
     if (m->upgrade_pid > 0 || m->upgrade_fd >= 0) {
@@ -90,15 +99,27 @@ upgrade_start(struct master *m)
         close(p[1]);
         return;
     }
-    n += (size_t)snprintf(env + n, sizeof(env) - n, "listen=");
+    inherit_init(&in);
     for (int i = 0; i < m->nslots; i++)
         for (int k = 0; k < m->slots[i].nfds; k++)
-            n += (size_t)snprintf(env + n, sizeof(env) - n, "%s%d",
-                env[n - 1] == '=' ? "" : ",", m->slots[i].fds[k]);
-    snprintf(env + n, sizeof(env) - n, ";shm=%d;ready=%d;offer=%d",
-        m->region_fd, p[1], o[1]);
+            in.listen[in.nlisten++] = m->slots[i].fds[k];
+    in.shm = m->region_fd;
+    in.ready = p[1];
+    in.admin = m->admin_fd;
+    in.offer = o[1];
+    if (inherit_format(&in, env, sizeof(env)) != 0) {
+        log_warnx("SIGUSR2: the descriptor list does not fit in %s",
+            INHERIT_ENV);
+        close(p[0]);
+        close(p[1]);
+        close(o[0]);
+        close(o[1]);
+        return;
+    }
+    /* The child keeps, and the new binary inherits, exactly the list. */
+    nkeep = inherit_fds(&in, keep);
     upgrade_rename_pidfile(m, 1);
-    pid = fork();
+    pid = spawn_fork(m, "master", keep, nkeep, 0);
     if (pid == -1) {
         log_warn("SIGUSR2: fork");
         close(p[0]);
@@ -109,13 +130,15 @@ upgrade_start(struct master *m)
         return;
     }
     if (pid == 0) {
-        for (int i = 0; i < m->nslots; i++)
-            for (int k = 0; k < m->slots[i].nfds; k++)
-                clear_cloexec(m->slots[i].fds[k]);
-        clear_cloexec(m->region_fd);
-        clear_cloexec(p[1]);
-        clear_cloexec(o[1]);
-        setenv(UPGRADE_ENV, env, 1);
+        for (int i = 0; i < nkeep; i++)
+            if (clear_cloexec(keep[i]) == -1)
+                fatal("SIGUSR2: fcntl(%d, F_SETFD)", keep[i]);
+        setenv(INHERIT_ENV, env, 1);
+        /* The new binary starts as this master runs: with the signals
+         * it takes synchronously blocked, so none is lost or fatal before
+         * its loop runs. */
+        spawn_sigset(&set);
+        sigprocmask(SIG_SETMASK, &set, NULL);
         execv(m->exe, m->argv);
         log_warn("SIGUSR2: execv(%s)", m->exe);
         _exit(127);
@@ -156,54 +179,106 @@ upgrade_poll(struct master *m)
     return 0;
 }
 
-/* Parse "a,b,c" into fds; -1 if malformed. */
+/* 1 if fd is a listening TCP socket (IPv4 or IPv6). */
 static int
-parse_fds(const char *s, const char *end, int *fds, int *n, int max)
+upgrade_is_listener(int fd)
 {
-    *n = 0;
-    while (s < end) {
-        char *e;
-        long v = strtol(s, &e, 10);
+    int acc = 0, type = 0, dom = 0, proto = 0;
+    socklen_t l1 = sizeof(acc), l2 = sizeof(type), l3 = sizeof(dom);
+    socklen_t l4 = sizeof(proto);
 
-        if (e == s || v < 0 || v > 1 << 20 || *n >= max)
-            return -1;
-        fds[(*n)++] = (int)v;
-        s = e;
-        if (s < end && *s++ != ',')
-            return -1;
-    }
-    return 0;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l1) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l3) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l4) == 0 &&
+        acc == 1 && type == SOCK_STREAM && proto == IPPROTO_TCP &&
+        (dom == AF_INET || dom == AF_INET6);
+}
+
+/*
+ * 1 if fd is the shared region's memfd: a regular file that answers
+ * F_GET_SEALS (memfd and tmpfs files only) and, where /proc says, named
+ * as stats_create() names it.  Its layout is stats_attach()'s to check.
+ */
+static int
+upgrade_is_region(int fd)
+{
+    char proc[64], link[128];
+    struct stat st;
+    ssize_t n;
+
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_GET_SEALS) == -1)
+        return 0;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    n = readlink(proc, link, sizeof(link) - 1);
+    if (n == -1)
+        return 1;                       /* no /proc: the seals must do */
+    link[n] = '\0';
+    return strncmp(link, "/memfd:" STATS_REGION_NAME " ",
+        strlen("/memfd:" STATS_REGION_NAME " ")) == 0;
+}
+
+/* 1 if fd is the write end of a pipe or FIFO. */
+static int
+upgrade_is_pipe_writer(int fd)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl != -1 && (fl & O_ACCMODE) == O_WRONLY && fstat(fd, &st) == 0 &&
+        S_ISFIFO(st.st_mode);
+}
+
+/* 1 if fd is a Unix SOCK_SEQPACKET socket (the offer socket). */
+static int
+upgrade_is_seqpacket(int fd)
+{
+    int type, domain;
+    socklen_t len = sizeof(type), dlen = sizeof(domain);
+
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+        type == SOCK_SEQPACKET && domain == AF_UNIX;
 }
 
 int
-upgrade_inherited(int *fds, int *nfds, int maxfds, int *region_fd,
-    int *ready_fd, int *offer_fd)
+upgrade_inherited(struct inherit *in)
 {
-    const char *env = getenv(UPGRADE_ENV), *l, *sh, *rd, *of, *semi;
+    const char *env = getenv(INHERIT_ENV);
+    char err[200];
+    int fds[INHERIT_MAX_FDS], n;
 
-    if (env == NULL || strncmp(env, "listen=", 7) != 0)
-        return -1;
-    l = env + 7;
-    semi = strchr(l, ';');
-    sh = strstr(env, ";shm=");
-    rd = strstr(env, ";ready=");
-    of = strstr(env, ";offer=");
-    if (semi == NULL || sh == NULL || rd == NULL || of == NULL ||
-        parse_fds(l, semi, fds, nfds, maxfds) != 0)
-        return -1;
-    *region_fd = atoi(sh + 5);
-    *ready_fd = atoi(rd + 7);
-    *offer_fd = atoi(of + 7);
-    unsetenv(UPGRADE_ENV);
+    inherit_init(in);
+    if (env == NULL)
+        return 0;
+    /* Only an old master sets it; anything it did not build is refused
+     * (exit 1: an old master then rolls back) rather than guessed at. */
+    if (inherit_parse(env, in, err, sizeof(err)) != 0)
+        fatalx("%s: %s; refusing to start", INHERIT_ENV, err);
+    for (int i = 0; i < in->nlisten; i++)
+        if (!upgrade_is_listener(in->listen[i]))
+            fatalx("%s: listen: descriptor %d is not a listening TCP "
+                "socket; refusing to start", INHERIT_ENV, in->listen[i]);
+    if (!upgrade_is_region(in->shm))
+        fatalx("%s: shm: descriptor %d is not the shared region's memfd; "
+            "refusing to start", INHERIT_ENV, in->shm);
+    if (!upgrade_is_pipe_writer(in->ready))
+        fatalx("%s: ready: descriptor %d is not a pipe's write end; "
+            "refusing to start", INHERIT_ENV, in->ready);
+    if (in->admin >= 0 && !upgrade_is_listener(in->admin))
+        fatalx("%s: admin: descriptor %d is not a listening TCP socket; "
+            "refusing to start", INHERIT_ENV, in->admin);
+    if (in->offer >= 0 && !upgrade_is_seqpacket(in->offer))
+        fatalx("%s: offer: descriptor %d is not a Unix SEQPACKET socket; "
+            "refusing to start", INHERIT_ENV, in->offer);
+    unsetenv(INHERIT_ENV);
     /* Ours now; nothing we start later may inherit them by accident. */
-    for (int i = 0; i < *nfds; i++)
+    n = inherit_fds(in, fds);
+    for (int i = 0; i < n; i++)
         if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) == -1)
-            return -1;
-    if (fcntl(*region_fd, F_SETFD, FD_CLOEXEC) == -1 ||
-        fcntl(*ready_fd, F_SETFD, FD_CLOEXEC) == -1 ||
-        fcntl(*offer_fd, F_SETFD, FD_CLOEXEC) == -1)
-        return -1;
-    return 0;
+            fatal("%s: fcntl(%d, F_SETFD)", INHERIT_ENV, fds[i]);
+    return 1;
 }
 
 void

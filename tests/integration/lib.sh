@@ -189,6 +189,19 @@ port_open() {
 
 # --- processes -----------------------------------------------------------
 
+# listener_pids PORT: every process holding a TCP socket listening on
+# PORT, one pid a line (the admin port: the master and its admin process).
+listener_pids() {
+    ss -Hltnp "( sport = :$1 )" | grep -o 'pid=[0-9]*' | cut -d= -f2 |
+        sort -un
+}
+
+# admin_pid PORT MASTER: the admin process serving PORT (the master keeps
+# a copy of that socket, so it is the other holder).
+admin_pid() {
+    listener_pids "$1" | grep -vx "$2" | head -n 1 || true
+}
+
 # descendants PID: the pids of every live descendant of PID (from /proc).
 descendants() {
     local f line rest pid ppid

@@ -46,9 +46,7 @@ done
 note "admin serving on port $aport"
 
 # kill -9: the master starts a new one.
-# The admin is the process listening on the admin port.
-admin=$(ss -Hltnp "( sport = :$aport )" |
-    sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)
+admin=$(admin_pid "$aport" "$TELEMT_PID")
 [ -n "$admin" ] || die "cannot find the admin process"
 kill -KILL "$admin"
 wait_grep "$TELEMT_LOG" "admin \\(pid $admin\\) killed by signal 9" 5 ||

@@ -17,6 +17,7 @@ Suite *tlsrec_suite(void);
 Suite *replay_suite(void);
 Suite *stats_suite(void);
 Suite *admin_render_suite(void);
+Suite *inherit_suite(void);
 
 int
 main(void)
@@ -33,6 +34,7 @@ main(void)
     srunner_add_suite(sr, replay_suite());
     srunner_add_suite(sr, stats_suite());
     srunner_add_suite(sr, admin_render_suite());
+    srunner_add_suite(sr, inherit_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
