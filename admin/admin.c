@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "util.h"
 #include "net.h"
@@ -49,7 +50,11 @@
 #define CT_TEXT         "text/plain; charset=utf-8"
 
 static struct admin_state {
-    const struct admin_ctx *a;
+    /* The config requests see: replaced by the main thread at a reload,
+     * read by libmicrohttpd's one thread inside admin_handler(); both
+     * under cfg_lock, so a request never sees half of a reload. */
+    pthread_mutex_t cfg_lock;
+    struct admin_ctx *a;
     int nwhite;
     struct net_cidr *white;             /* admin_whitelist, parsed */
 
@@ -359,12 +364,16 @@ printable(const char *s, char *out, size_t outlen)
     out[i] = '\0';
 }
 
+static enum MHD_Result admin_route(struct MHD_Connection *conn,
+    const char *url, const char *method);
+
 static enum MHD_Result
 admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
     static int answered;
+    enum MHD_Result ret;
 
     (void)cls;
     (void)version;
@@ -375,6 +384,16 @@ admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
         return MHD_YES;
     }
     *con_cls = &answered;
+    pthread_mutex_lock(&st.cfg_lock);
+    ret = admin_route(conn, url, method);
+    pthread_mutex_unlock(&st.cfg_lock);
+    return ret;
+}
+
+/* Answer one request; called with cfg_lock held. */
+static enum MHD_Result
+admin_route(struct MHD_Connection *conn, const char *url, const char *method)
+{
     if (log_get_level() >= LOG_LVL_DEBUG) {
         char m[16], u[200];
 
@@ -429,19 +448,75 @@ admin_signalfd(void)
     return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
-static void
-parse_whitelist(const struct config *cfg)
+/* cfg's admin_whitelist, parsed (the loader checked it); NULL if none
+ * or out of memory (*n = -1 then). */
+static struct net_cidr *
+parse_whitelist(const struct config *cfg, int *n)
 {
-    st.nwhite = cfg->nadmin_whitelist;
-    if (st.nwhite == 0)
-        return;
-    st.white = calloc((size_t)st.nwhite, sizeof(*st.white));
-    if (st.white == NULL)
-        fatalx("out of memory for admin_whitelist");
-    for (int i = 0; i < st.nwhite; i++)
-        if (net_parse_cidr(cfg->admin_whitelist[i], &st.white[i]) != 0)
-            fatalx("admin_whitelist: bad network '%s'",
-                cfg->admin_whitelist[i]);
+    struct net_cidr *white;
+
+    *n = cfg->nadmin_whitelist;
+    if (*n == 0)
+        return NULL;
+    if ((white = calloc((size_t)*n, sizeof(*white))) == NULL) {
+        *n = -1;
+        return NULL;
+    }
+    for (int i = 0; i < *n; i++)
+        if (net_parse_cidr(cfg->admin_whitelist[i], &white[i]) != 0) {
+            free(white);
+            *n = -1;
+            return NULL;
+        }
+    return white;
+}
+
+/* The master's messages; a reload swaps the config in.  0 on EOF. */
+static int
+admin_ctl(struct admin_ctx *a)
+{
+    char err[CONFIG_ERR_LEN];
+    struct snapshot *sn, *old;
+    struct net_cidr *white, *oldwhite;
+    struct ctl_msg m;
+    int fd, r, nwhite;
+
+    while ((r = ctl_recv(a->ctl_fd, &m, &fd)) == 1) {
+        if (m.type != CTL_CONFIG || fd < 0) {
+            log_warnx("control message of type %u ignored", m.type);
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        sn = snapshot_from_text_fd(fd, m.generation, a->snap, a->stats, err,
+            sizeof(err));
+        white = sn != NULL ? parse_whitelist(sn->cfg, &nwhite) : NULL;
+        if (sn == NULL || nwhite < 0) {
+            log_warnx("reload: generation %llu: %s; keeping generation %llu",
+                (unsigned long long)m.generation, sn == NULL ? err :
+                "out of memory for admin_whitelist",
+                (unsigned long long)a->snap->generation);
+            snapshot_release(sn);
+            continue;
+        }
+        pthread_mutex_lock(&st.cfg_lock);
+        old = a->snap;
+        oldwhite = st.white;
+        a->snap = sn;
+        a->cfg = sn->cfg;
+        a->user_slot = sn->user_slot;
+        st.white = white;
+        st.nwhite = nwhite;
+        pthread_mutex_unlock(&st.cfg_lock);
+        snapshot_release(old);
+        free(oldwhite);
+        log_set_level((enum log_level)sn->cfg->log_level);
+        log_info("reload: generation %llu applied: %d users%s%s",
+            (unsigned long long)m.generation, sn->cfg->nusers,
+            sn->cfg->admin_token[0] != '\0' ? ", bearer token" : "",
+            st.nwhite > 0 ? ", whitelist" : "");
+    }
+    return r != 0;
 }
 
 /* Serve on the socket the master bound (it keeps its own copy). */
@@ -499,13 +574,19 @@ admin_drain(struct MHD_Daemon *d)
 void
 admin_main(struct admin_ctx *a)
 {
-    struct pollfd pfd[2];
+    struct pollfd pfd[3];
     struct MHD_Daemon *d;
     int sfd;
 
     st.a = a;
+    a->cfg = a->snap->cfg;
+    a->user_slot = a->snap->user_slot;
+    if (pthread_mutex_init(&st.cfg_lock, NULL) != 0)
+        fatalx("cannot set up the config lock");
     sfd = admin_signalfd();
-    parse_whitelist(a->cfg);
+    st.white = parse_whitelist(a->cfg, &st.nwhite);
+    if (st.nwhite < 0)
+        fatalx("out of memory for admin_whitelist");
     sampler_start();                    /* before any request can come */
     d = admin_listen(a);
     log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
@@ -514,8 +595,9 @@ admin_main(struct admin_ctx *a)
 
     pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     pfd[1] = (struct pollfd){ .fd = a->death_fd, .events = POLLIN };
+    pfd[2] = (struct pollfd){ .fd = a->ctl_fd, .events = POLLIN };
     for (;;) {
-        if (poll(pfd, 2, -1) == -1) {
+        if (poll(pfd, 3, -1) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");
@@ -537,6 +619,10 @@ admin_main(struct admin_ctx *a)
                 break;
             }
         }
+        if ((pfd[2].revents & (POLLIN | POLLHUP)) && !admin_ctl(a)) {
+            log_warnx("master is gone, exiting");
+            break;
+        }
         if (pfd[1].revents & (POLLIN | POLLHUP)) {
             char c;
 
@@ -550,6 +636,7 @@ admin_main(struct admin_ctx *a)
     MHD_stop_daemon(d);
     sampler_stop();
     free(st.white);
+    snapshot_release(a->snap);
     close(sfd);
     exit(0);
 }

@@ -7,8 +7,12 @@
  */
 #include "snapshot.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
 
 struct snapshot *
 snapshot_new(struct config *cfg, const struct stats_region *s,
@@ -61,4 +65,28 @@ snapshot_user(const struct snapshot *sn, const char *name)
         if (strcmp(sn->cfg->users[i].name, name) == 0)
             return i;
     return -1;
+}
+
+struct snapshot *
+snapshot_from_text_fd(int fd, uint64_t gen, const struct snapshot *cur,
+    const struct stats_region *s, char *err, size_t errlen)
+{
+    char *text = ctl_fd_text(fd, CONFIG_MAX_TEXT);
+    struct snapshot *sn;
+    struct config *cfg;
+
+    close(fd);
+    if (text == NULL) {
+        snprintf(err, errlen, "the master's config is not readable");
+        return NULL;
+    }
+    cfg = config_parse_text(cur->cfg->path, text, err, errlen);
+    free(text);
+    if (cfg == NULL)
+        return NULL;
+    (void)config_keep_restart(cfg, cur->cfg, NULL);
+    if ((sn = snapshot_new(cfg, s, gen)) == NULL)
+        snprintf(err, errlen, "out of memory or a user without a region "
+            "slot");
+    return sn;
 }

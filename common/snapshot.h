@@ -35,5 +35,14 @@ void snapshot_hold(struct snapshot *sn);
 void snapshot_release(struct snapshot *sn);
 /* Index of the user called name in sn, or -1. */
 int snapshot_user(const struct snapshot *sn, const char *name);
+/*
+ * A reload in a child: the config text the master sent in memfd fd
+ * (closed here) for generation gen, parsed as cur's file, with cur's
+ * values for every restart-only key (the master warned about those).
+ * The new snapshot, or NULL with the reason in err.
+ */
+struct snapshot *snapshot_from_text_fd(int fd, uint64_t gen,
+    const struct snapshot *cur, const struct stats_region *s, char *err,
+    size_t errlen);
 
 #endif

@@ -147,6 +147,7 @@ main(int argc, char **argv)
     m.offer_fd = -1;
     for (int i = 0; i < MASTER_MAX_SLOTS; i++)
         m.slots[i].ctl_fd = m.slots[i].give_fd = -1;
+    m.admin.ctl_fd = m.admin.give_fd = -1;
     m.ready_fd = -1;
     m.admin_fd = -1;
     m.death_pipe[0] = m.death_pipe[1] = -1;

@@ -9,14 +9,16 @@
  * closes only the connections of removed users (reload_drop_removed_users)
  * and of users whose secret changed (worker/adopt.c).  Keys marked
  * RESTART in config_keys.h keep their running values, with a warning
- * naming each.  The admin process restarts on the new snapshot (on the
- * socket the master holds, so the port is never free for someone else to
- * take).  A new admin_listen is bound before the old socket goes; if it
- * cannot be, the old address stays.
+ * naming each.  The admin process takes the text over its own channel
+ * too; only a moved admin_listen restarts it, on the new socket (the
+ * master holds it, so the port is never free for someone else to take).
+ * A new admin_listen is bound before the old socket goes; if it cannot
+ * be, the old address stays.
  */
 #include "master.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,31 +52,41 @@ reload_warn_kept(const char *key, const char *running, const char *file)
         "an upgrade (USR2); keeping %s", key, running, file, running);
 }
 
-/* Hand text to every running worker; returns how many got it. */
+/* Hand text to child s (if running); 0 if it has it, else -1. */
 static int
-reload_send(struct master *m, const char *text)
+reload_send_one(struct slot *s, const struct ctl_msg *msg, int fd,
+    const char *what)
+{
+    if (s->pid <= 0 || s->ctl_fd < 0)
+        return -1;
+    if (ctl_send(s->ctl_fd, msg, fd) == 0)
+        return 0;
+    /* It runs on the old config: replace it, as after a crash. */
+    log_warn("reload: cannot hand the config to the %s (pid %d); "
+        "restarting it", what, (int)s->pid);
+    kill(s->pid, SIGKILL);
+    return -1;
+}
+
+/* Hand text to every running worker (and the admin process if admin is
+ * set); returns how many workers got it. */
+static int
+reload_send(struct master *m, const char *text, int admin)
 {
     struct ctl_msg msg = { .type = CTL_CONFIG, .generation = m->generation };
     int fd = ctl_text_fd(text, strlen(text)), sent = 0;
+    char what[32];
 
     if (fd == -1) {
         log_warn("reload: memfd for the config text");
         return 0;
     }
     for (int i = 0; i < m->nslots; i++) {
-        struct slot *s = &m->slots[i];
-
-        if (s->pid <= 0 || s->ctl_fd < 0)
-            continue;
-        if (ctl_send(s->ctl_fd, &msg, fd) == -1) {
-            /* It runs on the old config: replace it, as after a crash. */
-            log_warn("reload: cannot hand the config to worker %d (pid %d); "
-                "restarting it", i, (int)s->pid);
-            kill(s->pid, SIGKILL);
-            continue;
-        }
-        sent++;
+        snprintf(what, sizeof(what), "worker %d", i);
+        sent += reload_send_one(&m->slots[i], &msg, fd, what) == 0;
     }
+    if (admin)
+        (void)reload_send_one(&m->admin, &msg, fd, "admin process");
     close(fd);
     return sent;
 }
@@ -112,14 +124,13 @@ reload_admin_listen(struct master *m, struct config *n,
     log_info("reload: admin endpoint moves from %s to %s",
         old->admin_listen, n->admin_listen);
 }
-
 void
 reload_run(struct master *m)
 {
     char err[CONFIG_ERR_LEN];
     char *text = config_file_text(m->cfg->path, err, sizeof(err));
     struct config *n = NULL, *old = m->cfg;
-    int removed = 0, sent;
+    int removed = 0, sent, admin_fd = m->admin_fd;
 
     if (text != NULL)
         n = config_parse_text(m->cfg->path, text, err, sizeof(err));
@@ -144,13 +155,14 @@ reload_run(struct master *m)
     /* Before the workers look their users up in the region. */
     reload_user_slots(m);
     log_set_level((enum log_level)n->log_level);
-    sent = reload_send(m, text);
+    /* The admin process takes the new config in place, unless it must
+     * serve another socket now. */
+    sent = reload_send(m, text, m->admin_fd == admin_fd);
     free(text);
-
-    if (m->admin.pid > 0) {
+    if (m->admin.pid > 0 && m->admin_fd != admin_fd) {
         m->admin_now = 1;
         kill(m->admin.pid, SIGTERM);
-    } else if (n->admin_listen[0] != '\0') {
+    } else if (m->admin.pid <= 0 && n->admin_listen[0] != '\0') {
         m->admin.respawn_at_ms = 1;
     }
     log_info("reload: generation %llu: %d users (%d removed), handed to %d "

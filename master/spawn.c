@@ -57,6 +57,7 @@ spawn_held(const struct master *m, int *fds)
         fds[n++] = m->slots[i].give_fd;
     }
     fds[n++] = m->offer_fd;
+    fds[n++] = m->admin.ctl_fd;
     fds[n++] = m->death_pipe[0];
     fds[n++] = m->death_pipe[1];
     fds[n++] = m->region_fd;
@@ -108,23 +109,42 @@ spawn_fork(struct master *m, const char *role, const int *keep, int nkeep,
 static int
 spawn_admin(struct master *m)
 {
-    const int keep[] = { m->admin_fd, m->death_pipe[0] };
-    pid_t pid = spawn_fork(m, "admin", keep, 2, 1);
+    int ctl[2], keep[3];
+    pid_t pid;
 
+    if (ctl_pair(ctl) == -1) {
+        log_warn("socketpair for the admin process");
+        return -1;
+    }
+    keep[0] = m->admin_fd;
+    keep[1] = m->death_pipe[0];
+    keep[2] = ctl[1];
+    pid = spawn_fork(m, "admin", keep, 3, 1);
     if (pid == -1) {
         log_warn("fork for the admin process");
+        close(ctl[0]);
+        close(ctl[1]);
         return -1;
     }
     if (pid == 0) {
         struct admin_ctx a = {
-            .cfg = m->cfg, .stats = m->stats, .user_slot = m->user_slot,
+            .stats = m->stats, .ctl_fd = ctl[1],
             .death_fd = m->death_pipe[0], .listen_fd = m->admin_fd,
         };
 
+        close(ctl[0]);
+        /* Our copy of the master's config becomes the first snapshot. */
+        a.snap = snapshot_new(m->cfg, m->stats, m->generation);
+        if (a.snap == NULL)
+            fatalx("cannot set up the config snapshot");
         if (stats_protect_readonly(m->stats) == -1)
             fatal("mprotect of the shared region");
         admin_main(&a);
     }
+    close(ctl[1]);
+    if (m->admin.ctl_fd >= 0)
+        close(m->admin.ctl_fd);
+    m->admin.ctl_fd = ctl[0];
     m->admin.pid = pid;
     m->admin.started_ms = mono_ms();
     m->admin.respawn_at_ms = 0;
@@ -294,6 +314,8 @@ spawn_reap(struct master *m, int stopping)
             continue;
         }
         if (pid == m->admin.pid) {
+            close(m->admin.ctl_fd);
+            m->admin.ctl_fd = -1;
             if (!m->admin_now)
                 spawn_log_death("admin", pid, status);
             spawn_schedule(&m->admin, m->admin_now);

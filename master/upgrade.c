@@ -57,6 +57,9 @@ upgrade_rename_pidfile(struct master *m, int forward)
     if (r == -1)
         log_warn("rename of the pid file %s", forward ? "to .oldbin" :
             "back from .oldbin");
+    else
+        log_info("pid file renamed %s", forward ? "to .oldbin" :
+            "back from .oldbin");
 }
 
 static int

@@ -10,9 +10,6 @@
  */
 #include "adopt.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include "conn.h"
 #include "log.h"
 
@@ -22,39 +19,24 @@ adopt_config(struct worker *w, const struct ctl_msg *m, int fd)
     unsigned long long gen = (unsigned long long)m->generation;
     unsigned long long had = (unsigned long long)w->snap->generation;
     char err[CONFIG_ERR_LEN];
-    char *text = ctl_fd_text(fd, CONFIG_MAX_TEXT);
     struct snapshot *sn, *old;
-    struct config *cfg;
     int dropped;
 
-    close(fd);
-    if (text == NULL) {
-        log_warnx("reload: generation %llu: the master's config is not "
-            "readable; keeping generation %llu", gen, had);
-        return;
-    }
-    cfg = config_parse_text(w->snap->cfg->path, text, err, sizeof(err));
-    free(text);
-    if (cfg == NULL) {
+    sn = snapshot_from_text_fd(fd, m->generation, w->snap, w->stats, err,
+        sizeof(err));
+    if (sn == NULL) {
         log_warnx("reload: generation %llu: %s; keeping generation %llu",
             gen, err, had);
         return;
     }
-    /* The master warned about these already. */
-    (void)config_keep_restart(cfg, w->snap->cfg, NULL);
-    if (cfg->mode_tls && !w->keys_started) {
+    if (sn->cfg->mode_tls && !w->keys_started) {
         if (keys_start(&w->keys) != 0) {
             log_warnx("reload: generation %llu: cannot start the key share "
                 "thread; keeping generation %llu", gen, had);
-            config_free(cfg);
+            snapshot_release(sn);
             return;
         }
         w->keys_started = 1;
-    }
-    if ((sn = snapshot_new(cfg, w->stats, m->generation)) == NULL) {
-        log_warnx("reload: generation %llu: out of memory or a user "
-            "without a region slot; keeping generation %llu", gen, had);
-        return;
     }
     pthread_mutex_lock(&w->all_lock);
     old = w->snap;

@@ -115,6 +115,7 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
     }
     worker_stop_accepting(w, pfd, (int)m->arg);
     w->drain_started_ms = mono_ms();
+    w->drain_key = "upgrade_drain_timeout";
     n = handoff_begin(w, fd);
     if (fd >= 0)
         log_info("upgrade: handing %d connection(s) over to the new binary",
@@ -193,8 +194,8 @@ worker_main(struct worker *w)
         if (w->draining && (atomic_load(&w->active) == 0 ||
             now >= w->deadline_ms)) {
             if (atomic_load(&w->active) > 0)
-                log_warnx("drain time passed: cutting %d connection(s)",
-                    atomic_load(&w->active));
+                log_warnx("%s passed: cutting %d connection(s)",
+                    w->drain_key, atomic_load(&w->active));
             else
                 log_info("drained in %lld ms (%llu handed over)",
                     (long long)(now - w->drain_started_ms),
@@ -241,6 +242,7 @@ worker_main(struct worker *w)
                 worker_stop_accepting(w, pfd,
                     w->snap->cfg->shutdown_timeout);
                 w->drain_started_ms = mono_ms();
+                w->drain_key = "shutdown_timeout";
                 if (w->snap->cfg->shutdown_timeout == 0)
                     w->deadline_ms = mono_ms();
                 log_info("signal %d: draining %d connection(s) for up to "

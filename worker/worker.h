@@ -34,6 +34,7 @@ struct worker {
     int draining;                   /* not accepting any more */
     int64_t deadline_ms;            /* then: cut what is left (mono) */
     int64_t drain_started_ms;
+    const char *drain_key;          /* the timeout that bounds it */
     atomic_ullong handed;           /* connections handed over */
     /* The current config: new connections take a reference to it; the
      * main thread alone replaces it (at a reload), under all_lock. */

@@ -454,11 +454,13 @@ section_admin() {
         "scrapes during 15 reloads"
     ok=$(sed -n 's/^scrapes ok=\([0-9]*\).*/\1/p' "$HDIR/scrape.out")
     [ "$ok" -ge 40 ] || die "only $ok scrapes ran"
+    # Reloads reach the admin process in place (it is never restarted).
     a1=$(admin_pid "$aport" "$TELEMT_PID")
-    if [ -z "$a1" ] || [ "$a1" = "$a0" ]; then
-        die "the admin process was not replaced by the reloads"
-    fi
-    note "15 reloads: the admin port stayed bound, $ok scrapes answered"
+    assert_eq "$a1" "$a0" "the admin process after 15 reloads"
+    assert_grep "$TELEMT_LOG" "admin\\[$a0\\] info: reload: generation [0-9]+ applied" \
+        "the admin process applied the reloads"
+    note "15 reloads: the admin port stayed bound, $ok scrapes answered," \
+        "the same admin process ($a0)"
 
     # A reload moves admin_listen: bound before the old one goes.
     hconf "$cfg" port="$port" admin_listen="127.0.0.1:$aport2" \

@@ -96,6 +96,7 @@ static struct {
 #define LOOP_FAIL_PAUSE_MS  100
 /* --rate: send in chunks of this many ms worth of bytes. */
 #define PACE_SLICE_MS       20
+#define PACE_MIN_CHUNK      1024    /* bytes, unless --rate is lower */
 
 struct cconn {
     int id;
@@ -262,6 +263,11 @@ pace_chunk(size_t cap)
     if (opt.rate == 0)
         return cap;
     k = opt.rate * PACE_SLICE_MS / 1000;
+    /* Slow streams (hundreds of idle-ish clients) send a few larger
+     * chunks rather than a tiny one every slice: what a chatty client
+     * costs is the packets, and the test would measure itself. */
+    if (k < PACE_MIN_CHUNK)
+        k = opt.rate < PACE_MIN_CHUNK ? opt.rate : PACE_MIN_CHUNK;
     if (k < 1)
         k = 1;
     return k < cap ? (size_t)k : cap;
