@@ -970,6 +970,25 @@ config_load(const char *path, char *err, size_t errlen)
     return cfg;
 }
 
+/* 1 for the types whose field is one char * the snapshot owns. */
+static int
+ck_is_string(enum ck_type t)
+{
+    switch (t) {
+    case CK_IPV4:
+    case CK_IPV6:
+    case CK_HOST:
+    case CK_ADDR:
+    case CK_PATH:
+    case CK_HOSTPORT:
+    case CK_TOKEN:
+    case CK_UNAME:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* The running value of a restart-only key, as the reload warning shows it. */
 static void
 ck_format(const struct config *cfg, const struct ck_key *k, char *buf,
@@ -1012,17 +1031,11 @@ config_keep_restart(struct config *n, const struct config *old,
         case CK_BOOL:
             same = *(bool *)nf == *(const bool *)of;
             break;
-        case CK_IPV4:
-        case CK_IPV6:
-        case CK_HOST:
-        case CK_ADDR:
-        case CK_PATH:
-        case CK_HOSTPORT:
-        case CK_TOKEN:
-        case CK_UNAME:
-            same = strcmp(*(char **)nf, *(char *const *)of) == 0;
-            break;
         default:
+            if (ck_is_string(k->type)) {
+                same = strcmp(*(char **)nf, *(char *const *)of) == 0;
+                break;
+            }
             panic("config key %s: RESTART is for scalar keys only", k->name);
         }
         if (same)
@@ -1054,22 +1067,9 @@ config_free(struct config *cfg)
 {
     if (cfg == NULL)
         return;
-    for (int i = 0; i < CK_NKEYS; i++) {
-        switch (ck_keys[i].type) {
-        case CK_IPV4:
-        case CK_IPV6:
-        case CK_HOST:
-        case CK_ADDR:
-        case CK_PATH:
-        case CK_HOSTPORT:
-        case CK_TOKEN:
-        case CK_UNAME:
+    for (int i = 0; i < CK_NKEYS; i++)
+        if (ck_is_string(ck_keys[i].type))
             free(*(char **)ck_field(cfg, &ck_keys[i]));
-            break;
-        default:
-            break;
-        }
-    }
     for (int i = 0; i < cfg->nusers; i++)
         free(cfg->users[i].name);
     free(cfg->users);

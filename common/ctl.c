@@ -54,6 +54,32 @@ ctl_send(int fd, const struct ctl_msg *m, int passfd)
 }
 
 int
+ctl_msg_fds(struct msghdr *mh, int *fds, int max)
+{
+    int n = 0;
+
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+        c = CMSG_NXTHDR(mh, c)) {
+        size_t k;
+
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int got;
+
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (n < max)
+                fds[n] = got;
+            else
+                close(got);
+            n++;
+        }
+    }
+    return n;
+}
+
+int
 ctl_recv(int fd, struct ctl_msg *m, int *passfd)
 {
     union {
@@ -74,23 +100,7 @@ ctl_recv(int fd, struct ctl_msg *m, int *passfd)
     while (n == -1 && errno == EINTR);
     if (n <= 0)
         return n == 0 ? 0 : -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL;
-        c = CMSG_NXTHDR(&mh, c)) {
-        size_t nfd;
-
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < nfd; i++) {
-            int got;
-
-            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (*passfd < 0)
-                *passfd = got;
-            else
-                close(got);
-        }
-    }
+    (void)ctl_msg_fds(&mh, passfd, 1);
     if (n != (ssize_t)sizeof(*m) || (mh.msg_flags & (MSG_TRUNC |
         MSG_CTRUNC)))
         bad = 1;

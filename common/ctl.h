@@ -8,6 +8,8 @@
 #ifndef TELEMT_CTL_H
 #define TELEMT_CTL_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +40,12 @@ int ctl_send(int fd, const struct ctl_msg *m, int passfd);
  * error (EPROTO); extra descriptors are closed.
  */
 int ctl_recv(int fd, struct ctl_msg *m, int *passfd);
+/*
+ * The descriptors a received message carries: the first max into fds,
+ * the rest closed.  Returns how many there were (more than max: some
+ * were closed).
+ */
+int ctl_msg_fds(struct msghdr *mh, int *fds, int max);
 /* A sealed memfd holding the len bytes of text; -1 on failure. */
 int ctl_text_fd(const char *text, size_t len);
 /*

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "ctl.h"
 #include "log.h"
 
 #define HANDOFF_SEND_TIMEOUT_MS 2000
@@ -237,17 +238,9 @@ handoff_receive(struct worker *w)
                 log_warn("recvmsg on the hand-over socket");
             return;
         }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL;
-            c = CMSG_NXTHDR(&mh, c)) {
-            size_t k;
-
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k && nfds < 4; i++)
-                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
-                    sizeof(int));
-        }
+        nfds = ctl_msg_fds(&mh, fds, 4);
+        if (nfds > 4)
+            nfds = 4;               /* the others are closed already */
         if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
             why = "truncated";
         else if (nfds != 2 || !handoff_is_socket(fds[0]) ||
