@@ -28,6 +28,9 @@
 
 #define HANDOFF_SEND_TIMEOUT_MS 2000
 
+_Static_assert(RELAY_PENDING == HANDOFF_PENDING,
+    "a record carries what a relay direction can hold");
+
 int
 handoff_begin(struct worker *w, int fd)
 {
@@ -159,44 +162,6 @@ handoff_send(struct relay *r, const struct relay_pending *p)
     return -1;
 }
 
-/* 1 if rec (n bytes received) is one this build can resume. */
-static int
-handoff_valid(const struct handoff_rec *rec, size_t n, const char **why)
-{
-    const uint32_t known = HANDOFF_C_DEC | HANDOFF_C_ENC | HANDOFF_D_ENC |
-        HANDOFF_D_DEC | HANDOFF_TLS;
-
-    *why = "truncated";
-    if (n < sizeof(*rec))
-        return 0;
-    *why = "bad magic or version";
-    if (rec->magic != HANDOFF_MAGIC || rec->version != HANDOFF_VERSION)
-        return 0;
-    *why = "bad lengths";
-    if (rec->up_len > RELAY_PENDING || rec->down_len > RELAY_PENDING ||
-        rec->size != n || n != sizeof(*rec) + rec->up_len + rec->down_len)
-        return 0;
-    *why = "bad kind or parts";
-    if ((rec->kind != HANDOFF_DC && rec->kind != HANDOFF_MASK) ||
-        (rec->parts & ~known) != 0 || rec->up_eof > 1 || rec->up_done > 1 ||
-        rec->down_eof > 1 || rec->down_done > 1)
-        return 0;
-    /* The relay's own invariants: no EOF passed on with bytes left. */
-    if ((rec->up_done && (!rec->up_eof || rec->up_len > 0)) ||
-        (rec->down_done && (!rec->down_eof || rec->down_len > 0)))
-        return 0;
-    *why = "bad TLS reader state";
-    if ((rec->parts & HANDOFF_TLS) && (rec->tls_hdr_have > TLSREC_HEADER ||
-        rec->tls_left > TLSREC_MAX_IN))
-        return 0;
-    *why = "bad user or address";
-    if (memchr(rec->user, '\0', sizeof(rec->user)) == NULL ||
-        (rec->kind == HANDOFF_DC && rec->user[0] == '\0') ||
-        (rec->peer.ss_family != AF_INET && rec->peer.ss_family != AF_INET6))
-        return 0;
-    return 1;
-}
-
 static int
 handoff_is_socket(int fd)
 {
@@ -246,7 +211,7 @@ handoff_receive(struct worker *w)
         else if (nfds != 2 || !handoff_is_socket(fds[0]) ||
             !handoff_is_socket(fds[1]))
             why = "not two stream sockets";
-        else if (!handoff_valid(rec, (size_t)n, &why))
+        else if (!handoff_rec_check(rec, (size_t)n, HANDOFF_VERSION, &why))
             ;
         else if (conn_resume(w, rec, fds[0], fds[1]) == 0) {
             STATS_ADD(w->stats, conn_handed_in, 1);
