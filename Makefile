@@ -75,7 +75,7 @@ ALT_BIN    := $(UP_DIR)/telemt-b
 REC2_BIN   := $(UP_DIR)/telemt-rec2
 
 .PHONY: all test unit integration check check-layers check-readme valgrind \
-        bench clean
+        bench fuzz clean
 all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt \
      $(ALT_BIN) $(REC2_BIN)
 
@@ -171,6 +171,26 @@ bench: $(BIN) $(BENCH_BIN)
 	TELEMT_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) \
 	    bash tests/bench/run.sh
 
+# libFuzzer targets for the parsers of bytes from a possibly compromised
+# worker (clang): each runs FUZZ_SECONDS, corpus in build-fuzz/.  Not part
+# of make check.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := handoff_rec inherit
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz:
+	@mkdir -p build-fuzz
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
+	    clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	        common/$$t.c; \
+	    mkdir -p build-fuzz/corpus-$$t; \
+	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 build-fuzz/corpus-$$t 2>&1 | \
+	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done'; \
+	    test $${PIPESTATUS[0]} -eq 0; \
+	done
+
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
 	    { echo "common/ must not include other folders"; exit 1; }
@@ -178,7 +198,7 @@ check-layers:
 	    { echo "worker/ and admin/ must not include master/"; exit 1; }
 
 clean:
-	rm -rf build build-san telemt
+	rm -rf build build-san build-fuzz telemt
 
 # Keep tool objects between runs.
 .SECONDARY:

@@ -322,13 +322,52 @@ conn_thread(void *arg)
     conn_close(c);
 }
 
+/*
+ * conn_user_gone() remembered per (older snapshot, user): a busy worker
+ * has thousands of connections of a few users on one or two snapshots,
+ * and each answer is a walk over the new config's users.
+ */
+#define CONN_GONE_MEMO  4
+#define CONN_GONE_UNKNOWN 0xff
+
+struct conn_gone_memo {
+    const struct snapshot *snap;
+    uint8_t *gone;                      /* per user; NULL: no memory */
+};
+
+static int
+conn_gone_memo(struct conn_gone_memo *m, const struct conn *c,
+    const struct snapshot *now)
+{
+    int i;
+
+    for (i = 0; i < CONN_GONE_MEMO && m[i].snap != NULL; i++)
+        if (m[i].snap == c->snap)
+            break;
+    if (i == CONN_GONE_MEMO)
+        return conn_user_gone(c, now);
+    if (m[i].snap == NULL) {
+        m[i].snap = c->snap;
+        m[i].gone = malloc((size_t)c->cfg->nusers);
+        if (m[i].gone != NULL)
+            memset(m[i].gone, CONN_GONE_UNKNOWN, (size_t)c->cfg->nusers);
+    }
+    if (m[i].gone == NULL)
+        return conn_user_gone(c, now);
+    if (m[i].gone[c->user] == CONN_GONE_UNKNOWN)
+        m[i].gone[c->user] = (uint8_t)conn_user_gone(c, now);
+    return m[i].gone[c->user];
+}
+
 int
 conn_drop_gone(struct worker *w)
 {
+    struct conn_gone_memo memo[CONN_GONE_MEMO] = { { 0 } };
     int n = 0;
 
     for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
-        if (c->user < 0 || c->snap == w->snap || !conn_user_gone(c, w->snap))
+        if (c->user < 0 || c->snap == w->snap ||
+            !conn_gone_memo(memo, c, w->snap))
             continue;
         /* Both ends, so the relay wakes whichever way it waits. */
         (void)shutdown(c->cfd, SHUT_RDWR);
@@ -336,6 +375,8 @@ conn_drop_gone(struct worker *w)
             (void)shutdown(c->dfd, SHUT_RDWR);
         n++;
     }
+    for (int i = 0; i < CONN_GONE_MEMO; i++)
+        free(memo[i].gone);
     return n;
 }
 
@@ -419,7 +460,7 @@ conn_resumed_thread(void *arg)
         .down_eof = rec->down_eof, .down_done = rec->down_done,
     };
     struct relay r = { .cfd = c->cfd, .dfd = c->dfd, .resume = &p };
-    int ok = 1, rc;
+    int ok = 1;
 
     conn_own_thread(c);
 #define PART(bit, field)                                                    \
@@ -449,10 +490,7 @@ conn_resumed_thread(void *arg)
             (unsigned long long)rec->d2c_bytes);
         conn_relay(c, &r);
     } else {
-        conn_handoff_setup(c, &r);
-        rc = relay_run(&r);
-        if (rc < 0)
-            net_reset_on_close(c->cfd);
+        (void)mask_relay(c, &r);
     }
     ctr_free(r.c_dec);
     ctr_free(r.c_enc);
@@ -473,7 +511,6 @@ conn_resume(struct worker *w, struct handoff_rec *rec, int cfd, int dfd)
     }
     c->dfd = dfd;
     c->resume = rec;
-    c->started_us = mono_us();
     if (rec->kind == HANDOFF_DC) {
         u = snapshot_user(c->snap, rec->user);
         if (u < 0 || memcmp(c->cfg->users[u].secret, rec->secret,

@@ -17,6 +17,20 @@
 #include "net.h"
 #include "relay.h"
 
+int
+mask_relay(struct conn *c, struct relay *r)
+{
+    int rc;
+
+    conn_handoff_setup(c, r);
+    rc = relay_run(r);
+    /* The mask host reset us (or we failed): the client must see a reset
+     * too, not the clean close a prober could tell apart. */
+    if (rc < 0)
+        net_reset_on_close(c->cfd);
+    return rc;
+}
+
 void
 mask_run(struct conn *c, int client_eof)
 {
@@ -44,12 +58,7 @@ mask_run(struct conn *c, int client_eof)
     r.release = c->hs;
     c->hs = NULL;
     r.client_eof = client_eof;
-    conn_handoff_setup(c, &r);
-    rc = relay_run(&r);
-    /* The mask host reset us (or we failed): the client must see a reset
-     * too, not the clean close a prober could tell apart. */
-    if (rc < 0)
-        net_reset_on_close(c->cfd);
+    rc = mask_relay(c, &r);
     log_debug("%s: masked to %s, %zu bytes replayed, %llu up, %llu down%s",
         c->peer, desc, c->hslen, (unsigned long long)r.c2d_bytes,
         (unsigned long long)r.d2c_bytes, rc == RELAY_HANDED ?

@@ -14,5 +14,11 @@
  * cannot be reached the client is reset, as a dead server's would be.
  */
 void mask_run(struct conn *c, int client_eof);
+/*
+ * Relay a masked connection (r set up, raw) until it ends or moves to a
+ * new binary; a reset from the mask host becomes a reset to the client.
+ * Returns relay_run()'s result.
+ */
+int mask_relay(struct conn *c, struct relay *r);
 
 #endif

@@ -84,11 +84,12 @@ worker_wake(int sig)
 
 /*
  * Stop accepting for good: our copies of the sockets go (the master and
- * the next binary keep theirs); connections may go on until deadline_s
- * from now (0: until they end).
+ * the next binary keep theirs); connections may go on until deadline_ms
+ * (monotonic), when the timeout called key has passed.
  */
 static void
-worker_stop_accepting(struct worker *w, struct pollfd *pfd, int deadline_s)
+worker_stop_accepting(struct worker *w, struct pollfd *pfd, const char *key,
+    int64_t deadline_ms)
 {
     for (int i = 0; i < w->nlisten; i++) {
         if (w->listen_fds[i] >= 0)
@@ -97,8 +98,9 @@ worker_stop_accepting(struct worker *w, struct pollfd *pfd, int deadline_s)
         pfd[i].fd = -1;
     }
     w->draining = 1;
-    w->deadline_ms = deadline_s > 0 ? mono_ms() + (int64_t)deadline_s * 1000
-        : INT64_MAX;
+    w->drain_key = key;
+    w->drain_started_ms = mono_ms();
+    w->deadline_ms = deadline_ms;
 }
 
 /* CTL_HANDOFF: an upgrade; hand every connection to fd's worker. */
@@ -113,9 +115,9 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
             close(fd);
         return;
     }
-    worker_stop_accepting(w, pfd, (int)m->arg);
-    w->drain_started_ms = mono_ms();
-    w->drain_key = "upgrade_drain_timeout";
+    /* upgrade_drain_timeout 0: until they end. */
+    worker_stop_accepting(w, pfd, "upgrade_drain_timeout", m->arg > 0 ?
+        mono_ms() + (int64_t)m->arg * 1000 : INT64_MAX);
     n = handoff_begin(w, fd);
     if (fd >= 0)
         log_info("upgrade: handing %d connection(s) over to the new binary",
@@ -239,12 +241,8 @@ worker_main(struct worker *w)
                 }
                 if (si.ssi_signo == SIGHUP || w->draining)
                     continue;       /* reloads come over ctl_fd */
-                worker_stop_accepting(w, pfd,
-                    w->snap->cfg->shutdown_timeout);
-                w->drain_started_ms = mono_ms();
-                w->drain_key = "shutdown_timeout";
-                if (w->snap->cfg->shutdown_timeout == 0)
-                    w->deadline_ms = mono_ms();
+                worker_stop_accepting(w, pfd, "shutdown_timeout", mono_ms() +
+                    (int64_t)w->snap->cfg->shutdown_timeout * 1000);
                 log_info("signal %d: draining %d connection(s) for up to "
                     "%d s", (int)si.ssi_signo, atomic_load(&w->active),
                     w->snap->cfg->shutdown_timeout);

@@ -591,6 +591,21 @@ load_finish() {
     assert_eq "$rc_streams" 0 "stream client exit status"
 }
 
+# new_pid FILE OLD SECONDS: wait until the pid file FILE names a pid
+# other than OLD (a new master after USR2); print it, or nothing if none
+# came within SECONDS.
+new_pid() {
+    local p i
+    for ((i = 0; i < $3 * 20; i++)); do
+        p=$(cat "$1" 2>/dev/null || true)
+        if [ -n "$p" ] && [ "$p" != "$2" ]; then
+            echo "$p"
+            return 0
+        fi
+        sleep 0.05
+    done
+}
+
 _lib_on_exit() {
     local rc=$? f
     trap - EXIT

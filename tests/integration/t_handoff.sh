@@ -109,13 +109,7 @@ for ((k = 1; k <= UPGRADES; k++)); do
     fi
     old=$cur
     kill -USR2 "$old"
-    new=""
-    for ((i = 0; i < 200; i++)); do
-        new=$(cat "$pidf" 2>/dev/null || true)
-        [ -n "$new" ] && [ "$new" != "$old" ] && break
-        new=""
-        sleep 0.05
-    done
+    new=$(new_pid "$pidf" "$old" 10)
     [ -n "$new" ] || die "upgrade $k: no new pid in the pid file in 10 s"
     t_ready=$(date +%s%N)
     track "$new"
@@ -158,12 +152,8 @@ made=$((made + 2))
 install_bin "$TELEMT_REC2_BIN"
 old=$cur
 kill -USR2 "$old"
-for ((i = 0; i < 200; i++)); do
-    new=$(cat "$pidf" 2>/dev/null || true)
-    [ -n "$new" ] && [ "$new" != "$old" ] && break
-    sleep 0.05
-done
-[ "$new" != "$old" ] || die "the record-version upgrade did not start"
+new=$(new_pid "$pidf" "$old" 10)
+[ -n "$new" ] || die "the record-version upgrade did not start"
 track "$new"
 DAEMONS+=("$new")
 wait_grep "$log" "master\\[$old\\] warn: upgrade: the new binary's connection state record has another version; this binary's connections drain here instead until they end" 5 ||

@@ -521,13 +521,7 @@ section_upgrade() {
 
     grabber "$aport" 12 "$HDIR/grab-up.out"
     kill -USR2 "$m1"
-    m2=""
-    for ((i = 0; i < 300; i++)); do
-        m2=$(cat "$pf" 2>/dev/null || true)
-        [ -n "$m2" ] && [ "$m2" != "$m1" ] && break
-        m2=""
-        sleep 0.1
-    done
+    m2=$(new_pid "$pf" "$m1" 30)
     [ -n "$m2" ] || {
         tail -n 30 "$log" >&2
         die "no new master within 30 s of SIGUSR2"

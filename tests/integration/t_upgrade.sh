@@ -85,13 +85,7 @@ case $(readlink "/proc/$m1/exe") in
 esac
 t0=$(date +%s%N)
 kill -USR2 "$m1"
-m2=""
-for ((i = 0; i < 100; i++)); do
-    m2=$(cat "$pidf" 2>/dev/null || true)
-    [ -n "$m2" ] && [ "$m2" != "$m1" ] && break
-    m2=""
-    sleep 0.1
-done
+m2=$(new_pid "$pidf" "$m1" 10)
 [ -n "$m2" ] || {
     tail -n 20 "$log" >&2
     die "the pid file did not get a new pid within 10 s of SIGUSR2"
