@@ -57,6 +57,11 @@ struct config {
     char *mask_host;                    /* resolved: "" became tls_domain */
     int mask_port;
     int mask_connect_timeout;           /* s */
+    int mask_idle_timeout;              /* s */
+    int mask_max_lifetime;              /* s */
+    int mask_max_bytes_up;
+    int mask_max_bytes_down;
+    int mask_max_connections;           /* per worker */
     int replay_window;                  /* s */
     int replay_capacity;
     int max_handshakes;                 /* per worker */
@@ -65,6 +70,7 @@ struct config {
     int client_keepalive;               /* s, 0 = off */
     int client_ack_timeout;             /* s, 0 = off */
     int handshake_timeout;              /* s */
+    int relay_idle_timeout;             /* s, 0 = never */
     int dc_connect_timeout;             /* s */
     int default_dc;
     int ndc_overrides;

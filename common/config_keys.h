@@ -101,6 +101,20 @@
       "port on mask_host")                                                  \
     X("mask_connect_timeout", INT, mask_connect_timeout, LIVE, 1, 60, 5,    \
       "seconds to wait for a connection to mask_host")                      \
+    X("mask_idle_timeout", INT, mask_idle_timeout, LIVE, 1, 86400, 75,      \
+      "seconds a masked connection may stay silent both ways before both "  \
+      "ends are closed (nginx's keepalive_timeout is 75)")                  \
+    X("mask_max_lifetime", INT, mask_max_lifetime, LIVE, 1, 86400, 900,     \
+      "seconds a masked connection may last in all")                        \
+    X("mask_max_bytes_up", INT, mask_max_bytes_up, LIVE, 1, 2147483647,     \
+      16777216, "bytes a masked client may send to mask_host; past it "     \
+      "both ends are closed")                                               \
+    X("mask_max_bytes_down", INT, mask_max_bytes_down, LIVE, 1, 2147483647, \
+      134217728, "bytes mask_host may send a masked client; past it "       \
+      "both ends are closed")                                               \
+    X("mask_max_connections", INT, mask_max_connections, LIVE, 1, 1000000,  \
+      1024, "masked connections each worker relays at once, apart from "    \
+      "max_connections; past it a new one is reset")                        \
     X("replay_window", INT, replay_window, RESTART, 10, 604800, 600,        \
       "seconds a handshake is remembered; at least twice tls_time_skew")    \
     X("replay_capacity", INT, replay_capacity, RESTART, 1024, 16777216, 65536, \
@@ -121,6 +135,9 @@
       "stays unacknowledged this many seconds; 0 is off")                   \
     X("handshake_timeout", INT, handshake_timeout, LIVE, 1, 300, 10,        \
       "seconds a client has to complete its handshake")                     \
+    X("relay_idle_timeout", INT, relay_idle_timeout, LIVE, 0, 604800, 1800, \
+      "seconds a relayed connection may stay silent both ways before it "   \
+      "is closed; 0 is never")                                              \
     X("dc_connect_timeout", INT, dc_connect_timeout, LIVE, 1, 300, 10,      \
       "seconds to wait for a connection to a DC")                           \
     X("default_dc", INT, default_dc, LIVE, 1, 5, 2,                         \

@@ -306,19 +306,27 @@ net_listen_one(const struct sockaddr *sa, socklen_t len, int backlog)
     return net_listen_opts(sa, len, backlog, 0);
 }
 
+/* Wait for events on fd; with wake, a signal it lets in ends the wait. */
 static int
-wait_fd(int fd, short events, int64_t deadline_ms)
+wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
 {
     for (;;) {
         int64_t left = deadline_ms - mono_ms();
         struct pollfd p = { .fd = fd, .events = events };
+        struct timespec ts;
         int r;
 
         if (left <= 0)
             return NET_TIMEOUT;
-        r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (left > 60000)
+            left = 60000;
+        ts.tv_sec = left / 1000;
+        ts.tv_nsec = left % 1000 * 1000000L;
+        r = ppoll(&p, 1, &ts, wake);
         if (r > 0)
             return 0;
+        if (r == -1 && errno == EINTR && wake != NULL)
+            return NET_INTR;
         if (r == -1 && errno != EINTR)
             return NET_ERR;
     }
@@ -340,7 +348,7 @@ net_connect(const struct sockaddr *sa, socklen_t len, int64_t deadline_ms)
         err = errno;
         goto fail;
     }
-    r = wait_fd(fd, POLLOUT, deadline_ms);
+    r = wait_fd(fd, POLLOUT, deadline_ms, NULL);
     if (r != 0) {
         err = errno;
         close(fd);
@@ -359,7 +367,7 @@ fail:
 
 int
 net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
-    int64_t deadline_ms, size_t *got)
+    int64_t deadline_ms, const sigset_t *wake, size_t *got)
 {
     size_t have = 0;
 
@@ -380,7 +388,7 @@ net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
             *got = have;
             return NET_ERR;
         }
-        n = wait_fd(fd, POLLIN, deadline_ms);
+        n = wait_fd(fd, POLLIN, deadline_ms, wake);
         if (n != 0) {
             *got = have;
             return (int)n;
@@ -405,7 +413,7 @@ net_write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
             continue;
         if (n == -1 && errno != EAGAIN)
             return NET_ERR;
-        n = wait_fd(fd, POLLOUT, deadline_ms);
+        n = wait_fd(fd, POLLOUT, deadline_ms, NULL);
         if (n != 0)
             return (int)n;
     }
@@ -421,22 +429,28 @@ net_reset_on_close(int fd)
 }
 
 void
+net_keepalive(int fd, int keepalive_s)
+{
+    int one = 1, cnt = 3;
+
+    if (keepalive_s <= 0)
+        return;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_s,
+        sizeof(keepalive_s));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_s,
+        sizeof(keepalive_s));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+void
 net_client_opts(int fd, int keepalive_s, int ack_timeout_s)
 {
     int one = 1;
 
     /* Failures here only lose an optimisation; the connection still works. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (keepalive_s > 0) {
-        int cnt = 3;
-
-        (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_s,
-            sizeof(keepalive_s));
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_s,
-            sizeof(keepalive_s));
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    }
+    net_keepalive(fd, keepalive_s);
     if (ack_timeout_s > 0) {
         unsigned ms = (unsigned)ack_timeout_s * 1000u;
 

@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 #define NET_EOF         0
 #define NET_ERR        -1
 #define NET_TIMEOUT    -2
+#define NET_INTR       -3       /* a signal let in by the wait set came */
 
 #define NET_DIAL_MAX    8       /* addresses net_dial() tries */
 
@@ -88,10 +90,12 @@ int net_connect(const struct sockaddr *sa, socklen_t len,
 /*
  * Read into buf until at least min bytes (and at most cap) are there, or
  * until the deadline.  Returns the count read (>= min), NET_EOF if the
- * peer closed first (*got tells how much arrived), NET_TIMEOUT or NET_ERR.
+ * peer closed first (*got tells how much arrived), NET_TIMEOUT or NET_ERR;
+ * NET_INTR if wake (the signal mask during waits; NULL: keep the thread's)
+ * let a signal in.
  */
 int net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
-    int64_t deadline_ms, size_t *got);
+    int64_t deadline_ms, const sigset_t *wake, size_t *got);
 /* Write all len bytes before the deadline: 0, NET_TIMEOUT or NET_ERR. */
 int net_write_all(int fd, const uint8_t *buf, size_t len,
     int64_t deadline_ms);
@@ -102,6 +106,8 @@ int net_set_nonblock(int fd);
  * off), TCP_USER_TIMEOUT ack_timeout_s (0 = off), TCP_NODELAY.
  */
 void net_client_opts(int fd, int keepalive_s, int ack_timeout_s);
+/* TCP keepalive every keepalive_s seconds (0: leave it off). */
+void net_keepalive(int fd, int keepalive_s);
 /* Make the last close of fd send a reset, not a FIN (SO_LINGER 0). */
 void net_reset_on_close(int fd);
 

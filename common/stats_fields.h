@@ -17,7 +17,7 @@
 
 #define STATS_COUNTERS(X)                                                   \
     X(conn_accepted, "client connections accepted")                        \
-    X(conn_refused_limit, "connections closed at once: max_connections")   \
+    X(conn_refused_limit, "connections over max_connections (masked)")     \
     X(conn_refused_thread, "connections closed: no thread could start")    \
     X(dc_connect_ok, "DC connections established")                        \
     X(dc_connect_fail, "DC dials that failed on every address")           \
@@ -25,6 +25,11 @@
     X(bytes_dc_to_client, "payload bytes relayed DC -> client")           \
     X(mask_relayed, "refused connections relayed to the mask host")       \
     X(mask_connect_fail, "refused connections whose mask host was down")  \
+    X(mask_refused_cap, "masked connections reset: mask_max_connections")  \
+    X(mask_idle_closed, "masked connections closed: mask_idle_timeout")    \
+    X(mask_expired, "masked connections closed: mask_max_lifetime")        \
+    X(mask_capped, "masked connections closed: mask_max_bytes_*")          \
+    X(relay_idle_closed, "relayed connections closed: relay_idle_timeout") \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)")

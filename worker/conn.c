@@ -45,8 +45,10 @@ conn_close(struct conn *c)
     free(c->hs);
     free(c->resume);
     snapshot_release(c->snap);
-    atomic_fetch_sub_explicit(&c->w->me->active, 1, memory_order_relaxed);
-    atomic_fetch_sub(&c->w->active, 1);
+    if (c->masked)
+        atomic_fetch_sub(&w->masked, 1);
+    atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
+    atomic_fetch_sub(&w->active, 1);
     free(c);
 }
 
@@ -119,6 +121,7 @@ conn_relay(struct conn *c, struct relay *r)
     int rc;
 
     conn_handoff_setup(c, r);
+    r->idle_ms = c->cfg->relay_idle_timeout * 1000;
     atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
     rc = relay_run(r);
     atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
@@ -128,8 +131,11 @@ conn_relay(struct conn *c, struct relay *r)
         memory_order_relaxed);
     atomic_fetch_add_explicit(&us->bytes_dc_to_client, r->d2c_bytes,
         memory_order_relaxed);
+    if (rc == RELAY_IDLE)
+        STATS_ADD(s, relay_idle_closed, 1);
     log_debug("%s: %s, %llu bytes up, %llu bytes down", c->peer,
         rc == RELAY_HANDED ? "handed over to the new binary" :
+        rc == RELAY_IDLE ? "closed (relay_idle_timeout)" :
         rc == 0 ? "closed (eof)" : "closed (reset)",
         (unsigned long long)r->c2d_bytes, (unsigned long long)r->d2c_bytes);
 }
@@ -165,6 +171,8 @@ conn_serve(struct conn *c, struct hs_result *hs)
         return;
     }
     STATS_ADD(s, dc_connect_ok, 1);
+    /* Only now: a masked client must not get probes no web server sends. */
+    net_keepalive(c->cfd, cfg->client_keepalive);
     atomic_fetch_add_explicit(&dcs->connections, 1, memory_order_relaxed);
     t0 = mono_us() - t0;
     atomic_fetch_add_explicit(&dcs->connect_us_sum, (uint64_t)t0,
@@ -227,10 +235,11 @@ conn_hs_enter(struct conn *c)
     if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL) {
         struct conn *old = w->hs_head;
 
-        /* Its thread wakes with EOF; the fd stays valid while listed. */
+        /* Its thread wakes from its read and masks what it has read: a
+         * bare close would tell a prober of the flood.  Its thread is
+         * alive while listed (conn_hs_leave() takes hs_lock). */
         atomic_store(&old->evicted, 1);
-        (void)shutdown(old->cfd, SHUT_RDWR);
-        STATS_HS(w->stats, evicted);
+        (void)pthread_kill(old->tid, RELAY_WAKE_SIG);
         w->hs_head = old->hs_next;
         if (w->hs_head != NULL)
             w->hs_head->hs_prev = NULL;
@@ -251,7 +260,7 @@ conn_hs_enter(struct conn *c)
     pthread_mutex_unlock(&w->hs_lock);
 }
 
-static void
+void
 conn_hs_leave(struct conn *c)
 {
     struct worker *w = c->w;
@@ -291,19 +300,19 @@ conn_thread(void *arg)
     enum hs_verdict v;
 
     conn_own_thread(c);
-    net_client_opts(c->cfd, cfg->client_keepalive, cfg->client_ack_timeout);
+    net_client_opts(c->cfd, 0, cfg->client_ack_timeout);
     conn_hs_enter(c);
     v = handshake_run(c, &hs);
     conn_hs_leave(c);
     stats_observe(c->w->stats, STATS_HIST_handshake_seconds,
         mono_us() - c->started_us);
-    if (atomic_load(&c->evicted)) {
-        log_debug("%s: evicted from the handshake after %zu bytes",
-            c->peer, c->hslen);
-        if (v == HS_OK) {
-            ctr_free(hs.c_dec);
-            ctr_free(hs.c_enc);
-        }
+    /* An evicted client that proved itself meanwhile is served. */
+    if (atomic_load(&c->evicted) && v != HS_OK) {
+        STATS_HS(c->w->stats, evicted);
+        log_debug("%s: evicted from the handshake after %zu bytes%s",
+            c->peer, c->hslen, c->answered ? "" : ": masking");
+        if (cfg->mask && !c->answered)
+            mask_run(c, 0);
     } else if (v != HS_OK) {
         conn_count_refusal(c->w->stats, v);
         log_debug("%s: handshake refused: %s after %zu bytes%s", c->peer,
@@ -446,6 +455,26 @@ conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
     return c == NULL ? -1 : conn_start(c, conn_thread);
 }
 
+/* Over max_connections: straight to the mask host, whatever it sends. */
+static void
+conn_overflow_thread(void *arg)
+{
+    struct conn *c = arg;
+
+    conn_own_thread(c);
+    net_client_opts(c->cfd, 0, c->cfg->client_ack_timeout);
+    mask_run(c, 0);
+    conn_close(c);
+}
+
+int
+conn_spawn_masked(struct worker *w, int fd, const struct sockaddr *peer)
+{
+    struct conn *c = conn_new(w, fd, peer);
+
+    return c == NULL ? -1 : conn_start(c, conn_overflow_thread);
+}
+
 /* A connection handed to us: rebuild its relay from the record, go on. */
 static void
 conn_resumed_thread(void *arg)
@@ -511,6 +540,13 @@ conn_resume(struct worker *w, struct handoff_rec *rec, int cfd, int dfd)
     }
     c->dfd = dfd;
     c->resume = rec;
+    if (rec->kind != HANDOFF_DC && !mask_take_slot(c)) {
+        log_info("%s: masked, handed over, but mask_max_connections (%d) "
+            "are in use here", c->peer, c->cfg->mask_max_connections);
+        c->cfd = c->dfd = -1;       /* the caller closes them */
+        conn_close(c);
+        return -1;
+    }
     if (rec->kind == HANDOFF_DC) {
         u = snapshot_user(c->snap, rec->user);
         if (u < 0 || memcmp(c->cfg->users[u].secret, rec->secret,

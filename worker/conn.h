@@ -33,7 +33,8 @@ struct conn {
      * guarded by the worker's hs_lock. */
     struct conn *hs_prev, *hs_next;
     int hs_listed;
-    atomic_int evicted;             /* closed to make room: no masking */
+    atomic_int evicted;             /* made room for a newer one: masked */
+    int masked;                     /* holds one of w->masked */
     /* The worker's list of every connection; guarded by all_lock.  Once
      * relaying, user is its index in snap, user_slot the user's region
      * slot, and dfd is final. */
@@ -54,12 +55,19 @@ struct conn {
  * only on success.  Returns 0, or -1 (the caller closes fd and counts).
  */
 int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
+/* The same for a client over max_connections: it is masked at once. */
+int conn_spawn_masked(struct worker *w, int fd, const struct sockaddr *peer);
 /*
  * The main thread, with all_lock held, after w->snap became the new
  * config: shut down every relaying connection whose user the new config
  * no longer allows (conn_user_gone()).  Returns how many.
  */
 int conn_drop_gone(struct worker *w);
+/*
+ * Take c off the worker's handshake list (max_handshakes): at the end of
+ * the handshake, or once the client has proven its secret.  Idempotent.
+ */
+void conn_hs_leave(struct conn *c);
 /* Let r be handed over at an upgrade (worker/handoff.c). */
 void conn_handoff_setup(struct conn *c, struct relay *r);
 /*

@@ -24,6 +24,7 @@
 #include "faketls.h"
 #include "log.h"
 #include "net.h"
+#include "relay.h"
 #include "util.h"
 
 #define HS_INITIAL_CAP          4096
@@ -46,6 +47,7 @@ handshake_verdict_name(enum hs_verdict v)
 static enum hs_verdict
 hs_fill(struct conn *c, size_t want, int64_t deadline)
 {
+    sigset_t wake;
     size_t got;
     int r;
 
@@ -65,9 +67,17 @@ hs_fill(struct conn *c, size_t want, int64_t deadline)
         c->hs = p;
         c->hscap = cap;
     }
-    r = net_read_atleast(c->cfd, c->hs + c->hslen, want - c->hslen,
-        c->hscap - c->hslen, deadline, &got);
-    c->hslen += got;
+    /* An eviction (conn_hs_enter()) sets c->evicted and wakes us with
+     * RELAY_WAKE_SIG; an upgrade's wake-up is for relays only. */
+    sigfillset(&wake);
+    sigdelset(&wake, RELAY_WAKE_SIG);
+    do {
+        if (atomic_load(&c->evicted))
+            return HS_TIMEOUT;
+        r = net_read_atleast(c->cfd, c->hs + c->hslen, want - c->hslen,
+            c->hscap - c->hslen, deadline, &wake, &got);
+        c->hslen += got;
+    } while (r == NET_INTR);
     if (r >= 0 && c->hslen >= want)
         return HS_OK;
     if (r == NET_TIMEOUT)
@@ -305,6 +315,9 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     len = faketls_build_answer(h, cfg->users[*user].secret, key_share,
         cert, cert_len, answer, FAKETLS_ANSWER_FIXED + cert_len);
     c->answered = 1;
+    /* Proven: no eviction may take it now (max_handshakes is for those
+     * that have shown nothing yet). */
+    conn_hs_leave(c);
     r = len == 0 ? NET_ERR : net_write_all(c->cfd, answer, len, deadline);
     free(answer);
     if (r == NET_TIMEOUT)

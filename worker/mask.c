@@ -3,8 +3,11 @@
  *
  * Nothing of telemt may show: the mask host gets exactly the bytes the
  * client sent (replayed from the handshake buffer), the client gets
- * exactly the mask host's bytes, and half-closes pass through both ways
- * as the relay does for DCs.
+ * exactly the mask host's bytes.  A client's half-close passes through;
+ * the mask host's close or reset is mirrored at once (a real server
+ * closes, it does not keep reading).  Masked connections have their own
+ * limits (mask_*: idle, lifetime, bytes each way, a cap per worker apart
+ * from max_connections), so probers can never hold real clients' slots.
  */
 #include "mask.h"
 
@@ -16,19 +19,59 @@
 #include "log.h"
 #include "net.h"
 #include "relay.h"
+#include "util.h"
+
+int
+mask_take_slot(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (atomic_fetch_add(&w->masked, 1) >= c->cfg->mask_max_connections) {
+        atomic_fetch_sub(&w->masked, 1);
+        return 0;
+    }
+    c->masked = 1;
+    return 1;
+}
 
 int
 mask_relay(struct conn *c, struct relay *r)
 {
+    const struct config *cfg = c->cfg;
+    struct stats_region *s = c->w->stats;
     int rc;
 
     conn_handoff_setup(c, r);
+    r->idle_ms = cfg->mask_idle_timeout * 1000;
+    r->end_ms = mono_ms() + (int64_t)cfg->mask_max_lifetime * 1000;
+    r->max_up = (uint64_t)cfg->mask_max_bytes_up;
+    r->max_down = (uint64_t)cfg->mask_max_bytes_down;
+    r->end_on_dst_eof = 1;
     rc = relay_run(r);
-    /* The mask host reset us (or we failed): the client must see a reset
-     * too, not the clean close a prober could tell apart. */
-    if (rc < 0)
+    switch (rc) {
+    case RELAY_IDLE:    STATS_ADD(s, mask_idle_closed, 1); break;
+    case RELAY_EXPIRED: STATS_ADD(s, mask_expired, 1); break;
+    case RELAY_CAPPED:  STATS_ADD(s, mask_capped, 1); break;
+    case -1:
+        /* The mask host reset us (or we failed): the client must see a
+         * reset too, not the clean close a prober could tell apart. */
         net_reset_on_close(c->cfd);
+        break;
+    }
     return rc;
+}
+
+static const char *
+mask_end_name(int rc)
+{
+    switch (rc) {
+    case 0:             return "";
+    case RELAY_HANDED:  return " (handed over)";
+    case RELAY_IDLE:    return " (mask_idle_timeout)";
+    case RELAY_EXPIRED: return " (mask_max_lifetime)";
+    case RELAY_CAPPED:  return " (mask_max_bytes)";
+    default:            return " (reset)";
+    }
 }
 
 void
@@ -39,6 +82,13 @@ mask_run(struct conn *c, int client_eof)
     char desc[300];
     int rc;
 
+    if (!mask_take_slot(c)) {
+        STATS_ADD(c->w->stats, mask_refused_cap, 1);
+        log_debug("%s: mask_max_connections (%d) in use; resetting the "
+            "client", c->peer, cfg->mask_max_connections);
+        net_reset_on_close(c->cfd);
+        return;
+    }
     c->dfd = net_dial(cfg->mask_host, cfg->mask_port,
         cfg->prefer_ipv6 ? AF_INET6 : AF_INET, cfg->mask_connect_timeout,
         desc, sizeof(desc));
@@ -61,6 +111,5 @@ mask_run(struct conn *c, int client_eof)
     rc = mask_relay(c, &r);
     log_debug("%s: masked to %s, %zu bytes replayed, %llu up, %llu down%s",
         c->peer, desc, c->hslen, (unsigned long long)r.c2d_bytes,
-        (unsigned long long)r.d2c_bytes, rc == RELAY_HANDED ?
-        " (handed over)" : rc == 0 ? "" : " (reset)");
+        (unsigned long long)r.d2c_bytes, mask_end_name(rc));
 }

@@ -47,6 +47,7 @@ struct dir {
     int eof;                        /* src said EOF */
     int done;                       /* EOF passed on to dst */
     uint64_t *bytes;
+    uint64_t left;                  /* bytes src may still send (cap) */
 };
 
 /* 1 progress, 0 would block, -1 failed. */
@@ -55,7 +56,8 @@ dir_read(struct dir *d)
 {
     size_t head = d->wrap ? TLSREC_HEADER : 0, len;
     uint8_t *p = d->buf + head;
-    ssize_t n = read(d->src, p, RELAY_BUF);
+    ssize_t n = read(d->src, p, d->left < RELAY_BUF ? (size_t)d->left :
+        RELAY_BUF);
 
     if (n > 0) {
         len = (size_t)n;
@@ -77,6 +79,7 @@ dir_read(struct dir *d)
         d->off = 0;
         d->len = len > 0 ? head + len : 0;
         *d->bytes += (uint64_t)len;
+        d->left -= (uint64_t)n;
         return 1;
     }
     if (n == 0) {
@@ -120,6 +123,8 @@ dir_pump(struct dir *d)
                 return r;
             continue;
         }
+        if (d->left == 0)
+            return 0;               /* capped: the loop ends it */
         r = dir_read(d);
         if (r <= 0)
             return r;
@@ -134,7 +139,7 @@ dir_events(const struct dir *d, int fd)
 
     if (d->done)
         return 0;
-    if (fd == d->src && d->len == d->off && !d->eof)
+    if (fd == d->src && d->len == d->off && !d->eof && d->left > 0)
         ev |= POLLIN;
     if (fd == d->dst && (d->len > d->off || d->eof))
         ev |= POLLOUT;
@@ -166,6 +171,37 @@ relay_idle(struct relay_state *st)
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
     threads_trim_stack();
+}
+
+/*
+ * After a pump that moved `moved` (bytes and EOFs seen before it): the
+ * limit that ends the relay, or 0 and in *wait_ms how long the next wait
+ * may last (-1: no bound) before a limit needs checking again.
+ */
+static int
+relay_limits(const struct relay *r, const struct dir *up,
+    const struct dir *down, uint64_t moved, int64_t *last_ms,
+    int64_t *wait_ms)
+{
+    int64_t now = mono_ms();
+
+    if (r->c2d_bytes + r->d2c_bytes + (uint64_t)up->eof +
+        (uint64_t)down->eof != moved)
+        *last_ms = now;
+    /* A direction at its cap ends the relay once its bytes are out. */
+    if ((up->left == 0 && up->len == up->off) ||
+        (down->left == 0 && down->len == down->off))
+        return RELAY_CAPPED;
+    if (r->end_ms > 0 && now >= r->end_ms)
+        return RELAY_EXPIRED;
+    if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms)
+        return RELAY_IDLE;
+    *wait_ms = -1;
+    if (r->idle_ms > 0)
+        *wait_ms = *last_ms + r->idle_ms - now;
+    if (r->end_ms > 0 && (*wait_ms < 0 || r->end_ms - now < *wait_ms))
+        *wait_ms = r->end_ms - now;
+    return 0;
 }
 
 /* Continue a relay handed over to us: its pending bytes and EOF state. */
@@ -202,16 +238,19 @@ relay_run(struct relay *r)
     struct relay_state st;
     struct dir *up = &st.up, *down = &st.down;
     struct pollfd *p = st.p;
+    int64_t last_ms;
     int rc = 0, trimmed = 0;
     sigset_t wake;
 
     *up = (struct dir){
         .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
         .unwrap = r->tls, .bytes = &r->c2d_bytes,
+        .left = r->max_up > 0 ? r->max_up : UINT64_MAX,
     };
     *down = (struct dir){
         .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
         .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
+        .left = r->max_down > 0 ? r->max_down : UINT64_MAX,
     };
     up->buf = &st.buf[0][0];        /* where, not what: nothing read yet */
     down->buf = &st.buf[1][0];
@@ -244,14 +283,20 @@ relay_run(struct relay *r)
     r->early = NULL;
     r->first = NULL;
 
+    last_ms = mono_ms();
     while (!(up->done && down->done)) {
+        uint64_t moved = r->c2d_bytes + r->d2c_bytes + (uint64_t)up->eof +
+            (uint64_t)down->eof;
+        int64_t now, wait_ms;
         int n, quiet;
 
         if (dir_pump(up) < 0 || dir_pump(down) < 0) {
             rc = -1;
             break;
         }
-        if (up->done && down->done)
+        if ((up->done && down->done) || (r->end_on_dst_eof && down->done))
+            break;
+        if ((rc = relay_limits(r, up, down, moved, &last_ms, &wait_ms)) != 0)
             break;
         if (r->handoff != NULL && atomic_load(r->handoff) &&
             relay_handoff(r, up, down) == 0) {
@@ -268,18 +313,23 @@ relay_run(struct relay *r)
                 p[i].fd = -1;
         /* Only reads are awaited: both buffers are empty. */
         quiet = up->len == up->off && down->len == down->off;
-        n = ppoll(p, 2, quiet && !trimmed ? &(struct timespec){
-            .tv_sec = RELAY_IDLE_MS / 1000,
-            .tv_nsec = RELAY_IDLE_MS % 1000 * 1000000L } : NULL, &wake);
+        if (quiet && !trimmed && (wait_ms < 0 || wait_ms > RELAY_IDLE_MS))
+            wait_ms = RELAY_IDLE_MS;
+        n = ppoll(p, 2, wait_ms < 0 ? NULL : &(struct timespec){
+            .tv_sec = wait_ms / 1000,
+            .tv_nsec = wait_ms % 1000 * 1000000L }, &wake);
         if (n == -1 && errno != EINTR) {
             rc = -1;
             break;
         }
-        if (n == 0) {
+        now = mono_ms();
+        if (n == 0 && quiet && !trimmed && now - last_ms >= RELAY_IDLE_MS) {
             relay_idle(&st);
             trimmed = 1;
             continue;
         }
+        if (n == 0)
+            continue;
         trimmed = 0;
         if ((p[0].revents | p[1].revents) & POLLNVAL) {
             rc = -1;

@@ -16,7 +16,11 @@
 
 #define RELAY_BUF       TLSREC_MAX_OUT
 #define RELAY_PENDING   (RELAY_BUF + TLSREC_HEADER) /* max per direction */
-#define RELAY_HANDED    1               /* relay_run(): handed over */
+/* relay_run()'s results besides 0 (clean end) and -1 (failure). */
+#define RELAY_HANDED    1               /* handed over */
+#define RELAY_IDLE      2               /* silent both ways for idle_ms */
+#define RELAY_EXPIRED   3               /* end_ms passed */
+#define RELAY_CAPPED    4               /* a direction reached its cap */
 /* Sent to a relaying thread to make it look at *handoff now. */
 #define RELAY_WAKE_SIG  SIGURG
 
@@ -60,6 +64,15 @@ struct relay {
     int (*handoff_fn)(struct relay *r, const struct relay_pending *p);
     void *handoff_arg;
     const struct relay_pending *resume;     /* in: continue from here */
+    /* Limits, 0 for none: nothing read either way for idle_ms; the
+     * monotonic time end_ms; payload bytes each way. */
+    int idle_ms;
+    int64_t end_ms;
+    uint64_t max_up, max_down;
+    /* Masking: the mask host's EOF ends the relay at once (its caller
+     * then closes the client as the mask host closed us), where a DC's
+     * is passed on as a half-close. */
+    int end_on_dst_eof;
 };
 
 /*
@@ -73,7 +86,9 @@ struct relay {
  * Relay until both directions reach EOF (each EOF is passed on as a
  * half-close; a TLS alert from the client counts as EOF) or either side
  * fails (a TLS record error is a failure).  Returns 0 on a clean end, -1
- * on a socket error or reset, RELAY_HANDED after a hand-over.  With
+ * on a socket error or reset, RELAY_HANDED after a hand-over, or the
+ * limit that ended it (RELAY_IDLE, RELAY_EXPIRED, RELAY_CAPPED; a capped
+ * direction relays exactly its cap).  With
  * r->resume (a relay handed over to us) first and early must be empty
  * and the pending bytes are sent first.  Never closes the fds; always
  * frees r->release.  Needs about 33 KiB of stack for its buffers.

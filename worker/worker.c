@@ -2,8 +2,9 @@
  * worker.c - the worker process: accepts on its slot's sockets and hands
  * each client to a detached connection thread.
  *
- * Limits are enforced here, before a thread exists: past max_connections
- * a new client is closed at once and counted.  Every signal is blocked
+ * max_connections is enforced here, before a thread exists: past it a
+ * new client goes straight to the mask host (closed at once with mask
+ * off), counted.  Every signal is blocked
  * before the first thread starts so threads inherit a full mask; the main
  * thread alone reads TERM/INT from a signalfd and the master's control
  * messages (a reload's config) from its channel.  EOF on the death pipe
@@ -27,6 +28,7 @@
 #include "ctl.h"
 #include "handoff.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 static int
@@ -44,7 +46,7 @@ worker_accept(struct worker *w, int lfd)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+        int full, fd = accept4(lfd, (struct sockaddr *)&ss, &len,
             SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd == -1) {
@@ -61,15 +63,24 @@ worker_accept(struct worker *w, int lfd)
         }
         STATS_ADD(w->stats, conn_accepted, 1);
         atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
-        if (atomic_load(&w->active) >= w->snap->cfg->max_connections) {
+        /* Masked connections have their own cap (mask_run()). */
+        full = atomic_load(&w->active) - atomic_load(&w->masked) >=
+            w->snap->cfg->max_connections;
+        if (full) {
             STATS_ADD(w->stats, conn_refused_limit, 1);
-            log_debug("max_connections (%d) reached, closing client",
-                w->snap->cfg->max_connections);
+            log_debug("max_connections (%d) reached, %s the client",
+                w->snap->cfg->max_connections,
+                w->snap->cfg->mask ? "masking" : "closing");
+        }
+        if (full && !w->snap->cfg->mask) {
             close(fd);
             continue;
         }
-        if (conn_spawn(w, fd, (struct sockaddr *)&ss) != 0) {
+        if ((full ? conn_spawn_masked : conn_spawn)(w, fd,
+            (struct sockaddr *)&ss) != 0) {
             STATS_ADD(w->stats, conn_refused_thread, 1);
+            /* As an overloaded server's client would see it. */
+            net_reset_on_close(fd);
             close(fd);
         }
     }
@@ -173,6 +184,7 @@ worker_main(struct worker *w)
         fatal("sigaction");
     w->handoff_fd = -1;
     atomic_init(&w->active, 0);
+    atomic_init(&w->masked, 0);
     if (threads_init(&w->threads, (size_t)cfg->thread_stack_size) != 0)
         fatalx("cannot set up the connection threads");
     if (cfg->mode_tls && keys_start(&w->keys) != 0)

@@ -42,6 +42,7 @@ struct worker {
     struct stats_region *stats;
     struct stats_worker *me;        /* this worker's slot in the region */
     atomic_int active;              /* connection threads alive */
+    atomic_int masked;              /* of them, relaying to mask_host */
     struct threads threads;         /* connection threads */
     struct keys keys;               /* fake TLS: key shares made ahead */
     int keys_started;               /* once a config turned fake TLS on */
