@@ -48,7 +48,8 @@
     X("workers", INT, workers, RESTART, 0, 64, 0,                           \
       "worker processes; 0 means one per online CPU")                       \
     X("max_connections", INT, max_connections, LIVE, 1, 1000000, 10000,     \
-      "client connections each worker accepts at once")                     \
+      "client connections each worker serves at once, masked ones apart; "  \
+      "past it a new one is masked")                                        \
     X("thread_stack_size", INT, thread_stack_size, RESTART, 131072,         \
       67108864, 262144,                                                     \
       "stack size of each connection thread, in bytes")                     \
@@ -122,7 +123,7 @@
       "are forgotten first")                                                \
     X("max_handshakes", INT, max_handshakes, LIVE, 1, 1000000, 4096,        \
       "connections each worker keeps in the handshake state; past it the "  \
-      "oldest one is closed to make room")                                  \
+      "oldest one is masked to make room")                                  \
     X("prefer_ipv6", BOOL, prefer_ipv6, LIVE, 0, 0, false,                  \
       "try a DC's IPv6 addresses before its IPv4 ones")                     \
     X("fast_mode", BOOL, fast_mode, LIVE, 0, 0, true,                       \

@@ -49,7 +49,7 @@
     X(bad_sni, "refused: SNI is not tls_domain")                          \
     X(bad_header, "refused: first bytes no client sends")                 \
     X(replay, "refused: replay of a remembered handshake")                \
-    X(evicted, "closed to make room (max_handshakes)")                    \
+    X(evicted, "masked to make room (max_handshakes)")                    \
     X(error, "aborted: socket or memory error")
 
 #define STATS_USER_FIELDS(X)                                                \
