@@ -110,16 +110,19 @@ $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The admin's renderers are pure functions of a region: unit-tested too.
+# The admin's renderers are pure functions of a region, and the relay a
+# function of two sockets: unit-tested too.
 $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ) \
-        $(O)/admin/render_json.o $(O)/admin/render_prom.o
+        $(O)/admin/render_json.o $(O)/admin/render_prom.o \
+        $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 
 $(O)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Icommon -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Icommon -Iworker \
+	    -c -o $@ $<
 
 $(O)/tests/tools/%.o: tests/tools/%.c
 	@mkdir -p $(dir $@)
