@@ -130,7 +130,8 @@
       "let the DC encrypt straight to the client, saving one "              \
       "re-encryption")                                                      \
     X("client_keepalive", INT, client_keepalive, LIVE, 0, 86400, 60,        \
-      "TCP keepalive idle time on client sockets, in seconds; 0 is off")    \
+      "TCP keepalive idle time on client sockets once they proved a "       \
+      "secret (masked ones never get it), in seconds; 0 is off")            \
     X("client_ack_timeout", INT, client_ack_timeout, LIVE, 0, 86400, 300,   \
       "TCP user timeout on client sockets: drop a client whose data "       \
       "stays unacknowledged this many seconds; 0 is off")                   \
