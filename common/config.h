@@ -65,6 +65,9 @@ struct config {
     int replay_window;                  /* s */
     int replay_capacity;
     int max_handshakes;                 /* per worker */
+    int max_handshakes_per_addr;        /* over all workers; 0 = off */
+    int search_per_addr;
+    int fail_delay_max;                 /* ms */
     bool prefer_ipv6;
     bool fast_mode;
     int client_keepalive;               /* s, 0 = off */

@@ -124,6 +124,20 @@
     X("max_handshakes", INT, max_handshakes, LIVE, 1, 1000000, 4096,        \
       "connections each worker keeps in the handshake state; past it the "  \
       "oldest one is masked to make room")                                  \
+    X("max_handshakes_per_addr", INT, max_handshakes_per_addr, LIVE, 0,   \
+      1000000, 256, "connections one client address (an IPv6 /64 counts "    \
+      "as one) keeps in the handshake state, over all workers; past it "    \
+      "that address's oldest one is masked; 0 is no limit")                 \
+    X("search_per_addr", INT, search_per_addr, LIVE, 1, 64, 1,              \
+      "searches of every user's secret (for a hello or header its "         \
+      "address has not proved before) one client address runs at once, "   \
+      "over all workers, once it failed more than 4 times lately; more "    \
+      "wait their turn")                                                    \
+    X("fail_delay_max", INT, fail_delay_max, LIVE, 0, 60000, 1000,          \
+      "the longest wait, in ms, an address's next secret search gets after " \
+      "repeated failures (4 are free, then 25 ms doubling, halving every "  \
+      "minute); below half of handshake_timeout; unset, at most a quarter " \
+      "of it; 0 is no wait")                                                \
     X("prefer_ipv6", BOOL, prefer_ipv6, LIVE, 0, 0, false,                  \
       "try a DC's IPv6 addresses before its IPv4 ones")                     \
     X("fast_mode", BOOL, fast_mode, LIVE, 0, 0, true,                       \
