@@ -157,7 +157,8 @@
       "upgrades; \"\" turns it off")                                        \
     X("admin_token", TOKEN, admin_token, LIVE, 0, 0, "",                    \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
-      "(the page itself loads without it); admin_listen on a non-loopback " \
+      "(the page itself loads without it); without it /api/v1/users omits " \
+      "the links (they hold the secrets); admin_listen on a non-loopback "  \
       "address needs this or admin_whitelist")                              \
     X("admin_whitelist", CIDRLIST, admin_whitelist, LIVE, 0, 64, "[]",      \
       "client networks allowed to reach the admin endpoint (\"10.0.0.0/8\"," \
