@@ -82,6 +82,8 @@ struct config {
     char *admin_token;                  /* "" = none */
     int nadmin_whitelist;
     char **admin_whitelist;             /* "addr/prefix" strings */
+    int admin_max_per_ip;
+    int admin_request_timeout;          /* s */
     char *public_host;                  /* "" when unset */
     int public_port;                    /* resolved: 0 became port */
     int log_level;                      /* enum log_level */

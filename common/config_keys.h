@@ -171,11 +171,19 @@
       "upgrades; \"\" turns it off")                                        \
     X("admin_token", TOKEN, admin_token, LIVE, 0, 0, "",                    \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
-      "(the page itself loads without it); admin_listen on a non-loopback " \
+      "(the page itself loads without it); without it /api/v1/users omits " \
+      "the links (they hold the secrets); admin_listen on a non-loopback "  \
       "address needs this or admin_whitelist")                              \
     X("admin_whitelist", CIDRLIST, admin_whitelist, LIVE, 0, 64, "[]",      \
       "client networks allowed to reach the admin endpoint (\"10.0.0.0/8\"," \
       " \"2001:db8::/32\"); enforced whenever set")                          \
+    X("admin_max_per_ip", INT, admin_max_per_ip, RESTART, 1, 64, 8,         \
+      "connections one client address may hold on the admin endpoint at "  \
+      "once (of 64 in all); more are closed at accept")                    \
+    X("admin_request_timeout", INT, admin_request_timeout, LIVE, 1, 300, 10, \
+      "seconds an admin connection gets for each request, from accept (or " \
+      "the previous answer) to the end of the answer; sending more does "   \
+      "not extend it")                                                      \
     X("log_level", LOGLVL, log_level, LIVE, 0, 0, "info",                   \
       "one of error, warn, info, debug")                                    \
     X("log_file", PATH, log_file, RESTART, 0, 0, "",                        \

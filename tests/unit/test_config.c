@@ -520,6 +520,7 @@ START_TEST(test_print_keys)
         "client_keepalive", "client_ack_timeout", "handshake_timeout",
         "relay_idle_timeout", "dc_connect_timeout", "default_dc", "dc_overrides", "public_host",
         "public_port", "admin_listen", "admin_token", "admin_whitelist",
+        "admin_max_per_ip", "admin_request_timeout",
         "log_level", "log_file", "pidfile", "user", "group", "allow_root",
         "max_open_files", "shutdown_timeout", "upgrade_drain_timeout",
         "reload_drop_removed_users",
