@@ -127,7 +127,8 @@
     X("max_handshakes_per_addr", INT, max_handshakes_per_addr, LIVE, 0,   \
       1000000, 256, "connections one client address (an IPv6 /64 counts "    \
       "as one) keeps in the handshake state, over all workers; past it "    \
-      "that address's oldest one is masked; 0 is no limit")                 \
+      "that address's oldest one is masked if it is over a second old; "    \
+      "0 is no limit")                                                      \
     X("search_per_addr", INT, search_per_addr, LIVE, 1, 64, 1,              \
       "searches of every user's secret (for a hello or header its "         \
       "address has not proved before) one client address runs at once, "   \

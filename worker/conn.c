@@ -257,36 +257,48 @@ conn_evict(struct worker *w, struct conn *old, int why)
     conn_hs_unlist(w, old);
 }
 
-/* The oldest listed connection from key's address; hs_lock held. */
+/*
+ * A handshake younger than this is never evicted for its address: real
+ * clients behind one carrier NAT come in bursts (a cell reconnecting),
+ * and a client slow to send its first bytes is still one RTT away from
+ * proving itself.  A flood from one address holds at most
+ * max_handshakes_per_addr plus what it opens in this time.
+ */
+#define HS_ADDR_GRACE_MS 1000
+
+/* The oldest listed connection from key's address if it is past the
+ * grace; hs_lock held. */
 static struct conn *
-conn_hs_oldest_of(struct worker *w, uint64_t key)
+conn_hs_oldest_of(struct worker *w, uint64_t key, int64_t now)
 {
     for (struct conn *o = w->hs_head; o != NULL; o = o->hs_next)
         if (o->src_key == key)
-            return o;
+            return now - o->started_ms >= HS_ADDR_GRACE_MS ? o : NULL;
     return NULL;
 }
 
 /*
  * Add c to the worker's handshake list.  Over max_handshakes_per_addr
- * the oldest from c's own address makes room (counted over all workers,
- * so there may be none here); over max_handshakes the oldest of all.
+ * the oldest from c's own address makes room if it is past the grace
+ * (counted over all workers, so there may be none here); over
+ * max_handshakes the oldest of all.
  */
 static void
 conn_hs_enter(struct conn *c)
 {
     struct worker *w = c->w;
     int cap = c->cfg->max_handshakes_per_addr, n = 0;
+    int64_t now = mono_ms();
 
     c->src_key = srcguard_key((const struct sockaddr *)&c->peer_addr);
-    c->src = srcguard_get(&w->stats->guard, c->src_key, mono_ms());
+    c->src = srcguard_get(&w->stats->guard, c->src_key, now);
     if (c->src == NULL)
         STATS_ADD(w->stats, addr_unguarded, 1);
     pthread_mutex_lock(&w->hs_lock);
     if (c->src != NULL)
         n = srcguard_hs_enter(c->src, c->src_key);
     if (cap > 0 && n > cap) {
-        struct conn *old = conn_hs_oldest_of(w, c->src_key);
+        struct conn *old = conn_hs_oldest_of(w, c->src_key, now);
 
         if (old != NULL)
             conn_evict(w, old, CONN_EVICTED_ADDR);
