@@ -40,8 +40,9 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c
-MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
-              master/privs.c master/daemon.c master/reload.c master/upgrade.c
+MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
+              master/tlsprobe.c master/privs.c master/daemon.c \
+              master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c

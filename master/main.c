@@ -236,7 +236,7 @@ start(struct master *m, struct inherit *in)
     sigset_t set;
 
     /* Signals are taken synchronously by the master loop; block first. */
-    spawn_sigset(&set);
+    master_sigset(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -320,7 +320,7 @@ main(int argc, char **argv)
     if (preflight(&m, &in, argv[0]) != 0)
         return 1;
     start(&m, &in);
-    rc = spawn_loop(&m);
+    rc = master_loop(&m);
     free(m.user_slot);
     config_free(m.cfg);
     stats_destroy(m.stats);

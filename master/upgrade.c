@@ -140,7 +140,7 @@ upgrade_start(struct master *m)
         /* The new binary starts as this master runs: with the signals
          * it takes synchronously blocked, so none is lost or fatal before
          * its loop runs. */
-        spawn_sigset(&set);
+        master_sigset(&set);
         sigprocmask(SIG_SETMASK, &set, NULL);
         execv(m->exe, m->argv);
         log_warn("SIGUSR2: execv(%s)", m->exe);
