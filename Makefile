@@ -112,12 +112,20 @@ $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The admin's renderers are pure functions of a region, and the relay a
-# function of two sockets: unit-tested too.
-$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ) \
+# function of two sockets: unit-tested too.  The replay table is linked
+# with its test hooks (TELEMT_TEST_HOOKS), which the daemon never has.
+UNIT_COMMON := $(filter-out $(O)/common/replay.o,$(COMMON_OBJ)) \
+               $(O)/tests/unit/hooks/replay.o
+$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/render_json.o $(O)/admin/render_prom.o $(O)/admin/access.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
+$(O)/tests/unit/hooks/replay.o: common/replay.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (test hooks)"
+	$(Q)$(CC) $(CFLAGS) -DTELEMT_TEST_HOOKS -Icommon -c -o $@ $<
 
 $(O)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)

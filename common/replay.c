@@ -99,16 +99,18 @@ struct replay_geom {
     uint64_t stripes_off, stripe_stride, size;
 };
 
+#ifdef TELEMT_TEST_HOOKS
 /*
- * Test hooks: not part of replay.h; tests/unit/test_replay.c declares
- * them itself.  replay_attach() belongs in replay.h (see its comment).
+ * Test hooks, compiled only into the unit tests' copy of this file (the
+ * Makefile's TELEMT_TEST_HOOKS): not part of replay.h;
+ * tests/unit/test_replay.c declares them itself.
  */
-struct replay_table *replay_attach(void *mem, size_t len);
 uint32_t replay_debug_stripe(const struct replay_table *t,
     const uint8_t fp[REPLAY_FP_LEN], uint32_t *nstripes);
 int replay_debug_lock_stripe(struct replay_table *t, uint32_t stripe);
 void replay_debug_corrupt_stripe(struct replay_table *t, uint32_t stripe,
     int how);
+#endif
 
 static uint64_t
 round_up(uint64_t n, uint64_t to)
@@ -525,6 +527,7 @@ replay_count(struct replay_table *t)
     return n;
 }
 
+#ifdef TELEMT_TEST_HOOKS
 /* Test hook: the stripe fp belongs to, and the stripe count if asked. */
 uint32_t
 replay_debug_stripe(const struct replay_table *t,
@@ -591,3 +594,4 @@ replay_debug_corrupt_stripe(struct replay_table *t, uint32_t stripe,
         break;
     }
 }
+#endif
