@@ -1,5 +1,6 @@
 /*
- * util.h - small helpers with no state: monotonic clock, hex coding.
+ * util.h - small helpers with no state: the monotonic clock, signal and
+ * descriptor-limit set-up for start-up code, hex coding.
  */
 #ifndef TELEMT_UTIL_H
 #define TELEMT_UTIL_H

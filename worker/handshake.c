@@ -24,6 +24,7 @@
 #include "faketls.h"
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 #include "relay.h"
 #include "srcguard.h"
 #include "util.h"
@@ -509,7 +510,7 @@ handshake_run(struct conn *c, struct hs_result *r)
     /* SNIFF: the first bytes tell a TLS record from an obfuscated2 header. */
     if ((v = hs_fill(c, 1, deadline)) != HS_OK)
         return v;
-    if (cfg->mode_tls && c->hs[0] == 0x16) {
+    if (cfg->mode_tls && c->hs[0] == TLS_REC_HANDSHAKE) {
         struct faketls_hello h;
         size_t pay_end;
         int user, is_obfs2;

@@ -1,7 +1,7 @@
 /*
- * handshake.h - the client handshake state machine: sniff the first
- * bytes, then obfuscated2 (classic/secure) or fake TLS, find the user,
- * enforce the enabled modes; a verdict, never a partial state.
+ * handshake.h - the client handshake, a sequence of stages: sniff the
+ * first bytes, then obfuscated2 (classic/secure) or fake TLS, find the
+ * user, enforce the enabled modes; a verdict, never a partial state.
  */
 #ifndef TELEMT_HANDSHAKE_H
 #define TELEMT_HANDSHAKE_H
