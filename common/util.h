@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The longest path a config key may hold (NUL included), and room for
+ * one with what we append to it (".tmp<pid>", ".oldbin", a cache file's
+ * name with the mask host in it).
+ */
+#define PATH_LEN        1024
+#define PATH_BUF_LEN    (PATH_LEN + 512)
+
 /* Milliseconds on the monotonic clock. */
 int64_t mono_ms(void);
 /* Microseconds on the monotonic clock. */

@@ -99,7 +99,7 @@ loop_reopen(struct master *m)
 static void
 loop_remove_pidfile(struct master *m, const char *suffix)
 {
-    char path[1100];
+    char path[PATH_BUF_LEN];
 
     if (!m->pidfile_ours)
         return;

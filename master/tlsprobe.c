@@ -46,7 +46,7 @@ cache_path(const struct config *cfg, char *out, size_t outlen)
 int
 tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
 {
-    char path[1400], buf[128];
+    char path[PATH_BUF_LEN], buf[128];
     struct stat st;
     unsigned len;
     long long at;
@@ -98,7 +98,7 @@ cache_create(const char *tmp)
 static void
 cache_store(const struct config *cfg, uint32_t len, int64_t at)
 {
-    char path[1400], tmp[1450], line[64];
+    char path[PATH_BUF_LEN], tmp[PATH_BUF_LEN + 16], line[64];
     int fd, n;
 
     if (cfg->tls_emulation_cache[0] == '\0')

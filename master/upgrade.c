@@ -39,6 +39,7 @@
 #include "ctl.h"
 #include "inherit.h"
 #include "log.h"
+#include "util.h"
 
 _Static_assert(MASTER_MAX_SLOTS * MASTER_MAX_LISTEN <= INHERIT_MAX_LISTEN,
     "TELEMT_INHERIT holds every slot's listening sockets");
@@ -46,7 +47,7 @@ _Static_assert(MASTER_MAX_SLOTS * MASTER_MAX_LISTEN <= INHERIT_MAX_LISTEN,
 static void
 upgrade_rename_pidfile(struct master *m, int forward)
 {
-    char old[1100];
+    char old[PATH_BUF_LEN];
     int r;
 
     if (!m->pidfile_ours)
