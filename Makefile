@@ -17,7 +17,8 @@ PKGS    := libcrypto libconfig libmicrohttpd
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
-           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+           -Wmissing-prototypes -Wmissing-declarations -Wcast-qual \
+           -Wformat=2 -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
            -DTELEMT_VERSION='"$(VERSION)"' \

@@ -248,7 +248,7 @@ respond_page(struct MHD_Connection *conn)
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    r = MHD_create_response_from_buffer(len, (void *)page,
+    r = MHD_create_response_from_buffer(len, unconst(page),
         MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;

@@ -255,8 +255,7 @@ admin_snap_take(const struct admin_ctx *a, int64_t now)
 
     s->tls_cert_len = LD(r->tls_cert_len);
     s->tls_profile_at = LD(r->tls_profile_at);
-    /* replay_count() only loads atomics: the cast drops const, no write. */
-    s->replay_entries = replay_count((struct replay_table *)
+    s->replay_entries = replay_count((const struct replay_table *)
         ((const char *)r + r->replay_off));
     return s;
 }

@@ -187,10 +187,17 @@ replay_size(uint32_t capacity)
 }
 
 static struct replay_stripe *
-stripe_at(const struct replay_table *t, uint32_t i)
+stripe_at(struct replay_table *t, uint32_t i)
 {
     return (struct replay_stripe *)((char *)t + t->stripes_off +
         t->stripe_stride * i);
+}
+
+static const struct replay_stripe *
+stripe_at_const(const struct replay_table *t, uint32_t i)
+{
+    return (const struct replay_stripe *)((const char *)t +
+        t->stripes_off + t->stripe_stride * i);
 }
 
 static int32_t *
@@ -378,7 +385,7 @@ stripe_valid(const struct replay_table *t, struct replay_stripe *s,
  * stripe's fingerprints) and reset it otherwise; *reset reports that.
  */
 static int
-stripe_lock(const struct replay_table *t, uint32_t i, int *reset)
+stripe_lock(struct replay_table *t, uint32_t i, int *reset)
 {
     struct replay_stripe *s = stripe_at(t, i);
     int r;
@@ -517,12 +524,12 @@ replay_check_insert(struct replay_table *t, const uint8_t fp[REPLAY_FP_LEN],
 }
 
 uint64_t
-replay_count(struct replay_table *t)
+replay_count(const struct replay_table *t)
 {
     uint64_t n = 0;
 
     for (uint32_t i = 0; i < t->nstripes; i++)
-        n += atomic_load_explicit(&stripe_at(t, i)->used,
+        n += atomic_load_explicit(&stripe_at_const(t, i)->used,
             memory_order_relaxed);
     return n;
 }

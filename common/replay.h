@@ -45,6 +45,6 @@ int replay_check_insert(struct replay_table *t, const uint8_t fp[REPLAY_FP_LEN],
  */
 struct replay_table *replay_attach(void *mem, size_t len);
 /* Entries currently remembered (counting expired ones not yet evicted). */
-uint64_t replay_count(struct replay_table *t);
+uint64_t replay_count(const struct replay_table *t);
 
 #endif

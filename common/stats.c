@@ -218,8 +218,7 @@ stats_ips_recent(const struct stats_region *s, int u, int64_t now)
     unsigned n = 0;
 
     for (int i = 0; i < STATS_IP_SLOTS; i++) {
-        uint64_t v = atomic_load_explicit(
-            (_Atomic uint64_t *)&s->users[u].ips[i], RELAXED);
+        uint64_t v = atomic_load_explicit(&s->users[u].ips[i], RELAXED);
 
         if (v != 0 && (int64_t)(uint32_t)now - (int64_t)(uint32_t)v <
             STATS_IP_WINDOW_S)
@@ -234,8 +233,7 @@ stats_user_active(const struct stats_region *s, int u)
     uint64_t n = 0;
 
     for (int w = 0; w < STATS_MAX_WORKERS; w++)
-        n += atomic_load_explicit(
-            (_Atomic uint32_t *)&s->user_active[w][u], RELAXED);
+        n += atomic_load_explicit(&s->user_active[w][u], RELAXED);
     return n;
 }
 
@@ -294,7 +292,7 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
 
     out[0] = '\0';
     for (int w = 0; w < STATS_MAX_WORKERS; w++)
-        active += atomic_load((_Atomic uint64_t *)&s->workers[w].active);
+        active += atomic_load(&s->workers[w].active);
 #define EMIT(fmt, ...)                                                    \
     if (n < outlen) {                                                     \
         r = snprintf(out + n, outlen - n, fmt, __VA_ARGS__);              \
@@ -303,12 +301,12 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
     }
 #define X(name, help)                                                     \
     EMIT("%s%s=%llu", n ? " " : "", #name, (unsigned long long)           \
-        atomic_load_explicit((_Atomic uint64_t *)&s->c.name, RELAXED))
+        atomic_load_explicit(&s->c.name, RELAXED))
     STATS_COUNTERS(X)
 #undef X
 #define X(name, help)                                                     \
     EMIT(" hs_%s=%llu", #name, (unsigned long long)atomic_load_explicit(  \
-        (_Atomic uint64_t *)&s->hs[STATS_HS_##name], RELAXED))
+        &s->hs[STATS_HS_##name], RELAXED))
     STATS_HS_OUTCOMES(X)
 #undef X
     EMIT(" conn_active=%llu", (unsigned long long)active);

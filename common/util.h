@@ -16,6 +16,19 @@
 #define PATH_LEN        1024
 #define PATH_BUF_LEN    (PATH_LEN + 512)
 
+/*
+ * p without its const, for interfaces that take void * for memory they
+ * only read (struct iovec of sendmsg(), libmicrohttpd's persistent
+ * buffers): said once here rather than with a cast at each call.
+ */
+static inline void *
+unconst(const void *p)
+{
+    union { const void *c; void *v; } u = { .c = p };
+
+    return u.v;
+}
+
 /* Milliseconds on the monotonic clock. */
 int64_t mono_ms(void);
 /* Microseconds on the monotonic clock. */

@@ -52,7 +52,7 @@ set_row(struct stats_region *r, int row, int32_t pid, int slot,
 }
 
 static void
-fixture_init(struct fixture *f, const char *name0, const char *name1)
+fixture_init(struct fixture *f, char *name0, char *name1)
 {
     uint8_t fp[REPLAY_FP_LEN] = { 1 };
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -66,8 +66,8 @@ fixture_init(struct fixture *f, const char *name0, const char *name1)
     atomic_store(&r->start_time, NOW - 100);
     atomic_store(&r->generation, 3);
 
-    f->users[0].name = (char *)name0;
-    f->users[1].name = (char *)name1;
+    f->users[0].name = name0;
+    f->users[1].name = name1;
     unhex("00112233445566778899aabbccddeeff", f->users[0].secret, 16);
     unhex("fedcba9876543210fedcba9876543210", f->users[1].secret, 16);
     f->domains[0] = (char *)"www.example.com";
