@@ -1,6 +1,8 @@
 # telemt - one hand-written GNU Makefile.
 #
-#   make            build ./telemt (and the test tools)
+#   make            build ./telemt, the daemon only (no test libraries)
+#   make all        the daemon, the test tools, the unit tests, the bench
+#   make install    binary, unit and README under DESTDIR/PREFIX
 #   make test       unit tests + integration tests against ./telemt
 #   make check      the same, built with AddressSanitizer + UBSan (build-san/)
 #   make check-layers   common/ includes no other folder; worker/ never master/
@@ -19,16 +21,22 @@ VERSION := 0.1.0
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wmissing-declarations -Wcast-qual \
            -Wformat=2 -Wno-format-nonliteral
+# What the build needs lives in TELEMT_*; CFLAGS, LDFLAGS and LDLIBS are
+# the caller's (a distribution's, or `make CFLAGS=-O0`) and only add.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
-           -DTELEMT_VERSION='"$(VERSION)"' \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -pthread
+TELEMT_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
+                  -DTELEMT_VERSION='"$(VERSION)"' \
+                  $(shell pkg-config --cflags $(PKGS))
+TELEMT_LDFLAGS := -pthread
+TELEMT_LDLIBS  := $(shell pkg-config --libs $(PKGS)) -pthread
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+TELEMT_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=undefined
+TELEMT_LDFLAGS += -fsanitize=address,undefined
 endif
+ALL_CFLAGS  = $(TELEMT_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(TELEMT_LDFLAGS) $(LDFLAGS)
+ALL_LDLIBS  = $(TELEMT_LDLIBS) $(LDLIBS)
 
 ifeq ($(V),1)
 Q :=
@@ -77,40 +85,41 @@ ALT_BIN    := $(UP_DIR)/telemt-b
 REC2_BIN   := $(UP_DIR)/telemt-rec2
 
 .PHONY: all test unit integration check check-layers check-readme valgrind \
-        bench fuzz clean
+        bench fuzz clean install
+.DEFAULT_GOAL := $(BIN)
 all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt \
      $(ALT_BIN) $(REC2_BIN)
 
 $(BIN): $(PROXY_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(ALT_BIN): $(filter-out $(O)/master/main.o,$(PROXY_OBJ)) $(UP_DIR)/main-b.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(REC2_BIN): $(filter-out $(O)/master/upgrade.o $(O)/worker/handoff.o, \
         $(PROXY_OBJ)) $(UP_DIR)/upgrade-rec2.o $(UP_DIR)/handoff-rec2.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(UP_DIR)/main-b.o: master/main.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (+b)"
-	$(Q)$(CC) $(CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
 
 $(UP_DIR)/%-rec2.o: */%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (record version 2)"
-	$(Q)$(CC) $(CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
 
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # The admin's renderers are pure functions of a region, and the relay a
 # function of two sockets: unit-tested too.  The replay table is linked
@@ -121,28 +130,28 @@ $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/render_json.o $(O)/admin/render_prom.o $(O)/admin/access.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
 
 $(O)/tests/unit/hooks/replay.o: common/replay.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (test hooks)"
-	$(Q)$(CC) $(CFLAGS) -DTELEMT_TEST_HOOKS -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -DTELEMT_TEST_HOOKS -Icommon -c -o $@ $<
 
 $(O)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Icommon -Iworker \
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags check) -Icommon -Iworker \
 	    -c -o $@ $<
 
 $(O)/tests/tools/%.o: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -c -o $@ $<
 
 $(O)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -Itests/tools -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -Itests/tools -c -o $@ $<
 
 # The stats page is linked in as data: _binary_page_html_start/_end.
 $(O)/admin/page.o: admin/page.html
@@ -153,7 +162,7 @@ $(O)/admin/page.o: admin/page.html
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -c -o $@ $<
 
 unit: $(O)/tests/unit/check_telemt
 	$(O)/tests/unit/check_telemt
@@ -203,6 +212,22 @@ fuzz:
 	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done'; \
 	    test $${PIPESTATUS[0]} -eq 0; \
 	done
+
+# The files only; scripts/install.sh adds the user, the config and the
+# service around it.  The unit names the binary by PREFIX.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system \
+	    $(DESTDIR)$(PREFIX)/share/doc/telemt
+	@# A temporary name, then a rename: a running binary is not touched
+	@# (upgrades then go through USR2).
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/.telemt.new
+	mv -f $(DESTDIR)$(PREFIX)/bin/.telemt.new $(DESTDIR)$(PREFIX)/bin/telemt
+	sed 's|/usr/local/|$(PREFIX)/|g' scripts/telemt.service \
+	    >$(DESTDIR)/etc/systemd/system/telemt.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/telemt.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/telemt/
 
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
