@@ -1,5 +1,5 @@
 /*
- * faketls.c - the pure part of fake TLS (PROTOCOL.md 5.1-5.4): sniffing
+ * faketls.c - the pure part of fake TLS (docs/protocol.md 5.1-5.4): sniffing
  * and parsing a ClientHello record (and telling it from an obfuscated2
  * header that happens to start like one), checking its HMAC digest, and
  * building the ServerHello + ChangeCipherSpec + ApplicationData answer.
@@ -268,7 +268,7 @@ put_be(uint8_t *p, size_t v, size_t width)
     return p + width;
 }
 
-/* Fixed pieces of the answer (PROTOCOL.md 5.4). */
+/* Fixed pieces of the answer (docs/protocol.md 5.4). */
 static const uint8_t KEY_SHARE_HEAD[] = {
     0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20
 };

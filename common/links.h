@@ -1,7 +1,7 @@
 /*
  * links.h - secret forms and the tg:// and t.me links users are given.
  *
- * The secret form tells the client which transport to use (PROTOCOL.md
+ * The secret form tells the client which transport to use (docs/protocol.md
  * 1.1): plain 32 hex (classic), "dd" + hex (secure), "ee" + hex +
  * hex(domain) (fake TLS).
  */

@@ -1,6 +1,6 @@
 /*
  * obfs2.c - obfuscated2 key derivation, secret matching and header
- * building (PROTOCOL.md 2.2-2.4, 3.1-3.2).  Pure: no I/O, no globals.
+ * building (docs/protocol.md 2.2-2.4, 3.1-3.2).  Pure: no I/O, no globals.
  */
 #include "obfs2.h"
 

@@ -1,5 +1,5 @@
 /*
- * proto.h - MTProxy wire constants from PROTOCOL.md (no .c).
+ * proto.h - MTProxy wire constants from docs/protocol.md (no .c).
  */
 #ifndef TELEMT_PROTO_H
 #define TELEMT_PROTO_H
@@ -18,8 +18,8 @@
 #define DC_MAX_BUILTIN          5
 #define DC_SPECIAL_203          203
 
-/* TLS record content types (PROTOCOL.md 5); the record layer's sizes
- * are in tlsrec.h. */
+/* TLS record content types (docs/protocol.md 5); the record layer's
+ * sizes are in tlsrec.h. */
 #define TLS_REC_CCS             0x14
 #define TLS_REC_ALERT           0x15
 #define TLS_REC_HANDSHAKE       0x16

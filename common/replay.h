@@ -1,7 +1,7 @@
 /*
  * replay.h - the replay table: a fixed-capacity set of handshake
  * fingerprints with timestamps, living in the shared region so that every
- * worker sees every handshake (PROTOCOL.md 6).
+ * worker sees every handshake (docs/protocol.md 6).
  *
  * Lock-striped: a fingerprint picks one stripe by hash; a stripe is a
  * small hash index over a ring of entries kept in insertion order, so the

@@ -1,5 +1,5 @@
 /*
- * tlsrec.c - the fake TLS record layer of the data phase (PROTOCOL.md
+ * tlsrec.c - the fake TLS record layer of the data phase (docs/protocol.md
  * 5.5): strips 5-byte record headers from a byte stream delivered in
  * arbitrary pieces, and writes ApplicationData headers.
  *
