@@ -370,7 +370,7 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     const struct admin_sample *hist, int nhist)
 {
     static const char *const hs_names[] = {
-#define X(name, help) #name,
+#define X(name, verdict, help) #name,
         STATS_HS_OUTCOMES(X)
 #undef X
     };

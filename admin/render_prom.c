@@ -394,7 +394,7 @@ void
 render_prom(struct abuf *b, const struct admin_snap *s)
 {
     static const char *const hs_names[] = {
-#define X(name, help) #name,
+#define X(name, verdict, help) #name,
         STATS_HS_OUTCOMES(X)
 #undef X
     };

@@ -304,7 +304,7 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
         atomic_load_explicit(&s->c.name, RELAXED))
     STATS_COUNTERS(X)
 #undef X
-#define X(name, help)                                                     \
+#define X(name, verdict, help)                                            \
     EMIT(" hs_%s=%llu", #name, (unsigned long long)atomic_load_explicit(  \
         &s->hs[STATS_HS_##name], RELAXED))
     STATS_HS_OUTCOMES(X)

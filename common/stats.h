@@ -45,7 +45,7 @@
 #define STATS_DC_OTHER          11
 
 enum stats_hs_outcome {
-#define X(name, help) STATS_HS_##name,
+#define X(name, verdict, help) STATS_HS_##name,
     STATS_HS_OUTCOMES(X)
 #undef X
     STATS_HS_COUNT

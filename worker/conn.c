@@ -57,19 +57,11 @@ static void
 conn_count_refusal(struct stats_region *s, enum hs_verdict v)
 {
     switch (v) {
-    case HS_TIMEOUT:        STATS_HS(s, timeout); break;
-    case HS_EOF:            STATS_HS(s, eof); break;
-    case HS_BAD_SECRET:     STATS_HS(s, bad_secret); break;
-    case HS_MODE_DISABLED:  STATS_HS(s, mode_disabled); break;
-    case HS_NOT_TLS:        STATS_HS(s, not_tls); break;
-    case HS_BAD_TLS:        STATS_HS(s, bad_tls); break;
-    case HS_BAD_DIGEST:     STATS_HS(s, bad_digest); break;
-    case HS_STALE_TIME:     STATS_HS(s, stale_time); break;
-    case HS_BAD_SNI:        STATS_HS(s, bad_sni); break;
-    case HS_BAD_HEADER:     STATS_HS(s, bad_header); break;
-    case HS_REPLAY:         STATS_HS(s, replay); break;
+#define X(name, verdict, help) case HS_##verdict: STATS_HS(s, name); break;
+    STATS_HS_REFUSALS(X)
+#undef X
     case HS_OK:
-    case HS_ERROR:          STATS_HS(s, error); break;
+        panic("a handshake that passed counted as refused");
     }
 }
 

@@ -37,9 +37,10 @@ const char *
 handshake_verdict_name(enum hs_verdict v)
 {
     static const char *const names[] = {
-        "ok", "timeout", "eof", "error", "bad_secret", "mode_disabled",
-        "not_tls", "bad_tls", "bad_digest", "stale_time", "bad_sni",
-        "bad_header", "replay",
+        "ok",
+#define X(name, verdict, help) #name,
+        STATS_HS_REFUSALS(X)
+#undef X
     };
 
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
