@@ -32,12 +32,7 @@ conn_close(struct conn *c)
     struct worker *w = c->w;
 
     pthread_mutex_lock(&w->all_lock);
-    if (c->all_prev != NULL)
-        c->all_prev->all_next = c->all_next;
-    else
-        w->all_head = c->all_next;
-    if (c->all_next != NULL)
-        c->all_next->all_prev = c->all_prev;
+    LIST_REMOVE(c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     if (c->dfd >= 0)
         close(c->dfd);
@@ -222,14 +217,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
 static void
 conn_hs_unlist(struct worker *w, struct conn *c)
 {
-    if (c->hs_prev != NULL)
-        c->hs_prev->hs_next = c->hs_next;
-    else
-        w->hs_head = c->hs_next;
-    if (c->hs_next != NULL)
-        c->hs_next->hs_prev = c->hs_prev;
-    else
-        w->hs_tail = c->hs_prev;
+    TAILQ_REMOVE(&w->hs_list, c, hs_link);
     c->hs_listed = 0;
     w->hs_count--;
     if (c->src != NULL)
@@ -263,7 +251,9 @@ conn_evict(struct worker *w, struct conn *old, int why)
 static struct conn *
 conn_hs_oldest_of(struct worker *w, uint64_t key, int64_t now)
 {
-    for (struct conn *o = w->hs_head; o != NULL; o = o->hs_next)
+    struct conn *o;
+
+    TAILQ_FOREACH(o, &w->hs_list, hs_link)
         if (o->src_key == key)
             return now - o->started_ms >= HS_ADDR_GRACE_MS ? o : NULL;
     return NULL;
@@ -295,15 +285,9 @@ conn_hs_enter(struct conn *c)
         if (old != NULL)
             conn_evict(w, old, CONN_EVICTED_ADDR);
     }
-    if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL)
-        conn_evict(w, w->hs_head, 1);
-    c->hs_prev = w->hs_tail;
-    c->hs_next = NULL;
-    if (w->hs_tail != NULL)
-        w->hs_tail->hs_next = c;
-    else
-        w->hs_head = c;
-    w->hs_tail = c;
+    if (w->hs_count >= c->cfg->max_handshakes && !TAILQ_EMPTY(&w->hs_list))
+        conn_evict(w, TAILQ_FIRST(&w->hs_list), 1);
+    TAILQ_INSERT_TAIL(&w->hs_list, c, hs_link);
     c->hs_listed = 1;
     w->hs_count++;
     pthread_mutex_unlock(&w->hs_lock);
@@ -414,9 +398,10 @@ int
 conn_drop_gone(struct worker *w)
 {
     struct conn_gone_memo memo[CONN_GONE_MEMO] = { { 0 } };
+    struct conn *c;
     int n = 0;
 
-    for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
+    LIST_FOREACH(c, &w->all_list, all_link) {
         if (c->user < 0 || c->snap == w->snap ||
             !conn_gone_memo(memo, c, w->snap))
             continue;
@@ -457,10 +442,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *peer)
     atomic_fetch_add(&w->active, 1);
     atomic_fetch_add_explicit(&w->me->active, 1, memory_order_relaxed);
     pthread_mutex_lock(&w->all_lock);
-    c->all_next = w->all_head;
-    if (w->all_head != NULL)
-        w->all_head->all_prev = c;
-    w->all_head = c;
+    LIST_INSERT_HEAD(&w->all_list, c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     return c;
 }
@@ -475,9 +457,7 @@ conn_start(struct conn *c, void (*fn)(void *))
     if (err == 0)
         return 0;
     pthread_mutex_lock(&w->all_lock);
-    w->all_head = c->all_next;
-    if (w->all_head != NULL)
-        w->all_head->all_prev = NULL;
+    LIST_REMOVE(c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     errno = err;
     log_warn("cannot start a thread for %s", c->peer);
