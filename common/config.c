@@ -25,7 +25,6 @@
 
 #include <libconfig.h>
 
-#include "config_keys.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
