@@ -312,3 +312,16 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
     EMIT(" conn_active=%llu", (unsigned long long)active);
 #undef EMIT
 }
+
+void
+stats_print_counters(FILE *out)
+{
+    fputs("| counter | meaning |\n| --- | --- |\n", out);
+#define X(name, help) fprintf(out, "| `%s` | %s |\n", #name, help);
+    STATS_COUNTERS(X)
+#undef X
+#define X(name, verdict, help) fprintf(out, "| `hs_%s` | %s |\n", #name, help);
+    STATS_HS_OUTCOMES(X)
+#undef X
+    fprintf(out, "| `conn_active` | %s |\n", STATS_CONN_ACTIVE_HELP);
+}

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "replay.h"
 #include "srcguard.h"
@@ -161,6 +162,9 @@ int stats_dc_slot(int dc);
 /* The DC index a dcs[] slot stands for; 0 for the "other" slot. */
 int stats_dc_index(int slot);
 /* Record one observation of us microseconds in histogram id. */
+/* The counter table of the README (Markdown): every counter of the
+ * "stats:" line with its help, from stats_fields.h. */
+void stats_print_counters(FILE *out);
 void stats_observe(struct stats_region *s, enum stats_hist_id id,
     int64_t us);
 /* Note a client address for user slot u's recent unique IPs. */

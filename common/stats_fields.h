@@ -70,6 +70,10 @@
 #define STATS_HS_OUTCOMES(X)                                                \
     STATS_HS_ACCEPTED(X) STATS_HS_REFUSALS(X) STATS_HS_EVICTIONS(X)
 
+/* The gauge the "stats:" line ends with. */
+#define STATS_CONN_ACTIVE_HELP \
+    "connections open now, summed over workers (gauge)"
+
 #define STATS_USER_FIELDS(X)                                                \
     X(connections, "connections accepted for the user")                   \
     X(bytes_client_to_dc, "payload bytes from the user's clients")        \

@@ -37,7 +37,7 @@ usage(FILE *out)
 {
     fprintf(out,
         "usage: telemt [-f] [-t] [--links] CONFIG\n"
-        "       telemt -V | -h | --config-keys\n"
+        "       telemt -V | -h | --config-keys | --counters\n"
         "  -f, --foreground  stay in the foreground, log to stderr (or\n"
         "                    log_file); no pid file\n"
         "  -t, --test        check the config and exit (0 ok, 1 bad)\n"
@@ -46,6 +46,7 @@ usage(FILE *out)
         "  -V, --version     print the version and exit\n"
         "  -h, --help        print this help and exit\n"
         "      --config-keys print the config key table (Markdown)\n"
+        "      --counters    print the counter table (Markdown)\n"
         "environment: TELEMT_LOG=error|warn|info|debug overrides log_level\n"
         "signals: TERM/INT stop gracefully, HUP reloads the config, USR1\n"
         "reopens the log file, USR2 upgrades to the binary at this path\n");
@@ -113,6 +114,7 @@ enum action { RUN, TEST, LINKS };
 /*
  * The flags and the config path.  Returns -1 to go on with *act, or an
  * exit status (the flags that answer and exit: -V, -h, --config-keys,
+ * --counters,
  * and a bad command line).
  */
 static int
@@ -125,6 +127,7 @@ parse_args(int argc, char **argv, struct master *m, enum action *act)
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { "config-keys", no_argument, NULL, 'K' },
+        { "counters", no_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -139,6 +142,7 @@ parse_args(int argc, char **argv, struct master *m, enum action *act)
             return 0;
         case 'h': usage(stdout); return 0;
         case 'K': config_print_keys(stdout); return 0;
+        case 'C': stats_print_counters(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }

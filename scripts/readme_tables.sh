@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# readme_tables.sh - the README's generated tables, from the binary:
+# between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
+# `telemt --config-keys` prints, between the counters markers what
+# `telemt --counters` prints.
+#
+#   scripts/readme_tables.sh TELEMT README.md          rewrite README.md
+#   scripts/readme_tables.sh --check TELEMT README.md  diff, exit 1 if stale
+set -euo pipefail
+
+check=0
+if [ "${1:-}" = --check ]; then
+    check=1
+    shift
+fi
+[ $# -eq 2 ] || { echo "usage: $0 [--check] TELEMT README" >&2; exit 2; }
+bin=$1 readme=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" --config-keys >"$tmp/config-keys"
+"$bin" --counters >"$tmp/counters"
+
+# Copy README, each marked block's body replaced by its file.
+awk -v dir="$tmp" '
+    /^<!-- (config-keys|counters):begin/ {
+        print
+        name = $2
+        sub(/:begin$/, "", name)
+        while ((getline line < (dir "/" name)) > 0)
+            print line
+        close(dir "/" name)
+        skip = 1
+        next
+    }
+    /^<!-- (config-keys|counters):end -->/ { skip = 0 }
+    !skip
+' "$readme" >"$tmp/README.md"
+
+if [ "$check" = 1 ]; then
+    diff -u "$readme" "$tmp/README.md" || {
+        echo "$readme: a generated table is stale; run make readme" >&2
+        exit 1
+    }
+else
+    cp "$tmp/README.md" "$readme"
+fi
