@@ -40,6 +40,16 @@ worker_signalfd(void)
     return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
+/* How long accepts pause when the process is out of descriptors. */
+#define WORKER_STARVED_PAUSE_MS 100
+
+/* Since when accept() fails for want of descriptors (0: it does not). */
+static int64_t starved_since_ms;
+static uint64_t starved_tries;
+static int starved_logged;              /* this spell was logged */
+static int64_t starved_warned_ms;       /* when a spell was last logged */
+#define WORKER_STARVED_LOG_MS 60000
+
 static void
 worker_accept(struct worker *w, int lfd)
 {
@@ -52,15 +62,43 @@ worker_accept(struct worker *w, int lfd)
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
                 errno == ENOMEM) {
-                /* Out of descriptors: back off instead of spinning. */
-                log_warn("accept");
-                usleep(100000);
+                /*
+                 * Out of descriptors (or memory): the client stays in the
+                 * backlog and the socket stays readable, so without a
+                 * pause poll() would spin.  One line for the whole spell,
+                 * not one per attempt (it may last for hours), and at
+                 * most one a minute.
+                 */
+                if (starved_since_ms == 0) {
+                    int64_t now = mono_ms();
+
+                    starved_since_ms = now;
+                    starved_tries = 0;
+                    /* At the limit, spells come and go with each close. */
+                    starved_logged = starved_warned_ms == 0 ||
+                        now - starved_warned_ms >= WORKER_STARVED_LOG_MS;
+                    if (starved_logged) {
+                        log_warn("accept (pausing accepts %d ms at a time "
+                            "until it works again; said at most once a "
+                            "minute)", WORKER_STARVED_PAUSE_MS);
+                        starved_warned_ms = now;
+                    }
+                }
+                starved_tries++;
+                usleep(WORKER_STARVED_PAUSE_MS * 1000);
             } else if (errno != EAGAIN && errno != EINTR &&
                 errno != ECONNABORTED) {
                 log_warn("accept");
             }
             return;
         }
+        if (starved_since_ms != 0 && starved_logged) {
+            log_info("accept works again after %lld ms (%llu attempt(s) "
+                "paused)", (long long)(mono_ms() - starved_since_ms),
+                (unsigned long long)starved_tries);
+            starved_logged = 0;
+        }
+        starved_since_ms = 0;
         STATS_ADD(w->stats, conn_accepted, 1);
         atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
         /* Masked connections have their own cap (mask_run()). */

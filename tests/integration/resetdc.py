@@ -11,6 +11,8 @@ import struct
 import sys
 import threading
 
+LOCK = threading.Lock()       # one whole line per connection
+
 
 def serve(c, limit):
     got = 0
@@ -24,7 +26,8 @@ def serve(c, limit):
         pass
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
-    print("reset after", got, flush=True)
+    with LOCK:
+        print("reset after", got, flush=True)
 
 
 def main():
