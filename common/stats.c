@@ -257,6 +257,7 @@ stats_worker_claim(struct stats_region *s, int slot, uint64_t gen)
             atomic_store(&w->active, 0);
             atomic_store(&w->total, 0);
             atomic_store(&w->started_at, (int64_t)time(NULL));
+            atomic_store(&w->heartbeat_ms, 0);
             atomic_store(&w->state, STATS_WORKER_EMPTY);
             for (int u = 0; u < STATS_MAX_USERS; u++)
                 atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);

@@ -31,7 +31,7 @@
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           4
+#define STATS_VERSION           5
 /* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
  * new generation) before the old ones have gone. */
 #define STATS_MAX_WORKERS       128
@@ -84,7 +84,16 @@ struct stats_worker {
     _Atomic uint64_t active;            /* connections open now */
     _Atomic uint64_t total;             /* connections accepted */
     _Atomic uint64_t restarts;          /* respawns of its slot before it */
+    /*
+     * CLOCK_MONOTONIC ms (one clock for every process), stored by the
+     * worker's main loop at least once a second; older than
+     * STATS_HEARTBEAT_STALE_MS means the loop is stuck or stopped, which
+     * the row's pid alone cannot show.  0 = not yet.
+     */
+    _Atomic int64_t heartbeat_ms;
 };
+
+#define STATS_HEARTBEAT_STALE_MS 3000
 
 struct stats_user {
     char name[STATS_USER_NAME];         /* "" = free slot; set by master */

@@ -243,6 +243,10 @@ worker_main(struct worker *w)
     for (;;) {
         int64_t now = mono_ms();
 
+        /* poll() below waits at most WORKER_TRIM_MS (1 s). */
+        atomic_store_explicit(&w->me->heartbeat_ms, now,
+            memory_order_relaxed);
+
         if (w->draining && (atomic_load(&w->active) == 0 ||
             now >= w->deadline_ms)) {
             if (atomic_load(&w->active) > 0)
