@@ -49,6 +49,7 @@ static uint64_t starved_tries;
 static int starved_logged;              /* this spell was logged */
 static int64_t starved_warned_ms;       /* when a spell was last logged */
 #define WORKER_STARVED_LOG_MS 60000
+static int64_t thread_warned_ms;        /* no thread could start: logged */
 
 static void
 worker_accept(struct worker *w, int lfd)
@@ -116,7 +117,17 @@ worker_accept(struct worker *w, int lfd)
         }
         if ((full ? conn_spawn_masked : conn_spawn)(w, fd,
             (struct sockaddr *)&ss) != 0) {
+            int64_t now = mono_ms();
+
             STATS_ADD(w->stats, conn_refused_thread, 1);
+            /* Once a minute: it comes in storms, one per client. */
+            if (thread_warned_ms == 0 ||
+                now - thread_warned_ms >= WORKER_STARVED_LOG_MS) {
+                log_warnx("cannot start a connection thread: resetting "
+                    "clients until one starts (conn_refused_thread counts "
+                    "them; said at most once a minute)");
+                thread_warned_ms = now;
+            }
             /* As an overloaded server's client would see it. */
             net_reset_on_close(fd);
             close(fd);
