@@ -240,7 +240,8 @@ worker_main(struct worker *w)
         fatalx("cannot start the key share thread");
     w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
-        pthread_mutex_init(&w->all_lock, NULL) != 0)
+        pthread_mutex_init(&w->all_lock, NULL) != 0 ||
+        pthread_mutex_init(&w->log_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");
     log_info("started, %d listening socket(s)", w->nlisten);
 
