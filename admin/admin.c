@@ -299,7 +299,8 @@ health_stale(struct abuf *b, const struct admin_snap *s)
 static enum MHD_Result
 respond_data(struct MHD_Connection *conn, const char *url)
 {
-    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL));
+    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL),
+        mono_ms() / 1000);
     struct admin_sample *hist = NULL;
     unsigned status = MHD_HTTP_OK;
     const char *ctype = CT_JSON;

@@ -185,8 +185,9 @@ conn_serve(struct conn *c, struct hs_result *hs)
     atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
     atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
         memory_order_relaxed);
+    /* Monotonic: a step of the wall clock must not age them all. */
     stats_ip_seen(s, uslot,
-        (struct sockaddr *)&c->peer_addr, (int64_t)time(NULL));
+        (struct sockaddr *)&c->peer_addr, mono_ms() / 1000);
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
         atomic_fetch_add_explicit(&dcs->connect_failures, 1,
