@@ -193,8 +193,9 @@ conn_serve(struct conn *c, struct hs_result *hs)
         atomic_fetch_add_explicit(&dcs->connect_failures, 1,
             memory_order_relaxed);
         STATS_ADD(s, dc_connect_fail, 1);
-        log_warnx("%s: user %s: cannot reach DC %d (last tried %s)",
-            c->peer, cfg->users[hs->user].name, hs->dc, dcaddr);
+        conn_log_limited(c->w, &c->w->log_dc[stats_dc_slot(hs->dc)],
+            "%s: user %s: cannot reach DC %d (last tried %s)", c->peer,
+            cfg->users[hs->user].name, hs->dc, dcaddr);
         return;
     }
     STATS_ADD(s, dc_connect_ok, 1);

@@ -59,7 +59,8 @@ struct worker {
      * per client otherwise; conn_log_limited()), guarded by log_lock. */
     pthread_mutex_t log_lock;
     struct log_rl log_mask;         /* mask host unreachable */
-    struct log_rl log_dc;           /* DC unreachable */
+    /* DC unreachable, by stats_dc_slot(): one dead DC hides no other. */
+    struct log_rl log_dc[STATS_NDCS];
 };
 
 /*

@@ -7,6 +7,7 @@
 # (resetdc.py sends an RST after N bytes).  Each client of such a DC is
 # closed and counted, the proxy does not crash, and streams to a healthy DC
 # that outlive every timeout in the config go on unharmed throughout.
+# A dead DC fails every client: the log gets a few lines, not one each.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -99,10 +100,16 @@ assert_eq "$rc_l" 0 "healthy loop exit status"
 
 assert_alive "$TELEMT_PID" "master"
 warns=$(count_grep "$TELEMT_LOG" 'cannot reach DC')
+warns3=$(count_grep "$TELEMT_LOG" 'cannot reach DC 3 ')
+warns4=$(count_grep "$TELEMT_LOG" 'cannot reach DC 4 ')
 stop_telemt
 fails=$(stat_of dc_connect_fail)
 note "dc_connect_fail=$fails; 'cannot reach DC' log lines: $warns"
 assert_between "$fails" 24 24 "dc_connect_fail (20 refused + 4 black-holed)"
+# CONN_LOG_BURST (worker/conn.h) lines a minute for each DC in each of
+# the 2 workers: DC 3's 20 failures are cut short, DC 4's 4 all shown.
+assert_between "$warns3" 1 $((2 * 5)) "'cannot reach DC 3' log lines"
+assert_eq "$warns4" 4 "'cannot reach DC 4' log lines"
 echo "fault results: refusing: 20 closed in ${refused_s}s; black-holed:" \
     "closed after ${bh_s}s; resetting: $resets reset; lost healthy: 0;" \
     "log lines for 24 failed dials: $warns"
