@@ -14,6 +14,21 @@
 # and clients in a loop go on unharmed.  Once nginx is back the next
 # prober is relayed to it; the time to that is printed.
 #
+# Last, mask_host as a name with two addresses (an /etc/hosts of ours,
+# bind-mounted in a private mount namespace): both black-holed, the
+# client is reset at mask_connect_timeout in all, not at twice it; one
+# black-holed and one live, it is relayed within half of it (whichever
+# of the two the resolver puts first).
+#
+if [ "${TELEMT_IN_MNTNS:-}" != 1 ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null ||
+        ! unshare -m --propagation private true 2>/dev/null; then
+        echo "SKIP: needs root and unshare -m"
+        exit 77
+    fi
+    exec unshare -m --propagation private env TELEMT_IN_MNTNS=1 \
+        bash "${BASH_SOURCE[0]}" "$@"
+fi
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=nginx.sh
@@ -239,6 +254,44 @@ assert_eq "$capped" 2 "mask_refused_cap (over the cap while black-holed)"
 assert_between "$warns" 1 "$BURST" "'mask host unreachable' log lines"
 assert_eq "$(stat_of hs_ok_tls)" "$(summary_field "$TEST_DIR/tlsloop.out" \
     iterations)" "hs_ok_tls (every fake TLS client served)"
+
+note "=== mask_host a name of two addresses"
+BH1=10.99.0.5
+BH2=10.99.0.6
+ip route add "$BH1/32" dev lo
+ip route add "$BH2/32" dev lo
+cp /etc/hosts "$TEST_DIR/hosts"
+printf '%s two.mask.test\n' "$BH1" "$BH2" >>"$TEST_DIR/hosts"
+printf '%s mix.mask.test\n' "$BH1" "$MIP" >>"$TEST_DIR/hosts"
+mount --bind "$TEST_DIR/hosts" /etc/hosts || die "cannot mount our /etc/hosts"
+[ "$(getent ahostsv4 two.mask.test | awk '$2 == "STREAM"' | wc -l)" = 2 ] ||
+    die "two.mask.test does not resolve to 2 addresses"
+for name in two mix; do
+    write_config "$TEST_DIR/$name.conf" workers=1 modes.tls=true \
+        tls_domain="$DOMAIN" mask=true mask_host="$name.mask.test" \
+        mask_port="$NGINX_PORT" mask_connect_timeout=$MCT \
+        handshake_timeout=$HT log_level=info
+    start_telemt "$TEST_DIR/$name.conf"
+    probe "$name-http" "$TELEMT_PORT" --send-hex "$(hex_of "$HTTP_REQ")" \
+        --timeout $((3 * MCT + 2))
+    if [ "$name" = two ]; then
+        two_s=$PROBE_SECS
+        assert_eq "$PROBE_END" reset "both addresses black-holed: end"
+        assert_between "$PROBE_SECS" $((MCT - 1)).7 $((MCT + 1)) \
+            "both addresses black-holed: seconds to the reset"
+    else
+        mix_s=$PROBE_SECS
+        assert_eq "$PROBE_END" eof "one address black-holed: end"
+        assert_grep "$PROBE_OUT" '^HTTP/1\.1 400' \
+            "one address black-holed: nginx's answer"
+        assert_between "$PROBE_SECS" 0 $((MCT / 2)).8 \
+            "one address black-holed: seconds to nginx's answer"
+    fi
+    stop_telemt
+done
+umount /etc/hosts
+ip route del "$BH1/32" dev lo
+ip route del "$BH2/32" dev lo
 ip route del "$MIP/32" dev lo 2>/dev/null || true
 ip addr del "$MIP/32" dev lo 2>/dev/null || true
 echo "fault results: refusing: curl reset after ${curl_ms} ms, 22 probes" \
@@ -246,4 +299,6 @@ echo "fault results: refusing: curl reset after ${curl_ms} ms, 22 probes" \
     "(mask_connect_timeout=${MCT}s), $CAP probes reset at the timeout and" \
     "2 over the cap at once, no slot kept; relayed again ${recovery_ms} ms" \
     "after nginx was back; broken streams: 0, failed attempts: 0;" \
-    "log lines for $fails failed dials: $warns"
+    "log lines for $fails failed dials: $warns; a name of 2 black-holed" \
+    "addresses: reset after ${two_s}s; of 1 black-holed and 1 live:" \
+    "relayed after ${mix_s}s"
