@@ -8,11 +8,11 @@
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 if [ "${TELEMT_IN_MNTNS:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
-        unshare -m --propagation private true 2>/dev/null || {
+    if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null ||
+        ! unshare -m --propagation private true 2>/dev/null; then
         echo "SKIP: needs root and unshare -m"
         exit 77
-    }
+    fi
     exec unshare -m --propagation private env TELEMT_IN_MNTNS=1 \
         bash "${BASH_SOURCE[0]}" "$@"
 fi

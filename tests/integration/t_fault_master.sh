@@ -20,7 +20,7 @@ write_config "$cfg" workers=2 handshake_timeout=$HT relay_idle_timeout=$IT \
 start_telemt "$cfg"
 master=$TELEMT_PID
 kids=$(descendants "$master")
-note "master $master, children: $(echo $kids)"
+note "master $master, children: $(tr '\n' ' ' <<<"$kids")"
 [ "$(wc -w <<<"$kids")" -ge 3 ] || die "expected 2 workers and the admin"
 
 # Streams that outlive every timeout above (paced ~8 s, never idle), cut

@@ -43,7 +43,7 @@ carriers=$(ss -Htnp state established "( sport = :$TELEMT_PORT )" |
     sed -n 's/.*pid=\([0-9]*\).*/\1/p' | sort -u)
 victim=$(grep -vxF "$carriers" <<<"$workers" | head -n 1)
 [ -n "$victim" ] || die "no worker without a stream (workers: $workers)"
-note "streams on $(echo $carriers); stopping worker $victim"
+note "streams on $(tr '\n' ' ' <<<"$carriers"); stopping worker $victim"
 
 kill -STOP "$victim"
 t0=$(date +%s%N)
