@@ -258,11 +258,49 @@ respond_page(struct MHD_Connection *conn)
     return ret;
 }
 
+/*
+ * /healthz when a running worker's heartbeat is stale (stopped, stuck in a
+ * loop, swapped out): its row and pid look fine, but SO_REUSEPORT still
+ * hands it a share of new clients that nobody accepts.  Writes the
+ * degraded body naming each such worker and returns 1; 0 if none.
+ */
+static int
+health_stale(struct abuf *b, const struct admin_snap *s)
+{
+    const struct stats_region *r = st.a->stats;
+    int64_t now = mono_ms();
+    int n = 0;
+
+    for (int i = 0; i < STATS_MAX_WORKERS; i++) {
+        const struct stats_worker *w = &r->workers[i];
+        int64_t hb = atomic_load_explicit(&w->heartbeat_ms,
+            memory_order_relaxed);
+        int32_t pid = atomic_load(&w->pid);
+
+        if (pid == 0 || hb == 0 ||
+            atomic_load(&w->state) != STATS_WORKER_RUNNING ||
+            now - hb < STATS_HEARTBEAT_STALE_MS)
+            continue;
+        if (n++ == 0)
+            abuf_printf(b, "{\"status\":\"degraded\",\"workers_up\":%d,"
+                "\"workers_expected\":%d,\"stale_workers\":[",
+                s->workers_up, s->nworkers);
+        else
+            abuf_puts(b, ",");
+        abuf_printf(b, "{\"slot\":%d,\"pid\":%d,\"heartbeat_age_ms\":%lld}",
+            (int)atomic_load(&w->slot), (int)pid, (long long)(now - hb));
+    }
+    if (n > 0)
+        abuf_puts(b, "]}\n");
+    return n > 0;
+}
+
 /* A body built from a fresh snapshot by route (see admin_handler). */
 static enum MHD_Result
 respond_data(struct MHD_Connection *conn, const char *url)
 {
-    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL));
+    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL),
+        mono_ms() / 1000);
     struct admin_sample *hist = NULL;
     unsigned status = MHD_HTTP_OK;
     const char *ctype = CT_JSON;
@@ -290,10 +328,12 @@ respond_data(struct MHD_Connection *conn, const char *url)
         render_json_users(&b, s, st.a->cfg->admin_token[0] != '\0');
     } else if (strcmp(url, "/api/v1/workers") == 0) {
         render_json_workers(&b, s);
-    } else {                            /* /healthz */
+    } else if (!health_stale(&b, s)) {  /* /healthz */
         render_json_health(&b, s);
         if (!admin_snap_healthy(s))
             status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    } else {
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
     }
     free(hist);
     admin_snap_free(s);

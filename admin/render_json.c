@@ -152,7 +152,7 @@ pid_alive(int32_t pid)
 }
 
 struct admin_snap *
-admin_snap_take(const struct admin_ctx *a, int64_t now)
+admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_s)
 {
     static const int64_t bounds[] = STATS_HIST_BOUNDS_US;
     const struct stats_region *r = a->stats;
@@ -173,6 +173,9 @@ admin_snap_take(const struct admin_ctx *a, int64_t now)
     s->cfg = cfg;
     s->now = now;
     s->start_time = LD(r->start_time);
+    s->uptime = mono_s - LD(r->start_mono_ms) / 1000;
+    if (s->uptime < 0)
+        s->uptime = 0;
     s->generation = LD(r->generation);
 #define X(field, help) s->c.field = LD(r->c.field);
     STATS_COUNTERS(X)
@@ -243,7 +246,7 @@ admin_snap_take(const struct admin_ctx *a, int64_t now)
 #undef X
         su->active = stats_user_active(r, u);
         su->last_seen = LD(r->users[u].last_seen);
-        su->ips_recent = stats_ips_recent(r, u, now);
+        su->ips_recent = stats_ips_recent(r, u, mono_s);
     }
 
     for (int d = 0; d < STATS_NDCS; d++) {
@@ -386,7 +389,7 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     abuf_printf(b, ",\"now\":%lld,\"start_time\":%lld,"
         "\"uptime_seconds\":%lld,\"generation\":%llu",
         (long long)s->now, (long long)s->start_time,
-        (long long)(s->now > s->start_time ? s->now - s->start_time : 0),
+        (long long)s->uptime,
         U(s->generation));
     abuf_printf(b, ",\"connections\":{\"active\":%llu,\"accepted\":%llu,"
         "\"refused_limit\":%llu,\"refused_thread\":%llu}", U(s->active),

@@ -133,6 +133,7 @@ struct admin_snap_hist {
 struct admin_snap {
     const struct config *cfg;
     int64_t now, start_time;
+    int64_t uptime;                     /* s, by the monotonic clock */
     uint64_t generation;
     struct {
 #define X(field, help) uint64_t field;
@@ -168,8 +169,13 @@ void abuf_printf(struct abuf *b, const char *fmt, ...)
 /* Append s as a quoted, escaped JSON string. */
 void abuf_json_str(struct abuf *b, const char *s);
 
-/* Read the region into a new snapshot at unix time now; NULL if no memory. */
-struct admin_snap *admin_snap_take(const struct admin_ctx *a, int64_t now);
+/*
+ * Read the region into a new snapshot at unix time now and monotonic
+ * time mono_s (CLOCK_MONOTONIC seconds: uptime, recent addresses); NULL
+ * if no memory.
+ */
+struct admin_snap *admin_snap_take(const struct admin_ctx *a, int64_t now,
+    int64_t mono_s);
 /* Free a snapshot; NULL is fine. */
 void admin_snap_free(struct admin_snap *s);
 /* 1 if every worker slot 0..nworkers-1 runs a worker with a live pid. */

@@ -432,8 +432,9 @@ render_prom(struct abuf *b, const struct admin_snap *s)
     gauge1(b, "telemt_start_time_seconds",
         "unix time the shared region was created",
         s->start_time > 0 ? (uint64_t)s->start_time : 0);
-    gauge1(b, "telemt_uptime_seconds", "seconds since start_time",
-        s->now > s->start_time ? (uint64_t)(s->now - s->start_time) : 0);
+    gauge1(b, "telemt_uptime_seconds",
+        "seconds since start_time, by the monotonic clock",
+        (uint64_t)s->uptime);
     gauge1(b, "telemt_config_generation",
         "configuration generation (bumped on every reload)", s->generation);
 

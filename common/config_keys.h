@@ -101,7 +101,8 @@
     X("mask_port", INT, mask_port, LIVE, 1, 65535, 443,                     \
       "port on mask_host")                                                  \
     X("mask_connect_timeout", INT, mask_connect_timeout, LIVE, 1, 60, 5,    \
-      "seconds to wait for a connection to mask_host")                      \
+      "seconds to wait for a connection to mask_host, over all of its "     \
+      "addresses (each gets an equal share of the time left)")              \
     X("mask_idle_timeout", INT, mask_idle_timeout, LIVE, 1, 86400, 75,      \
       "seconds a masked connection may stay silent both ways before both "  \
       "ends are closed (nginx's keepalive_timeout is 75)")                  \

@@ -144,6 +144,44 @@ log_level_parse(const char *name)
     return -1;
 }
 
+/*
+ * Lines a full disk (or any failed write) swallowed in this process; the
+ * first line written afterwards is preceded by a note with the count, so
+ * the gap in the file is explained rather than silent.  A failed write is
+ * not retried: logging must never stall or spin the caller.
+ */
+static atomic_ulong log_lost;
+static atomic_int log_lost_errno;
+
+static void
+log_write(const char *line, size_t n, const struct tm *tm)
+{
+    int fd = atomic_load(&log_fd);
+    unsigned long lost = atomic_exchange(&log_lost, 0);
+
+    if (lost > 0) {
+        char note[256], ebuf[128];
+        size_t k = strftime(note, sizeof(note), "%Y-%m-%dT%H:%M:%SZ ", tm);
+        int r = snprintf(note + k, sizeof(note) - k, "%s[%ld] warn: %lu log "
+            "line(s) lost: %s\n", log_role, (long)getpid(), lost,
+            strerror_r(atomic_load(&log_lost_errno), ebuf, sizeof(ebuf)));
+
+        if (r > 0 && (size_t)r < sizeof(note) - k &&
+            write(fd, note, k + (size_t)r) != (ssize_t)(k + (size_t)r)) {
+            atomic_store(&log_lost_errno, errno);
+            atomic_fetch_add(&log_lost, lost + 1);
+            return;
+        }
+    }
+    ssize_t w = write(fd, line, n);
+
+    if (w != (ssize_t)n) {
+        /* A short write is the disk filling up under this very line. */
+        atomic_store(&log_lost_errno, w < 0 ? errno : ENOSPC);
+        atomic_fetch_add(&log_lost, 1);
+    }
+}
+
 static void
 log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
@@ -194,7 +232,7 @@ log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
     if (n >= sizeof(line) - 1)
         n = sizeof(line) - 2;
     line[n++] = '\n';
-    (void)!write(atomic_load(&log_fd), line, n);
+    log_write(line, n, &tm);
 }
 
 #define LOG_FN(name, level, with_errno)                                   \

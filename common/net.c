@@ -232,10 +232,26 @@ net_dial(const char *host, int port, int first, int timeout_s, char *desc,
     size_t desclen)
 {
     struct net_addr addrs[NET_DIAL_MAX];
+    int64_t end = mono_ms() + (int64_t)timeout_s * 1000;
     int n = net_resolve(host, port, addrs, 0, NET_DIAL_MAX);
 
     snprintf(desc, desclen, "%s:%d (unresolved)", host, port);
-    return net_connect_any(addrs, n, first, timeout_s, desc, desclen);
+    net_order(addrs, n, first);
+    for (int i = 0; i < n; i++) {
+        int64_t now = mono_ms();
+        int fd;
+
+        if (now >= end)
+            break;
+        net_format((struct sockaddr *)&addrs[i].ss, desc, desclen);
+        /* An equal share of what is left: a black-holed address must
+         * not use up the time of the ones after it. */
+        fd = net_connect((struct sockaddr *)&addrs[i].ss, addrs[i].len,
+            now + (end - now) / (n - i));
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
 }
 
 void

@@ -54,7 +54,11 @@ void net_order(struct net_addr *addrs, int n, int first);
  */
 int net_connect_any(struct net_addr *addrs, int n, int first,
     int timeout_s, char *desc, size_t desclen);
-/* Resolve host:port and net_connect_any() it. */
+/*
+ * Resolve host:port and connect to the first address that answers,
+ * within timeout_s in all (the lookup included): each address gets an
+ * equal share of the time left.  Returns the fd or -1; desc as above.
+ */
 int net_dial(const char *host, int port, int first, int timeout_s,
     char *desc, size_t desclen);
 struct net_cidr {

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomic counters");
 _Static_assert(STATS_MAX_WORKERS >= 2 * 64,
     "a row for every worker of two generations of 64");
@@ -57,6 +59,7 @@ stats_create(uint32_t replay_capacity, uint32_t replay_window, int *fdp)
     s->size = size;
     s->replay_off = head;
     atomic_store(&s->start_time, (int64_t)time(NULL));
+    atomic_store(&s->start_mono_ms, mono_ms());
     if (replay_init((char *)s + head, replay_capacity, replay_window) ==
         NULL) {
         munmap(s, size);
@@ -255,6 +258,7 @@ stats_worker_claim(struct stats_region *s, int slot, uint64_t gen)
             atomic_store(&w->active, 0);
             atomic_store(&w->total, 0);
             atomic_store(&w->started_at, (int64_t)time(NULL));
+            atomic_store(&w->heartbeat_ms, 0);
             atomic_store(&w->state, STATS_WORKER_EMPTY);
             for (int u = 0; u < STATS_MAX_USERS; u++)
                 atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);

@@ -34,7 +34,7 @@
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           5
+#define STATS_VERSION           7
 /* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
  * new generation) before the old ones have gone. */
 #define STATS_MAX_WORKERS       128
@@ -42,6 +42,7 @@
 #define STATS_USER_NAME         64
 #define STATS_IP_SLOTS          64
 #define STATS_IP_WINDOW_S       300     /* "unique IPs seen recently" */
+                                        /* (CLOCK_MONOTONIC seconds) */
 #define STATS_NDCS              12
 #define STATS_DC_OTHER          11
 
@@ -87,7 +88,16 @@ struct stats_worker {
     _Atomic uint64_t active;            /* connections open now */
     _Atomic uint64_t total;             /* connections accepted */
     _Atomic uint64_t restarts;          /* respawns of its slot before it */
+    /*
+     * CLOCK_MONOTONIC ms (one clock for every process), stored by the
+     * worker's main loop at least once a second; older than
+     * STATS_HEARTBEAT_STALE_MS means the loop is stuck or stopped, which
+     * the row's pid alone cannot show.  0 = not yet.
+     */
+    _Atomic int64_t heartbeat_ms;
 };
+
+#define STATS_HEARTBEAT_STALE_MS 3000
 
 struct stats_user {
     char name[STATS_USER_NAME];         /* "" = free slot; set by master */
@@ -112,6 +122,9 @@ struct stats_region {
     uint64_t size;                      /* of the whole mapping */
     uint64_t replay_off;                /* where the replay table starts */
     _Atomic int64_t start_time;         /* unix time the region was made */
+    /* The same moment by CLOCK_MONOTONIC (one clock for every process),
+     * in ms: uptime must not jump when the wall clock is stepped. */
+    _Atomic int64_t start_mono_ms;
     _Atomic uint64_t generation;        /* bumped on every reload */
     _Atomic uint32_t nworkers;          /* worker slots configured */
     _Atomic uint32_t tls_cert_len;      /* learnt from mask_host; 0 = none */

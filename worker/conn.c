@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +27,29 @@
 #include "relay.h"
 #include "srcguard.h"
 #include "util.h"
+
+void
+conn_log_limited(struct worker *w, struct log_rl *rl, const char *fmt, ...)
+{
+    char msg[400];
+    unsigned dropped = 0;
+    int ok;
+    va_list ap;
+
+    pthread_mutex_lock(&w->log_lock);
+    ok = log_rl_take(rl, CONN_LOG_BURST, CONN_LOG_WINDOW_MS, mono_ms(),
+        &dropped);
+    pthread_mutex_unlock(&w->log_lock);
+    if (!ok)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (dropped > 0)
+        log_warnx("%s (%u similar lines suppressed)", msg, dropped);
+    else
+        log_warnx("%s", msg);
+}
 
 static void
 conn_close(struct conn *c)
@@ -147,15 +172,17 @@ conn_serve(struct conn *c, struct hs_result *hs)
     atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
     atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
         memory_order_relaxed);
+    /* Monotonic: a step of the wall clock must not age them all. */
     stats_ip_seen(s, uslot,
-        (struct sockaddr *)&c->peer_addr, (int64_t)time(NULL));
+        (struct sockaddr *)&c->peer_addr, mono_ms() / 1000);
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
         atomic_fetch_add_explicit(&dcs->connect_failures, 1,
             memory_order_relaxed);
         STATS_ADD(s, dc_connect_fail, 1);
-        log_warnx("%s: user %s: cannot reach DC %d (last tried %s)",
-            c->peer, cfg->users[hs->user].name, hs->dc, dcaddr);
+        conn_log_limited(c->w, &c->w->log_dc[stats_dc_slot(hs->dc)],
+            "%s: user %s: cannot reach DC %d (last tried %s)", c->peer,
+            cfg->users[hs->user].name, hs->dc, dcaddr);
         return;
     }
     STATS_ADD(s, dc_connect_ok, 1);
@@ -460,7 +487,13 @@ conn_start(struct conn *c, void (*fn)(void *))
     LIST_REMOVE(c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     errno = err;
-    log_warn("cannot start a thread for %s", c->peer);
+    /* A new client's is said once a minute by worker.c, not per client;
+     * a handed-over one is rare and was somebody's live connection. */
+    if (c->resume != NULL)
+        log_warn("cannot start a thread for %s", c->peer);
+    else
+        log_debug("cannot start a thread for %s: %s", c->peer,
+            strerror(err));
     snapshot_release(c->snap);
     atomic_fetch_sub(&w->active, 1);
     atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);

@@ -94,8 +94,8 @@ mask_run(struct conn *c, int client_eof)
         desc, sizeof(desc));
     if (c->dfd < 0) {
         STATS_ADD(c->w->stats, mask_connect_fail, 1);
-        log_warnx("%s: mask host %s unreachable; resetting the client",
-            c->peer, desc);
+        conn_log_limited(c->w, &c->w->log_mask, "%s: mask host %s "
+            "unreachable; resetting the client", c->peer, desc);
         /* An RST is what a client of a dead server gets. */
         net_reset_on_close(c->cfd);
         return;

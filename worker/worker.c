@@ -40,6 +40,17 @@ worker_signalfd(void)
     return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
+/* How long accepts pause when the process is out of descriptors. */
+#define WORKER_STARVED_PAUSE_MS 100
+
+/* Since when accept() fails for want of descriptors (0: it does not). */
+static int64_t starved_since_ms;
+static uint64_t starved_tries;
+static int starved_logged;              /* this spell was logged */
+static int64_t starved_warned_ms;       /* when a spell was last logged */
+#define WORKER_STARVED_LOG_MS 60000
+static int64_t thread_warned_ms;        /* no thread could start: logged */
+
 static void
 worker_accept(struct worker *w, int lfd)
 {
@@ -52,15 +63,43 @@ worker_accept(struct worker *w, int lfd)
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
                 errno == ENOMEM) {
-                /* Out of descriptors: back off instead of spinning. */
-                log_warn("accept");
-                usleep(100000);
+                /*
+                 * Out of descriptors (or memory): the client stays in the
+                 * backlog and the socket stays readable, so without a
+                 * pause poll() would spin.  One line for the whole spell,
+                 * not one per attempt (it may last for hours), and at
+                 * most one a minute.
+                 */
+                if (starved_since_ms == 0) {
+                    int64_t now = mono_ms();
+
+                    starved_since_ms = now;
+                    starved_tries = 0;
+                    /* At the limit, spells come and go with each close. */
+                    starved_logged = starved_warned_ms == 0 ||
+                        now - starved_warned_ms >= WORKER_STARVED_LOG_MS;
+                    if (starved_logged) {
+                        log_warn("accept (pausing accepts %d ms at a time "
+                            "until it works again; said at most once a "
+                            "minute)", WORKER_STARVED_PAUSE_MS);
+                        starved_warned_ms = now;
+                    }
+                }
+                starved_tries++;
+                usleep(WORKER_STARVED_PAUSE_MS * 1000);
             } else if (errno != EAGAIN && errno != EINTR &&
                 errno != ECONNABORTED) {
                 log_warn("accept");
             }
             return;
         }
+        if (starved_since_ms != 0 && starved_logged) {
+            log_info("accept works again after %lld ms (%llu attempt(s) "
+                "paused)", (long long)(mono_ms() - starved_since_ms),
+                (unsigned long long)starved_tries);
+            starved_logged = 0;
+        }
+        starved_since_ms = 0;
         STATS_ADD(w->stats, conn_accepted, 1);
         atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
         /* Masked connections have their own cap (mask_run()). */
@@ -78,7 +117,17 @@ worker_accept(struct worker *w, int lfd)
         }
         if ((full ? conn_spawn_masked : conn_spawn)(w, fd,
             (struct sockaddr *)&ss) != 0) {
+            int64_t now = mono_ms();
+
             STATS_ADD(w->stats, conn_refused_thread, 1);
+            /* Once a minute: it comes in storms, one per client. */
+            if (thread_warned_ms == 0 ||
+                now - thread_warned_ms >= WORKER_STARVED_LOG_MS) {
+                log_warnx("cannot start a connection thread: resetting "
+                    "clients until one starts (conn_refused_thread counts "
+                    "them; said at most once a minute)");
+                thread_warned_ms = now;
+            }
             /* As an overloaded server's client would see it. */
             net_reset_on_close(fd);
             close(fd);
@@ -191,7 +240,8 @@ worker_main(struct worker *w)
         fatalx("cannot start the key share thread");
     w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
-        pthread_mutex_init(&w->all_lock, NULL) != 0)
+        pthread_mutex_init(&w->all_lock, NULL) != 0 ||
+        pthread_mutex_init(&w->log_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");
     TAILQ_INIT(&w->hs_list);
     LIST_INIT(&w->all_list);
@@ -206,6 +256,10 @@ worker_main(struct worker *w)
 
     for (;;) {
         int64_t now = mono_ms();
+
+        /* poll() below waits at most WORKER_TRIM_MS (1 s). */
+        atomic_store_explicit(&w->me->heartbeat_ms, now,
+            memory_order_relaxed);
 
         if (w->draining && (atomic_load(&w->active) == 0 ||
             now >= w->deadline_ms)) {

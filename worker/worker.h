@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "keys.h"
+#include "log.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "threads.h"
@@ -56,6 +57,12 @@ struct worker {
     /* By hash of a client address: its hash's top 16 bits and 1 + the
      * user it last authenticated as (worker/handshake.c). */
     _Atomic uint32_t user_hint[WORKER_USER_HINTS];
+    /* Budgets for lines every client of a dead host would cause (one
+     * per client otherwise; conn_log_limited()), guarded by log_lock. */
+    pthread_mutex_t log_lock;
+    struct log_rl log_mask;         /* mask host unreachable */
+    /* DC unreachable, by stats_dc_slot(): one dead DC hides no other. */
+    struct log_rl log_dc[STATS_NDCS];
 };
 
 /*

@@ -64,6 +64,8 @@ fixture_init(struct fixture *f, char *name0, char *name1)
     r = f->r = stats_create(1024, 600, NULL);
     ck_assert_ptr_nonnull(r);
     atomic_store(&r->start_time, NOW - 100);
+    /* Monotonic seconds are passed as NOW too: 100 s of uptime. */
+    atomic_store(&r->start_mono_ms, (int64_t)(NOW - 100) * 1000);
     atomic_store(&r->generation, 3);
 
     f->users[0].name = name0;
@@ -231,7 +233,7 @@ START_TEST(test_stats_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     ck_assert_ptr_nonnull(s);
     abuf_init(&b);
     render_json_stats(&b, s, h, 2);
@@ -317,7 +319,7 @@ START_TEST(test_users_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     abuf_init(&b);
     render_json_users(&b, s, 1);
     ck_assert_int_eq(b.failed, 0);
@@ -387,7 +389,7 @@ START_TEST(test_workers_health_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     abuf_init(&b);
     render_json_workers(&b, s);
     ck_assert_has(b.p, "{\"workers\":[{\"slot\":0,");
@@ -405,7 +407,7 @@ START_TEST(test_workers_health_json)
 
     /* Every slot running with a live pid: healthy. */
     atomic_store(&f.r->nworkers, 1);
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     ck_assert_int_eq(admin_snap_healthy(s), 1);
     render_json_health(&b, s);
     ck_assert_str_eq(b.p, "{\"status\":\"ok\",\"workers_up\":1,"
@@ -423,7 +425,7 @@ START_TEST(test_json_escaped_names)
     struct abuf b;
 
     fixture_init(&f, "we\"ird\\na\nme", "bob");
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     abuf_init(&b);
     render_json_stats(&b, s, NULL, 0);
     ck_assert_has(b.p, "{\"name\":\"we\\\"ird\\\\na\\nme\",");
@@ -532,7 +534,7 @@ START_TEST(test_prom)
     int rc;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW);
     abuf_init(&b);
     render_prom(&b, s);
     ck_assert_int_eq(b.failed, 0);
