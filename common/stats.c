@@ -205,6 +205,35 @@ ip_hash(const struct sockaddr *sa)
 }
 
 void
+stats_user_connected(struct stats_region *s, int u,
+    const struct sockaddr *sa)
+{
+    atomic_fetch_add_explicit(&s->users[u].connections, 1, RELAXED);
+    atomic_store_explicit(&s->users[u].last_seen, (int64_t)time(NULL),
+        RELAXED);
+    stats_ip_seen(s, u, sa, mono_ms() / 1000);
+}
+
+void
+stats_dc_failed(struct stats_region *s, int dc)
+{
+    atomic_fetch_add_explicit(&s->dcs[stats_dc_slot(dc)].connect_failures,
+        1, RELAXED);
+    STATS_ADD(s, dc_connect_fail, 1);
+}
+
+void
+stats_dc_connected(struct stats_region *s, int dc, int64_t us)
+{
+    struct stats_dc *d = &s->dcs[stats_dc_slot(dc)];
+
+    atomic_fetch_add_explicit(&d->connections, 1, RELAXED);
+    atomic_fetch_add_explicit(&d->connect_us_sum, (uint64_t)us, RELAXED);
+    STATS_ADD(s, dc_connect_ok, 1);
+    stats_observe(s, STATS_HIST_dc_connect_seconds, us);
+}
+
+void
 stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
     int64_t now)
 {

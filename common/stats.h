@@ -181,6 +181,17 @@ void stats_print_counters(FILE *out);
 void stats_observe(struct stats_region *s, enum stats_hist_id id,
     int64_t us);
 /* Note a client address for user slot u's recent unique IPs. */
+/*
+ * A connection of user slot u from sa is relayed: its count, last seen
+ * (wall clock, for the page) and recent addresses (monotonic, so a step
+ * of the wall clock does not age them all).
+ */
+void stats_user_connected(struct stats_region *s, int u,
+    const struct sockaddr *sa);
+/* A dial to DC index dc failed on every address. */
+void stats_dc_failed(struct stats_region *s, int dc);
+/* A dial to DC index dc took us microseconds. */
+void stats_dc_connected(struct stats_region *s, int dc, int64_t us);
 void stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
     int64_t now);
 /* Distinct client addresses of user slot u in the last STATS_IP_WINDOW_S. */

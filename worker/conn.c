@@ -162,37 +162,23 @@ conn_serve(struct conn *c, struct hs_result *hs)
     uint8_t dchdr[OBFS2_HEADER_LEN];
     struct relay r = { 0 };
     struct ctr *d_enc = NULL, *d_dec = NULL;
-    struct stats_dc *dcs = &s->dcs[stats_dc_slot(hs->dc)];
     int uslot = c->snap->user_slot[hs->user];
-    struct stats_user *us = &s->users[uslot];
     int64_t t0 = mono_us();
     char dcaddr[80];
     int rc;
 
-    atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
-    atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
-        memory_order_relaxed);
-    /* Monotonic: a step of the wall clock must not age them all. */
-    stats_ip_seen(s, uslot,
-        (struct sockaddr *)&c->peer_addr, mono_ms() / 1000);
+    stats_user_connected(s, uslot, (struct sockaddr *)&c->peer_addr);
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
-        atomic_fetch_add_explicit(&dcs->connect_failures, 1,
-            memory_order_relaxed);
-        STATS_ADD(s, dc_connect_fail, 1);
+        stats_dc_failed(s, hs->dc);
         conn_log_limited(c->w, &c->w->log_dc[stats_dc_slot(hs->dc)],
             "%s: user %s: cannot reach DC %d (last tried %s)", c->peer,
             cfg->users[hs->user].name, hs->dc, dcaddr);
         return;
     }
-    STATS_ADD(s, dc_connect_ok, 1);
+    stats_dc_connected(s, hs->dc, mono_us() - t0);
     /* Only now: a masked client must not get probes no web server sends. */
     net_keepalive(c->cfd, cfg->client_keepalive);
-    atomic_fetch_add_explicit(&dcs->connections, 1, memory_order_relaxed);
-    t0 = mono_us() - t0;
-    atomic_fetch_add_explicit(&dcs->connect_us_sum, (uint64_t)t0,
-        memory_order_relaxed);
-    stats_observe(s, STATS_HIST_dc_connect_seconds, t0);
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
         cfg->fast_mode ? hs->keys.down_key : NULL,
