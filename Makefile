@@ -75,7 +75,7 @@ ALT_BIN    := $(UP_DIR)/telemt-b
 REC2_BIN   := $(UP_DIR)/telemt-rec2
 
 .PHONY: all test unit integration check check-layers check-readme valgrind \
-        bench fuzz clean
+        bench fuzz fuzz-build fuzz-smoke clean
 all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt \
      $(ALT_BIN) $(REC2_BIN)
 
@@ -174,25 +174,37 @@ bench: $(BIN) $(BENCH_BIN)
 	TELEMT_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) \
 	    bash tests/bench/run.sh
 
-# libFuzzer targets for the parsers of bytes from a possibly compromised
-# worker (clang): each runs FUZZ_SECONDS, corpus in build-fuzz/.  Not part
-# of make check.
+# libFuzzer targets for every parser of untrusted bytes (clang): each runs
+# FUZZ_SECONDS on its seeds (tests/fuzz/corpus/<target>/) plus a working
+# corpus in build-fuzz/, then prints its execs and crashes.  The objects
+# are built once with coverage, ASan and UBSan.  fuzz-smoke: 5 s each.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := handoff_rec inherit
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon \
-                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-fuzz:
-	@mkdir -p build-fuzz
-	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
-	    echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
-	    clang $(FUZZ_CFLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	        common/$$t.c; \
-	    mkdir -p build-fuzz/corpus-$$t; \
-	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-	        -print_final_stats=1 build-fuzz/corpus-$$t 2>&1 | \
-	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done'; \
-	    test $${PIPESTATUS[0]} -eq 0; \
-	done
+FUZZ_TARGETS := handoff_rec inherit obfs2 faketls tlsrec tlsprobe config
+FUZZ_DIR     := build-fuzz
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster \
+                -fsanitize=address,undefined -fno-sanitize-recover=all \
+                $(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
+                $(FUZZ_DIR)/obj/master/tlsprobe.o
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (fuzz)"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@echo "  LD      $@"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	    $(shell pkg-config --libs $(PKGS))
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_DIR=$(FUZZ_DIR) bash tests/fuzz/run.sh $(FUZZ_SECONDS) \
+	    $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
