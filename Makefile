@@ -39,13 +39,13 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
-              common/inherit.c common/handoff_rec.c
+              common/inherit.c common/handoff_rec.c common/srcguard.c
 MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
               master/privs.c master/daemon.c master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
-ADMIN_SRC  := admin/admin.c admin/render_json.c admin/render_prom.c \
+ADMIN_SRC  := admin/admin.c admin/access.c admin/render_json.c admin/render_prom.c \
               admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
@@ -113,7 +113,7 @@ $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 # The admin's renderers are pure functions of a region, and the relay a
 # function of two sockets: unit-tested too.
 $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ) \
-        $(O)/admin/render_json.o $(O)/admin/render_prom.o \
+        $(O)/admin/render_json.o $(O)/admin/render_prom.o $(O)/admin/access.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)

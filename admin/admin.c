@@ -6,9 +6,18 @@
  * region is mapped read-only here, so nothing in this process may ever
  * write to it.  It never touches client traffic.
  *
- * Every request is answered on its first callback: the client address
- * against admin_whitelist (403), the bearer token (401), the method
- * (405), a body (413), then the route (404).  The main thread owns the
+ * Clients outside admin_whitelist are closed at accept, before they hold
+ * one of the ADMIN_CONN_LIMIT slots, and one address holds at most
+ * admin_max_per_ip of them; each connection gets admin_request_timeout
+ * per request, counted from accept or the previous answer, which no
+ * trickle of bytes extends (libmicrohttpd's own timeout restarts at each
+ * byte): the main thread shuts such connections down (conn_reap()).
+ * Lines about refused clients are rate-limited, so they cannot fill the
+ * log.  Every request is answered on its first callback: the client
+ * address against admin_whitelist again (403; a reload may have changed
+ * it), the Host header (421: DNS rebinding), the bearer token (401), the
+ * method (405), a body (413), then the route (404).  Secrets and links
+ * are only shown with admin_token set (and so checked).  The main thread owns the
  * signals (a signalfd: TERM/INT stop, USR1 reopens the log file) and the
  * master's death pipe (EOF: stop).  The listening socket is the master's
  * (bound once, kept across reloads and upgrades): this process only
@@ -17,6 +26,7 @@
 #include "admin.h"
 
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -31,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "ctl.h"
 #include "log.h"
 #include "util.h"
@@ -43,6 +54,9 @@
 #define ADMIN_CONN_TIMEOUT_S    10
 #define ADMIN_CONN_MEMORY       (32 * 1024)     /* headers beyond: 431 */
 #define ADMIN_DRAIN_MS          1000    /* requests in progress at a stop */
+#define ADMIN_REAP_MS           250     /* how often request timeouts are checked */
+#define ADMIN_LOG_BURST         5       /* refused-client lines per window */
+#define ADMIN_LOG_WINDOW_MS     60000
 
 #define CT_JSON         "application/json"
 #define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
@@ -65,6 +79,23 @@ static struct admin_state {
     pthread_t sampler;
     struct admin_sample hist[ADMIN_HISTORY_LEN];
     int hist_head, hist_n;              /* oldest at hist_head */
+
+    /* The open connections, for conn_reap(): filled and emptied by
+     * libmicrohttpd's thread (conn_notify()), read by the main thread.
+     * libmicrohttpd tells of a close before it closes the descriptor, so
+     * under conn_lock a slot's fd is still that connection's. */
+    pthread_mutex_t conn_lock;
+    struct conn_slot {
+        int used, cut;
+        int fd;
+        int64_t since_ms;               /* accept or the last answer */
+        struct sockaddr_storage peer;
+        socklen_t peerlen;
+    } conns[ADMIN_CONN_LIMIT];
+
+    /* Budgets for lines a client can cause; under log_lock. */
+    pthread_mutex_t log_lock;
+    struct log_rl rl_refused, rl_mhd, rl_cut;
 } st;
 
 /* --- history ---------------------------------------------------------- */
@@ -255,7 +286,8 @@ respond_data(struct MHD_Connection *conn, const char *url)
             render_json_stats(&b, s, hist, n);
         }
     } else if (strcmp(url, "/api/v1/users") == 0) {
-        render_json_users(&b, s);
+        /* auth_ok() let us here: with a token set, it was checked. */
+        render_json_users(&b, s, st.a->cfg->admin_token[0] != '\0');
     } else if (strcmp(url, "/api/v1/workers") == 0) {
         render_json_workers(&b, s);
     } else {                            /* /healthz */
@@ -270,41 +302,182 @@ respond_data(struct MHD_Connection *conn, const char *url)
 
 /* --- access control --------------------------------------------------- */
 
-/* Compare in time that depends only on the expected length. */
-static int
-token_equal(const char *got, size_t glen, const char *want, size_t wlen)
-{
-    volatile unsigned char acc = (unsigned char)(glen != wlen);
-
-    for (size_t i = 0; i < wlen; i++)
-        acc |= (unsigned char)((i < glen ? got[i] : 0) ^ want[i]);
-    return acc == 0;
-}
-
-/* 1 if the request carries "Authorization: Bearer <admin_token>". */
+/* 1 if the request carries "Authorization: Bearer <admin_token>", or
+ * no token is configured. */
 static int
 auth_ok(struct MHD_Connection *conn)
 {
     const char *token = st.a->cfg->admin_token;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-        MHD_HTTP_HEADER_AUTHORIZATION);
-    size_t n;
 
     if (token[0] == '\0')
         return 1;
-    if (h == NULL)
+    return admin_bearer_ok(MHD_lookup_connection_value(conn,
+        MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), token);
+}
+
+/*
+ * Log a line about a client through budget rl (ADMIN_LOG_BURST lines a
+ * minute), saying how many were held back before it.
+ */
+static void __attribute__((format(printf, 2, 3)))
+log_limited(struct log_rl *rl, const char *fmt, ...)
+{
+    char msg[400];
+    unsigned dropped = 0;
+    int ok;
+    va_list ap;
+
+    pthread_mutex_lock(&st.log_lock);
+    ok = log_rl_take(rl, ADMIN_LOG_BURST, ADMIN_LOG_WINDOW_MS, mono_ms(),
+        &dropped);
+    pthread_mutex_unlock(&st.log_lock);
+    if (!ok)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (dropped > 0)
+        log_warnx("%s (%u similar lines suppressed)", msg, dropped);
+    else
+        log_warnx("%s", msg);
+}
+
+/* 1 if addr is in admin_whitelist or there is none; cfg_lock held. */
+static int
+addr_ok(const struct sockaddr *addr)
+{
+    if (st.nwhite == 0)
+        return 1;
+    if (addr == NULL)
         return 0;
-    while (*h == ' ' || *h == '\t')
-        h++;
-    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
-        return 0;
-    h += 6;
-    while (*h == ' ' || *h == '\t')
-        h++;
-    n = strlen(h);
-    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
-        n--;
-    return token_equal(h, n, token, strlen(token));
+    for (int i = 0; i < st.nwhite; i++)
+        if (net_cidr_match(&st.white[i], addr))
+            return 1;
+    return 0;
+}
+
+/* libmicrohttpd's accept policy: outsiders never get a slot. */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    char who[80];
+    int ok;
+
+    (void)cls;
+    (void)addrlen;
+    pthread_mutex_lock(&st.cfg_lock);
+    ok = addr_ok(addr);
+    pthread_mutex_unlock(&st.cfg_lock);
+    if (!ok) {
+        if (addr != NULL)
+            net_format(addr, who, sizeof(who));
+        else
+            strcpy(who, "?");
+        log_limited(&st.rl_refused, "refused admin client %s: not in "
+            "admin_whitelist", who);
+    }
+    return ok ? MHD_YES : MHD_NO;
+}
+
+/* libmicrohttpd's word on an opened or closed connection. */
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+    struct conn_slot *c = *socket_context;
+
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (c != NULL) {
+            pthread_mutex_lock(&st.conn_lock);
+            c->used = 0;
+            pthread_mutex_unlock(&st.conn_lock);
+            *socket_context = NULL;
+        }
+        return;
+    }
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+            MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        if (ci == NULL)
+            return;
+        pthread_mutex_lock(&st.conn_lock);
+        for (int i = 0; i < ADMIN_CONN_LIMIT; i++) {
+            if (st.conns[i].used)
+                continue;
+            c = &st.conns[i];
+            c->used = 1;
+            c->cut = 0;
+            c->fd = (int)ci->connect_fd;
+            c->since_ms = mono_ms();
+            c->peerlen = sizeof(c->peer);
+            if (getpeername(c->fd, (struct sockaddr *)&c->peer,
+                &c->peerlen) == -1)
+                c->peerlen = 0;
+            *socket_context = c;
+            break;
+        }
+        pthread_mutex_unlock(&st.conn_lock);
+    }
+}
+
+/* A request was answered (or given up): the next one gets a fresh term. */
+static void
+request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+        MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_slot *c;
+
+    (void)cls;
+    (void)con_cls;
+    (void)toe;
+    if (ci == NULL || (c = ci->socket_context) == NULL)
+        return;
+    pthread_mutex_lock(&st.conn_lock);
+    c->since_ms = mono_ms();
+    pthread_mutex_unlock(&st.conn_lock);
+}
+
+/*
+ * Shut down connections whose request ran past admin_request_timeout;
+ * libmicrohttpd sees the end and closes them.  The descriptor is checked
+ * to still lead to the same peer, in case it was reused after all.
+ */
+static void
+conn_reap(void)
+{
+    int64_t now = mono_ms(), limit;
+    int ncut = 0;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    limit = (int64_t)st.a->cfg->admin_request_timeout * 1000;
+    pthread_mutex_unlock(&st.cfg_lock);
+    pthread_mutex_lock(&st.conn_lock);
+    for (int i = 0; i < ADMIN_CONN_LIMIT; i++) {
+        struct conn_slot *c = &st.conns[i];
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+
+        if (!c->used || c->cut || now - c->since_ms < limit)
+            continue;
+        c->cut = 1;
+        if (c->peerlen == 0 ||
+            getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1 ||
+            len != c->peerlen || memcmp(&ss, &c->peer, len) != 0)
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
+        ncut++;
+    }
+    pthread_mutex_unlock(&st.conn_lock);
+    if (ncut > 0)
+        log_limited(&st.rl_cut, "closed %d admin connection%s: request "
+            "not done within admin_request_timeout", ncut,
+            ncut == 1 ? "" : "s");
 }
 
 /* 1 if the client may talk to us (no whitelist, or it is in it). */
@@ -316,12 +489,7 @@ client_ok(struct MHD_Connection *conn)
     if (st.nwhite == 0)
         return 1;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci == NULL || ci->client_addr == NULL)
-        return 0;
-    for (int i = 0; i < st.nwhite; i++)
-        if (net_cidr_match(&st.white[i], ci->client_addr))
-            return 1;
-    return 0;
+    return ci != NULL && addr_ok(ci->client_addr);
 }
 
 /* 1 if the request announces a body. */
@@ -403,6 +571,13 @@ admin_route(struct MHD_Connection *conn, const char *url, const char *method)
     }
     if (!client_ok(conn))
         return respond_text(conn, MHD_HTTP_FORBIDDEN, "forbidden\n");
+    if (!admin_host_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        MHD_HTTP_HEADER_HOST), st.a->cfg->admin_listen)) {
+        log_limited(&st.rl_refused, "refused an admin request: its Host "
+            "header does not name %s or localhost", st.a->cfg->admin_listen);
+        return respond_text(conn, MHD_HTTP_MISDIRECTED_REQUEST,
+            "the Host header must name this endpoint or localhost\n");
+    }
     /* The page itself holds no numbers (it fetches them with the token
      * from its #token= fragment), so a browser may load it without one. */
     if (!(strcmp(url, "/") == 0 && (strcmp(method, MHD_HTTP_METHOD_GET) ==
@@ -434,7 +609,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_warnx("libmicrohttpd: %s", msg);
+    /* Mostly about clients (over the limits, gone mid-request). */
+    log_limited(&st.rl_mhd, "libmicrohttpd: %s", msg);
 }
 
 /* --- the process ------------------------------------------------------ */
@@ -533,8 +709,12 @@ admin_listen(const struct admin_ctx *a)
         fatal("getsockname(%s)", a->cfg->admin_listen);
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    d = MHD_start_daemon(flags, 0, NULL, NULL, admin_handler, NULL,
+    d = MHD_start_daemon(flags, 0, accept_policy, NULL, admin_handler, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)a->cfg->admin_max_per_ip,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ADMIN_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)ADMIN_CONN_TIMEOUT_S,
@@ -576,13 +756,16 @@ admin_main(struct admin_ctx *a)
 {
     struct pollfd pfd[3];
     struct MHD_Daemon *d;
+    int64_t next_reap;
     int sfd;
 
     st.a = a;
     a->cfg = a->snap->cfg;
     a->user_slot = a->snap->user_slot;
-    if (pthread_mutex_init(&st.cfg_lock, NULL) != 0)
-        fatalx("cannot set up the config lock");
+    if (pthread_mutex_init(&st.cfg_lock, NULL) != 0 ||
+        pthread_mutex_init(&st.conn_lock, NULL) != 0 ||
+        pthread_mutex_init(&st.log_lock, NULL) != 0)
+        fatalx("cannot set up the admin locks");
     sfd = admin_signalfd();
     st.white = parse_whitelist(a->cfg, &st.nwhite);
     if (st.nwhite < 0)
@@ -596,8 +779,15 @@ admin_main(struct admin_ctx *a)
     pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
     pfd[1] = (struct pollfd){ .fd = a->death_fd, .events = POLLIN };
     pfd[2] = (struct pollfd){ .fd = a->ctl_fd, .events = POLLIN };
+    next_reap = mono_ms() + ADMIN_REAP_MS;
     for (;;) {
-        if (poll(pfd, 3, -1) == -1) {
+        int64_t now = mono_ms();
+
+        if (now >= next_reap) {
+            conn_reap();
+            next_reap = now + ADMIN_REAP_MS;
+        }
+        if (poll(pfd, 3, (int)(next_reap - now)) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");

@@ -545,7 +545,8 @@ json_links(struct abuf *b, const struct config *cfg, int i,
 }
 
 void
-render_json_users(struct abuf *b, const struct admin_snap *s)
+render_json_users(struct abuf *b, const struct admin_snap *s,
+    int with_secrets)
 {
     const char *host = links_host(s->cfg);
     struct abuf server;
@@ -558,10 +559,18 @@ render_json_users(struct abuf *b, const struct admin_snap *s)
         b->failed = 1;
         return;
     }
-    abuf_puts(b, "{\"users\":[");
+    abuf_puts(b, "{");
+    if (!with_secrets)
+        abuf_puts(b, "\"links_omitted\":\"" RENDER_JSON_LINKS_OMITTED
+            "\",");
+    abuf_puts(b, "\"users\":[");
     for (int i = 0; i < s->nusers; i++) {
         abuf_puts(b, i ? ",{" : "{");
         json_user_fields(b, &s->users[i]);
+        if (!with_secrets) {
+            abuf_puts(b, "}");
+            continue;
+        }
         abuf_puts(b, ",\"links\":");
         if (host != NULL)
             json_links(b, s->cfg, i, server.p != NULL ? server.p : "");

@@ -60,6 +60,8 @@
  *                                  "tme": "https://t.me/proxy?..." } ] ] }
  *   with "links": [] and "links_error": "set public_host" in each user
  *   when neither public_host nor a non-wildcard listen address is set.
+ *   Without admin_token configured: { "links_omitted": S, "users":
+ *   [ USER ] } - no links, which carry the secrets.
  *
  * GET /api/v1/workers
  * { "workers": [ WORKER ], "workers_expected": N, "workers_up": N,
@@ -179,8 +181,15 @@ void admin_sample_take(const struct stats_region *r, int64_t now,
 /* The /api/v1/stats body; hist[0..nhist) is the history, oldest first. */
 void render_json_stats(struct abuf *b, const struct admin_snap *s,
     const struct admin_sample *hist, int nhist);
-/* The /api/v1/users body (users with their links). */
-void render_json_users(struct abuf *b, const struct admin_snap *s);
+/*
+ * The /api/v1/users body: users with their links if with_secrets (the
+ * request carried the configured admin_token), else without them and
+ * with "links_omitted" saying why.
+ */
+#define RENDER_JSON_LINKS_OMITTED "secrets and links are shown only when " \
+    "admin_token is set and sent; telemt --links prints them"
+void render_json_users(struct abuf *b, const struct admin_snap *s,
+    int with_secrets);
 /* The /api/v1/workers body. */
 void render_json_workers(struct abuf *b, const struct admin_snap *s);
 /* The /healthz body. */

@@ -851,6 +851,19 @@ ck_cross_check(struct ck_ctx *c)
             "tls_time_skew (%d): a replayed hello could outlive its entry",
             cfg->replay_window, cfg->tls_time_skew);
     }
+    /* The default wait follows a short handshake_timeout down. */
+    if (!c->seen[CKI_fail_delay_max] &&
+        cfg->fail_delay_max > cfg->handshake_timeout * 250)
+        cfg->fail_delay_max = cfg->handshake_timeout * 250;
+    if (cfg->fail_delay_max * 2 >= cfg->handshake_timeout * 1000) {
+        line = ck_line(c, CKI_fail_delay_max);
+        if (line == 0)
+            line = ck_line(c, CKI_handshake_timeout);
+        return ck_fail_line(c, line, "fail_delay_max: %d ms is not below "
+            "half of handshake_timeout (%d s): a valid client from an "
+            "address that failed before could time out waiting",
+            cfg->fail_delay_max, cfg->handshake_timeout);
+    }
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");

@@ -65,6 +65,9 @@ struct config {
     int replay_window;                  /* s */
     int replay_capacity;
     int max_handshakes;                 /* per worker */
+    int max_handshakes_per_addr;        /* over all workers; 0 = off */
+    int search_per_addr;
+    int fail_delay_max;                 /* ms */
     bool prefer_ipv6;
     bool fast_mode;
     int client_keepalive;               /* s, 0 = off */
@@ -79,6 +82,8 @@ struct config {
     char *admin_token;                  /* "" = none */
     int nadmin_whitelist;
     char **admin_whitelist;             /* "addr/prefix" strings */
+    int admin_max_per_ip;
+    int admin_request_timeout;          /* s */
     char *public_host;                  /* "" when unset */
     int public_port;                    /* resolved: 0 became port */
     int log_level;                      /* enum log_level */

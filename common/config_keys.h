@@ -124,6 +124,20 @@
     X("max_handshakes", INT, max_handshakes, LIVE, 1, 1000000, 4096,        \
       "connections each worker keeps in the handshake state; past it the "  \
       "oldest one is masked to make room")                                  \
+    X("max_handshakes_per_addr", INT, max_handshakes_per_addr, LIVE, 0,   \
+      1000000, 256, "connections one client address (an IPv6 /64 counts "    \
+      "as one) keeps in the handshake state, over all workers; past it "    \
+      "that address's oldest one is masked; 0 is no limit")                 \
+    X("search_per_addr", INT, search_per_addr, LIVE, 1, 64, 1,              \
+      "searches of every user's secret (for a hello or header its "         \
+      "address has not proved before) one client address runs at once, "   \
+      "over all workers, once it failed more than 4 times lately; more "    \
+      "wait their turn")                                                    \
+    X("fail_delay_max", INT, fail_delay_max, LIVE, 0, 60000, 1000,          \
+      "the longest wait, in ms, an address's next secret search gets after " \
+      "repeated failures (4 are free, then 25 ms doubling, halving every "  \
+      "minute); below half of handshake_timeout; unset, at most a quarter " \
+      "of it; 0 is no wait")                                                \
     X("prefer_ipv6", BOOL, prefer_ipv6, LIVE, 0, 0, false,                  \
       "try a DC's IPv6 addresses before its IPv4 ones")                     \
     X("fast_mode", BOOL, fast_mode, LIVE, 0, 0, true,                       \
@@ -157,11 +171,19 @@
       "upgrades; \"\" turns it off")                                        \
     X("admin_token", TOKEN, admin_token, LIVE, 0, 0, "",                    \
       "if set, requests for data must carry Authorization: Bearer TOKEN "   \
-      "(the page itself loads without it); admin_listen on a non-loopback " \
+      "(the page itself loads without it); without it /api/v1/users omits " \
+      "the links (they hold the secrets); admin_listen on a non-loopback "  \
       "address needs this or admin_whitelist")                              \
     X("admin_whitelist", CIDRLIST, admin_whitelist, LIVE, 0, 64, "[]",      \
       "client networks allowed to reach the admin endpoint (\"10.0.0.0/8\"," \
       " \"2001:db8::/32\"); enforced whenever set")                          \
+    X("admin_max_per_ip", INT, admin_max_per_ip, RESTART, 1, 64, 8,         \
+      "connections one client address may hold on the admin endpoint at "  \
+      "once (of 64 in all); more are closed at accept")                    \
+    X("admin_request_timeout", INT, admin_request_timeout, LIVE, 1, 300, 10, \
+      "seconds an admin connection gets for each request, from accept (or " \
+      "the previous answer) to the end of the answer; sending more does "   \
+      "not extend it")                                                      \
     X("log_level", LOGLVL, log_level, LIVE, 0, 0, "info",                   \
       "one of error, warn, info, debug")                                    \
     X("log_file", PATH, log_file, RESTART, 0, 0, "",                        \

@@ -247,3 +247,22 @@ panic(const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+int
+log_rl_take(struct log_rl *rl, unsigned burst, int64_t window_ms,
+    int64_t now_ms, unsigned *dropped)
+{
+    if (rl->window_start == 0 || now_ms - rl->window_start >= window_ms ||
+        now_ms < rl->window_start) {
+        rl->window_start = now_ms != 0 ? now_ms : 1;
+        rl->used = 0;
+    }
+    if (rl->used >= burst) {
+        rl->dropped++;
+        return 0;
+    }
+    rl->used++;
+    *dropped = rl->dropped;
+    rl->dropped = 0;
+    return 1;
+}

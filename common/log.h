@@ -10,6 +10,7 @@
 #define TELEMT_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum log_level {
     LOG_LVL_ERROR = 0,
@@ -42,6 +43,21 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parse "error", "warn", "info", "debug"; -1 if none of them. */
 int log_level_parse(const char *name);
+
+/*
+ * A budget for lines a peer can trigger at will (refused clients): at
+ * most burst lines per window_ms.  log_rl_take() says whether one more
+ * may be written now and, when it may, puts in *dropped how many were
+ * held back since the last one written (for "N more suppressed").  The
+ * caller serialises calls on one struct; pure arithmetic on now_ms.
+ */
+struct log_rl {
+    int64_t window_start;               /* ms; 0 = none yet */
+    unsigned used;                      /* lines written in this window */
+    unsigned dropped;                   /* held back since the last one */
+};
+int log_rl_take(struct log_rl *rl, unsigned burst, int64_t window_ms,
+    int64_t now_ms, unsigned *dropped);
 
 void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

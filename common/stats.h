@@ -16,6 +16,7 @@
  *     user_active[128][4096] open connections per worker row and user, so
  *                           that a dead worker's share can be cleared
  *     dcs[12]               per DC index: 1..5, -1..-5, 203, other
+ *     guard                 per client address (srcguard.h)
  *   replay table            at replay_off (replay.h)
  */
 #ifndef TELEMT_STATS_H
@@ -28,10 +29,11 @@
 #include <stdint.h>
 
 #include "replay.h"
+#include "srcguard.h"
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           4
+#define STATS_VERSION           5
 /* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
  * new generation) before the old ones have gone. */
 #define STATS_MAX_WORKERS       128
@@ -121,6 +123,7 @@ struct stats_region {
     struct stats_user users[STATS_MAX_USERS];
     _Atomic uint32_t user_active[STATS_MAX_WORKERS][STATS_MAX_USERS];
     struct stats_dc dcs[STATS_NDCS];
+    struct srcguard_table guard;
 };
 
 /* The memfd's name (/proc/PID/fd shows "/memfd:telemt-region"). */

@@ -30,6 +30,8 @@
     X(mask_expired, "masked connections closed: mask_max_lifetime")        \
     X(mask_capped, "masked connections closed: mask_max_bytes_*")          \
     X(relay_idle_closed, "relayed connections closed: relay_idle_timeout") \
+    X(search_waited, "secret searches that waited for their address's turn") \
+    X(addr_unguarded, "handshakes not limited by address: its table was full") \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)")
@@ -50,6 +52,7 @@
     X(bad_header, "refused: first bytes no client sends")                 \
     X(replay, "refused: replay of a remembered handshake")                \
     X(evicted, "masked to make room (max_handshakes)")                    \
+    X(evicted_addr, "masked: max_handshakes_per_addr")                     \
     X(error, "aborted: socket or memory error")
 
 #define STATS_USER_FIELDS(X)                                                \

@@ -23,6 +23,7 @@
 #include "mask.h"
 #include "net.h"
 #include "relay.h"
+#include "srcguard.h"
 #include "util.h"
 
 static void
@@ -225,29 +226,73 @@ conn_serve(struct conn *c, struct hs_result *hs)
     ctr_free(d_dec);
 }
 
-/* Add c to the worker's handshake list; evict the oldest if it is full. */
+/* Take c off the handshake list; hs_lock held. */
+static void
+conn_hs_unlist(struct worker *w, struct conn *c)
+{
+    if (c->hs_prev != NULL)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        w->hs_head = c->hs_next;
+    if (c->hs_next != NULL)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        w->hs_tail = c->hs_prev;
+    c->hs_listed = 0;
+    w->hs_count--;
+    if (c->src != NULL)
+        srcguard_hs_leave(c->src, c->src_key);
+}
+
+/*
+ * Its thread wakes from its read (or its wait for a secret search) and
+ * masks what it has read: a bare close would tell a prober of the flood.
+ * Its thread is alive while listed (conn_hs_leave() takes hs_lock).
+ */
+static void
+conn_evict(struct worker *w, struct conn *old, int why)
+{
+    atomic_store(&old->evicted, why);
+    (void)pthread_kill(old->tid, RELAY_WAKE_SIG);
+    conn_hs_unlist(w, old);
+}
+
+/* The oldest listed connection from key's address; hs_lock held. */
+static struct conn *
+conn_hs_oldest_of(struct worker *w, uint64_t key)
+{
+    for (struct conn *o = w->hs_head; o != NULL; o = o->hs_next)
+        if (o->src_key == key)
+            return o;
+    return NULL;
+}
+
+/*
+ * Add c to the worker's handshake list.  Over max_handshakes_per_addr
+ * the oldest from c's own address makes room (counted over all workers,
+ * so there may be none here); over max_handshakes the oldest of all.
+ */
 static void
 conn_hs_enter(struct conn *c)
 {
     struct worker *w = c->w;
+    int cap = c->cfg->max_handshakes_per_addr, n = 0;
 
+    c->src_key = srcguard_key((const struct sockaddr *)&c->peer_addr);
+    c->src = srcguard_get(&w->stats->guard, c->src_key, mono_ms());
+    if (c->src == NULL)
+        STATS_ADD(w->stats, addr_unguarded, 1);
     pthread_mutex_lock(&w->hs_lock);
-    if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL) {
-        struct conn *old = w->hs_head;
+    if (c->src != NULL)
+        n = srcguard_hs_enter(c->src, c->src_key);
+    if (cap > 0 && n > cap) {
+        struct conn *old = conn_hs_oldest_of(w, c->src_key);
 
-        /* Its thread wakes from its read and masks what it has read: a
-         * bare close would tell a prober of the flood.  Its thread is
-         * alive while listed (conn_hs_leave() takes hs_lock). */
-        atomic_store(&old->evicted, 1);
-        (void)pthread_kill(old->tid, RELAY_WAKE_SIG);
-        w->hs_head = old->hs_next;
-        if (w->hs_head != NULL)
-            w->hs_head->hs_prev = NULL;
-        else
-            w->hs_tail = NULL;
-        old->hs_listed = 0;
-        w->hs_count--;
+        if (old != NULL)
+            conn_evict(w, old, CONN_EVICTED_ADDR);
     }
+    if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL)
+        conn_evict(w, w->hs_head, 1);
     c->hs_prev = w->hs_tail;
     c->hs_next = NULL;
     if (w->hs_tail != NULL)
@@ -266,18 +311,8 @@ conn_hs_leave(struct conn *c)
     struct worker *w = c->w;
 
     pthread_mutex_lock(&w->hs_lock);
-    if (c->hs_listed) {
-        if (c->hs_prev != NULL)
-            c->hs_prev->hs_next = c->hs_next;
-        else
-            w->hs_head = c->hs_next;
-        if (c->hs_next != NULL)
-            c->hs_next->hs_prev = c->hs_prev;
-        else
-            w->hs_tail = c->hs_prev;
-        c->hs_listed = 0;
-        w->hs_count--;
-    }
+    if (c->hs_listed)
+        conn_hs_unlist(w, c);
     pthread_mutex_unlock(&w->hs_lock);
 }
 
@@ -308,7 +343,10 @@ conn_thread(void *arg)
         mono_us() - c->started_us);
     /* An evicted client that proved itself meanwhile is served. */
     if (atomic_load(&c->evicted) && v != HS_OK) {
-        STATS_HS(c->w->stats, evicted);
+        if (atomic_load(&c->evicted) == CONN_EVICTED_ADDR)
+            STATS_HS(c->w->stats, evicted_addr);
+        else
+            STATS_HS(c->w->stats, evicted);
         log_debug("%s: evicted from the handshake after %zu bytes%s",
             c->peer, c->hslen, c->answered ? "" : ": masking");
         if (cfg->mask && !c->answered)

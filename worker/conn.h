@@ -12,7 +12,10 @@
 
 #include "worker.h"
 
+#define CONN_EVICTED_ADDR   2
+
 struct handoff_rec;
+struct srcguard_entry;
 struct relay;
 
 struct conn {
@@ -33,7 +36,13 @@ struct conn {
      * guarded by the worker's hs_lock. */
     struct conn *hs_prev, *hs_next;
     int hs_listed;
-    atomic_int evicted;             /* made room for a newer one: masked */
+    atomic_int evicted;             /* made room for a newer one: masked;
+                                     * CONN_EVICTED_ADDR if for one from
+                                     * its own address */
+    /* Its address's shared entry (srcguard.h) while listed; NULL if
+     * the table had none to give. */
+    struct srcguard_entry *src;
+    uint64_t src_key;
     int masked;                     /* holds one of w->masked */
     /* The worker's list of every connection; guarded by all_lock.  Once
      * relaying, user is its index in snap, user_slot the user's region

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "relay.h"
+#include "srcguard.h"
 #include "util.h"
 
 #define HS_INITIAL_CAP          4096
@@ -72,8 +73,10 @@ hs_fill(struct conn *c, size_t want, int64_t deadline)
     sigfillset(&wake);
     sigdelset(&wake, RELAY_WAKE_SIG);
     do {
+        /* Evicted: what has already arrived is still read (a client
+         * whose bytes are in may yet prove itself), nothing waited for. */
         if (atomic_load(&c->evicted))
-            return HS_TIMEOUT;
+            deadline = mono_ms();
         r = net_read_atleast(c->cfd, c->hs + c->hslen, want - c->hslen,
             c->hscap - c->hslen, deadline, &wake, &got);
         c->hslen += got;
@@ -122,10 +125,11 @@ tag_allowed(const struct config *cfg, uint32_t tag, int in_tls,
  * Users are tried one secret at a time, so with many users a handshake
  * costs one HMAC (fake TLS) or one SHA-256 + AES block (obfuscated2) per
  * user.  A client reconnects from the same address again and again, so
- * the user an address last authenticated as is tried first, and the
- * whole loop runs only for addresses new to this worker.  The hint only
- * reorders: a client without a valid secret still goes through every
- * user, so a prober's timing is the same whatever the hints hold.
+ * the user an address last authenticated as is tried first, alone and
+ * at once; only when it does not match does the client search every
+ * user, which takes its address's turn (hs_search_begin()).  A client
+ * without a valid secret goes through every user whatever the hints
+ * hold, so a prober's timing does not depend on them.
  */
 static uint32_t
 hs_addr_hash(const struct sockaddr_storage *ss)
@@ -168,15 +172,53 @@ hs_hint_set(const struct conn *c, int user)
         (h >> 16) << 16 | (uint32_t)(user + 1), memory_order_relaxed);
 }
 
-/* The k-th user to try: the hinted one first, then the others in order. */
-static int
-hs_nth_user(int k, int hint)
+/*
+ * A search of every user's secret costs a prober's address its turn
+ * (srcguard.h): wait until fewer than search_per_addr run for it and its
+ * failures' wait is over.  HS_OK with *held = 1 when a turn was taken;
+ * an eviction or the deadline end the wait (the client is then masked
+ * like any that is too slow).  Only the hinted user is tried before it,
+ * so a client its address proved before never waits.
+ */
+static enum hs_verdict
+hs_search_begin(struct conn *c, int64_t deadline, int *held)
 {
-    if (hint < 0)
-        return k;
-    if (k == 0)
-        return hint;
-    return k - 1 >= hint ? k : k - 1;
+    int waited = 0;
+
+    *held = 0;
+    if (c->src == NULL)
+        return HS_OK;
+    for (;;) {
+        int64_t now = mono_ms(), retry;
+        struct timespec ts;
+
+        if (srcguard_search_begin(c->src, c->src_key,
+            c->cfg->search_per_addr, now, &retry)) {
+            *held = 1;
+            if (waited)
+                STATS_ADD(c->w->stats, search_waited, 1);
+            return HS_OK;
+        }
+        waited = 1;
+        if (atomic_load(&c->evicted) || now >= deadline)
+            return HS_TIMEOUT;
+        /* Waiters poll at staggered times, so none is always first. */
+        retry = retry > 20 ? 20 : retry;
+        retry += mono_us() % 3;
+        if (retry > deadline - now)
+            retry = deadline - now;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)retry * 1000000L;
+        (void)nanosleep(&ts, NULL);     /* an eviction's signal cuts it */
+    }
+}
+
+static void
+hs_search_end(struct conn *c, int held, int failed)
+{
+    if (held)
+        srcguard_search_end(c->src, c->src_key, failed, mono_ms(),
+            c->cfg->fail_delay_max);
 }
 
 /*
@@ -186,12 +228,11 @@ hs_nth_user(int k, int hint)
  */
 static enum hs_verdict
 hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
-    int only_user, int hint, struct hs_result *r)
+    int only_user, struct hs_result *r)
 {
     enum hs_verdict v = HS_BAD_SECRET;
 
-    for (int k = 0; k < cfg->nusers; k++) {
-        int u = hs_nth_user(k, hint);
+    for (int u = 0; u < cfg->nusers; u++) {
         enum hs_mode mode;
         uint32_t tag;
         int16_t dc;
@@ -250,7 +291,7 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     size_t need, cert_len, len;
     enum hs_verdict v;
     uint32_t ts = 0, span;
-    int r;
+    int r, hint, held;
 
     for (;;) {
         switch (faketls_sniff(c->hs, c->hslen, &need)) {
@@ -270,12 +311,18 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     if (faketls_parse_hello(c->hs, need, h) != 0)
         return HS_BAD_TLS;
     *user = -1;
-    for (int k = 0, hint = hs_hint_get(c); k < cfg->nusers && *user < 0;
-        k++) {
-        int u = hs_nth_user(k, hint);
-
-        if (faketls_verify(c->hs, need, cfg->users[u].secret, &ts))
-            *user = u;
+    hint = hs_hint_get(c);
+    if (hint >= 0 && faketls_verify(c->hs, need, cfg->users[hint].secret,
+        &ts))
+        *user = hint;
+    if (*user < 0) {
+        if ((v = hs_search_begin(c, deadline, &held)) != HS_OK)
+            return v;
+        for (int u = 0; u < cfg->nusers && *user < 0; u++)
+            if (u != hint &&
+                faketls_verify(c->hs, need, cfg->users[u].secret, &ts))
+                *user = u;
+        hs_search_end(c, held, *user < 0);
     }
     if (*user < 0)
         return HS_BAD_DIGEST;
@@ -365,12 +412,20 @@ hs_tls_inner(struct conn *c, int64_t deadline, size_t start,
  * holds nothing to free.
  */
 static enum hs_verdict
-hs_obfs2_header(struct conn *c, const struct config *cfg,
+hs_obfs2_header(struct conn *c, const struct config *cfg, int64_t deadline,
     struct hs_result *r)
 {
-    enum hs_verdict v;
+    int hint = hs_hint_get(c), held;
+    enum hs_verdict v = HS_BAD_SECRET;
 
-    v = hs_obfs2_match(cfg, c->hs, 0, -1, hs_hint_get(c), r);
+    if (hint >= 0)
+        v = hs_obfs2_match(cfg, c->hs, 0, hint, r);
+    if (v != HS_OK) {
+        if ((v = hs_search_begin(c, deadline, &held)) != HS_OK)
+            return v;
+        v = hs_obfs2_match(cfg, c->hs, 0, -1, r);
+        hs_search_end(c, held, v == HS_BAD_SECRET || v == HS_MODE_DISABLED);
+    }
     if (v == HS_OK)
         v = hs_replay_check(c, c->hs + 8);
     if (v == HS_OK) {
@@ -415,7 +470,7 @@ hs_sniff_record(struct conn *c, const struct config *cfg, int64_t deadline,
             break;
         case FAKETLS_OBFS2:
             obfs2 = 0;
-            v = hs_obfs2_header(c, cfg, r);
+            v = hs_obfs2_header(c, cfg, deadline, r);
             if (v != HS_BAD_SECRET) {
                 *is_obfs2 = v == HS_OK;
                 return v;
@@ -467,7 +522,7 @@ handshake_run(struct conn *c, struct hs_result *r)
         v = hs_tls_inner(c, deadline, h.record_len, r, &pay_end);
         if (v != HS_OK)
             return v;
-        v = hs_obfs2_match(cfg, c->hs + h.record_len, 1, user, -1, r);
+        v = hs_obfs2_match(cfg, c->hs + h.record_len, 1, user, r);
         if (v == HS_OK) {
             hs_hint_set(c, r->user);
             r->tls = 1;
@@ -490,5 +545,5 @@ obfs2:
     }
     if (obfs2_prefix_impossible(c->hs, c->hslen))
         return HS_BAD_HEADER;
-    return hs_obfs2_header(c, cfg, r);
+    return hs_obfs2_header(c, cfg, deadline, r);
 }

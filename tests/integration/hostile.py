@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""hostile.py HOST PORT SUBCOMMAND [ARGS] - the attacks of t_hostile.sh.
+"""hostile.py HOST PORT SUBCOMMAND [ARGS] - the attacks of t_hostile.sh and
+t_peraddr.sh.
 
 Every subcommand talks raw TCP to HOST:PORT (the proxy, or the mask host
-itself for comparison) and prints one line of key=value results that the
-scenario asserts on.  The ClientHellos are real OpenSSL ones (Python's
-ssl module over a memory BIO), so the proxy refuses them (no digest) and
-relays them to the mask host, which answers them as the real site.
+itself for comparison; from $HOSTILE_BIND if set) and prints one line of
+key=value results that the scenario asserts on.  The ClientHellos are
+real OpenSSL ones (Python's ssl module over a memory BIO), so the proxy
+refuses them (no digest) and relays them to the mask host, which
+answers them as the real site.
 
   hold N SECONDS     N masked connections (a hello each, the mask host's
                      ServerHello read), held silent for SECONDS
@@ -27,6 +29,7 @@ relays them to the mask host, which answers them as the real site.
 """
 
 import json
+import os
 import select
 import socket
 import ssl
@@ -51,7 +54,10 @@ def client_hello():
 
 
 def connect(host, port):
-    s = socket.create_connection((host, port), timeout=10)
+    """HOSTILE_BIND=ADDR in the environment: connect from ADDR."""
+    src = os.environ.get("HOSTILE_BIND")
+    s = socket.create_connection((host, port), timeout=10,
+                                 source_address=(src, 0) if src else None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 

@@ -34,7 +34,7 @@ http() {
     local method=$1 path=$2 out=$3
     shift 3
     curl -sS -X "$method" -o "$out" -D "$out.headers" -w '%{http_code}' \
-        --max-time 10 "$@" "$ADMIN$path"
+        --max-time 10 -H "Authorization: Bearer $TOKEN" "$@" "$ADMIN$path"
 }
 
 # fetch PATH OUTFILE: GET must answer 200.
@@ -67,7 +67,11 @@ start_fakedc fakedc
 APORT=$(free_port)
 ADMIN=http://127.0.0.1:$APORT
 cfg=$TEST_DIR/telemt.conf
-write_config "$cfg" workers=2 shutdown_timeout=2 admin_listen="127.0.0.1:$APORT"
+# The token: /api/v1/users shows the links only with one (see
+# t_admin_hostile.sh for the endpoint without it).
+TOKEN=t_admin-token-0123456789abcdef
+write_config "$cfg" workers=2 shutdown_timeout=2 admin_listen="127.0.0.1:$APORT" \
+    admin_token="$TOKEN"
 start_telemt "$cfg"
 for ((i = 0; i < 100; i++)); do
     port_open "$APORT" && break
@@ -364,7 +368,8 @@ kill_and_watch() {
             assert_match "$(cat "$W")" '^\{"status":"degraded",'\
 '"workers_up":[01],"workers_expected":2\}$' "/healthz body while degraded"
         elif [ "$code" = 200 ]; then
-            NEWPID=$(curl -sS --max-time 10 "$ADMIN/api/v1/workers" |
+            NEWPID=$(curl -sS --max-time 10 -H "Authorization: Bearer $TOKEN" \
+                "$ADMIN/api/v1/workers" |
                 "$PY" -c 'import json, sys
 w = json.load(sys.stdin)["workers"][int(sys.argv[1])]
 print(w["pid"] if w["up"] else "")' "$vslot")

@@ -10,7 +10,9 @@
 # closed to make room (hs_evicted); the newest 50 stay until
 # handshake_timeout.  Slow drips (a valid obfuscated2 flight and a valid
 # TLS hello, one byte every 0.3 s) are closed at handshake_timeout: the
-# deadline covers the whole handshake.
+# deadline covers the whole handshake.  Every connection comes from
+# 127.0.0.1, so part 1 turns max_handshakes_per_addr off (t_peraddr
+# tests it).
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -90,7 +92,7 @@ real_clients() {
 note "=== $FLOOD silent connections, 2 workers, handshake_timeout=$HT"
 write_config "$TEST_DIR/flood.conf" workers=2 handshake_timeout=$HT \
     modes.classic=true modes.secure=true modes.tls=true \
-    tls_domain="$DOMAIN" mask=false
+    tls_domain="$DOMAIN" mask=false max_handshakes_per_addr=0
 start_telemt "$TEST_DIR/flood.conf"
 t0=$(date +%s%N)
 silent_flood flood1 "$FLOOD"

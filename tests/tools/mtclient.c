@@ -21,6 +21,7 @@
  * --rate BYTES_PER_SECOND paces what echo and sink send, so that a -b
  * BYTES stream lasts BYTES/RATE seconds.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -90,6 +91,8 @@ static struct {
     int idle_ms;                        /* --idle: echo pauses half-way */
     uint8_t prefix[8];                  /* --header-prefix: header[0..n) */
     size_t prefix_len;
+    struct sockaddr_storage bind;       /* --bind ADDR, family 0 = none */
+    socklen_t bindlen;
 } opt;
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
@@ -135,7 +138,7 @@ usage(void)
         "            [--check-record-sizes] [--print-answer]]\n"
         "           [--dump-flight FILE] [--loop SECONDS]\n"
         "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
-        "           [--header-prefix HEX]\n"
+        "           [--header-prefix HEX] [--bind ADDR]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -158,7 +161,9 @@ usage(void)
         "  --idle MS: echo stops for MS once half of -b BYTES came back\n"
         "  (the proxy's relay sees an idle connection), then goes on.\n"
         "  --header-prefix HEX: the plain obfuscated2 header starts with\n"
-        "  these 1..8 bytes (the rest still follows PROTOCOL.md 2.1).\n");
+        "  these 1..8 bytes (the rest still follows PROTOCOL.md 2.1).\n"
+        "  --bind ADDR: connect from this local address (127.0.0.2, say:\n"
+        "  one more client address on loopback).\n");
     exit(2);
 }
 
@@ -286,6 +291,11 @@ do_connect(struct cconn *c)
         return -1;
     }
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (opt.bindlen != 0 &&
+        bind(c->fd, (struct sockaddr *)&opt.bind, opt.bindlen) != 0) {
+        fail(c, "bind: %s", strerror(errno));
+        return -1;
+    }
     if (connect(c->fd, (struct sockaddr *)&opt.addr, opt.addrlen) == 0)
         return 0;
     if (errno != EINPROGRESS) {
@@ -1319,6 +1329,26 @@ self_test(void)
     return bad;
 }
 
+/* --bind ADDR: an IPv4 or IPv6 literal the client sockets start from. */
+static int
+parse_bind(const char *a)
+{
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&opt.bind;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&opt.bind;
+
+    memset(&opt.bind, 0, sizeof(opt.bind));
+    if (inet_pton(AF_INET, a, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        opt.bindlen = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, a, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        opt.bindlen = sizeof(*s6);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static void
 parse_args(int argc, char **argv)
 {
@@ -1338,6 +1368,7 @@ parse_args(int argc, char **argv)
         { "rate", required_argument, NULL, 'r' },
         { "idle", required_argument, NULL, 'I' },
         { "header-prefix", required_argument, NULL, 'X' },
+        { "bind", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1452,6 +1483,10 @@ parse_args(int argc, char **argv)
             if (*optarg == '\0')
                 usage();
             opt.dump_flight = optarg;
+            break;
+        case 'B':
+            if (parse_bind(optarg) != 0)
+                usage();
             break;
         case 'S':
             exit(self_test() == 0 ? 0 : 1);

@@ -20,6 +20,8 @@ Suite *admin_render_suite(void);
 Suite *inherit_suite(void);
 Suite *handoff_rec_suite(void);
 Suite *relay_suite(void);
+Suite *srcguard_suite(void);
+Suite *admin_access_suite(void);
 
 int
 main(void)
@@ -39,6 +41,8 @@ main(void)
     srunner_add_suite(sr, inherit_suite());
     srunner_add_suite(sr, handoff_rec_suite());
     srunner_add_suite(sr, relay_suite());
+    srunner_add_suite(sr, srcguard_suite());
+    srunner_add_suite(sr, admin_access_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

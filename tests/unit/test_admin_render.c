@@ -245,7 +245,7 @@ START_TEST(test_stats_json)
         "\"dc_to_client_bytes\":100024}");
     ck_assert_has(b.p, "\"handshakes\":{\"ok_classic\":3,\"ok_secure\":2,"
         "\"ok_tls\":0,\"bad_secret\":1,");
-    ck_assert_has(b.p, "\"evicted\":0,\"error\":1}");
+    ck_assert_has(b.p, "\"evicted\":0,\"evicted_addr\":0,\"error\":1}");
     ck_assert_has(b.p, "\"masking\":{\"relayed\":4,\"connect_failures\":3}");
     ck_assert_has(b.p, "\"counters\":{\"conn_accepted\":7,"
         "\"conn_refused_limit\":1,\"conn_refused_thread\":2,"
@@ -319,7 +319,7 @@ START_TEST(test_users_json)
     fixture_init(&f, "alice", "bob");
     s = admin_snap_take(&f.ctx, NOW);
     abuf_init(&b);
-    render_json_users(&b, s);
+    render_json_users(&b, s, 1);
     ck_assert_int_eq(b.failed, 0);
     ck_assert_has(b.p, "{\"users\":[{\"name\":\"alice\",\"active\":3,");
     ck_assert_has(b.p, "\"unique_ips_recent\":2,\"links\":[{\"mode\":"
@@ -347,7 +347,7 @@ START_TEST(test_users_json)
     f.cfg.listen_ipv4 = (char *)"";
     f.cfg.listen_ipv6 = (char *)"2001:db8::1";
     f.cfg.mode_classic = f.cfg.mode_tls = false;
-    render_json_users(&b, s);
+    render_json_users(&b, s, 1);
     ck_assert_has(b.p, "\"links\":[{\"mode\":\"secure\",\"tg\":"
         "\"tg://proxy?server=2001%3Adb8%3A%3A1&port=8443&secret="
         "dd00112233445566778899aabbccddeeff\",");
@@ -357,9 +357,22 @@ START_TEST(test_users_json)
     /* No host at all. */
     f.cfg.listen_ipv4 = (char *)"0.0.0.0";
     f.cfg.listen_ipv6 = (char *)"::";
-    render_json_users(&b, s);
+    render_json_users(&b, s, 1);
     ck_assert_has(b.p, "\"unique_ips_recent\":2,\"links\":[],"
         "\"links_error\":\"set public_host\"},{\"name\":\"bob\"");
+    check_json_parses(b.p);
+    abuf_free(&b);
+
+    /* Without a token: no links, no secret, and a word on why. */
+    f.cfg.public_host = (char *)"proxy.example.net";
+    render_json_users(&b, s, 0);
+    ck_assert_has(b.p, "{\"links_omitted\":\"" RENDER_JSON_LINKS_OMITTED
+        "\",\"users\":[{\"name\":\"alice\",");
+    ck_assert_has(b.p, "\"unique_ips_recent\":2},{\"name\":\"bob\"");
+    ck_assert_ptr_null(strstr(b.p, "\"links\""));
+    ck_assert_ptr_null(strstr(b.p, "secret="));
+    ck_assert_ptr_null(strstr(b.p, "00112233445566778899aabbccddeeff"));
+    ck_assert_ptr_null(strstr(b.p, "fedcba9876543210fedcba9876543210"));
     check_json_parses(b.p);
     abuf_free(&b);
     admin_snap_free(s);
