@@ -16,7 +16,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint8_t answer[FAKETLS_ANSWER_FIXED + 16384], share[32];
+/* The certificate bytes are a buffer of their own: the builder copies
+ * them after the header it writes, and the worker never overlaps them. */
+static uint8_t answer[FAKETLS_ANSWER_FIXED + 16384], cert[16384], share[32];
 
 static void
 check_record(const uint8_t *rec, size_t len, const uint8_t secret[16],
@@ -51,10 +53,12 @@ check_record(const uint8_t *rec, size_t len, const uint8_t secret[16],
         abort();
     if (faketls_verify(rec, need, secret, &ts) != must_verify && must_verify)
         abort();
-    /* The answer to a parsed hello has the promised length. */
+    /* The answer to a parsed hello has the promised length: the fixed
+     * part holds a 32-byte session id, and the answer echoes the
+     * client's, which may be shorter. */
     n = (size_t)rec[need - 1] * 64;
-    if (faketls_build_answer(&h, secret, share, answer, n, answer,
-        sizeof(answer)) != FAKETLS_ANSWER_FIXED + n)
+    if (faketls_build_answer(&h, secret, share, cert, n, answer,
+        sizeof(answer)) != FAKETLS_ANSWER_FIXED - 32 + h.session_id_len + n)
         abort();
 }
 
