@@ -179,13 +179,13 @@ bench: $(BIN) $(BENCH_BIN)
 # corpus in build-fuzz/, then prints its execs and crashes.  The objects
 # are built once with coverage, ASan and UBSan.  fuzz-smoke: 5 s each.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := handoff_rec inherit obfs2 faketls tlsrec tlsprobe config
+FUZZ_TARGETS := handoff_rec inherit obfs2 faketls tlsrec tlsprobe config access
 FUZZ_DIR     := build-fuzz
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster \
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster -Iadmin \
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
-                $(FUZZ_DIR)/obj/master/tlsprobe.o
+                $(FUZZ_DIR)/obj/master/tlsprobe.o $(FUZZ_DIR)/obj/admin/access.o
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
