@@ -55,8 +55,6 @@
 #define ADMIN_CONN_MEMORY       (32 * 1024)     /* headers beyond: 431 */
 #define ADMIN_DRAIN_MS          1000    /* requests in progress at a stop */
 #define ADMIN_REAP_MS           250     /* how often request timeouts are checked */
-#define ADMIN_LOG_BURST         5       /* refused-client lines per window */
-#define ADMIN_LOG_WINDOW_MS     60000
 
 #define CT_JSON         "application/json"
 #define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
@@ -355,32 +353,8 @@ auth_ok(struct MHD_Connection *conn)
         MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), token);
 }
 
-/*
- * Log a line about a client through budget rl (ADMIN_LOG_BURST lines a
- * minute), saying how many were held back before it.
- */
-static void __attribute__((format(printf, 2, 3)))
-log_limited(struct log_rl *rl, const char *fmt, ...)
-{
-    char msg[400];
-    unsigned dropped = 0;
-    int ok;
-    va_list ap;
-
-    pthread_mutex_lock(&st.log_lock);
-    ok = log_rl_take(rl, ADMIN_LOG_BURST, ADMIN_LOG_WINDOW_MS, mono_ms(),
-        &dropped);
-    pthread_mutex_unlock(&st.log_lock);
-    if (!ok)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (dropped > 0)
-        log_warnx("%s (%u similar lines suppressed)", msg, dropped);
-    else
-        log_warnx("%s", msg);
-}
+/* A line about a client through budget rl (log_warnx_limited()). */
+#define log_limited(rl, ...) log_warnx_limited((rl), &st.log_lock, __VA_ARGS__)
 
 /* 1 if addr is in admin_whitelist or there is none; cfg_lock held. */
 static int

@@ -14,7 +14,8 @@
 #define FAKETLS_MIN_HELLO       100     /* record payload bounds (L) */
 #define FAKETLS_MAX_HELLO       16384
 #define FAKETLS_MAX_SNI         253
-#define FAKETLS_ANSWER_FIXED    138     /* answer bytes besides the cert */
+#define FAKETLS_ANSWER_FIXED    138     /* most answer bytes besides the
+                                           cert (a 32-byte session id) */
 
 enum faketls_sniff {
     FAKETLS_NEED_MORE,                  /* *need says how many bytes */

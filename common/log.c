@@ -305,3 +305,29 @@ log_rl_take(struct log_rl *rl, unsigned burst, int64_t window_ms,
     rl->dropped = 0;
     return 1;
 }
+
+void
+log_warnx_limited(struct log_rl *rl, pthread_mutex_t *lock,
+    const char *fmt, ...)
+{
+    struct timespec ts;
+    char msg[400];
+    unsigned dropped = 0;
+    int ok;
+    va_list ap;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    pthread_mutex_lock(lock);
+    ok = log_rl_take(rl, LOG_RL_BURST, LOG_RL_WINDOW_MS,
+        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &dropped);
+    pthread_mutex_unlock(lock);
+    if (!ok)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (dropped > 0)
+        log_warnx("%s (%u similar lines suppressed)", msg, dropped);
+    else
+        log_warnx("%s", msg);
+}

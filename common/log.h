@@ -9,6 +9,7 @@
 #ifndef TELEMT_LOG_H
 #define TELEMT_LOG_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -58,6 +59,16 @@ struct log_rl {
 };
 int log_rl_take(struct log_rl *rl, unsigned burst, int64_t window_ms,
     int64_t now_ms, unsigned *dropped);
+/* The budget of lines a peer can cause: LOG_RL_BURST a LOG_RL_WINDOW_MS. */
+#define LOG_RL_BURST        5
+#define LOG_RL_WINDOW_MS    60000
+/*
+ * A warning through budget rl (serialised by lock): written if the
+ * budget allows, with "(N similar lines suppressed)" when some were held
+ * back since the last one.
+ */
+void log_warnx_limited(struct log_rl *rl, pthread_mutex_t *lock,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

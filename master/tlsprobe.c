@@ -126,14 +126,8 @@ cache_store(const struct config *cfg, uint32_t len, int64_t at)
     }
 }
 
-/*
- * Walk the records in buf[0..len): sets *appdata to the payload total of
- * the ApplicationData records after the ServerHello.  Returns 1 once a
- * ServerHello was seen, 0 if not yet, -1 if the bytes are not a TLS 1.3
- * server flight (an alert, or a record type no server sends first).
- */
-static int
-probe_walk(const uint8_t *buf, size_t len, uint32_t *appdata)
+int
+tlsprobe_walk(const uint8_t *buf, size_t len, uint32_t *appdata)
 {
     size_t off = 0;
     int hello = 0;
@@ -206,7 +200,7 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
         if (n <= 0)
             break;
         have += (size_t)n;
-        r = probe_walk(buf, have, &total);
+        r = tlsprobe_walk(buf, have, &total);
         if (r < 0)
             break;
         if (total > 0)

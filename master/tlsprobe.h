@@ -6,6 +6,7 @@
 #ifndef TELEMT_TLSPROBE_H
 #define TELEMT_TLSPROBE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -32,5 +33,13 @@ void tlsprobe_main(const struct config *cfg, struct stats_region *s)
  */
 int tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
     size_t whylen);
+/*
+ * Walk the records in buf[0..len) (what the mask host sent so far): sets
+ * *appdata to the payload total of the ApplicationData records after the
+ * ServerHello.  Returns 1 once a ServerHello was seen, 0 if not yet, -1
+ * if the bytes are not a TLS 1.3 server flight (an alert, or a record
+ * type no server sends first).  Pure; fuzzed (tests/fuzz).
+ */
+int tlsprobe_walk(const uint8_t *buf, size_t len, uint32_t *appdata);
 
 #endif

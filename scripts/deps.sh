@@ -7,5 +7,5 @@ apt-get update
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
     libmicrohttpd-dev python3 python3-telethon iproute2 util-linux procps \
-    valgrind systemd \
+    valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus

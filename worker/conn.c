@@ -28,29 +28,6 @@
 #include "srcguard.h"
 #include "util.h"
 
-void
-conn_log_limited(struct worker *w, struct log_rl *rl, const char *fmt, ...)
-{
-    char msg[400];
-    unsigned dropped = 0;
-    int ok;
-    va_list ap;
-
-    pthread_mutex_lock(&w->log_lock);
-    ok = log_rl_take(rl, CONN_LOG_BURST, CONN_LOG_WINDOW_MS, mono_ms(),
-        &dropped);
-    pthread_mutex_unlock(&w->log_lock);
-    if (!ok)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (dropped > 0)
-        log_warnx("%s (%u similar lines suppressed)", msg, dropped);
-    else
-        log_warnx("%s", msg);
-}
-
 static void
 conn_close(struct conn *c)
 {

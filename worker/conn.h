@@ -89,14 +89,10 @@ void conn_handoff_setup(struct conn *c, struct relay *r);
 int conn_resume(struct worker *w, struct handoff_rec *rec, int cfd,
     int dfd);
 /*
- * A warning through budget rl of w's (CONN_LOG_BURST lines a
- * CONN_LOG_WINDOW_MS): a dead mask host or DC fails every client, and
- * one line each would flood the log.  The next line written says how
- * many were held back.
+ * A warning through budget rl of w's (log_warnx_limited()): a dead mask
+ * host or DC fails every client, and one line each would flood the log.
  */
-#define CONN_LOG_BURST      5
-#define CONN_LOG_WINDOW_MS  60000
-void conn_log_limited(struct worker *w, struct log_rl *rl,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define conn_log_limited(w, rl, ...) \
+    log_warnx_limited((rl), &(w)->log_lock, __VA_ARGS__)
 
 #endif

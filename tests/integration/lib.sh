@@ -8,9 +8,13 @@
 # Env: TELEMT_BIN (the proxy binary), TOOLS_DIR (holds fakedc and mtclient),
 # TEST_DIR (scratch directory; run.sh gives each scenario its own).  Every
 # process listens and connects on 127.0.0.1 / ::1 only.  Exit status 77
-# means "skipped".
+# means "skipped".  TELEMT_SLOW=N (default 1) multiplies the bounds a
+# scenario puts on the proxy's own latency: make tsan sets it, as
+# ThreadSanitizer runs every memory access through its runtime.
 
 set -euo pipefail
+
+SLOW=${TELEMT_SLOW:-1}
 
 # Known users; scenarios refer to them by these variables.
 ALICE=00112233445566778899aabbccddeeff

@@ -20,9 +20,12 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # AddressSanitizer keeps freed memory in quarantine (256 MiB by default),
-# which would make RSS grow with any traffic; a small one still catches a
-# use after free and leaves the RSS check meaning something.
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8
+# which would make RSS grow with any traffic: the quarantine of each
+# worker fills from empty while the load runs, so its size is growth the
+# check would see (8 MiB each made a flat run look 13% bigger).  A small
+# one still catches a use after free and leaves the RSS check meaning
+# something.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1
 
 CAROL=c0ffee00c0ffee00c0ffee00c0ffee00
 DAVE=da7eda7eda7eda7eda7eda7eda7eda7e
@@ -247,9 +250,16 @@ note "after: workers $(tr '\n' ' ' <<<"$workers1")RSS ${rss1} KiB"
 assert_eq "$workers1" "$workers0" "worker pids after $RELOADS reloads"
 assert_eq "$(grep -c . <<<"$kids1")" "$nkids0" \
     "processes under the master after $RELOADS reloads"
-# Flat: within 10% (plus 4 MiB for allocator and sanitizer slack).
-assert_between "$rss1" 0 $((rss0 + rss0 / 10 + 4096)) \
-    "workers' RSS after $RELOADS reloads (KiB; was $rss0)"
+# Flat: within 10% (plus 4 MiB for allocator and sanitizer slack).  Not
+# under ThreadSanitizer (make tsan): its own state for the thousands of
+# connection threads here grows the RSS (~2x); the plain and ASan builds
+# check ours.
+if ldd "$TELEMT_BIN" | grep -q libtsan; then
+    note "ThreadSanitizer build: RSS not compared (${rss0} -> ${rss1} KiB)"
+else
+    assert_between "$rss1" 0 $((rss0 + rss0 / 10 + 4096)) \
+        "workers' RSS after $RELOADS reloads (KiB; was $rss0)"
+fi
 grep -q 'draining' "$TELEMT_LOG" && die "a reload drained a worker"
 
 # --- the load ends: count ------------------------------------------------
@@ -274,7 +284,7 @@ assert_eq "${okstreams:-?}" "$STREAMS" "streams that ended intact"
 assert_eq "${failed:-?}" 0 "failed connection attempts"
 assert_eq "$rc_s" 0 "stream client exit status"
 assert_eq "$rc_l" 0 "loop client exit status"
-assert_between "$bob_ms" 0 100 "removed user's stream cut within (ms)"
-assert_between "$erin_ms" 0 100 "changed secret's stream cut within (ms)"
+assert_between "$bob_ms" 0 $((100 * SLOW)) "removed user's stream cut within (ms)"
+assert_between "$erin_ms" 0 $((100 * SLOW)) "changed secret's stream cut within (ms)"
 
 stop_telemt
