@@ -66,8 +66,8 @@ MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
-ADMIN_SRC  := admin/admin.c admin/access.c admin/render_json.c admin/render_prom.c \
-              admin/render_html.c
+ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
+              admin/render_json.c admin/render_prom.c admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
@@ -138,7 +138,8 @@ $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 UNIT_COMMON := $(filter-out $(O)/common/replay.o,$(COMMON_OBJ)) \
                $(O)/tests/unit/hooks/replay.o
 $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
-        $(O)/admin/render_json.o $(O)/admin/render_prom.o $(O)/admin/access.o \
+        $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
+        $(O)/admin/render_prom.o $(O)/admin/access.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
