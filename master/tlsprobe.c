@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 #include "tlshello.h"
 #include "util.h"
 
@@ -139,12 +140,12 @@ tlsprobe_walk(const uint8_t *buf, size_t len, uint32_t *appdata)
         if (off + 5 + rl > len)
             break;
         switch (buf[off]) {
-        case 0x16:
+        case TLS_REC_HANDSHAKE:
             hello = 1;
             break;
-        case 0x14:
+        case TLS_REC_CCS:
             break;
-        case 0x17:
+        case TLS_REC_APPDATA:
             if (!hello)
                 return -1;
             *appdata += (uint32_t)rl;
