@@ -32,21 +32,54 @@
 #define TELEMT_BUILD_TAG ""
 #endif
 
+/*
+ * Every flag: long name, the short one (or a code above 255 for a flag
+ * that has none) and its help.  getopt_long()'s table, its short-option
+ * string and the usage text are all built from this one list; the
+ * README's flag table is checked against the usage (make check-readme).
+ */
+enum {
+    FLAG_CONFIG_KEYS = 256, FLAG_COUNTERS,
+};
+#define MAIN_FLAGS(X)                                                       \
+    X("foreground", 'f', "stay in the foreground, log to stderr or "       \
+      "log_file")                                                           \
+    X("test", 't', "check the config and exit (0 ok, 1 bad)")              \
+    X("links", 'l', "print every user's tg:// and t.me links, then exit")  \
+    X("version", 'V', "print the version and exit")                        \
+    X("help", 'h', "print this help and exit")                             \
+    X("config-keys", FLAG_CONFIG_KEYS, "print the config key table "       \
+      "(Markdown)")                                                         \
+    X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")
+
+static const struct flag {
+    const char *name;
+    int code;
+    const char *help;
+} flags[] = {
+#define X(name, code, help) { name, code, help },
+    MAIN_FLAGS(X)
+#undef X
+};
+#define NFLAGS  (sizeof(flags) / sizeof(flags[0]))
+
 static void
 usage(FILE *out)
 {
     fprintf(out,
         "usage: telemt [-f] [-t] [--links] CONFIG\n"
-        "       telemt -V | -h | --config-keys | --counters\n"
-        "  -f, --foreground  stay in the foreground, log to stderr (or\n"
-        "                    log_file); no pid file\n"
-        "  -t, --test        check the config and exit (0 ok, 1 bad)\n"
-        "  -l, --links       print tg:// and t.me links for every user and\n"
-        "                    enabled mode, then exit\n"
-        "  -V, --version     print the version and exit\n"
-        "  -h, --help        print this help and exit\n"
-        "      --config-keys print the config key table (Markdown)\n"
-        "      --counters    print the counter table (Markdown)\n"
+        "       telemt -V | -h | --config-keys | --counters\n");
+    for (size_t i = 0; i < NFLAGS; i++) {
+        char left[32];
+
+        if (flags[i].code < 256)
+            snprintf(left, sizeof(left), "-%c, --%s", flags[i].code,
+                flags[i].name);
+        else
+            snprintf(left, sizeof(left), "    --%s", flags[i].name);
+        fprintf(out, "  %-17s %s\n", left, flags[i].help);
+    }
+    fprintf(out,
         "environment: TELEMT_LOG=error|warn|info|debug overrides log_level\n"
         "signals: TERM/INT stop gracefully, HUP reloads the config, USR1\n"
         "reopens the log file, USR2 upgrades to the binary at this path\n");
@@ -114,26 +147,26 @@ enum action { RUN, TEST, LINKS };
 /*
  * The flags and the config path.  Returns -1 to go on with *act, or an
  * exit status (the flags that answer and exit: -V, -h, --config-keys,
- * --counters,
- * and a bad command line).
+ * --counters, and a bad command line).
  */
 static int
 parse_args(int argc, char **argv, struct master *m, enum action *act)
 {
-    static const struct option longopts[] = {
-        { "foreground", no_argument, NULL, 'f' },
-        { "test", no_argument, NULL, 't' },
-        { "links", no_argument, NULL, 'l' },
-        { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },
-        { "config-keys", no_argument, NULL, 'K' },
-        { "counters", no_argument, NULL, 'C' },
-        { NULL, 0, NULL, 0 },
-    };
+    struct option longopts[NFLAGS + 1];
+    char shorts[NFLAGS + 1];
+    size_t ns = 0;
     int ch;
 
+    for (size_t i = 0; i < NFLAGS; i++) {
+        longopts[i] = (struct option){ flags[i].name, no_argument, NULL,
+            flags[i].code };
+        if (flags[i].code < 256)
+            shorts[ns++] = (char)flags[i].code;
+    }
+    longopts[NFLAGS] = (struct option){ NULL, 0, NULL, 0 };
+    shorts[ns] = '\0';
     *act = RUN;
-    while ((ch = getopt_long(argc, argv, "ftlVh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         switch (ch) {
         case 'f': m->foreground = 1; break;
         case 't': *act = TEST; break;
@@ -141,8 +174,8 @@ parse_args(int argc, char **argv, struct master *m, enum action *act)
         case 'V': printf("telemt %s%s\n", TELEMT_VERSION, TELEMT_BUILD_TAG);
             return 0;
         case 'h': usage(stdout); return 0;
-        case 'K': config_print_keys(stdout); return 0;
-        case 'C': stats_print_counters(stdout); return 0;
+        case FLAG_CONFIG_KEYS: config_print_keys(stdout); return 0;
+        case FLAG_COUNTERS: stats_print_counters(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }

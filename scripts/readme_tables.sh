@@ -2,7 +2,8 @@
 # readme_tables.sh - the README's generated tables, from the binary:
 # between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
 # `telemt --config-keys` prints, between the counters markers what
-# `telemt --counters` prints.
+# `telemt --counters` prints.  The flag table under "## Command line" is
+# prose, not generated, but must name exactly the flags `telemt -h` lists.
 #
 #   scripts/readme_tables.sh TELEMT README.md          rewrite README.md
 #   scripts/readme_tables.sh --check TELEMT README.md  diff, exit 1 if stale
@@ -35,6 +36,16 @@ awk -v dir="$tmp" '
     /^<!-- (config-keys|counters):end -->/ { skip = 0 }
     !skip
 ' "$readme" >"$tmp/README.md"
+
+# The flags: "--name" of each usage line, and of each README table row.
+"$bin" -h | sed -n 's/^  \(-., \|    \)--\([a-z-]*\) .*/--\2/p' | sort >"$tmp/flags.bin"
+awk -F'|' '/^## Command line/ { on = 1; next } /^## / { on = 0 }
+    on && /^\| `-/ { print $2 }' "$readme" |
+    grep -oE -- '--[a-z-]+' | sort >"$tmp/flags.readme"
+diff -u "$tmp/flags.bin" "$tmp/flags.readme" || {
+    echo "$readme: the Command line table must list the flags '$bin -h' lists" >&2
+    exit 1
+}
 
 if [ "$check" = 1 ]; then
     diff -u "$readme" "$tmp/README.md" || {
