@@ -3,7 +3,9 @@
 # between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
 # `telemt --config-keys` prints, between the counters markers what
 # `telemt --counters` prints.  The flag table under "## Command line" is
-# prose, not generated, but must name exactly the flags `telemt -h` lists.
+# prose, not generated, but must name exactly the flags `telemt -h` lists,
+# and the endpoint table under "## Admin endpoint" exactly the paths of
+# the route table in admin/admin.c.
 #
 #   scripts/readme_tables.sh TELEMT README.md          rewrite README.md
 #   scripts/readme_tables.sh --check TELEMT README.md  diff, exit 1 if stale
@@ -44,6 +46,19 @@ awk -F'|' '/^## Command line/ { on = 1; next } /^## / { on = 0 }
     grep -oE -- '--[a-z-]+' | sort >"$tmp/flags.readme"
 diff -u "$tmp/flags.bin" "$tmp/flags.readme" || {
     echo "$readme: the Command line table must list the flags '$bin -h' lists" >&2
+    exit 1
+}
+
+# The admin routes: the paths in admin.c's table, and the README's rows.
+src=$(dirname "$0")/../admin/admin.c
+sed -n '/^} routes\[\] = {/,/^};/p' "$src" | grep -oE '"/[^"]*"' | tr -d '"' |
+    sort >"$tmp/routes.src"
+awk -F'|' '/^## Admin endpoint/ { on = 1; next } /^## / { on = 0 }
+    on && /^\| `GET / { print $2 }' "$readme" |
+    grep -oE 'GET /[a-z0-9/_.-]*' | cut -c5- | sort >"$tmp/routes.readme"
+[ -s "$tmp/routes.src" ] || { echo "$src: no route table found" >&2; exit 1; }
+diff -u "$tmp/routes.src" "$tmp/routes.readme" || {
+    echo "$readme: the endpoint table must list the paths of $src's routes" >&2
     exit 1
 }
 
