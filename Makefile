@@ -212,7 +212,8 @@ bench: $(BIN) $(BENCH_BIN)
 # are built once with coverage, ASan and UBSan.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS := handoff_rec inherit obfs2 faketls tlsrec tlsprobe config access
+# One target per tests/fuzz/fuzz_<target>.c (seeds in corpus/<target>/).
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_DIR     := build-fuzz
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster -Iadmin \
                 $(WARN) -MMD -MP \
