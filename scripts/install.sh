@@ -20,8 +20,12 @@ if [ -z "$DESTDIR" ] && ! getent passwd telemt >/dev/null; then
     useradd --system --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin --user-group telemt
 fi
-# The files (binary, unit, README) are make install's.
-make --no-print-directory install DESTDIR="$DESTDIR" PREFIX=/usr/local
+# The files (binary, unit, README) are make install's, for ./telemt: not
+# for whatever build a make that runs us (make check: O=build-san SAN=1)
+# passes down in MAKEFLAGS.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+    make --no-print-directory install O=build DESTDIR="$DESTDIR" \
+    PREFIX=/usr/local
 install -d "$DESTDIR/etc/telemt" "$DESTDIR/var/log/telemt"
 if [ ! -e "$DESTDIR/etc/telemt/telemt.conf" ]; then
     # The example, made fit for a service: public port, pid file under
