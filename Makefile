@@ -1,6 +1,8 @@
 # telemt - one hand-written GNU Makefile.
 #
-#   make            build ./telemt (and the test tools)
+#   make            build ./telemt, the daemon only (no test libraries)
+#   make all        the daemon, the test tools, the unit tests, the bench
+#   make install    binary, unit and README under DESTDIR/PREFIX
 #   make test       unit tests + integration tests against ./telemt
 #   make check      the same, built with AddressSanitizer + UBSan (build-san/),
 #                   then make fuzz-smoke
@@ -22,22 +24,29 @@ PKGS    := libcrypto libconfig libmicrohttpd
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
-           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+           -Wmissing-prototypes -Wmissing-declarations -Wcast-qual \
+           -Wformat=2 -Wno-format-nonliteral
+# What the build needs lives in TELEMT_*; CFLAGS, LDFLAGS and LDLIBS are
+# the caller's (a distribution's, or `make CFLAGS=-O0`) and only add.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
-           -DTELEMT_VERSION='"$(VERSION)"' \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -pthread
+TELEMT_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -MMD -MP \
+                  -DTELEMT_VERSION='"$(VERSION)"' \
+                  $(shell pkg-config --cflags $(PKGS))
+TELEMT_LDFLAGS := -pthread
+TELEMT_LDLIBS  := $(shell pkg-config --libs $(PKGS)) -pthread
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+TELEMT_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=undefined
+TELEMT_LDFLAGS += -fsanitize=address,undefined
 endif
+ALL_CFLAGS  = $(TELEMT_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(TELEMT_LDFLAGS) $(LDFLAGS)
+ALL_LDLIBS  = $(TELEMT_LDLIBS) $(LDLIBS)
 
 # TSAN=1: ThreadSanitizer instead (make tsan, build-tsan/).
 ifeq ($(TSAN),1)
-CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=thread
+TELEMT_CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+TELEMT_LDFLAGS += -fsanitize=thread
 endif
 
 ifeq ($(V),1)
@@ -51,13 +60,14 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c
-MASTER_SRC := master/main.c master/listen.c master/spawn.c master/tlsprobe.c \
-              master/privs.c master/daemon.c master/reload.c master/upgrade.c
+MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
+              master/tlsprobe.c master/privs.c master/daemon.c \
+              master/reload.c master/upgrade.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
-ADMIN_SRC  := admin/admin.c admin/access.c admin/render_json.c admin/render_prom.c \
-              admin/render_html.c
+ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
+              admin/render_json.c admin/render_prom.c admin/render_html.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
@@ -86,64 +96,74 @@ ALT_BIN    := $(UP_DIR)/telemt-b
 REC2_BIN   := $(UP_DIR)/telemt-rec2
 
 .PHONY: all test unit integration check check-layers check-readme valgrind \
-        bench fuzz fuzz-build fuzz-smoke tsan clean
+        bench fuzz fuzz-build fuzz-smoke tsan clean install readme
+.DEFAULT_GOAL := $(BIN)
 all: $(BIN) $(TOOL_BINS) $(BENCH_BIN) $(O)/tests/unit/check_telemt \
      $(ALT_BIN) $(REC2_BIN)
 
 $(BIN): $(PROXY_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(ALT_BIN): $(filter-out $(O)/master/main.o,$(PROXY_OBJ)) $(UP_DIR)/main-b.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(REC2_BIN): $(filter-out $(O)/master/upgrade.o $(O)/worker/handoff.o, \
         $(PROXY_OBJ)) $(UP_DIR)/upgrade-rec2.o $(UP_DIR)/handoff-rec2.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(UP_DIR)/main-b.o: master/main.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (+b)"
-	$(Q)$(CC) $(CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
 
 $(UP_DIR)/%-rec2.o: */%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (record version 2)"
-	$(Q)$(CC) $(CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
 
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # The admin's renderers are pure functions of a region, and the relay a
-# function of two sockets: unit-tested too.
-$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(COMMON_OBJ) \
-        $(O)/admin/render_json.o $(O)/admin/render_prom.o $(O)/admin/access.o \
+# function of two sockets: unit-tested too.  The replay table is linked
+# with its test hooks (TELEMT_TEST_HOOKS), which the daemon never has.
+UNIT_COMMON := $(filter-out $(O)/common/replay.o,$(COMMON_OBJ)) \
+               $(O)/tests/unit/hooks/replay.o
+$(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
+        $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
+        $(O)/admin/render_prom.o $(O)/admin/access.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
+
+$(O)/tests/unit/hooks/replay.o: common/replay.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (test hooks)"
+	$(Q)$(CC) $(ALL_CFLAGS) -DTELEMT_TEST_HOOKS -Icommon -c -o $@ $<
 
 $(O)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Icommon -Iworker \
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags check) -Icommon -Iworker \
 	    -c -o $@ $<
 
 $(O)/tests/tools/%.o: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -c -o $@ $<
 
 $(O)/tests/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -Itests/tools -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -Itests/tools -c -o $@ $<
 
 # The stats page is linked in as data: _binary_page_html_start/_end.
 $(O)/admin/page.o: admin/page.html
@@ -154,7 +174,7 @@ $(O)/admin/page.o: admin/page.html
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Icommon -c -o $@ $<
 
 unit: $(O)/tests/unit/check_telemt
 	$(O)/tests/unit/check_telemt
@@ -192,7 +212,8 @@ bench: $(BIN) $(BENCH_BIN)
 # are built once with coverage, ASan and UBSan.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS := handoff_rec inherit obfs2 faketls tlsrec tlsprobe config access
+# One target per tests/fuzz/fuzz_<target>.c (seeds in corpus/<target>/).
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_DIR     := build-fuzz
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster -Iadmin \
                 $(WARN) -MMD -MP \
@@ -243,6 +264,22 @@ tsan:
 	    $(TSAN_DIR)/tests/upgrade/telemt-b $(TSAN_DIR)/tests/upgrade/telemt-rec2
 	TSAN_DIR=$(TSAN_DIR) bash tests/tsan/run.sh $(TSAN_SCENARIOS)
 
+# The files only; scripts/install.sh adds the user, the config and the
+# service around it.  The unit names the binary by PREFIX.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system \
+	    $(DESTDIR)$(PREFIX)/share/doc/telemt
+	@# A temporary name, then a rename: a running binary is not touched
+	@# (upgrades then go through USR2).
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/.telemt.new
+	mv -f $(DESTDIR)$(PREFIX)/bin/.telemt.new $(DESTDIR)$(PREFIX)/bin/telemt
+	sed 's|/usr/local/|$(PREFIX)/|g' scripts/telemt.service \
+	    >$(DESTDIR)/etc/systemd/system/telemt.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/telemt.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/telemt/
+
 check-layers:
 	@! grep -nE '#include "\.\./(master|worker|admin)/' common/*.[ch] || \
 	    { echo "common/ must not include other folders"; exit 1; }
@@ -258,12 +295,13 @@ clean:
 -include $(shell find $(O) $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null) \
     $(wildcard $(FUZZ_DIR)/*.d)
 
-# The README's key table must be exactly what the binary prints.
+# The README's generated tables (config keys, counters) must be exactly
+# what the binary prints; make readme rewrites them.
 check-readme: $(BIN)
-	@sed -n '/^<!-- config-keys:begin/,/^<!-- config-keys:end/p' README.md | \
-	    sed '1d;$$d' | diff -u - <(./$(BIN) --config-keys) || \
-	    { echo "README.md key table differs from '$(BIN) --config-keys'"; \
-	      exit 1; }
+	@bash scripts/readme_tables.sh --check ./$(BIN) README.md
+
+readme: $(BIN)
+	bash scripts/readme_tables.sh ./$(BIN) README.md
 
 valgrind: $(O)/tests/unit/check_telemt
 	CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full \

@@ -49,6 +49,7 @@
 #include "render_html.h"
 #include "render_json.h"
 #include "render_prom.h"
+#include "admin_snap.h"
 
 #define ADMIN_CONN_LIMIT        64
 #define ADMIN_CONN_TIMEOUT_S    10
@@ -237,105 +238,120 @@ respond_text(struct MHD_Connection *conn, unsigned status, const char *text)
     return respond(conn, status, CT_TEXT, &b);
 }
 
+/* --- routes ----------------------------------------------------------- */
+
+/* The body of a route, from snapshot s into b; returns the HTTP status. */
+typedef unsigned route_render(struct abuf *b, const struct admin_snap *s);
+
+static unsigned
+route_metrics(struct abuf *b, const struct admin_snap *s)
+{
+    render_prom(b, s);
+    return MHD_HTTP_OK;
+}
+
+static unsigned
+route_stats(struct abuf *b, const struct admin_snap *s)
+{
+    struct admin_sample *hist = malloc(sizeof(*hist) * ADMIN_HISTORY_LEN);
+
+    if (hist == NULL) {
+        b->failed = 1;
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    render_json_stats(b, s, hist, history_copy(hist));
+    free(hist);
+    return MHD_HTTP_OK;
+}
+
+static unsigned
+route_users(struct abuf *b, const struct admin_snap *s)
+{
+    /* auth_ok() let us here: with a token set, it was checked. */
+    render_json_users(b, s, st.a->cfg->admin_token[0] != '\0');
+    return MHD_HTTP_OK;
+}
+
+static unsigned
+route_workers(struct abuf *b, const struct admin_snap *s)
+{
+    render_json_workers(b, s);
+    return MHD_HTTP_OK;
+}
+
+static unsigned
+route_health(struct abuf *b, const struct admin_snap *s)
+{
+    render_json_health(b, s);
+    return admin_snap_healthy(s) ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+/*
+ * Every path the endpoint serves, and nothing else: any other path is
+ * 404.  The page (no renderer) comes straight from the binary and holds
+ * no numbers (it fetches them with the token from its #token= fragment),
+ * so it is the one route a browser may load without the token.
+ */
+static const struct route {
+    const char *path;
+    const char *ctype;
+    route_render *render;               /* NULL: the page */
+} routes[] = {
+    { "/",                  CT_HTML,    NULL },
+    { "/metrics",           CT_PROM,    route_metrics },
+    { "/api/v1/stats",      CT_JSON,    route_stats },
+    { "/api/v1/users",      CT_JSON,    route_users },
+    { "/api/v1/workers",    CT_JSON,    route_workers },
+    { "/healthz",           CT_JSON,    route_health },
+};
+
+static const struct route *
+route_find(const char *url)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(url, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
 /* The page, straight from the binary's read-only data. */
 static enum MHD_Result
-respond_page(struct MHD_Connection *conn)
+respond_page(struct MHD_Connection *conn, const struct route *rt)
 {
     size_t len;
     const char *page = render_html_page(&len);
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    r = MHD_create_response_from_buffer(len, (void *)page,
+    r = MHD_create_response_from_buffer(len, unconst(page),
         MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
-    add_common_headers(r, CT_HTML);
+    add_common_headers(r, rt->ctype);
     ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-/*
- * /healthz when a running worker's heartbeat is stale (stopped, stuck in a
- * loop, swapped out): its row and pid look fine, but SO_REUSEPORT still
- * hands it a share of new clients that nobody accepts.  Writes the
- * degraded body naming each such worker and returns 1; 0 if none.
- */
-static int
-health_stale(struct abuf *b, const struct admin_snap *s)
-{
-    const struct stats_region *r = st.a->stats;
-    int64_t now = mono_ms();
-    int n = 0;
-
-    for (int i = 0; i < STATS_MAX_WORKERS; i++) {
-        const struct stats_worker *w = &r->workers[i];
-        int64_t hb = atomic_load_explicit(&w->heartbeat_ms,
-            memory_order_relaxed);
-        int32_t pid = atomic_load(&w->pid);
-
-        if (pid == 0 || hb == 0 ||
-            atomic_load(&w->state) != STATS_WORKER_RUNNING ||
-            now - hb < STATS_HEARTBEAT_STALE_MS)
-            continue;
-        if (n++ == 0)
-            abuf_printf(b, "{\"status\":\"degraded\",\"workers_up\":%d,"
-                "\"workers_expected\":%d,\"stale_workers\":[",
-                s->workers_up, s->nworkers);
-        else
-            abuf_puts(b, ",");
-        abuf_printf(b, "{\"slot\":%d,\"pid\":%d,\"heartbeat_age_ms\":%lld}",
-            (int)atomic_load(&w->slot), (int)pid, (long long)(now - hb));
-    }
-    if (n > 0)
-        abuf_puts(b, "]}\n");
-    return n > 0;
-}
-
-/* A body built from a fresh snapshot by route (see admin_handler). */
+/* Route rt's body, rendered from a fresh snapshot. */
 static enum MHD_Result
-respond_data(struct MHD_Connection *conn, const char *url)
+respond_route(struct MHD_Connection *conn, const struct route *rt)
 {
-    struct admin_snap *s = admin_snap_take(st.a, (int64_t)time(NULL),
-        mono_ms() / 1000);
-    struct admin_sample *hist = NULL;
-    unsigned status = MHD_HTTP_OK;
-    const char *ctype = CT_JSON;
+    struct admin_snap *s;
+    unsigned status;
     struct abuf b;
-    int n;
 
+    if (rt->render == NULL)
+        return respond_page(conn, rt);
     abuf_init(&b);
+    s = admin_snap_take(st.a, (int64_t)time(NULL), mono_ms());
     if (s == NULL) {
         b.failed = 1;
         return respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_TEXT, &b);
     }
-    if (strcmp(url, "/metrics") == 0) {
-        ctype = CT_PROM;
-        render_prom(&b, s);
-    } else if (strcmp(url, "/api/v1/stats") == 0) {
-        hist = malloc(sizeof(*hist) * ADMIN_HISTORY_LEN);
-        if (hist == NULL) {
-            b.failed = 1;
-        } else {
-            n = history_copy(hist);
-            render_json_stats(&b, s, hist, n);
-        }
-    } else if (strcmp(url, "/api/v1/users") == 0) {
-        /* auth_ok() let us here: with a token set, it was checked. */
-        render_json_users(&b, s, st.a->cfg->admin_token[0] != '\0');
-    } else if (strcmp(url, "/api/v1/workers") == 0) {
-        render_json_workers(&b, s);
-    } else if (!health_stale(&b, s)) {  /* /healthz */
-        render_json_health(&b, s);
-        if (!admin_snap_healthy(s))
-            status = MHD_HTTP_SERVICE_UNAVAILABLE;
-    } else {
-        status = MHD_HTTP_SERVICE_UNAVAILABLE;
-    }
-    free(hist);
+    status = rt->render(&b, s);
     admin_snap_free(s);
-    return respond(conn, status, ctype, &b);
+    return respond(conn, status, rt->ctype, &b);
 }
 
 /* --- access control --------------------------------------------------- */
@@ -521,20 +537,6 @@ has_body(struct MHD_Connection *conn)
 
 /* --- the request handler ---------------------------------------------- */
 
-static int
-route_known(const char *url)
-{
-    static const char *const routes[] = {
-        "/metrics", "/api/v1/stats", "/api/v1/users", "/api/v1/workers",
-        "/healthz",
-    };
-
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* Copy s for a log line: controls become '?', long ones are cut. */
 static void
 printable(const char *s, char *out, size_t outlen)
@@ -576,6 +578,10 @@ admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 static enum MHD_Result
 admin_route(struct MHD_Connection *conn, const char *url, const char *method)
 {
+    const struct route *rt = route_find(url);
+    int reads = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+        strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
     if (log_get_level() >= LOG_LVL_DEBUG) {
         char m[16], u[200];
 
@@ -592,24 +598,18 @@ admin_route(struct MHD_Connection *conn, const char *url, const char *method)
         return respond_text(conn, MHD_HTTP_MISDIRECTED_REQUEST,
             "the Host header must name this endpoint or localhost\n");
     }
-    /* The page itself holds no numbers (it fetches them with the token
-     * from its #token= fragment), so a browser may load it without one. */
-    if (!(strcmp(url, "/") == 0 && (strcmp(method, MHD_HTTP_METHOD_GET) ==
-        0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) && !auth_ok(conn))
+    if (!(rt != NULL && rt->render == NULL && reads) && !auth_ok(conn))
         return respond_text(conn, MHD_HTTP_UNAUTHORIZED,
             "a valid Authorization: Bearer token is required\n");
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    if (!reads)
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
             "only GET and HEAD\n");
     if (has_body(conn))
         return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
             "request bodies are not accepted\n");
-    if (strcmp(url, "/") == 0)
-        return respond_page(conn);
-    if (route_known(url))
-        return respond_data(conn, url);
-    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    if (rt == NULL)
+        return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    return respond_route(conn, rt);
 }
 
 static void

@@ -1,11 +1,6 @@
 /*
- * render_json.h - the admin endpoint's data: a snapshot of the shared
- * region, a growable text buffer, and the JSON bodies built from them.
- * Called by admin.c (per request) and render_prom.c (the buffer and the
- * snapshot); only ever reads the region, never writes it.
- *
- * Every response is built from one admin_snap taken at the start of the
- * request, so all numbers in one body agree with each other.  Counts are
+ * render_json.h - the admin endpoint's JSON bodies, each built from one
+ * admin_snap (admin_snap.h) into an abuf (abuf.h).  Counts are
  * JSON integers, times are unix seconds (integers), durations are seconds
  * (numbers with a fraction).  The schema, which the page (page.html) and
  * the tests rely on:
@@ -68,121 +63,20 @@
  *   "draining": [ DRAINING ] }
  *
  * GET /healthz
- * { "status": "ok"|"degraded", "workers_up": N, "workers_expected": N }
+ * { "status": "ok"|"degraded", "workers_up": N, "workers_expected": N,
+ *   "stale_workers": [ { "slot": I, "pid": N, "heartbeat_age_ms": N } ]
+ *                                        (only when a running worker's
+ *                                         heartbeat is stale) }
+ *   "degraded" exactly when admin_snap_healthy() is 0.
  */
 #ifndef TELEMT_RENDER_JSON_H
 #define TELEMT_RENDER_JSON_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "abuf.h"
+#include "admin_snap.h"
 
-#include "admin.h"
-
-#define ADMIN_HISTORY_LEN       300     /* samples kept: 10 minutes */
-#define ADMIN_HISTORY_STEP_S    2       /* seconds between two samples */
-
-/* A growable NUL-terminated text buffer; failed is set once out of memory. */
-struct abuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-/* One history sample (admin.c takes them every ADMIN_HISTORY_STEP_S). */
-struct admin_sample {
-    int64_t t;                          /* unix time */
-    uint64_t active;                    /* sum of workers[].active */
-    uint64_t accepted;                  /* conn_accepted */
-    uint64_t client_to_dc, dc_to_client;    /* bytes, totals */
-};
-
-/* A slot's current worker (or its absence), or a draining worker. */
-struct admin_snap_worker {
-    int slot;
-    int32_t pid;                        /* 0 = none running */
-    uint64_t generation;
-    int64_t started_at;
-    uint64_t active, total, restarts;
-    int up;                             /* running and kill(pid, 0) == 0 */
-};
-
-struct admin_snap_user {
-    const char *name;                   /* the config's string */
-#define X(field, help) uint64_t field;
-    /* cppcheck-suppress unknownMacro ; defined in stats_fields.h */
-    STATS_USER_FIELDS(X)
-#undef X
-    uint64_t active;
-    int64_t last_seen;                  /* 0 = never */
-    unsigned ips_recent;
-};
-
-struct admin_snap_dc {
-    int index;                          /* DC index; 0 = other */
-#define X(field, help) uint64_t field;
-    STATS_DC_FIELDS(X)
-#undef X
-};
-
-struct admin_snap_hist {
-    uint64_t cum[STATS_HIST_NBOUNDS + 1];   /* cumulative; last is +Inf */
-    uint64_t sum_us;
-};
-
-/* Every number a response shows, read once from the region. */
-struct admin_snap {
-    const struct config *cfg;
-    int64_t now, start_time;
-    int64_t uptime;                     /* s, by the monotonic clock */
-    uint64_t generation;
-    struct {
-#define X(field, help) uint64_t field;
-        STATS_COUNTERS(X)
-#undef X
-    } c;
-    uint64_t hs[STATS_HS_COUNT];
-    uint64_t active;                    /* sum of workers[].active */
-    struct admin_snap_hist hist[STATS_HIST_COUNT];
-    int nworkers, workers_up;
-    struct admin_snap_worker workers[STATS_MAX_WORKERS];   /* by slot */
-    int ndraining;
-    struct admin_snap_worker draining[STATS_MAX_WORKERS];
-    int nusers;
-    struct admin_snap_user *users;      /* cfg->users order */
-    struct admin_snap_dc dcs[STATS_NDCS];
-    uint32_t tls_cert_len;              /* 0 = none learnt */
-    int64_t tls_profile_at;
-    uint64_t replay_entries;
-};
-
-/* Start an empty buffer (no allocation yet). */
-void abuf_init(struct abuf *b);
-/* Release the buffer's memory and empty it. */
-void abuf_free(struct abuf *b);
-/* Append n bytes. */
-void abuf_add(struct abuf *b, const char *s, size_t n);
-/* Append a C string. */
-void abuf_puts(struct abuf *b, const char *s);
-/* Append printf-formatted text. */
-void abuf_printf(struct abuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Append s as a quoted, escaped JSON string. */
+/* Append s as a quoted, escaped JSON string (safe inside HTML too). */
 void abuf_json_str(struct abuf *b, const char *s);
-
-/*
- * Read the region into a new snapshot at unix time now and monotonic
- * time mono_s (CLOCK_MONOTONIC seconds: uptime, recent addresses); NULL
- * if no memory.
- */
-struct admin_snap *admin_snap_take(const struct admin_ctx *a, int64_t now,
-    int64_t mono_s);
-/* Free a snapshot; NULL is fine. */
-void admin_snap_free(struct admin_snap *s);
-/* 1 if every worker slot 0..nworkers-1 runs a worker with a live pid. */
-int admin_snap_healthy(const struct admin_snap *s);
-/* Read the history sample of the region at unix time now into out. */
-void admin_sample_take(const struct stats_region *r, int64_t now,
-    struct admin_sample *out);
 
 /* The /api/v1/stats body; hist[0..nhist) is the history, oldest first. */
 void render_json_stats(struct abuf *b, const struct admin_snap *s,

@@ -19,56 +19,87 @@
 #define U(x)    ((unsigned long long)(x))
 #define FAMILY_LEN      128
 
-/* How one X-macro entry is exported. */
+/* Each X-macro list's fields by index, so the maps below name them. */
+enum {
+#define X(name, help) PC_##name,
+    STATS_COUNTERS(X)
+#undef X
+    PC_COUNT
+};
+enum {
+#define X(name, help) PU_##name,
+    STATS_USER_FIELDS(X)
+#undef X
+    PU_COUNT
+};
+enum {
+#define X(name, help) PD_##name,
+    STATS_DC_FIELDS(X)
+#undef X
+    PD_COUNT
+};
+
+/*
+ * How one X-macro field is exported.  A field without an entry (all
+ * zero) is its own counter family, telemt_[SCOPE_]NAME_total, with the
+ * field's help.
+ */
 struct prom_map {
-    const char *key;                    /* "c.NAME", "user.NAME", "dc.NAME" */
-    const char *family;                 /* NULL: not exported */
-    const char *help;                   /* of the family; NULL: the entry's */
+    int hidden;                         /* not exported */
+    const char *family;                 /* NULL: the default name */
+    const char *help;                   /* of the family; NULL: the field's */
     const char *lname, *lval;           /* an extra label, or NULL */
     double scale;                       /* 0: an integer as is */
 };
 
-static const struct prom_map prom_maps[] = {
-    { "c.conn_accepted", "telemt_connections_accepted_total",
+static const struct prom_map counter_maps[PC_COUNT] = {
+    [PC_conn_accepted] = { 0, "telemt_connections_accepted_total",
       "client connections accepted", NULL, NULL, 0 },
-    { "c.conn_refused_limit", "telemt_connections_refused_total",
+    [PC_conn_refused_limit] = { 0, "telemt_connections_refused_total",
       "client connections closed at once, by reason (limit: "
       "max_connections reached, thread: no thread could start)",
       "reason", "limit", 0 },
-    { "c.conn_refused_thread", "telemt_connections_refused_total", NULL,
-      "reason", "thread", 0 },
+    [PC_conn_refused_thread] = { 0, "telemt_connections_refused_total",
+      NULL, "reason", "thread", 0 },
     /* The per-DC families below add up to these two. */
-    { "c.dc_connect_ok", NULL, NULL, NULL, NULL, 0 },
-    { "c.dc_connect_fail", NULL, NULL, NULL, NULL, 0 },
-    { "c.bytes_client_to_dc", "telemt_traffic_bytes_total",
+    [PC_dc_connect_ok] = { .hidden = 1 },
+    [PC_dc_connect_fail] = { .hidden = 1 },
+    [PC_bytes_client_to_dc] = { 0, "telemt_traffic_bytes_total",
       "payload bytes relayed, by direction", "direction", "client_to_dc",
       0 },
-    { "c.bytes_dc_to_client", "telemt_traffic_bytes_total", NULL,
+    [PC_bytes_dc_to_client] = { 0, "telemt_traffic_bytes_total", NULL,
       "direction", "dc_to_client", 0 },
-    { "c.mask_relayed", "telemt_mask_relayed_total", NULL, NULL, NULL, 0 },
-    { "c.mask_connect_fail", "telemt_mask_connect_failures_total", NULL,
-      NULL, NULL, 0 },
-    { "c.conn_handed_out", "telemt_handoff_connections_total",
+    [PC_mask_relayed] = { 0, "telemt_mask_relayed_total", NULL, NULL, NULL,
+      0 },
+    [PC_mask_connect_fail] = { 0, "telemt_mask_connect_failures_total",
+      NULL, NULL, NULL, 0 },
+    [PC_conn_handed_out] = { 0, "telemt_handoff_connections_total",
       "connections moved at binary upgrades, by result (out: handed to a "
       "new binary, in: taken over from an old one, failed: kept by the "
       "old one)", "result", "out", 0 },
-    { "c.conn_handed_in", "telemt_handoff_connections_total", NULL,
+    [PC_conn_handed_in] = { 0, "telemt_handoff_connections_total", NULL,
       "result", "in", 0 },
-    { "c.conn_handoff_failed", "telemt_handoff_connections_total", NULL,
-      "result", "failed", 0 },
-    { "user.connections", "telemt_user_connections_total",
+    [PC_conn_handoff_failed] = { 0, "telemt_handoff_connections_total",
+      NULL, "result", "failed", 0 },
+};
+
+static const struct prom_map user_maps[PU_COUNT] = {
+    [PU_connections] = { 0, "telemt_user_connections_total",
       "connections accepted for the user (handshake done)", NULL, NULL,
       0 },
-    { "user.bytes_client_to_dc", "telemt_user_bytes_total",
+    [PU_bytes_client_to_dc] = { 0, "telemt_user_bytes_total",
       "payload bytes relayed for the user, by direction", "direction",
       "client_to_dc", 0 },
-    { "user.bytes_dc_to_client", "telemt_user_bytes_total", NULL,
+    [PU_bytes_dc_to_client] = { 0, "telemt_user_bytes_total", NULL,
       "direction", "dc_to_client", 0 },
-    { "dc.connections", "telemt_dc_connections_total",
+};
+
+static const struct prom_map dc_maps[PD_COUNT] = {
+    [PD_connections] = { 0, "telemt_dc_connections_total",
       "connections established to the DC", NULL, NULL, 0 },
-    { "dc.connect_failures", "telemt_dc_connect_failures_total",
+    [PD_connect_failures] = { 0, "telemt_dc_connect_failures_total",
       "dials to the DC that failed on every address", NULL, NULL, 0 },
-    { "dc.connect_us_sum", "telemt_dc_connect_time_seconds_total",
+    [PD_connect_us_sum] = { 0, "telemt_dc_connect_time_seconds_total",
       "seconds spent connecting to the DC (successful dials), summed",
       NULL, NULL, 1e-6 },
 };
@@ -142,34 +173,29 @@ gauge1(struct abuf *b, const char *name, const char *help, uint64_t v)
     sample(b, name, NULL, NULL, NULL, NULL, v);
 }
 
-/* How field of scope ("c", "user", "dc") is exported; 0, or -1 if not. */
+/*
+ * How field idx of a scope ("" for the process-wide counters, "user",
+ * "dc") is exported, from that scope's map; 0, or -1 if it is not.
+ */
 static int
-member_of(const char *scope, const char *field, const char *help, int idx,
-    struct member *m)
+member_of(const struct prom_map *maps, const char *scope, const char *field,
+    const char *help, int idx, struct member *m)
 {
-    char key[FAMILY_LEN];
+    const struct prom_map *p = &maps[idx];
 
-    snprintf(key, sizeof(key), "%s.%s", scope, field);
     memset(m, 0, sizeof(*m));
     m->field = idx;
-    for (size_t i = 0; i < sizeof(prom_maps) / sizeof(prom_maps[0]); i++) {
-        const struct prom_map *p = &prom_maps[i];
-
-        if (strcmp(p->key, key) != 0)
-            continue;
-        if (p->family == NULL)
-            return -1;
+    if (p->hidden)
+        return -1;
+    if (p->family != NULL)
         snprintf(m->family, sizeof(m->family), "%s", p->family);
-        m->help = p->help != NULL ? p->help : help;
-        m->lname = p->lname;
-        m->lval = p->lval;
-        m->scale = p->scale;
-        return 0;
-    }
-    snprintf(m->family, sizeof(m->family), "telemt_%s%s%s_total",
-        strcmp(scope, "c") == 0 ? "" : scope,
-        strcmp(scope, "c") == 0 ? "" : "_", field);
-    m->help = help;
+    else
+        snprintf(m->family, sizeof(m->family), "telemt_%s%s%s_total",
+            scope, scope[0] != '\0' ? "_" : "", field);
+    m->help = p->help != NULL ? p->help : help;
+    m->lname = p->lname;
+    m->lval = p->lval;
+    m->scale = p->scale;
     return 0;
 }
 
@@ -227,7 +253,8 @@ prom_counters(struct abuf *b, const struct admin_snap *s)
 
 #define X(field, help)                                                    \
     vals[nf] = s->c.field;                                                \
-    if (nm < 64 && member_of("c", #field, help, nf, &m[nm]) == 0)         \
+    if (nm < 64 &&                                                        \
+        member_of(counter_maps, "", #field, help, nf, &m[nm]) == 0)       \
         nm++;                                                             \
     nf++;
     STATS_COUNTERS(X)
@@ -251,7 +278,7 @@ prom_dcs(struct abuf *b, const struct admin_snap *s)
     int nm = 0, nf = 0, ne = 0;
 
 #define X(field, help)                                                    \
-    if (member_of("dc", #field, help, nf, &m[nm]) == 0)                   \
+    if (member_of(dc_maps, "dc", #field, help, nf, &m[nm]) == 0)          \
         nm++;                                                             \
     nf++;
     STATS_DC_FIELDS(X)
@@ -295,7 +322,7 @@ prom_users(struct abuf *b, const struct admin_snap *s)
         return;
     }
 #define X(field, help)                                                    \
-    if (member_of("user", #field, help, nf, &m[nm]) == 0)                 \
+    if (member_of(user_maps, "user", #field, help, nf, &m[nm]) == 0)      \
         nm++;                                                             \
     nf++;
     STATS_USER_FIELDS(X)
@@ -394,7 +421,7 @@ void
 render_prom(struct abuf *b, const struct admin_snap *s)
 {
     static const char *const hs_names[] = {
-#define X(name, help) #name,
+#define X(name, verdict, help) #name,
         STATS_HS_OUTCOMES(X)
 #undef X
     };

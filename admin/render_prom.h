@@ -1,6 +1,6 @@
 /*
  * render_prom.h - the /metrics body: Prometheus text exposition format
- * 0.0.4, built from an admin_snap (render_json.h).  Called by admin.c per
+ * 0.0.4, built from an admin_snap (admin_snap.h).  Called by admin.c per
  * request and by the unit tests; never touches the region itself.
  *
  * Families (every one has # HELP and # TYPE; counters end in _total):
@@ -37,7 +37,8 @@
 #ifndef TELEMT_RENDER_PROM_H
 #define TELEMT_RENDER_PROM_H
 
-#include "render_json.h"
+#include "abuf.h"
+#include "admin_snap.h"
 
 /* Append the whole exposition of snapshot s to b. */
 void render_prom(struct abuf *b, const struct admin_snap *s);

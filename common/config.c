@@ -25,7 +25,6 @@
 
 #include <libconfig.h>
 
-#include "config_keys.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
@@ -382,7 +381,7 @@ ck_check_string(enum ck_type type, const char *v)
             ck_is_hostname(v, strlen(v)) ? NULL :
             "is not a host name or IP address";
     case CK_PATH:
-        return strlen(v) < 1024 && strchr(v, '\n') == NULL ? NULL :
+        return strlen(v) < PATH_LEN && strchr(v, '\n') == NULL ? NULL :
             "is not a usable path";
     case CK_HOSTPORT: {
         struct sockaddr_storage ss;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_keys.h"
 #include "proto.h"
 
 #define CONFIG_MAX_USERS        4096
@@ -31,70 +32,38 @@ struct config_dc_override {
     char **addrs;                       /* "host:port" or "[v6]:port" */
 };
 
+/*
+ * The C type of each key type of config_keys.h: a key's field in struct
+ * config is made from its row, so a new key is one row there.  List
+ * types get a count beside them (nusers, ntls_domains, ...).
+ */
+#define CONFIG_FIELD_INT(f)         int f;
+#define CONFIG_FIELD_BOOL(f)        bool f;
+#define CONFIG_FIELD_LOGLVL(f)      int f;      /* enum log_level */
+#define CONFIG_FIELD_IPV4(f)        char *f;    /* "" = unset or off */
+#define CONFIG_FIELD_IPV6(f)        char *f;
+#define CONFIG_FIELD_HOST(f)        char *f;
+#define CONFIG_FIELD_ADDR(f)        char *f;
+#define CONFIG_FIELD_PATH(f)        char *f;
+#define CONFIG_FIELD_HOSTPORT(f)    char *f;
+#define CONFIG_FIELD_TOKEN(f)       char *f;
+#define CONFIG_FIELD_UNAME(f)       char *f;
+#define CONFIG_FIELD_USERS(f)       int n##f; struct config_user *f;
+#define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;
+#define CONFIG_FIELD_HOSTLIST(f)    int n##f; char **f;
+#define CONFIG_FIELD_CIDRLIST(f)    int n##f; char **f;
+
+/*
+ * A loaded config.  Some fields hold resolved values (README): workers
+ * 0 became the CPU count, mask_host "" became tls_domain, public_port 0
+ * became port, and tls_domains starts with tls_domain.
+ */
 struct config {
     char *path;                         /* the file it was loaded from */
-    int port;
-    char *listen_ipv4;                  /* "" = off */
-    char *listen_ipv6;                  /* "" = off */
-    int workers;                        /* resolved: 0 became nproc */
-    int max_connections;                /* per worker */
-    int thread_stack_size;              /* bytes */
-    int backlog;
-    int nusers;
-    struct config_user *users;
-    bool mode_classic, mode_secure, mode_tls;
-    char *tls_domain;                   /* "" when unset */
-    int ntls_domains;                   /* resolved: tls_domain first, */
-    char **tls_domains;                 /* then the tls_domains list */
-    bool tls_sni_strict;
-    int tls_time_skew;                  /* s */
-    bool tls_accept_boot_time;
-    int tls_cert_len_min, tls_cert_len_max;
-    bool tls_emulation;
-    int tls_emulation_interval;         /* s */
-    char *tls_emulation_cache;          /* directory, "" = none */
-    bool mask;
-    char *mask_host;                    /* resolved: "" became tls_domain */
-    int mask_port;
-    int mask_connect_timeout;           /* s */
-    int mask_idle_timeout;              /* s */
-    int mask_max_lifetime;              /* s */
-    int mask_max_bytes_up;
-    int mask_max_bytes_down;
-    int mask_max_connections;           /* per worker */
-    int replay_window;                  /* s */
-    int replay_capacity;
-    int max_handshakes;                 /* per worker */
-    int max_handshakes_per_addr;        /* over all workers; 0 = off */
-    int search_per_addr;
-    int fail_delay_max;                 /* ms */
-    bool prefer_ipv6;
-    bool fast_mode;
-    int client_keepalive;               /* s, 0 = off */
-    int client_ack_timeout;             /* s, 0 = off */
-    int handshake_timeout;              /* s */
-    int relay_idle_timeout;             /* s, 0 = never */
-    int dc_connect_timeout;             /* s */
-    int default_dc;
-    int ndc_overrides;
-    struct config_dc_override *dc_overrides;
-    char *admin_listen;                 /* "" = off */
-    char *admin_token;                  /* "" = none */
-    int nadmin_whitelist;
-    char **admin_whitelist;             /* "addr/prefix" strings */
-    int admin_max_per_ip;
-    int admin_request_timeout;          /* s */
-    char *public_host;                  /* "" when unset */
-    int public_port;                    /* resolved: 0 became port */
-    int log_level;                      /* enum log_level */
-    char *log_file;                     /* "" = stderr / syslog */
-    char *pidfile;                      /* "" = none */
-    char *user, *group;                 /* "" = do not change */
-    bool allow_root;
-    int max_open_files;                 /* 0 = the hard limit */
-    int shutdown_timeout;               /* s */
-    int upgrade_drain_timeout;          /* s, 0 = until they end */
-    bool reload_drop_removed_users;
+#define X(name, type, field, apply, min, max, def, help)                  \
+    CONFIG_FIELD_##type(field)
+    CONFIG_KEYS(X)
+#undef X
 };
 
 /*

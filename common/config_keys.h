@@ -2,9 +2,9 @@
  * config_keys.h - every configuration key, listed once (no .c).
  *
  * config.c expands CONFIG_KEYS() into the parse table, the defaults, the
- * unknown-key check and config_print_keys() (the README table), so a new
- * key is one entry here plus its field in struct config.  The list is in
- * README order.  Names with a dot ("modes.tls") are members of a group of
+ * unknown-key check and config_print_keys() (the README table), and
+ * config.h makes each key's field in struct config from its type, so a
+ * new key is one entry here.  The list is in README order.  Names with a dot ("modes.tls") are members of a group of
  * that name; USERS and DCLIST keys are compound and parsed by hand.
  */
 #ifndef TELEMT_CONFIG_KEYS_H

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define CTL_SEALS   (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 int
@@ -30,7 +32,7 @@ ctl_send(int fd, const struct ctl_msg *m, int passfd)
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
-    struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+    struct iovec iov = { .iov_base = unconst(m), .iov_len = sizeof(*m) };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
 

@@ -1,5 +1,5 @@
 /*
- * faketls.c - the pure part of fake TLS (PROTOCOL.md 5.1-5.4): sniffing
+ * faketls.c - the pure part of fake TLS (docs/protocol.md 5.1-5.4): sniffing
  * and parsing a ClientHello record (and telling it from an obfuscated2
  * header that happens to start like one), checking its HMAC digest, and
  * building the ServerHello + ChangeCipherSpec + ApplicationData answer.
@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "obfs2.h"
+#include "proto.h"
 
 #define HELLO_HS_TYPE           0x01    /* handshake type ClientHello */
 #define EXT_SERVER_NAME         0x0000
@@ -75,7 +76,7 @@ faketls_sniff(const uint8_t *buf, size_t len, size_t *need)
     *need = 0;
     /* Decide on as few bytes as we have, so a non-TLS client is handed
      * on (obfuscated2 or masking) without waiting for more. */
-    if ((len > 0 && buf[0] != 0x16) || (len > 1 && buf[1] != 0x03) ||
+    if ((len > 0 && buf[0] != TLS_REC_HANDSHAKE) || (len > 1 && buf[1] != 0x03) ||
         (len > 2 && buf[2] != 0x01 && buf[2] != 0x03))
         return FAKETLS_NOT_TLS;
     if (len < 5) {
@@ -267,14 +268,14 @@ put_be(uint8_t *p, size_t v, size_t width)
     return p + width;
 }
 
-/* Fixed pieces of the answer (PROTOCOL.md 5.4). */
+/* Fixed pieces of the answer (docs/protocol.md 5.4). */
 static const uint8_t KEY_SHARE_HEAD[] = {
     0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20
 };
 static const uint8_t SUPPORTED_VERSIONS[] = {
     0x00, 0x2b, 0x00, 0x02, 0x03, 0x04
 };
-static const uint8_t CCS_RECORD[] = { 0x14, 0x03, 0x03, 0x00, 0x01, 0x01 };
+static const uint8_t CCS_RECORD[] = { TLS_REC_CCS, 0x03, 0x03, 0x00, 0x01, 0x01 };
 static const uint8_t TLS12[] = { 0x03, 0x03 };
 
 #define EXT_LEN     (sizeof(KEY_SHARE_HEAD) + 32 + sizeof(SUPPORTED_VERSIONS))
@@ -295,7 +296,7 @@ faketls_build_answer(const struct faketls_hello *h,
     if (outcap < total)
         return 0;
 
-    *p++ = 0x16;
+    *p++ = TLS_REC_HANDSHAKE;
     p = put(p, TLS12, 2);
     p = put_be(p, 4 + hs_body, 2);
     *p++ = 0x02;
@@ -312,7 +313,7 @@ faketls_build_answer(const struct faketls_hello *h,
     p = put(p, key_share, 32);
     p = put(p, SUPPORTED_VERSIONS, sizeof(SUPPORTED_VERSIONS));
     p = put(p, CCS_RECORD, sizeof(CCS_RECORD));
-    *p++ = 0x17;
+    *p++ = TLS_REC_APPDATA;
     p = put(p, TLS12, 2);
     p = put_be(p, cert_len, 2);
     if (cert_len > 0)

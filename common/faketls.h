@@ -1,7 +1,7 @@
 /*
  * faketls.h - fake TLS (ee secrets), the pure part: recognise and parse a
  * ClientHello record, verify its digest against a secret, and build the
- * server's answer (PROTOCOL.md 5.1-5.4).  No I/O, no globals, no clock:
+ * server's answer (docs/protocol.md 5.1-5.4).  No I/O, no globals, no clock:
  * every input is bounded and every length field is checked.
  */
 #ifndef TELEMT_FAKETLS_H

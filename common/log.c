@@ -13,6 +13,7 @@
  * taken (see log_open()).
  */
 #include "log.h"
+#include "util.h"
 
 #include <sys/stat.h>
 
@@ -32,7 +33,7 @@ enum log_sink { LOG_SINK_STDERR, LOG_SINK_FILE, LOG_SINK_SYSLOG };
 
 static enum log_sink log_sink = LOG_SINK_STDERR;
 static atomic_int log_fd = STDERR_FILENO;
-static char log_path[1024];
+static char log_path[PATH_LEN];
 
 static char log_role[32] = "telemt";
 static atomic_int log_threshold = LOG_LVL_INFO;

@@ -12,7 +12,6 @@
 #include <netdb.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,16 +272,6 @@ net_format(const struct sockaddr *sa, char *out, size_t outlen)
     } else {
         snprintf(out, outlen, "(family %d)", sa->sa_family);
     }
-}
-
-int
-net_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-        return -1;
-    return 0;
 }
 
 static int

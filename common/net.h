@@ -103,8 +103,6 @@ int net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
 /* Write all len bytes before the deadline: 0, NET_TIMEOUT or NET_ERR. */
 int net_write_all(int fd, const uint8_t *buf, size_t len,
     int64_t deadline_ms);
-/* Make fd non-blocking; -1 on failure. */
-int net_set_nonblock(int fd);
 /*
  * Client socket options: TCP keepalive every keepalive_s seconds (0 =
  * off), TCP_USER_TIMEOUT ack_timeout_s (0 = off), TCP_NODELAY.

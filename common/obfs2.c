@@ -1,12 +1,14 @@
 /*
  * obfs2.c - obfuscated2 key derivation, secret matching and header
- * building (PROTOCOL.md 2.2-2.4, 3.1-3.2).  Pure: no I/O, no globals.
+ * building (docs/protocol.md 2.2-2.4, 3.1-3.2).  Pure: no I/O, no globals.
  */
 #include "obfs2.h"
 
 #include <string.h>
 
 #include <openssl/crypto.h>
+
+#include "proto.h"
 
 void
 obfs2_derive(const uint8_t hdr[OBFS2_HEADER_LEN], const uint8_t *secret,
@@ -79,7 +81,7 @@ obfs2_prefix_impossible(const uint8_t *h, size_t len)
         { 'H', 'E', 'A', 'D' }, { 'P', 'O', 'S', 'T' },
         { 'G', 'E', 'T', ' ' }, { 'O', 'P', 'T', 'I' },
         { 0xee, 0xee, 0xee, 0xee }, { 0xdd, 0xdd, 0xdd, 0xdd },
-        { 0x16, 0x03, 0x01, 0x02 },
+        { TLS_REC_HANDSHAKE, 0x03, 0x01, 0x02 },    /* a TLS hello */
     };
     static const uint8_t zero[4];
 

@@ -1,6 +1,6 @@
 /*
  * obfs2.h - the obfuscated2 header: key derivation, secret matching and
- * header building (PROTOCOL.md sections 2 and 3).  Pure functions over
+ * header building (docs/protocol.md sections 2 and 3).  Pure functions over
  * byte arrays; no I/O.
  *
  * Naming: the "initiator" sends the 64-byte header (the client towards

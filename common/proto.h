@@ -1,5 +1,5 @@
 /*
- * proto.h - MTProxy wire constants from PROTOCOL.md (no .c).
+ * proto.h - MTProxy wire constants from docs/protocol.md (no .c).
  */
 #ifndef TELEMT_PROTO_H
 #define TELEMT_PROTO_H
@@ -18,13 +18,11 @@
 #define DC_MAX_BUILTIN          5
 #define DC_SPECIAL_203          203
 
-/* TLS record types and the fake-TLS framing limits (PROTOCOL.md 5). */
+/* TLS record content types (docs/protocol.md 5); the record layer's
+ * sizes are in tlsrec.h. */
 #define TLS_REC_CCS             0x14
 #define TLS_REC_ALERT           0x15
 #define TLS_REC_HANDSHAKE       0x16
 #define TLS_REC_APPDATA         0x17
-#define TLS_REC_HEADER_LEN      5
-#define TLS_MAX_PAYLOAD         16384
-#define TLS_MAX_IN_PAYLOAD      16640
 
 #endif

@@ -99,16 +99,18 @@ struct replay_geom {
     uint64_t stripes_off, stripe_stride, size;
 };
 
+#ifdef TELEMT_TEST_HOOKS
 /*
- * Test hooks: not part of replay.h; tests/unit/test_replay.c declares
- * them itself.  replay_attach() belongs in replay.h (see its comment).
+ * Test hooks, compiled only into the unit tests' copy of this file (the
+ * Makefile's TELEMT_TEST_HOOKS): not part of replay.h;
+ * tests/unit/test_replay.c declares them itself.
  */
-struct replay_table *replay_attach(void *mem, size_t len);
 uint32_t replay_debug_stripe(const struct replay_table *t,
     const uint8_t fp[REPLAY_FP_LEN], uint32_t *nstripes);
 int replay_debug_lock_stripe(struct replay_table *t, uint32_t stripe);
 void replay_debug_corrupt_stripe(struct replay_table *t, uint32_t stripe,
     int how);
+#endif
 
 static uint64_t
 round_up(uint64_t n, uint64_t to)
@@ -185,10 +187,17 @@ replay_size(uint32_t capacity)
 }
 
 static struct replay_stripe *
-stripe_at(const struct replay_table *t, uint32_t i)
+stripe_at(struct replay_table *t, uint32_t i)
 {
     return (struct replay_stripe *)((char *)t + t->stripes_off +
         t->stripe_stride * i);
+}
+
+static const struct replay_stripe *
+stripe_at_const(const struct replay_table *t, uint32_t i)
+{
+    return (const struct replay_stripe *)((const char *)t +
+        t->stripes_off + t->stripe_stride * i);
 }
 
 static int32_t *
@@ -376,7 +385,7 @@ stripe_valid(const struct replay_table *t, struct replay_stripe *s,
  * stripe's fingerprints) and reset it otherwise; *reset reports that.
  */
 static int
-stripe_lock(const struct replay_table *t, uint32_t i, int *reset)
+stripe_lock(struct replay_table *t, uint32_t i, int *reset)
 {
     struct replay_stripe *s = stripe_at(t, i);
     int r;
@@ -515,16 +524,17 @@ replay_check_insert(struct replay_table *t, const uint8_t fp[REPLAY_FP_LEN],
 }
 
 uint64_t
-replay_count(struct replay_table *t)
+replay_count(const struct replay_table *t)
 {
     uint64_t n = 0;
 
     for (uint32_t i = 0; i < t->nstripes; i++)
-        n += atomic_load_explicit(&stripe_at(t, i)->used,
+        n += atomic_load_explicit(&stripe_at_const(t, i)->used,
             memory_order_relaxed);
     return n;
 }
 
+#ifdef TELEMT_TEST_HOOKS
 /* Test hook: the stripe fp belongs to, and the stripe count if asked. */
 uint32_t
 replay_debug_stripe(const struct replay_table *t,
@@ -591,3 +601,4 @@ replay_debug_corrupt_stripe(struct replay_table *t, uint32_t stripe,
         break;
     }
 }
+#endif

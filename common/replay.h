@@ -1,7 +1,7 @@
 /*
  * replay.h - the replay table: a fixed-capacity set of handshake
  * fingerprints with timestamps, living in the shared region so that every
- * worker sees every handshake (PROTOCOL.md 6).
+ * worker sees every handshake (docs/protocol.md 6).
  *
  * Lock-striped: a fingerprint picks one stripe by hash; a stripe is a
  * small hash index over a ring of entries kept in insertion order, so the
@@ -45,6 +45,6 @@ int replay_check_insert(struct replay_table *t, const uint8_t fp[REPLAY_FP_LEN],
  */
 struct replay_table *replay_attach(void *mem, size_t len);
 /* Entries currently remembered (counting expired ones not yet evicted). */
-uint64_t replay_count(struct replay_table *t);
+uint64_t replay_count(const struct replay_table *t);
 
 #endif

@@ -205,6 +205,35 @@ ip_hash(const struct sockaddr *sa)
 }
 
 void
+stats_user_connected(struct stats_region *s, int u,
+    const struct sockaddr *sa)
+{
+    atomic_fetch_add_explicit(&s->users[u].connections, 1, RELAXED);
+    atomic_store_explicit(&s->users[u].last_seen, (int64_t)time(NULL),
+        RELAXED);
+    stats_ip_seen(s, u, sa, mono_ms() / 1000);
+}
+
+void
+stats_dc_failed(struct stats_region *s, int dc)
+{
+    atomic_fetch_add_explicit(&s->dcs[stats_dc_slot(dc)].connect_failures,
+        1, RELAXED);
+    STATS_ADD(s, dc_connect_fail, 1);
+}
+
+void
+stats_dc_connected(struct stats_region *s, int dc, int64_t us)
+{
+    struct stats_dc *d = &s->dcs[stats_dc_slot(dc)];
+
+    atomic_fetch_add_explicit(&d->connections, 1, RELAXED);
+    atomic_fetch_add_explicit(&d->connect_us_sum, (uint64_t)us, RELAXED);
+    STATS_ADD(s, dc_connect_ok, 1);
+    stats_observe(s, STATS_HIST_dc_connect_seconds, us);
+}
+
+void
 stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
     int64_t now)
 {
@@ -221,8 +250,7 @@ stats_ips_recent(const struct stats_region *s, int u, int64_t now)
     unsigned n = 0;
 
     for (int i = 0; i < STATS_IP_SLOTS; i++) {
-        uint64_t v = atomic_load_explicit(
-            (_Atomic uint64_t *)&s->users[u].ips[i], RELAXED);
+        uint64_t v = atomic_load_explicit(&s->users[u].ips[i], RELAXED);
 
         if (v != 0 && (int64_t)(uint32_t)now - (int64_t)(uint32_t)v <
             STATS_IP_WINDOW_S)
@@ -237,8 +265,7 @@ stats_user_active(const struct stats_region *s, int u)
     uint64_t n = 0;
 
     for (int w = 0; w < STATS_MAX_WORKERS; w++)
-        n += atomic_load_explicit(
-            (_Atomic uint32_t *)&s->user_active[w][u], RELAXED);
+        n += atomic_load_explicit(&s->user_active[w][u], RELAXED);
     return n;
 }
 
@@ -298,7 +325,7 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
 
     out[0] = '\0';
     for (int w = 0; w < STATS_MAX_WORKERS; w++)
-        active += atomic_load((_Atomic uint64_t *)&s->workers[w].active);
+        active += atomic_load(&s->workers[w].active);
 #define EMIT(fmt, ...)                                                    \
     if (n < outlen) {                                                     \
         r = snprintf(out + n, outlen - n, fmt, __VA_ARGS__);              \
@@ -307,14 +334,27 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
     }
 #define X(name, help)                                                     \
     EMIT("%s%s=%llu", n ? " " : "", #name, (unsigned long long)           \
-        atomic_load_explicit((_Atomic uint64_t *)&s->c.name, RELAXED))
+        atomic_load_explicit(&s->c.name, RELAXED))
     STATS_COUNTERS(X)
 #undef X
-#define X(name, help)                                                     \
+#define X(name, verdict, help)                                            \
     EMIT(" hs_%s=%llu", #name, (unsigned long long)atomic_load_explicit(  \
-        (_Atomic uint64_t *)&s->hs[STATS_HS_##name], RELAXED))
+        &s->hs[STATS_HS_##name], RELAXED))
     STATS_HS_OUTCOMES(X)
 #undef X
     EMIT(" conn_active=%llu", (unsigned long long)active);
 #undef EMIT
+}
+
+void
+stats_print_counters(FILE *out)
+{
+    fputs("| counter | meaning |\n| --- | --- |\n", out);
+#define X(name, help) fprintf(out, "| `%s` | %s |\n", #name, help);
+    STATS_COUNTERS(X)
+#undef X
+#define X(name, verdict, help) fprintf(out, "| `hs_%s` | %s |\n", #name, help);
+    STATS_HS_OUTCOMES(X)
+#undef X
+    fprintf(out, "| `conn_active` | %s |\n", STATS_CONN_ACTIVE_HELP);
 }

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "replay.h"
 #include "srcguard.h"
@@ -46,7 +47,7 @@
 #define STATS_DC_OTHER          11
 
 enum stats_hs_outcome {
-#define X(name, help) STATS_HS_##name,
+#define X(name, verdict, help) STATS_HS_##name,
     STATS_HS_OUTCOMES(X)
 #undef X
     STATS_HS_COUNT
@@ -174,9 +175,23 @@ int stats_dc_slot(int dc);
 /* The DC index a dcs[] slot stands for; 0 for the "other" slot. */
 int stats_dc_index(int slot);
 /* Record one observation of us microseconds in histogram id. */
+/* The counter table of the README (Markdown): every counter of the
+ * "stats:" line with its help, from stats_fields.h. */
+void stats_print_counters(FILE *out);
 void stats_observe(struct stats_region *s, enum stats_hist_id id,
     int64_t us);
 /* Note a client address for user slot u's recent unique IPs. */
+/*
+ * A connection of user slot u from sa is relayed: its count, last seen
+ * (wall clock, for the page) and recent addresses (monotonic, so a step
+ * of the wall clock does not age them all).
+ */
+void stats_user_connected(struct stats_region *s, int u,
+    const struct sockaddr *sa);
+/* A dial to DC index dc failed on every address. */
+void stats_dc_failed(struct stats_region *s, int dc);
+/* A dial to DC index dc took us microseconds. */
+void stats_dc_connected(struct stats_region *s, int dc, int64_t us);
 void stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
     int64_t now);
 /* Distinct client addresses of user slot u in the last STATS_IP_WINDOW_S. */

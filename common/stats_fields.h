@@ -6,8 +6,9 @@
  * Prometheus metrics; a new counter is one line here.
  *
  *   STATS_COUNTERS      X(name, help)    process-wide counters
- *   STATS_HS_OUTCOMES   X(name, help)    how handshakes ended, one counter
- *                                        each (Prometheus label reason=)
+ *   STATS_HS_OUTCOMES   X(name, VERDICT, help)   how handshakes ended,
+ *                                        one counter each (Prometheus
+ *                                        label reason=); see below
  *   STATS_USER_FIELDS   X(name, help)    per user (label user=)
  *   STATS_DC_FIELDS     X(name, help)    per DC index (label dc=)
  *   STATS_HISTOGRAMS    X(name, help)    latency histograms, in seconds
@@ -36,24 +37,42 @@
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)")
 
+/*
+ * Handshake outcomes, X(name, VERDICT, help).  The refusals are the
+ * handshake's verdicts: worker/handshake.h makes enum hs_verdict from
+ * STATS_HS_REFUSALS (HS_<VERDICT>), its names from name, and counts each
+ * verdict in the counter of its row.  The other rows are no verdict
+ * (VERDICT is unused there).
+ */
+#define STATS_HS_ACCEPTED(X)                                                \
+    X(ok_classic, OK_CLASSIC, "accepted: classic (abridged/intermediate)") \
+    X(ok_secure, OK_SECURE, "accepted: secure (padded intermediate)")     \
+    X(ok_tls, OK_TLS, "accepted: fake TLS")
+
+#define STATS_HS_REFUSALS(X)                                                \
+    X(bad_secret, BAD_SECRET, "refused: no user's secret matches")        \
+    X(mode_disabled, MODE_DISABLED, "refused: the client's mode is off")  \
+    X(timeout, TIMEOUT, "refused: handshake_timeout passed")              \
+    X(eof, EOF, "refused: client closed mid-handshake")                   \
+    X(not_tls, NOT_TLS, "refused: not a TLS hello (TLS-only)")            \
+    X(bad_tls, BAD_TLS, "refused: malformed TLS record or hello")         \
+    X(bad_digest, BAD_DIGEST, "refused: ClientHello digest mismatch")     \
+    X(stale_time, STALE_TIME, "refused: ClientHello time out of window")  \
+    X(bad_sni, BAD_SNI, "refused: SNI is not tls_domain")                 \
+    X(bad_header, BAD_HEADER, "refused: first bytes no client sends")     \
+    X(replay, REPLAY, "refused: replay of a remembered handshake")        \
+    X(error, ERROR, "aborted: socket or memory error")
+
+#define STATS_HS_EVICTIONS(X)                                               \
+    X(evicted, EVICTED, "masked to make room (max_handshakes)")           \
+    X(evicted_addr, EVICTED_ADDR, "masked: max_handshakes_per_addr")
+
 #define STATS_HS_OUTCOMES(X)                                                \
-    X(ok_classic, "accepted: classic (abridged/intermediate)")            \
-    X(ok_secure, "accepted: secure (padded intermediate)")                \
-    X(ok_tls, "accepted: fake TLS")                                       \
-    X(bad_secret, "refused: no user's secret matches")                    \
-    X(mode_disabled, "refused: the client's mode is off")                 \
-    X(timeout, "refused: handshake_timeout passed")                       \
-    X(eof, "refused: client closed mid-handshake")                        \
-    X(not_tls, "refused: not a TLS hello (TLS-only)")                     \
-    X(bad_tls, "refused: malformed TLS record or hello")                  \
-    X(bad_digest, "refused: ClientHello digest mismatch")                 \
-    X(stale_time, "refused: ClientHello time out of window")              \
-    X(bad_sni, "refused: SNI is not tls_domain")                          \
-    X(bad_header, "refused: first bytes no client sends")                 \
-    X(replay, "refused: replay of a remembered handshake")                \
-    X(evicted, "masked to make room (max_handshakes)")                    \
-    X(evicted_addr, "masked: max_handshakes_per_addr")                     \
-    X(error, "aborted: socket or memory error")
+    STATS_HS_ACCEPTED(X) STATS_HS_REFUSALS(X) STATS_HS_EVICTIONS(X)
+
+/* The gauge the "stats:" line ends with. */
+#define STATS_CONN_ACTIVE_HELP \
+    "connections open now, summed over workers (gauge)"
 
 #define STATS_USER_FIELDS(X)                                                \
     X(connections, "connections accepted for the user")                   \

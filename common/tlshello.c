@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "faketls.h"
+#include "proto.h"
 
 #define TH_HELLO_MAX            TLSHELLO_MAX_SIZE
 #define TH_RANDOM_OFF           TLSHELLO_RANDOM_OFF
@@ -199,7 +200,7 @@ th_layout(uint8_t *out, size_t cap, const char *sni, int pq,
     struct th_buf b = { .p = out, .cap = cap };
     size_t at_rec, at_hs, at_ext;
 
-    th_be(&b, 0x16, 1);
+    th_be(&b, TLS_REC_HANDSHAKE, 1);
     th_be(&b, 0x0301, 2);
     at_rec = b.len;
     th_be(&b, 0, 2);

@@ -1,7 +1,7 @@
 /*
  * tlshello.h - builds a browser-like TLS 1.3 ClientHello record: for the
  * proxy's probe of the mask host (unsigned) and for the test client
- * (signed with a secret, as Telegram clients sign theirs; PROTOCOL.md
+ * (signed with a secret, as Telegram clients sign theirs; docs/protocol.md
  * 5.1-5.2).  Pure apart from drawing random bytes.
  */
 #ifndef TELEMT_TLSHELLO_H

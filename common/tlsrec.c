@@ -1,5 +1,5 @@
 /*
- * tlsrec.c - the fake TLS record layer of the data phase (PROTOCOL.md
+ * tlsrec.c - the fake TLS record layer of the data phase (docs/protocol.md
  * 5.5): strips 5-byte record headers from a byte stream delivered in
  * arbitrary pieces, and writes ApplicationData headers.
  *
@@ -9,9 +9,7 @@
 
 #include <string.h>
 
-#define TYPE_CCS        0x14
-#define TYPE_ALERT      0x15
-#define TYPE_APPDATA    0x17
+#include "proto.h"
 
 /*
  * hdr_have beyond a whole header marks a reader that already returned
@@ -27,12 +25,12 @@ start_record(struct tlsrec_reader *r)
     const uint8_t *h = r->hdr;
     size_t n = (size_t)h[3] << 8 | h[4];
 
-    if (h[0] == TYPE_ALERT)
+    if (h[0] == TLS_REC_ALERT)
         return TLSREC_ALERT;
-    if ((h[0] != TYPE_APPDATA && h[0] != TYPE_CCS) || h[1] != 0x03 ||
+    if ((h[0] != TLS_REC_APPDATA && h[0] != TLS_REC_CCS) || h[1] != 0x03 ||
         h[2] != 0x03)
         return TLSREC_ERROR;
-    if (h[0] == TYPE_CCS ? n != 1 : (n == 0 || n > TLSREC_MAX_IN))
+    if (h[0] == TLS_REC_CCS ? n != 1 : (n == 0 || n > TLSREC_MAX_IN))
         return TLSREC_ERROR;
     r->type = h[0];
     r->left = n;
@@ -65,7 +63,7 @@ tlsrec_unwrap(struct tlsrec_reader *r, const uint8_t *in, size_t len,
             rc = start_record(r);
             if (rc != TLSREC_OK)
                 break;
-        } else if (r->type == TYPE_CCS) {
+        } else if (r->type == TLS_REC_CCS) {
             if (in[i++] != 0x01) {
                 rc = TLSREC_ERROR;
                 break;
@@ -92,7 +90,7 @@ tlsrec_header(uint8_t out[TLSREC_HEADER], size_t n)
 {
     /* Callers keep n <= TLSREC_MAX_OUT; the field is 16 bits on the
      * wire. */
-    out[0] = TYPE_APPDATA;
+    out[0] = TLS_REC_APPDATA;
     out[1] = 0x03;
     out[2] = 0x03;
     out[3] = (uint8_t)(n >> 8);

@@ -1,6 +1,6 @@
 /*
  * tlsrec.h - the fake TLS record layer as a byte-stream state machine
- * (PROTOCOL.md 5.5).  The reader strips record framing from whatever
+ * (docs/protocol.md 5.5).  The reader strips record framing from whatever
  * pieces the socket delivers; the writer frames payload.  Pure: no I/O.
  */
 #ifndef TELEMT_TLSREC_H

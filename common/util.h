@@ -1,11 +1,33 @@
 /*
- * util.h - small helpers with no state: monotonic clock, hex coding.
+ * util.h - small helpers with no state: the monotonic clock, signal and
+ * descriptor-limit set-up for start-up code, hex coding.
  */
 #ifndef TELEMT_UTIL_H
 #define TELEMT_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * The longest path a config key may hold (NUL included), and room for
+ * one with what we append to it (".tmp<pid>", ".oldbin", a cache file's
+ * name with the mask host in it).
+ */
+#define PATH_LEN        1024
+#define PATH_BUF_LEN    (PATH_LEN + 512)
+
+/*
+ * p without its const, for interfaces that take void * for memory they
+ * only read (struct iovec of sendmsg(), libmicrohttpd's persistent
+ * buffers): said once here rather than with a cast at each call.
+ */
+static inline void *
+unconst(const void *p)
+{
+    union { const void *c; void *v; } u = { .c = p };
+
+    return u.v;
+}
 
 /* Milliseconds on the monotonic clock. */
 int64_t mono_ms(void);

@@ -12,8 +12,6 @@
 void *xmalloc(size_t n);
 /* calloc that never fails. */
 void *xcalloc(size_t nmemb, size_t size);
-/* realloc that never fails. */
-void *xrealloc(void *p, size_t n);
 /* strdup that never fails. */
 char *xstrdup(const char *s);
 

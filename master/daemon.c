@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 int
 daemon_start(void)
@@ -122,7 +123,7 @@ pidfile_create(const char *tmp)
 int
 pidfile_write(const char *path)
 {
-    char tmp[1100], line[32];
+    char tmp[PATH_BUF_LEN], line[32];
     int fd, n, saved;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());

@@ -1,13 +1,14 @@
 /*
  * main.c - telemt's entry point: command line, config, start-up order.
  *
- * Start-up is fail-fast: the config is loaded and validated (and the user
- * to drop to resolved) before anything is bound, so a bad file costs
- * nothing but a message ("FILE:LINE: what is wrong") and exit status 1.
- * Then: the shared region, the listening sockets (or those of the binary
- * we replace, USR2), detaching unless -f, workers and admin, the pid file,
- * and only then the word "ready" to whoever waits (the shell that started
- * us, or the old binary).
+ * Start-up is fail-fast, in stages: parse_args(), the config loaded and
+ * validated, preflight() (the user to drop to, a hand-over from the old
+ * binary, a pid file) before anything is bound, so a bad file costs
+ * nothing but a message ("FILE:LINE: what is wrong") and exit status 1;
+ * then start(): the shared region, the listening sockets (or those of
+ * the binary we replace, USR2), detaching unless -f, workers and admin,
+ * the pid file, and only then the word "ready" to whoever waits (the
+ * shell that started us, or the old binary); then the master loop.
  */
 #include "master.h"
 
@@ -31,20 +32,54 @@
 #define TELEMT_BUILD_TAG ""
 #endif
 
+/*
+ * Every flag: long name, the short one (or a code above 255 for a flag
+ * that has none) and its help.  getopt_long()'s table, its short-option
+ * string and the usage text are all built from this one list; the
+ * README's flag table is checked against the usage (make check-readme).
+ */
+enum {
+    FLAG_CONFIG_KEYS = 256, FLAG_COUNTERS,
+};
+#define MAIN_FLAGS(X)                                                       \
+    X("foreground", 'f', "stay in the foreground, log to stderr or "       \
+      "log_file")                                                           \
+    X("test", 't', "check the config and exit (0 ok, 1 bad)")              \
+    X("links", 'l', "print every user's tg:// and t.me links, then exit")  \
+    X("version", 'V', "print the version and exit")                        \
+    X("help", 'h', "print this help and exit")                             \
+    X("config-keys", FLAG_CONFIG_KEYS, "print the config key table "       \
+      "(Markdown)")                                                         \
+    X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")
+
+static const struct flag {
+    const char *name;
+    int code;
+    const char *help;
+} flags[] = {
+#define X(name, code, help) { name, code, help },
+    MAIN_FLAGS(X)
+#undef X
+};
+#define NFLAGS  (sizeof(flags) / sizeof(flags[0]))
+
 static void
 usage(FILE *out)
 {
     fprintf(out,
         "usage: telemt [-f] [-t] [--links] CONFIG\n"
-        "       telemt -V | -h | --config-keys\n"
-        "  -f, --foreground  stay in the foreground, log to stderr (or\n"
-        "                    log_file); no pid file\n"
-        "  -t, --test        check the config and exit (0 ok, 1 bad)\n"
-        "  -l, --links       print tg:// and t.me links for every user and\n"
-        "                    enabled mode, then exit\n"
-        "  -V, --version     print the version and exit\n"
-        "  -h, --help        print this help and exit\n"
-        "      --config-keys print the config key table (Markdown)\n"
+        "       telemt -V | -h | --config-keys | --counters\n");
+    for (size_t i = 0; i < NFLAGS; i++) {
+        char left[32];
+
+        if (flags[i].code < 256)
+            snprintf(left, sizeof(left), "-%c, --%s", flags[i].code,
+                flags[i].name);
+        else
+            snprintf(left, sizeof(left), "    --%s", flags[i].name);
+        fprintf(out, "  %-17s %s\n", left, flags[i].help);
+    }
+    fprintf(out,
         "environment: TELEMT_LOG=error|warn|info|debug overrides log_level\n"
         "signals: TERM/INT stop gracefully, HUP reloads the config, USR1\n"
         "reopens the log file, USR2 upgrades to the binary at this path\n");
@@ -106,34 +141,41 @@ setup_region(struct master *m, int inherited_fd)
         fatal("cannot create the shared region");
 }
 
-int
-main(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        { "foreground", no_argument, NULL, 'f' },
-        { "test", no_argument, NULL, 't' },
-        { "links", no_argument, NULL, 'l' },
-        { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },
-        { "config-keys", no_argument, NULL, 'K' },
-        { NULL, 0, NULL, 0 },
-    };
-    int test = 0, links = 0, ch;
-    struct inherit in;
-    const char *env;
-    char err[CONFIG_ERR_LEN];
-    static struct master m;
-    sigset_t set;
+/* What the command line asks for. */
+enum action { RUN, TEST, LINKS };
 
-    while ((ch = getopt_long(argc, argv, "ftlVh", longopts, NULL)) != -1) {
+/*
+ * The flags and the config path.  Returns -1 to go on with *act, or an
+ * exit status (the flags that answer and exit: -V, -h, --config-keys,
+ * --counters, and a bad command line).
+ */
+static int
+parse_args(int argc, char **argv, struct master *m, enum action *act)
+{
+    struct option longopts[NFLAGS + 1];
+    char shorts[NFLAGS + 1];
+    size_t ns = 0;
+    int ch;
+
+    for (size_t i = 0; i < NFLAGS; i++) {
+        longopts[i] = (struct option){ flags[i].name, no_argument, NULL,
+            flags[i].code };
+        if (flags[i].code < 256)
+            shorts[ns++] = (char)flags[i].code;
+    }
+    longopts[NFLAGS] = (struct option){ NULL, 0, NULL, 0 };
+    shorts[ns] = '\0';
+    *act = RUN;
+    while ((ch = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         switch (ch) {
-        case 'f': m.foreground = 1; break;
-        case 't': test = 1; break;
-        case 'l': links = 1; break;
+        case 'f': m->foreground = 1; break;
+        case 't': *act = TEST; break;
+        case 'l': *act = LINKS; break;
         case 'V': printf("telemt %s%s\n", TELEMT_VERSION, TELEMT_BUILD_TAG);
             return 0;
         case 'h': usage(stdout); return 0;
-        case 'K': config_print_keys(stdout); return 0;
+        case FLAG_CONFIG_KEYS: config_print_keys(stdout); return 0;
+        case FLAG_COUNTERS: stats_print_counters(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
@@ -141,127 +183,183 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    log_set_role("master");
-    m.upgrade_fd = -1;
-    m.offer_fd = -1;
+/* Every descriptor field closed (-1) before anything can fail. */
+static void
+master_init(struct master *m, char **argv)
+{
+    m->argv = argv;
+    m->upgrade_fd = m->offer_fd = m->ready_fd = m->admin_fd = -1;
     for (int i = 0; i < MASTER_MAX_SLOTS; i++)
-        m.slots[i].ctl_fd = m.slots[i].give_fd = -1;
-    m.admin.ctl_fd = m.admin.give_fd = -1;
-    m.ready_fd = -1;
-    m.admin_fd = -1;
-    m.death_pipe[0] = m.death_pipe[1] = -1;
-    m.argv = argv;
+        m->slots[i].ctl_fd = m->slots[i].give_fd = -1;
+    m->admin.ctl_fd = m->admin.give_fd = -1;
+    m->death_pipe[0] = m->death_pipe[1] = -1;
+}
+
+/*
+ * Reload and upgrade re-read the file after chdir("/"): keep its path
+ * absolute from here on, in the config and in the argv the new binary
+ * gets (its own copy: a reload frees the snapshot that owns cfg->path).
+ */
+static void
+absolute_config_path(struct master *m, char **argp)
+{
+    char abs[PATH_MAX];
+
+    if (realpath(*argp, abs) == NULL)
+        fatal("realpath(%s)", *argp);
+    free(m->cfg->path);
+    m->cfg->path = xstrdup(abs);
+    *argp = xstrdup(abs);
+}
+
+/* log_level, unless TELEMT_LOG overrides it; -1 if that is bad. */
+static int
+set_log_level(const struct config *cfg)
+{
+    const char *env = getenv("TELEMT_LOG");
+    int lvl = cfg->log_level;
+
+    if (env != NULL && env[0] != '\0' && (lvl = log_level_parse(env)) < 0) {
+        fprintf(stderr, "telemt: TELEMT_LOG=%s: expected error, warn, "
+            "info or debug\n", env);
+        return -1;
+    }
+    log_set_level((enum log_level)lvl);
+    return 0;
+}
+
+/*
+ * What can still fail with a plain message and status 1, before any
+ * side effect: the user to drop to, this binary's path, a hand-over
+ * from the binary we replace, a live pid file of another instance.
+ */
+static int
+preflight(struct master *m, struct inherit *in, const char *argv0)
+{
+    char err[CONFIG_ERR_LEN];
+
+    if (set_log_level(m->cfg) != 0)
+        return -1;
+    if (privs_resolve(m->cfg, &m->privs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    find_exe(m, argv0);
+    m->inherited = upgrade_inherited(in);
+    m->ready_fd = in->ready;
+    if (!m->inherited && !m->foreground && m->cfg->pidfile[0] != '\0') {
+        pid_t other = pidfile_alive(m->cfg->pidfile);
+
+        if (other > 0) {
+            fprintf(stderr, "telemt: already running as pid %d (pid file "
+                "%s)\n", (int)other, m->cfg->pidfile);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * From a checked config to serving: the region, the sockets (ours or the
+ * old binary's), detaching, the log sink, workers and admin, the pid
+ * file, and "ready" to whoever waits.  Any failure here is fatal.
+ */
+static void
+start(struct master *m, struct inherit *in)
+{
+    sigset_t set;
+
+    /* Signals are taken synchronously by the master loop; block first. */
+    master_sigset(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    privs_raise_nofile(m->cfg);
+    /* A new binary's stderr may be /dev/null: log where it will log. */
+    if (m->inherited)
+        setup_log_sink(m);
+    setup_region(m, in->shm);
+    reload_user_slots(m);
+    if (m->cfg->tls_emulation)
+        (void)tlsprobe_load_cache(m->cfg, m->stats);
+    m->nslots = m->cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS
+        : m->cfg->workers;
+    atomic_store(&m->stats->nworkers, (uint32_t)m->nslots);
+    if (m->inherited) {
+        m->offer_fd = in->offer;        /* our children close it */
+        m->old_pid = getppid();
+        listen_adopt(m, in->listen, in->nlisten);
+    } else {
+        listen_open(m);
+    }
+    m->admin_fd = listen_admin_adopt(m, in->admin);
+    if (!m->foreground && !m->inherited)
+        m->ready_fd = daemon_start();
+    if (!m->inherited)
+        setup_log_sink(m);
+    if (pipe2(m->death_pipe, O_CLOEXEC) == -1)
+        fatal("pipe");
+    for (int i = 0; i < m->nslots; i++)
+        if (spawn_worker(m, i) != 0)
+            fatalx("cannot start worker %d", i);
+    spawn_admin_start(m);
+    if (m->inherited)
+        upgrade_offer(m);
+    if (!m->foreground && m->cfg->pidfile[0] != '\0') {
+        if (pidfile_write(m->cfg->pidfile) == -1)
+            fatal("cannot write the pid file %s", m->cfg->pidfile);
+        m->pidfile_ours = 1;
+    }
+    log_info("telemt %s%s started%s: %d workers, %d users", TELEMT_VERSION,
+        TELEMT_BUILD_TAG, m->inherited ? " (upgrade)" : "", m->nslots,
+        m->cfg->nusers);
+    daemon_ready(m->ready_fd);
+    m->ready_fd = -1;
+    if (!m->foreground && !m->inherited && m->cfg->log_file[0] == '\0')
+        daemon_close_stderr();
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct master m;
+    char err[CONFIG_ERR_LEN];
+    struct inherit in;
+    enum action act;
+    int rc;
+
+    if ((rc = parse_args(argc, argv, &m, &act)) >= 0)
+        return rc;
+    log_set_role("master");
+    master_init(&m, argv);
     m.cfg = config_load(argv[optind], err, sizeof(err));
     if (m.cfg == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (test) {
+    if (act == TEST) {
         fprintf(stderr, "telemt: %s: configuration is valid\n",
             m.cfg->path);
         config_free(m.cfg);
         return 0;
     }
-    if (links) {
-        int rc = links_print(m.cfg, stdout, err, sizeof(err));
-
+    if (act == LINKS) {
+        rc = links_print(m.cfg, stdout, err, sizeof(err));
         if (rc != 0)
             fprintf(stderr, "%s\n", err);
         config_free(m.cfg);
         return rc == 0 ? 0 : 1;
     }
-    /* Reload and upgrade re-read the file after chdir("/"): keep it
-     * absolute from here on (and in the argv the new binary gets). */
-    {
-        char abs[PATH_MAX];
-
-        if (realpath(argv[optind], abs) == NULL)
-            fatal("realpath(%s)", argv[optind]);
-        free(m.cfg->path);
-        m.cfg->path = xstrdup(abs);
-        /* Its own copy: a reload frees the snapshot that owns path. */
-        argv[optind] = xstrdup(abs);
-    }
-    log_set_level((enum log_level)m.cfg->log_level);
-    if ((env = getenv("TELEMT_LOG")) != NULL && env[0] != '\0') {
-        int lvl = log_level_parse(env);
-
-        if (lvl < 0) {
-            fprintf(stderr, "telemt: TELEMT_LOG=%s: expected error, warn, "
-                "info or debug\n", env);
-            return 1;
-        }
-        log_set_level((enum log_level)lvl);
-    }
-    if (privs_resolve(m.cfg, &m.privs, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
+    absolute_config_path(&m, &argv[optind]);
+    if (preflight(&m, &in, argv[0]) != 0)
         return 1;
-    }
-    find_exe(&m, argv[0]);
-    m.inherited = upgrade_inherited(&in);
-    m.ready_fd = in.ready;
-    if (!m.inherited && !m.foreground && m.cfg->pidfile[0] != '\0') {
-        pid_t other = pidfile_alive(m.cfg->pidfile);
-
-        if (other > 0) {
-            fprintf(stderr, "telemt: already running as pid %d (pid file "
-                "%s)\n", (int)other, m.cfg->pidfile);
-            return 1;
-        }
-    }
-
-    /* Signals are taken synchronously by the master loop; block first. */
-    spawn_sigset(&set);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    privs_raise_nofile(m.cfg);
-    /* A new binary's stderr may be /dev/null: log where it will log. */
-    if (m.inherited)
-        setup_log_sink(&m);
-    setup_region(&m, in.shm);
-    reload_user_slots(&m);
-    if (m.cfg->tls_emulation)
-        (void)tlsprobe_load_cache(m.cfg, m.stats);
-    m.nslots = m.cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS
-        : m.cfg->workers;
-    atomic_store(&m.stats->nworkers, (uint32_t)m.nslots);
-    if (m.inherited) {
-        m.offer_fd = in.offer;          /* our children close it */
-        m.old_pid = getppid();
-        listen_adopt(&m, in.listen, in.nlisten);
-    }
-    else
-        listen_open(&m);
-    m.admin_fd = listen_admin_adopt(&m, in.admin);
-    if (!m.foreground && !m.inherited)
-        m.ready_fd = daemon_start();
-    if (!m.inherited)
-        setup_log_sink(&m);
-    if (pipe2(m.death_pipe, O_CLOEXEC) == -1)
-        fatal("pipe");
-    for (int i = 0; i < m.nslots; i++)
-        if (spawn_worker(&m, i) != 0)
-            fatalx("cannot start worker %d", i);
-    spawn_admin_start(&m);
-    if (m.inherited)
-        upgrade_offer(&m);
-    if (!m.foreground && m.cfg->pidfile[0] != '\0') {
-        if (pidfile_write(m.cfg->pidfile) == -1)
-            fatal("cannot write the pid file %s", m.cfg->pidfile);
-        m.pidfile_ours = 1;
-    }
-    log_info("telemt %s%s started%s: %d workers, %d users", TELEMT_VERSION,
-        TELEMT_BUILD_TAG, m.inherited ? " (upgrade)" : "", m.nslots,
-        m.cfg->nusers);
-    daemon_ready(m.ready_fd);
-    m.ready_fd = -1;
-    if (!m.foreground && !m.inherited && m.cfg->log_file[0] == '\0')
-        daemon_close_stderr();
-    ch = spawn_loop(&m);
+    start(&m, &in);
+    rc = master_loop(&m);
     free(m.user_slot);
     config_free(m.cfg);
     stats_destroy(m.stats);
-    return ch;
+    return rc;
 }

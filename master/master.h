@@ -97,10 +97,18 @@ int spawn_worker(struct master *m, int i);
  * the admin process on it; a taken port is retried with back-off.
  */
 void spawn_admin_start(struct master *m);
-/* spawn.c: the signals the master blocks and takes synchronously. */
-void spawn_sigset(sigset_t *set);
-/* spawn.c: the supervision loop; returns the exit code after a stop. */
-int spawn_loop(struct master *m);
+/* spawn.c: reap every dead child; stopping: schedule no respawn. */
+void spawn_reap(struct master *m, int stopping);
+/* spawn.c: start the children whose (re)start time has come. */
+void spawn_due(struct master *m);
+/* spawn.c: how many children (workers, admin, probe) are alive. */
+int spawn_children_left(const struct master *m);
+/* spawn.c: send sig to every live child. */
+void spawn_signal_all(struct master *m, int sig);
+/* loop.c: the signals the master blocks and takes synchronously. */
+void master_sigset(sigset_t *set);
+/* loop.c: the master's loop; returns the exit code after a stop. */
+int master_loop(struct master *m);
 /*
  * reload.c: SIGHUP: re-read the config; keep running on the old if bad,
  * else hand it to every worker over its control channel.

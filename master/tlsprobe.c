@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 #include "tlshello.h"
 #include "util.h"
 
@@ -46,7 +47,7 @@ cache_path(const struct config *cfg, char *out, size_t outlen)
 int
 tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
 {
-    char path[1400], buf[128];
+    char path[PATH_BUF_LEN], buf[128];
     struct stat st;
     unsigned len;
     long long at;
@@ -98,7 +99,7 @@ cache_create(const char *tmp)
 static void
 cache_store(const struct config *cfg, uint32_t len, int64_t at)
 {
-    char path[1400], tmp[1450], line[64];
+    char path[PATH_BUF_LEN], tmp[PATH_BUF_LEN + 16], line[64];
     int fd, n;
 
     if (cfg->tls_emulation_cache[0] == '\0')
@@ -139,12 +140,12 @@ tlsprobe_walk(const uint8_t *buf, size_t len, uint32_t *appdata)
         if (off + 5 + rl > len)
             break;
         switch (buf[off]) {
-        case 0x16:
+        case TLS_REC_HANDSHAKE:
             hello = 1;
             break;
-        case 0x14:
+        case TLS_REC_CCS:
             break;
-        case 0x17:
+        case TLS_REC_APPDATA:
             if (!hello)
                 return -1;
             *appdata += (uint32_t)rl;

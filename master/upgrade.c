@@ -39,6 +39,7 @@
 #include "ctl.h"
 #include "inherit.h"
 #include "log.h"
+#include "util.h"
 
 _Static_assert(MASTER_MAX_SLOTS * MASTER_MAX_LISTEN <= INHERIT_MAX_LISTEN,
     "TELEMT_INHERIT holds every slot's listening sockets");
@@ -46,7 +47,7 @@ _Static_assert(MASTER_MAX_SLOTS * MASTER_MAX_LISTEN <= INHERIT_MAX_LISTEN,
 static void
 upgrade_rename_pidfile(struct master *m, int forward)
 {
-    char old[1100];
+    char old[PATH_BUF_LEN];
     int r;
 
     if (!m->pidfile_ours)
@@ -140,7 +141,7 @@ upgrade_start(struct master *m)
         /* The new binary starts as this master runs: with the signals
          * it takes synchronously blocked, so none is lost or fatal before
          * its loop runs. */
-        spawn_sigset(&set);
+        master_sigset(&set);
         sigprocmask(SIG_SETMASK, &set, NULL);
         execv(m->exe, m->argv);
         log_warn("SIGUSR2: execv(%s)", m->exe);

@@ -20,15 +20,13 @@ if [ -z "$DESTDIR" ] && ! getent passwd telemt >/dev/null; then
     useradd --system --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin --user-group telemt
 fi
-install -d "$DESTDIR/usr/local/bin" "$DESTDIR/etc/telemt" \
-    "$DESTDIR/etc/systemd/system" "$DESTDIR/usr/local/share/doc/telemt" \
-    "$DESTDIR/var/log/telemt"
-# Into a temporary name, then rename: a running old binary is not touched
-# (upgrades then go through USR2).
-install -m 0755 ./telemt "$DESTDIR/usr/local/bin/.telemt.new"
-mv -f "$DESTDIR/usr/local/bin/.telemt.new" "$DESTDIR/usr/local/bin/telemt"
-install -m 0644 scripts/telemt.service "$DESTDIR/etc/systemd/system/"
-install -m 0644 README.md "$DESTDIR/usr/local/share/doc/telemt/"
+# The files (binary, unit, README) are make install's, for ./telemt: not
+# for whatever build a make that runs us (make check: O=build-san SAN=1)
+# passes down in MAKEFLAGS.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+    make --no-print-directory install O=build DESTDIR="$DESTDIR" \
+    PREFIX=/usr/local
+install -d "$DESTDIR/etc/telemt" "$DESTDIR/var/log/telemt"
 if [ ! -e "$DESTDIR/etc/telemt/telemt.conf" ]; then
     # The example, made fit for a service: public port, pid file under
     # RuntimeDirectory, the service user, the probe cache directory.

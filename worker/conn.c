@@ -34,12 +34,7 @@ conn_close(struct conn *c)
     struct worker *w = c->w;
 
     pthread_mutex_lock(&w->all_lock);
-    if (c->all_prev != NULL)
-        c->all_prev->all_next = c->all_next;
-    else
-        w->all_head = c->all_next;
-    if (c->all_next != NULL)
-        c->all_next->all_prev = c->all_prev;
+    LIST_REMOVE(c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     if (c->dfd >= 0)
         close(c->dfd);
@@ -59,19 +54,11 @@ static void
 conn_count_refusal(struct stats_region *s, enum hs_verdict v)
 {
     switch (v) {
-    case HS_TIMEOUT:        STATS_HS(s, timeout); break;
-    case HS_EOF:            STATS_HS(s, eof); break;
-    case HS_BAD_SECRET:     STATS_HS(s, bad_secret); break;
-    case HS_MODE_DISABLED:  STATS_HS(s, mode_disabled); break;
-    case HS_NOT_TLS:        STATS_HS(s, not_tls); break;
-    case HS_BAD_TLS:        STATS_HS(s, bad_tls); break;
-    case HS_BAD_DIGEST:     STATS_HS(s, bad_digest); break;
-    case HS_STALE_TIME:     STATS_HS(s, stale_time); break;
-    case HS_BAD_SNI:        STATS_HS(s, bad_sni); break;
-    case HS_BAD_HEADER:     STATS_HS(s, bad_header); break;
-    case HS_REPLAY:         STATS_HS(s, replay); break;
+#define X(name, verdict, help) case HS_##verdict: STATS_HS(s, name); break;
+    STATS_HS_REFUSALS(X)
+#undef X
     case HS_OK:
-    case HS_ERROR:          STATS_HS(s, error); break;
+        panic("a handshake that passed counted as refused");
     }
 }
 
@@ -152,37 +139,23 @@ conn_serve(struct conn *c, struct hs_result *hs)
     uint8_t dchdr[OBFS2_HEADER_LEN];
     struct relay r = { 0 };
     struct ctr *d_enc = NULL, *d_dec = NULL;
-    struct stats_dc *dcs = &s->dcs[stats_dc_slot(hs->dc)];
     int uslot = c->snap->user_slot[hs->user];
-    struct stats_user *us = &s->users[uslot];
     int64_t t0 = mono_us();
     char dcaddr[80];
     int rc;
 
-    atomic_fetch_add_explicit(&us->connections, 1, memory_order_relaxed);
-    atomic_store_explicit(&us->last_seen, (int64_t)time(NULL),
-        memory_order_relaxed);
-    /* Monotonic: a step of the wall clock must not age them all. */
-    stats_ip_seen(s, uslot,
-        (struct sockaddr *)&c->peer_addr, mono_ms() / 1000);
+    stats_user_connected(s, uslot, (struct sockaddr *)&c->peer_addr);
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
-        atomic_fetch_add_explicit(&dcs->connect_failures, 1,
-            memory_order_relaxed);
-        STATS_ADD(s, dc_connect_fail, 1);
+        stats_dc_failed(s, hs->dc);
         conn_log_limited(c->w, &c->w->log_dc[stats_dc_slot(hs->dc)],
             "%s: user %s: cannot reach DC %d (last tried %s)", c->peer,
             cfg->users[hs->user].name, hs->dc, dcaddr);
         return;
     }
-    STATS_ADD(s, dc_connect_ok, 1);
+    stats_dc_connected(s, hs->dc, mono_us() - t0);
     /* Only now: a masked client must not get probes no web server sends. */
     net_keepalive(c->cfd, cfg->client_keepalive);
-    atomic_fetch_add_explicit(&dcs->connections, 1, memory_order_relaxed);
-    t0 = mono_us() - t0;
-    atomic_fetch_add_explicit(&dcs->connect_us_sum, (uint64_t)t0,
-        memory_order_relaxed);
-    stats_observe(s, STATS_HIST_dc_connect_seconds, t0);
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
         cfg->fast_mode ? hs->keys.down_key : NULL,
@@ -234,14 +207,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
 static void
 conn_hs_unlist(struct worker *w, struct conn *c)
 {
-    if (c->hs_prev != NULL)
-        c->hs_prev->hs_next = c->hs_next;
-    else
-        w->hs_head = c->hs_next;
-    if (c->hs_next != NULL)
-        c->hs_next->hs_prev = c->hs_prev;
-    else
-        w->hs_tail = c->hs_prev;
+    TAILQ_REMOVE(&w->hs_list, c, hs_link);
     c->hs_listed = 0;
     w->hs_count--;
     if (c->src != NULL)
@@ -275,7 +241,9 @@ conn_evict(struct worker *w, struct conn *old, int why)
 static struct conn *
 conn_hs_oldest_of(struct worker *w, uint64_t key, int64_t now)
 {
-    for (struct conn *o = w->hs_head; o != NULL; o = o->hs_next)
+    struct conn *o;
+
+    TAILQ_FOREACH(o, &w->hs_list, hs_link)
         if (o->src_key == key)
             return now - o->started_ms >= HS_ADDR_GRACE_MS ? o : NULL;
     return NULL;
@@ -307,15 +275,9 @@ conn_hs_enter(struct conn *c)
         if (old != NULL)
             conn_evict(w, old, CONN_EVICTED_ADDR);
     }
-    if (w->hs_count >= c->cfg->max_handshakes && w->hs_head != NULL)
-        conn_evict(w, w->hs_head, 1);
-    c->hs_prev = w->hs_tail;
-    c->hs_next = NULL;
-    if (w->hs_tail != NULL)
-        w->hs_tail->hs_next = c;
-    else
-        w->hs_head = c;
-    w->hs_tail = c;
+    if (w->hs_count >= c->cfg->max_handshakes && !TAILQ_EMPTY(&w->hs_list))
+        conn_evict(w, TAILQ_FIRST(&w->hs_list), 1);
+    TAILQ_INSERT_TAIL(&w->hs_list, c, hs_link);
     c->hs_listed = 1;
     w->hs_count++;
     pthread_mutex_unlock(&w->hs_lock);
@@ -426,9 +388,10 @@ int
 conn_drop_gone(struct worker *w)
 {
     struct conn_gone_memo memo[CONN_GONE_MEMO] = { { 0 } };
+    struct conn *c;
     int n = 0;
 
-    for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
+    LIST_FOREACH(c, &w->all_list, all_link) {
         if (c->user < 0 || c->snap == w->snap ||
             !conn_gone_memo(memo, c, w->snap))
             continue;
@@ -469,10 +432,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *peer)
     atomic_fetch_add(&w->active, 1);
     atomic_fetch_add_explicit(&w->me->active, 1, memory_order_relaxed);
     pthread_mutex_lock(&w->all_lock);
-    c->all_next = w->all_head;
-    if (w->all_head != NULL)
-        w->all_head->all_prev = c;
-    w->all_head = c;
+    LIST_INSERT_HEAD(&w->all_list, c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     return c;
 }
@@ -487,9 +447,7 @@ conn_start(struct conn *c, void (*fn)(void *))
     if (err == 0)
         return 0;
     pthread_mutex_lock(&w->all_lock);
-    w->all_head = c->all_next;
-    if (w->all_head != NULL)
-        w->all_head->all_prev = NULL;
+    LIST_REMOVE(c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     errno = err;
     /* A new client's is said once a minute by worker.c, not per client;

@@ -4,6 +4,7 @@
 #ifndef TELEMT_CONN_H
 #define TELEMT_CONN_H
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <stdatomic.h>
@@ -34,7 +35,7 @@ struct conn {
     int client_eof;                 /* the client half-closed mid-handshake */
     /* The worker's list of connections in the handshake, oldest first;
      * guarded by the worker's hs_lock. */
-    struct conn *hs_prev, *hs_next;
+    TAILQ_ENTRY(conn) hs_link;
     int hs_listed;
     atomic_int evicted;             /* made room for a newer one: masked;
                                      * CONN_EVICTED_ADDR if for one from
@@ -47,7 +48,7 @@ struct conn {
     /* The worker's list of every connection; guarded by all_lock.  Once
      * relaying, user is its index in snap, user_slot the user's region
      * slot, and dfd is final. */
-    struct conn *all_prev, *all_next;
+    LIST_ENTRY(conn) all_link;
     int user;                       /* -1 until relaying */
     int user_slot;
     int dc;                         /* the client's DC, once relaying */

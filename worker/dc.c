@@ -21,7 +21,7 @@
 
 #define DC_MAX_CANDIDATES       32
 
-/* PROTOCOL.md 3.3: Telegram's production DCs, port 443. */
+/* docs/protocol.md 3.3: Telegram's production DCs, port 443. */
 static const char *const dc_builtin[DC_MAX_BUILTIN + 1][2] = {
     { NULL, NULL },
     { "149.154.175.50:443", "[2001:b28:f23d:f001::a]:443" },

@@ -38,6 +38,7 @@ handoff_begin(struct worker *w, int fd)
         .tv_sec = HANDOFF_SEND_TIMEOUT_MS / 1000,
         .tv_usec = HANDOFF_SEND_TIMEOUT_MS % 1000 * 1000,
     };
+    struct conn *c;
     int n = 0;
 
     if (fd < 0)
@@ -48,7 +49,7 @@ handoff_begin(struct worker *w, int fd)
         log_warn("setsockopt(SO_SNDTIMEO) on the hand-over socket");
     w->handoff_fd = fd;
     pthread_mutex_lock(&w->all_lock);
-    for (struct conn *c = w->all_head; c != NULL; c = c->all_next) {
+    LIST_FOREACH(c, &w->all_list, all_link) {
         atomic_store(&c->handoff, 1);
         if (c->tid_set)
             (void)pthread_kill(c->tid, RELAY_WAKE_SIG);

@@ -24,6 +24,7 @@
 #include "faketls.h"
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 #include "relay.h"
 #include "srcguard.h"
 #include "util.h"
@@ -36,9 +37,10 @@ const char *
 handshake_verdict_name(enum hs_verdict v)
 {
     static const char *const names[] = {
-        "ok", "timeout", "eof", "error", "bad_secret", "mode_disabled",
-        "not_tls", "bad_tls", "bad_digest", "stale_time", "bad_sni",
-        "bad_header", "replay",
+        "ok",
+#define X(name, verdict, help) #name,
+        STATS_HS_REFUSALS(X)
+#undef X
     };
 
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
@@ -509,7 +511,7 @@ handshake_run(struct conn *c, struct hs_result *r)
     /* SNIFF: the first bytes tell a TLS record from an obfuscated2 header. */
     if ((v = hs_fill(c, 1, deadline)) != HS_OK)
         return v;
-    if (cfg->mode_tls && c->hs[0] == 0x16) {
+    if (cfg->mode_tls && c->hs[0] == TLS_REC_HANDSHAKE) {
         struct faketls_hello h;
         size_t pay_end;
         int user, is_obfs2;

@@ -1,7 +1,7 @@
 /*
- * handshake.h - the client handshake state machine: sniff the first
- * bytes, then obfuscated2 (classic/secure) or fake TLS, find the user,
- * enforce the enabled modes; a verdict, never a partial state.
+ * handshake.h - the client handshake, a sequence of stages: sniff the
+ * first bytes, then obfuscated2 (classic/secure) or fake TLS, find the
+ * user, enforce the enabled modes; a verdict, never a partial state.
  */
 #ifndef TELEMT_HANDSHAKE_H
 #define TELEMT_HANDSHAKE_H
@@ -11,23 +11,16 @@
 #include "conn.h"
 #include "crypto.h"
 #include "obfs2.h"
+#include "stats_fields.h"
 #include "tlsrec.h"
 
-/* Verdicts; each refusal has its own counter in stats_fields.h. */
+/* Verdicts: HS_OK, or a refusal of STATS_HS_REFUSALS (stats_fields.h),
+ * which also names it and gives its counter. */
 enum hs_verdict {
     HS_OK = 0,
-    HS_TIMEOUT,
-    HS_EOF,
-    HS_ERROR,
-    HS_BAD_SECRET,
-    HS_MODE_DISABLED,
-    HS_NOT_TLS,
-    HS_BAD_TLS,
-    HS_BAD_DIGEST,
-    HS_STALE_TIME,
-    HS_BAD_SNI,
-    HS_BAD_HEADER,
-    HS_REPLAY
+#define X(name, verdict, help) HS_##verdict,
+    STATS_HS_REFUSALS(X)
+#undef X
 };
 
 enum hs_mode { HS_MODE_CLASSIC, HS_MODE_SECURE, HS_MODE_TLS };

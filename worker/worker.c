@@ -243,6 +243,8 @@ worker_main(struct worker *w)
         pthread_mutex_init(&w->all_lock, NULL) != 0 ||
         pthread_mutex_init(&w->log_lock, NULL) != 0)
         fatalx("cannot set up the connection list locks");
+    TAILQ_INIT(&w->hs_list);
+    LIST_INIT(&w->all_list);
     log_info("started, %d listening socket(s)", w->nlisten);
 
     for (n = 0; n < w->nlisten; n++)

@@ -331,7 +331,7 @@ cmd_sink(struct dconn *c, const struct test_cmd *cmd)
 }
 
 /*
- * Read the first transport frame in the tag's framing (PROTOCOL.md 4).
+ * Read the first transport frame in the tag's framing (docs/protocol.md 4).
  * On success *payload (malloc'd, caller frees) holds *plen payload bytes,
  * quick-ack bit and padding removed, and 0 is returned.  On failure
  * returns -1 with *why set.

@@ -1,6 +1,6 @@
 /*
  * tlsclient.h - the client side of fake TLS for the test tools, written
- * from PROTOCOL.md 5.1-5.5 independently of the proxy's common/faketls.c:
+ * from docs/protocol.md 5.1-5.5 independently of the proxy's common/faketls.c:
  * sign a hello (built by common/tlshello.c, the client-side builder the
  * proxy's mask-host probe uses too), check the server's three-record
  * answer and its HMAC, and wrap stream bytes into ApplicationData

@@ -25,6 +25,7 @@
 #include "testutil.h"
 
 #define NOW             1700000000
+#define NOW_MS          ((int64_t)NOW * 1000)   /* monotonic, in the tests */
 #define DEAD_PID        2147483000      /* above any pid_max */
 
 /* A region and config as the admin process would see them. */
@@ -52,7 +53,7 @@ set_row(struct stats_region *r, int row, int32_t pid, int slot,
 }
 
 static void
-fixture_init(struct fixture *f, const char *name0, const char *name1)
+fixture_init(struct fixture *f, char *name0, char *name1)
 {
     uint8_t fp[REPLAY_FP_LEN] = { 1 };
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -64,12 +65,12 @@ fixture_init(struct fixture *f, const char *name0, const char *name1)
     r = f->r = stats_create(1024, 600, NULL);
     ck_assert_ptr_nonnull(r);
     atomic_store(&r->start_time, NOW - 100);
-    /* Monotonic seconds are passed as NOW too: 100 s of uptime. */
+    /* The monotonic clock reads NOW_MS too: 100 s of uptime. */
     atomic_store(&r->start_mono_ms, (int64_t)(NOW - 100) * 1000);
     atomic_store(&r->generation, 3);
 
-    f->users[0].name = (char *)name0;
-    f->users[1].name = (char *)name1;
+    f->users[0].name = name0;
+    f->users[1].name = name1;
     unhex("00112233445566778899aabbccddeeff", f->users[0].secret, 16);
     unhex("fedcba9876543210fedcba9876543210", f->users[1].secret, 16);
     f->domains[0] = (char *)"www.example.com";
@@ -233,7 +234,7 @@ START_TEST(test_stats_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     ck_assert_ptr_nonnull(s);
     abuf_init(&b);
     render_json_stats(&b, s, h, 2);
@@ -247,7 +248,7 @@ START_TEST(test_stats_json)
         "\"dc_to_client_bytes\":100024}");
     ck_assert_has(b.p, "\"handshakes\":{\"ok_classic\":3,\"ok_secure\":2,"
         "\"ok_tls\":0,\"bad_secret\":1,");
-    ck_assert_has(b.p, "\"evicted\":0,\"evicted_addr\":0,\"error\":1}");
+    ck_assert_has(b.p, "\"error\":1,\"evicted\":0,\"evicted_addr\":0}");
     ck_assert_has(b.p, "\"masking\":{\"relayed\":4,\"connect_failures\":3}");
     ck_assert_has(b.p, "\"counters\":{\"conn_accepted\":7,"
         "\"conn_refused_limit\":1,\"conn_refused_thread\":2,"
@@ -319,7 +320,7 @@ START_TEST(test_users_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     abuf_init(&b);
     render_json_users(&b, s, 1);
     ck_assert_int_eq(b.failed, 0);
@@ -389,7 +390,7 @@ START_TEST(test_workers_health_json)
     struct abuf b;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     abuf_init(&b);
     render_json_workers(&b, s);
     ck_assert_has(b.p, "{\"workers\":[{\"slot\":0,");
@@ -407,11 +408,35 @@ START_TEST(test_workers_health_json)
 
     /* Every slot running with a live pid: healthy. */
     atomic_store(&f.r->nworkers, 1);
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     ck_assert_int_eq(admin_snap_healthy(s), 1);
     render_json_health(&b, s);
     ck_assert_str_eq(b.p, "{\"status\":\"ok\",\"workers_up\":1,"
         "\"workers_expected\":1}\n");
+    abuf_free(&b);
+    admin_snap_free(s);
+
+    /* A heartbeat just under the bound is fine; at it, the worker is
+     * stale (alive, accepting nobody) and named. */
+    atomic_store(&f.r->workers[0].heartbeat_ms,
+        NOW_MS - STATS_HEARTBEAT_STALE_MS + 1);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
+    ck_assert_int_eq(admin_snap_healthy(s), 1);
+    admin_snap_free(s);
+    atomic_store(&f.r->workers[0].heartbeat_ms,
+        NOW_MS - STATS_HEARTBEAT_STALE_MS);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
+    ck_assert_int_eq(admin_snap_healthy(s), 0);
+    render_json_health(&b, s);
+    {
+        char want[200];
+
+        snprintf(want, sizeof(want), "{\"status\":\"degraded\","
+            "\"workers_up\":1,\"workers_expected\":1,\"stale_workers\":"
+            "[{\"slot\":0,\"pid\":%d,\"heartbeat_age_ms\":%d}]}\n",
+            (int)getpid(), STATS_HEARTBEAT_STALE_MS);
+        ck_assert_str_eq(b.p, want);
+    }
     abuf_free(&b);
     admin_snap_free(s);
     fixture_free(&f);
@@ -425,7 +450,7 @@ START_TEST(test_json_escaped_names)
     struct abuf b;
 
     fixture_init(&f, "we\"ird\\na\nme", "bob");
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     abuf_init(&b);
     render_json_stats(&b, s, NULL, 0);
     ck_assert_has(b.p, "{\"name\":\"we\\\"ird\\\\na\\nme\",");
@@ -534,7 +559,7 @@ START_TEST(test_prom)
     int rc;
 
     fixture_init(&f, "alice", "bob");
-    s = admin_snap_take(&f.ctx, NOW, NOW);
+    s = admin_snap_take(&f.ctx, NOW, NOW_MS);
     abuf_init(&b);
     render_prom(&b, s);
     ck_assert_int_eq(b.failed, 0);

@@ -505,25 +505,11 @@ END_TEST
 
 START_TEST(test_print_keys)
 {
+    /* The rows are config_keys.h's, in its order: README order. */
     static const char *const names[] = {
-        "port", "listen_ipv4", "listen_ipv6", "workers", "max_connections",
-        "thread_stack_size", "backlog", "users", "modes.classic",
-        "modes.secure", "modes.tls", "tls_domain", "tls_domains",
-        "tls_sni_strict", "tls_time_skew", "tls_accept_boot_time",
-        "tls_cert_len_min", "tls_cert_len_max", "tls_emulation",
-        "tls_emulation_interval", "tls_emulation_cache", "mask", "mask_host",
-        "mask_port", "mask_connect_timeout", "mask_idle_timeout",
-        "mask_max_lifetime", "mask_max_bytes_up", "mask_max_bytes_down",
-        "mask_max_connections", "replay_window",
-        "replay_capacity", "max_handshakes", "max_handshakes_per_addr",
-        "search_per_addr", "fail_delay_max", "prefer_ipv6", "fast_mode",
-        "client_keepalive", "client_ack_timeout", "handshake_timeout",
-        "relay_idle_timeout", "dc_connect_timeout", "default_dc", "dc_overrides", "public_host",
-        "public_port", "admin_listen", "admin_token", "admin_whitelist",
-        "admin_max_per_ip", "admin_request_timeout",
-        "log_level", "log_file", "pidfile", "user", "group", "allow_root",
-        "max_open_files", "shutdown_timeout", "upgrade_drain_timeout",
-        "reload_drop_removed_users",
+#define X(name, type, field, reload, lo, hi, def, help) name,
+        CONFIG_KEYS(X)
+#undef X
     };
     size_t nnames = sizeof(names) / sizeof(names[0]), len = 0, row = 0;
     char *buf = NULL, *line, *save = NULL;

@@ -134,7 +134,7 @@ get_be(const uint8_t *p, size_t width)
     return v;
 }
 
-/* What a client does (PROTOCOL.md 5.2): sign rec[0..len) for ts. */
+/* What a client does (docs/protocol.md 5.2): sign rec[0..len) for ts. */
 static void
 sign_hello(uint8_t *rec, size_t len, const uint8_t secret[16], uint32_t ts)
 {

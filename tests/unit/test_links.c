@@ -68,6 +68,46 @@ START_TEST(test_print_links)
     fclose(f);
     free(buf);
     ck_assert_ptr_nonnull(strstr(err, "public_host"));
+
+    /* A non-wildcard listen address stands in, percent-encoded. */
+    cfg.listen_ipv6 = (char *)"2001:db8::1";
+    cfg.listen_ipv4 = (char *)"";
+    ck_assert_str_eq(links_host(&cfg), "2001:db8::1");
+    f = open_memstream(&buf, &len);
+    ck_assert_int_eq(links_print(&cfg, f, err, sizeof(err)), 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "alice secure tg://proxy?server="
+        "2001%3Adb8%3A%3A1&port=443&secret=dd"));
+    free(buf);
+}
+END_TEST
+
+static void
+count_link(void *arg, const struct proxy_link *l)
+{
+    (void)l;
+    (*(int *)arg)++;
+}
+
+/* A host whose links would not fit: an error, no link cut short. */
+START_TEST(test_links_too_long)
+{
+    struct config_user u = { .name = (char *)"alice" };
+    char host[1000];
+    struct config cfg = {
+        .path = (char *)"x.conf", .nusers = 1, .users = &u,
+        .mode_classic = true, .public_host = host, .public_port = 443,
+        .listen_ipv4 = (char *)"", .listen_ipv6 = (char *)"",
+    };
+    int n = 0;
+
+    memset(host, '/', sizeof(host) - 1);        /* 3 bytes each encoded */
+    host[sizeof(host) - 1] = '\0';
+    ck_assert_int_eq(links_each(&cfg, 0, count_link, &n), LINKS_TOO_LONG);
+    ck_assert_int_eq(n, 0);
+    host[200] = '\0';
+    ck_assert_int_eq(links_each(&cfg, 0, count_link, &n), 0);
+    ck_assert_int_eq(n, 1);
 }
 END_TEST
 
@@ -81,6 +121,7 @@ links_suite(void)
 
     tcase_add_test(tc, test_secret_forms);
     tcase_add_test(tc, test_print_links);
+    tcase_add_test(tc, test_links_too_long);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -26,16 +26,14 @@ pair_open(struct pair *p)
 {
     int a[2], b[2];
 
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a),
+        0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b),
+        0);
     p->cli = a[0];
     p->cli_peer = a[1];
     p->dst = b[0];
     p->dst_peer = b[1];
-    ck_assert_int_eq(net_set_nonblock(p->cli), 0);
-    ck_assert_int_eq(net_set_nonblock(p->dst), 0);
-    ck_assert_int_eq(net_set_nonblock(p->cli_peer), 0);
-    ck_assert_int_eq(net_set_nonblock(p->dst_peer), 0);
 }
 
 static void

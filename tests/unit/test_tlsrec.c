@@ -2,7 +2,7 @@
  * test_tlsrec.c - the fake TLS record reader and writer: the first client
  * flight of ../shared/vectors.txt section B, a property test over random
  * record streams cut at random points (down to single bytes, in place and
- * not), and the alert and error rules of PROTOCOL.md 5.5.
+ * not), and the alert and error rules of docs/protocol.md 5.5.
  */
 #include <check.h>
 #include <stdlib.h>

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# readme_tables.sh - the README's generated tables, from the binary:
+# between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
+# `telemt --config-keys` prints, between the counters markers what
+# `telemt --counters` prints.  The flag table under "## Command line" is
+# prose, not generated, but must name exactly the flags `telemt -h` lists,
+# and the endpoint table under "## Admin endpoint" exactly the paths of
+# the route table in admin/admin.c.
+#
+#   scripts/readme_tables.sh TELEMT README.md          rewrite README.md
+#   scripts/readme_tables.sh --check TELEMT README.md  diff, exit 1 if stale
+set -euo pipefail
+
+check=0
+if [ "${1:-}" = --check ]; then
+    check=1
+    shift
+fi
+[ $# -eq 2 ] || { echo "usage: $0 [--check] TELEMT README" >&2; exit 2; }
+bin=$1 readme=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" --config-keys >"$tmp/config-keys"
+"$bin" --counters >"$tmp/counters"
+
+# Copy README, each marked block's body replaced by its file.
+awk -v dir="$tmp" '
+    /^<!-- (config-keys|counters):begin/ {
+        print
+        name = $2
+        sub(/:begin$/, "", name)
+        while ((getline line < (dir "/" name)) > 0)
+            print line
+        close(dir "/" name)
+        skip = 1
+        next
+    }
+    /^<!-- (config-keys|counters):end -->/ { skip = 0 }
+    !skip
+' "$readme" >"$tmp/README.md"
+
+# The flags: "--name" of each usage line, and of each README table row.
+"$bin" -h | sed -n 's/^  \(-., \|    \)--\([a-z-]*\) .*/--\2/p' | sort >"$tmp/flags.bin"
+awk -F'|' '/^## Command line/ { on = 1; next } /^## / { on = 0 }
+    on && /^\| `-/ { print $2 }' "$readme" |
+    grep -oE -- '--[a-z-]+' | sort >"$tmp/flags.readme"
+diff -u "$tmp/flags.bin" "$tmp/flags.readme" || {
+    echo "$readme: the Command line table must list the flags '$bin -h' lists" >&2
+    exit 1
+}
+
+# The admin routes: the paths in admin.c's table, and the README's rows.
+src=$(dirname "$0")/../admin/admin.c
+sed -n '/^} routes\[\] = {/,/^};/p' "$src" | grep -oE '"/[^"]*"' | tr -d '"' |
+    sort >"$tmp/routes.src"
+awk -F'|' '/^## Admin endpoint/ { on = 1; next } /^## / { on = 0 }
+    on && /^\| `GET / { print $2 }' "$readme" |
+    grep -oE 'GET /[a-z0-9/_.-]*' | cut -c5- | sort >"$tmp/routes.readme"
+[ -s "$tmp/routes.src" ] || { echo "$src: no route table found" >&2; exit 1; }
+diff -u "$tmp/routes.src" "$tmp/routes.readme" || {
+    echo "$readme: the endpoint table must list the paths of $src's routes" >&2
+    exit 1
+}
+
+if [ "$check" = 1 ]; then
+    diff -u "$readme" "$tmp/README.md" || {
+        echo "$readme: a generated table is stale; run make readme" >&2
+        exit 1
+    }
+else
+    cp "$tmp/README.md" "$readme"
+fi
