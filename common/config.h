@@ -21,9 +21,17 @@
 #define CONFIG_ERR_LEN          512
 #define CONFIG_MAX_TEXT         (16 << 20)      /* bytes of config file */
 
+/* The C type of each per-user field type of CONFIG_USER_FIELDS. */
+#define CONFIG_UFIELD_BOOL(f)       bool f;
+#define CONFIG_UFIELD_COUNT(f)      int64_t f;      /* 0 = no limit */
+#define CONFIG_UFIELD_TIME(f)       int64_t f;      /* unix s; 0 = never */
+
 struct config_user {
     char *name;                         /* setting name, [A-Za-z][A-Za-z0-9_-]* */
     uint8_t secret[SECRET_LEN];
+#define X(name, type, field, min, max, def, help) CONFIG_UFIELD_##type(field)
+    CONFIG_USER_FIELDS(X)
+#undef X
 };
 
 struct config_dc_override {

@@ -217,4 +217,43 @@
       true, "on reload, close the open connections of users that were "     \
       "removed from the config")
 
+/*
+ * Every per-user setting, listed once: the group form of a users entry
+ * (bob = { secret = "hex"; max_tcp_conns = 20; };) and user_defaults
+ * take these names (Telemt's, so operators moving over recognise them),
+ * struct config_user gets one field each, and `telemt --user-fields`
+ * prints the README table from here.  0 means "no limit" for every limit.
+ *
+ * X(name, type, field, min, max, default, help)
+ *
+ *   type     BOOL    bool field; default true or false
+ *            COUNT   int64_t field, an integer min..max (a 64-bit "L"
+ *                    literal is accepted where the value needs one)
+ *            TIME    int64_t field, unix seconds; written as an RFC 3339
+ *                    UTC time "2027-03-01T00:00:00Z"; "" (0) = never
+ */
+#define CONFIG_USER_FIELDS(X)                                               \
+    X("enabled", BOOL, enabled, 0, 0, true,                                 \
+      "false refuses the user's new connections and closes open ones "      \
+      "within a second")                                                    \
+    X("max_tcp_conns", COUNT, max_tcp_conns, 0, 1000000, 0,                 \
+      "connections the user may hold at once, across all workers")          \
+    X("max_unique_ips", COUNT, max_unique_ips, 0, 4096, 0,                  \
+      "distinct client addresses (IPv6 by /64) the user may connect from "  \
+      "within unique_ips_window")                                          \
+    X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
+      "bytes relayed both ways per quota period; past it the user is "      \
+      "refused and cut")                                                    \
+    X("quota_reset_day", COUNT, quota_reset_day, 0, 28, 0,                  \
+      "day of the month (UTC) the quota usage starts again from 0; 0 = "    \
+      "never")                                                              \
+    X("expiration", TIME, expiration, 0, 0, 0,                              \
+      "when the user stops working: refused and cut")                       \
+    X("rate_limit_up_bps", COUNT, rate_limit_up_bps, 0, INT64_MAX, 0,      \
+      "bytes per second client -> DC, shared by all the user's "            \
+      "connections")                                                        \
+    X("rate_limit_down_bps", COUNT, rate_limit_down_bps, 0, INT64_MAX, 0,  \
+      "bytes per second DC -> client, shared by all the user's "            \
+      "connections")
+
 #endif
