@@ -59,10 +59,11 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
-              common/inherit.c common/handoff_rec.c common/srcguard.c
+              common/inherit.c common/handoff_rec.c common/srcguard.c \
+              common/userlim.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
-              master/reload.c master/upgrade.c
+              master/reload.c master/upgrade.c master/quota.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c

@@ -133,7 +133,8 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
 #undef X
         su->active = stats_user_active(r, u);
         su->last_seen = LD(r->users[u].last_seen);
-        su->ips_recent = stats_ips_recent(r, u, mono_s);
+        su->ips_recent = stats_ips_recent(r, u, mono_s,
+            cfg->unique_ips_window);
     }
 
     for (int d = 0; d < STATS_NDCS; d++) {

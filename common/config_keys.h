@@ -212,6 +212,14 @@
       31536000, 0,                                                          \
       "seconds a connection that cannot be handed to the new binary at an " \
       "upgrade (USR2) may keep relaying in the old one; 0 = until it ends") \
+    X("state_dir", PATH, state_dir, RESTART, 0, 0, "/var/lib/telemt",       \
+      "directory the master keeps quota usage in (created 0700 if "         \
+      "missing); used only when some user has data_quota_bytes")           \
+    X("quota_save_interval", INT, quota_save_interval, LIVE, 1, 3600, 60,   \
+      "how often the quota usage is written to state_dir; a crash loses "   \
+      "at most this much")                                                  \
+    X("unique_ips_window", INT, unique_ips_window, LIVE, 1, 86400, 300,     \
+      "window over which max_unique_ips counts distinct addresses")        \
     X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,   \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \

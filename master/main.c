@@ -283,6 +283,7 @@ start(struct master *m, struct inherit *in)
         setup_log_sink(m);
     setup_region(m, in->shm);
     reload_user_slots(m);
+    quota_start(m);
     if (m->cfg->tls_emulation)
         (void)tlsprobe_load_cache(m->cfg, m->stats);
     m->nslots = m->cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS

@@ -154,6 +154,7 @@ reload_run(struct master *m)
     atomic_store(&m->stats->generation, m->generation);
     /* Before the workers look their users up in the region. */
     reload_user_slots(m);
+    quota_publish(m);
     log_set_level((enum log_level)n->log_level);
     /* The admin process takes the new config in place, unless it must
      * serve another socket now. */

@@ -83,6 +83,7 @@ fixture_init(struct fixture *f, char *name0, char *name1)
         .public_host = (char *)"proxy.example.net", .public_port = 8443,
         .listen_ipv4 = (char *)"0.0.0.0", .listen_ipv6 = (char *)"",
         .admin_token = (char *)"", .admin_listen = (char *)"",
+        .unique_ips_window = 300,
     };
     /* Slots out of config order, so the order must come from user_slot. */
     f->slots[1] = stats_user_slot(r, name1);
@@ -130,11 +131,14 @@ fixture_init(struct fixture *f, char *name0, char *name1)
     atomic_store(&r->user_active[0][f->slots[0]], 2);
     atomic_store(&r->user_active[3][f->slots[0]], 1);
     a.sin_addr.s_addr = htonl(0x7f000001);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 10);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 10, 300);
     a.sin_addr.s_addr = htonl(0x0a000001);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 20);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 20, 300);
     a.sin_addr.s_addr = htonl(0x0a000002);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 1000);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 1000, 300);
     atomic_store(&r->users[f->slots[1]].connections, 2);
     atomic_store(&r->users[f->slots[1]].bytes_client_to_dc, 74);
     atomic_store(&r->users[f->slots[1]].bytes_dc_to_client, 100000);
