@@ -21,6 +21,7 @@ Suite *inherit_suite(void);
 Suite *handoff_rec_suite(void);
 Suite *relay_suite(void);
 Suite *srcguard_suite(void);
+Suite *userlim_suite(void);
 Suite *admin_access_suite(void);
 
 int
@@ -42,6 +43,7 @@ main(void)
     srunner_add_suite(sr, handoff_rec_suite());
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, srcguard_suite());
+    srunner_add_suite(sr, userlim_suite());
     srunner_add_suite(sr, admin_access_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
