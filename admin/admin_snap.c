@@ -126,6 +126,7 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
         int u = a->user_slot != NULL ? a->user_slot[i] : -1;
 
         su->name = cfg->users[i].name;
+        su->limits = &cfg->users[i];
         if (u < 0 || u >= STATS_MAX_USERS)
             continue;                   /* no slot: all zero */
 #define X(field, help) su->field = LD(r->users[u].field);
@@ -135,6 +136,10 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
         su->last_seen = LD(r->users[u].last_seen);
         su->ips_recent = stats_ips_recent(r, u, mono_s,
             cfg->unique_ips_window);
+        for (int k = 0; k < STATS_UR_COUNT; k++)
+            su->refused[k] = LD(r->users[u].refused[k]);
+        su->quota_used = LD(r->users[u].quota_used);
+        su->quota_period = LD(r->users[u].quota_period);
     }
 
     for (int d = 0; d < STATS_NDCS; d++) {

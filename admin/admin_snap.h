@@ -40,6 +40,10 @@ struct admin_snap_user {
     uint64_t active;
     int64_t last_seen;                  /* 0 = never */
     unsigned ips_recent;
+    const struct config_user *limits;   /* the config's entry */
+    uint64_t refused[STATS_UR_COUNT];   /* refusals and cuts, by reason */
+    uint64_t quota_used;                /* this period, both ways */
+    int64_t quota_period;               /* its start; 0 = never resets */
 };
 
 struct admin_snap_dc {

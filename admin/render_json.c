@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "links.h"
 
@@ -63,6 +64,35 @@ json_time_or_null(struct abuf *b, int64_t t)
 }
 
 /* A USER object's members, without the braces. */
+/* One user setting, by its CONFIG_USER_FIELDS type. */
+static void
+json_user_setting_BOOL(struct abuf *b, const char *name, bool v)
+{
+    abuf_printf(b, ",\"%s\":%s", name, v ? "true" : "false");
+}
+
+static void
+json_user_setting_COUNT(struct abuf *b, const char *name, int64_t v)
+{
+    abuf_printf(b, ",\"%s\":%lld", name, (long long)v);
+}
+
+/* An RFC 3339 UTC time, as the config writes it, or null when 0. */
+static void
+json_user_setting_TIME(struct abuf *b, const char *name, int64_t v)
+{
+    char when[32];
+    time_t t = (time_t)v;
+    struct tm tm;
+
+    if (v == 0 || gmtime_r(&t, &tm) == NULL) {
+        abuf_printf(b, ",\"%s\":null", name);
+        return;
+    }
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    abuf_printf(b, ",\"%s\":\"%s\"", name, when);
+}
+
 static void
 json_user_fields(struct abuf *b, const struct admin_snap_user *u)
 {
@@ -75,6 +105,23 @@ json_user_fields(struct abuf *b, const struct admin_snap_user *u)
     abuf_puts(b, ",\"last_seen\":");
     json_time_or_null(b, u->last_seen);
     abuf_printf(b, ",\"unique_ips_recent\":%u", u->ips_recent);
+    /* Its settings under their config names, then what they count. */
+    if (u->limits != NULL) {
+#define X(name, type, field, min, max, def, help) \
+        json_user_setting_##type(b, name, u->limits->field);
+        CONFIG_USER_FIELDS(X)
+#undef X
+    }
+    abuf_printf(b, ",\"quota_used_bytes\":%llu,\"quota_period_start\":",
+        U(u->quota_used));
+    json_time_or_null(b, u->quota_period);
+    abuf_puts(b, ",\"refused\":{");
+#define X(name, reason, help) \
+    abuf_printf(b, "%s\"%s\":%llu", STATS_UR_##name ? "," : "", #name, \
+        U(u->refused[STATS_UR_##name]));
+    STATS_USER_REFUSALS(X)
+#undef X
+    abuf_puts(b, "}");
 }
 
 static void
