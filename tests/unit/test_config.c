@@ -364,8 +364,8 @@ START_TEST(test_user_limits)
         " };\n", "2: users.a*b: user name must be a letter followed by "
         "letters, digits, '_' or '-'");
     expect_error(DOMAIN "users = { alice = 1; };\n",
-        "2: users.alice: expected a string of 32 hex digits, got an "
-        "integer");
+        "2: users.alice: expected a string of 32 hex digits or a group "
+        "{ secret = \"...\"; ... }, got an integer");
 }
 END_TEST
 
