@@ -260,7 +260,7 @@
       "within unique_ips_window")                                          \
     X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
       "bytes relayed both ways per quota period; past it the user is "      \
-      "refused and cut")                                                    \
+      "refused and cut (above 2147483647 write an L suffix: 53687091200L)") \
     X("quota_reset_day", COUNT, quota_reset_day, 0, 28, 0,                  \
       "day of the month (UTC) the quota usage starts again from 0; 0 = "    \
       "never")                                                              \
