@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -1167,12 +1168,84 @@ config_file_text(const char *path, char *err, size_t errlen)
     return text;
 }
 
+/*
+ * libconfig 1.5 wraps an integer literal that needs more than 32 bits and
+ * has no L suffix, without a word (4294967296 reads as 0): a quota of
+ * 100 GiB would silently become no limit.  Find the first such literal
+ * in text, outside strings and comments, and copy it into lit.  Returns
+ * its line, or 0 if there is none.  An @include'd file is libconfig's to
+ * read and is not looked at.
+ */
+static int
+ck_find_wide_int(const char *text, char *lit, size_t litlen)
+{
+    const char *p = text;
+    int line = 1;
+
+    while (*p != '\0') {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '"') {
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                line += *p == '\n';
+            }
+            p += *p != '\0';
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p != '\0' && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            p += *p != '\0' ? 2 : 0;
+        } else if (isalpha((unsigned char)*p) || *p == '_' || *p == '*') {
+            /* A setting name, which may hold digits ("u1"). */
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == '-' ||
+                *p == '*')
+                p++;
+        } else if (isdigit((unsigned char)*p)) {
+            const char *start = p;
+            bool neg = start > text && start[-1] == '-';
+            int base = p[0] == '0' && (p[1] == 'x' || p[1] == 'X') ? 16 : 10;
+            unsigned long long v;
+
+            p += base == 16 ? 2 : 0;
+            while (base == 16 ? isxdigit((unsigned char)*p) :
+                isdigit((unsigned char)*p))
+                p++;
+            if (base == 10 && (*p == '.' || *p == 'e' || *p == 'E')) {
+                /* A float. */
+                while (isalnum((unsigned char)*p) || *p == '.' ||
+                    ((*p == '+' || *p == '-') && (p[-1] == 'e' ||
+                    p[-1] == 'E')))
+                    p++;
+                continue;
+            }
+            if (*p == 'L')
+                continue;
+            errno = 0;
+            v = strtoull(start, NULL, base);
+            if (errno == ERANGE || v > (unsigned long long)INT_MAX + neg) {
+                snprintf(lit, litlen, "%s%.*s", neg ? "-" : "",
+                    (int)(p - start), start);
+                return line;
+            }
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
 struct config *
 config_parse_text(const char *path, const char *text, char *err,
     size_t errlen)
 {
     struct ck_ctx c;
     const config_setting_t *ud;
+    char lit[32];
     config_t lc;
     int rc;
 
@@ -1195,6 +1268,12 @@ config_parse_text(const char *path, const char *text, char *err,
         return NULL;
     }
 
+    if ((rc = ck_find_wide_int(text, lit, sizeof(lit))) != 0) {
+        ck_fail_line(&c, rc, "%s does not fit in 32 bits; write it as %sL "
+            "(libconfig would silently wrap it)", lit, lit);
+        config_destroy(&lc);
+        return NULL;
+    }
     c.cfg = xcalloc(1, sizeof(*c.cfg));
     c.cfg->path = xstrdup(path);
     ck_user_defaults_init(&c.cfg->user_defaults);

@@ -599,6 +599,35 @@ START_TEST(test_user_field_errors)
 }
 END_TEST
 
+/* libconfig 1.5 wraps a wide literal without L; the loader refuses it. */
+START_TEST(test_wide_int)
+{
+    struct config *cfg;
+
+    expect_error(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\";\n"
+        "data_quota_bytes = 107374182400; }; };\n", "3: 107374182400 does "
+        "not fit in 32 bits; write it as 107374182400L (libconfig would "
+        "silently wrap it)");
+    expect_error(USERS1 DOMAIN "workers = 0x100000000;\n", "3: 0x100000000 "
+        "does not fit in 32 bits; write it as 0x100000000L (libconfig would "
+        "silently wrap it)");
+    expect_error(USERS1 DOMAIN "workers = -2147483649;\n", "3: -2147483649 "
+        "does not fit in 32 bits; write it as -2147483649L (libconfig "
+        "would silently wrap it)");
+    /* Within 32 bits, with L, in strings, comments and names: fine. */
+    cfg = expect_ok(DOMAIN "users = { u4294967296 = { secret = \""
+        BOB_HEX "\"; # 4294967296\n"
+        "/* 4294967296\n */ data_quota_bytes = 4294967296L; // 4294967296\n"
+        "rate_limit_up_bps = 2147483647; }; };\n"
+        "public_host = \"4294967296.example\";\n");
+    ck_assert_int_eq(cfg->users[0].data_quota_bytes, 4294967296LL);
+    ck_assert_int_eq(cfg->users[0].rate_limit_up_bps, 2147483647);
+    config_free(cfg);
+    expect_error(USERS1 DOMAIN "workers = -2147483648;\n",
+        "3: workers: -2147483648 is out of range 0..64");
+}
+END_TEST
+
 /* The README's per-user table: one row per CONFIG_USER_FIELDS entry. */
 START_TEST(test_print_user_fields)
 {
@@ -936,6 +965,7 @@ config_suite(void)
     tcase_add_test(tc, test_user_fields);
     tcase_add_test(tc, test_user_field_errors);
     tcase_add_test(tc, test_print_user_fields);
+    tcase_add_test(tc, test_wide_int);
     tcase_add_test(tc, test_dc_addresses);
     tcase_add_test(tc, test_dc_shapes);
     tcase_add_test(tc, test_host_names);
