@@ -17,10 +17,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -39,6 +41,7 @@ enum ck_type {
     CK_ADDR,
     CK_LOGLVL,
     CK_USERS,
+    CK_USERDEFS,
     CK_DCLIST,
     CK_HOSTLIST,
     CK_PATH,
@@ -68,6 +71,7 @@ struct ck_key {
 #define CK_DEF_ADDR(d)      .sdef = (d)
 #define CK_DEF_LOGLVL(d)    .sdef = (d)
 #define CK_DEF_USERS(d)     .sdef = (d)
+#define CK_DEF_USERDEFS(d)  .sdef = (d)
 #define CK_DEF_DCLIST(d)    .sdef = (d)
 #define CK_DEF_HOSTLIST(d)  .sdef = (d)
 #define CK_DEF_PATH(d)      .sdef = (d)
@@ -86,6 +90,29 @@ struct ck_key {
 
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
 enum { CONFIG_KEYS(CK_INDEX) CK_NKEYS };
+
+/* The per-user fields of CONFIG_USER_FIELDS, as a table like ck_keys. */
+enum cu_type {
+    CU_BOOL,
+    CU_COUNT,
+    CU_TIME
+};
+
+struct cu_field {
+    const char *name;
+    enum cu_type type;
+    size_t off;                         /* of the field in config_user */
+    long long min, max;
+    long long def;                      /* BOOL, COUNT; TIME: 0 */
+    const char *help;
+};
+
+#define CU_ENTRY(n, t, f, lo, hi, d, h)                                     \
+    { .name = (n), .type = CU_##t, .off = offsetof(struct config_user, f), \
+      .min = (lo), .max = (hi), .def = (d), .help = (h) },
+
+static const struct cu_field cu_fields[] = { CONFIG_USER_FIELDS(CU_ENTRY) };
+#define CU_NFIELDS  (sizeof(cu_fields) / sizeof(cu_fields[0]))
 
 /* Longest dotted key name we build; longer names are unknown anyway. */
 #define CK_NAME_LEN         128
@@ -192,6 +219,7 @@ ck_table_type(enum ck_type type)
     case CK_BOOL:
         return "bool";
     case CK_USERS:
+    case CK_USERDEFS:
         return "group";
     case CK_DCLIST:
         return "list";
@@ -437,6 +465,198 @@ ck_is_user_name(const char *s)
     return true;
 }
 
+/*
+ * "YYYY-MM-DDTHH:MM:SSZ" -> unix seconds in *out.  Only this one RFC 3339
+ * form: UTC with 'Z', no fraction, no offset, so a value names the same
+ * instant whatever the server's time zone.  NULL if fine, else what is
+ * wrong, to follow the quoted value in a message.
+ */
+static const char *
+ck_parse_time(const char *v, int64_t *out)
+{
+    static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+    static const int mdays[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+    /* Where each number of form starts, and its digits. */
+    static const int at[6] = { 0, 5, 8, 11, 14, 17 };
+    static const int width[6] = { 4, 2, 2, 2, 2, 2 };
+    int f[6], leap, days;
+    struct tm tm;
+    time_t t;
+
+    if (strlen(v) != sizeof(form) - 1)
+        return "is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+    for (size_t i = 0; i < sizeof(form) - 1; i++)
+        if (form[i] == 'd' ? !isdigit((unsigned char)v[i]) :
+            v[i] != form[i])
+            return "is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+    for (int i = 0; i < 6; i++) {
+        f[i] = 0;
+        for (int j = 0; j < width[i]; j++)
+            f[i] = f[i] * 10 + (v[at[i] + j] - '0');
+    }
+    leap = (f[0] % 4 == 0 && f[0] % 100 != 0) || f[0] % 400 == 0;
+    days = f[1] >= 1 && f[1] <= 12 ? mdays[f[1] - 1] + (f[1] == 2 && leap) :
+        0;
+    if (f[2] < 1 || f[2] > days || f[3] > 23 || f[4] > 59 || f[5] > 59)
+        return "is not a valid date and time";
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = f[0] - 1900;
+    tm.tm_mon = f[1] - 1;
+    tm.tm_mday = f[2];
+    tm.tm_hour = f[3];
+    tm.tm_min = f[4];
+    tm.tm_sec = f[5];
+    t = timegm(&tm);
+    /* 0 is "never"; nothing can expire before the epoch either. */
+    if (t <= 0)
+        return "is not after 1970-01-01T00:00:00Z";
+    *out = (int64_t)t;
+    return NULL;
+}
+
+/* One per-user field f from setting s into cu; name is its dotted name. */
+static int
+ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
+    const config_setting_t *s, struct config_user *cu)
+{
+    void *field = (char *)cu + f->off;
+    int type = config_setting_type(s);
+    const char *v, *why;
+    long long n;
+    int64_t t = 0;
+
+    switch (f->type) {
+    case CU_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            return ck_fail(c, s, "%s: expected true or false, got %s",
+                name, ck_type_name(type));
+        *(bool *)field = config_setting_get_bool(s) != 0;
+        return 0;
+    case CU_COUNT:
+        if (ck_get_int(c, s, name, f->min, f->max, &n) == -1)
+            return -1;
+        *(int64_t *)field = (int64_t)n;
+        return 0;
+    case CU_TIME:
+        if (type != CONFIG_TYPE_STRING)
+            return ck_fail(c, s, "%s: expected a string "
+                "\"YYYY-MM-DDTHH:MM:SSZ\", got %s", name,
+                ck_type_name(type));
+        v = config_setting_get_string(s);
+        if (*v != '\0' && (why = ck_parse_time(v, &t)) != NULL)
+            return ck_fail(c, s, "%s: '%s' %s", name, v, why);
+        *(int64_t *)field = t;
+        return 0;
+    }
+    return 0;
+}
+
+static const struct cu_field *
+ck_find_ufield(const char *name)
+{
+    for (size_t i = 0; i < CU_NFIELDS; i++)
+        if (strcmp(cu_fields[i].name, name) == 0)
+            return &cu_fields[i];
+    return NULL;
+}
+
+/*
+ * The members of group g into cu: a user's group form (name "users.bob";
+ * its secret setting is left in *secret, NULL if it has none) or
+ * user_defaults (secret NULL: no secret allowed).
+ */
+static int
+ck_parse_ufields(struct ck_ctx *c, const char *name,
+    const config_setting_t *g, struct config_user *cu,
+    const config_setting_t **secret)
+{
+    if (secret != NULL)
+        *secret = NULL;
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, i);
+        const char *mname = config_setting_name(m);
+        const struct cu_field *f;
+        char fname[CK_NAME_LEN];
+
+        snprintf(fname, sizeof(fname), "%s.%s", name, mname);
+        if (strcmp(mname, "secret") == 0) {
+            if (secret == NULL)
+                return ck_fail(c, m, "%s: a secret belongs to one user; "
+                    "set it in users", fname);
+            *secret = m;
+            continue;
+        }
+        if ((f = ck_find_ufield(mname)) == NULL)
+            return ck_fail(c, m, "unknown key '%s'", fname);
+        if (ck_parse_ufield(c, fname, f, m, cu) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* The secret of user name, from setting s (a string), into cu. */
+static int
+ck_parse_secret(struct ck_ctx *c, const char *name, const config_setting_t *s,
+    struct config_user *cu)
+{
+    const char *hex;
+    size_t len;
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return ck_fail(c, s, "%s.secret: expected a string of %d hex "
+            "digits, got %s", name, 2 * SECRET_LEN,
+            ck_type_name(config_setting_type(s)));
+    hex = config_setting_get_string(s);
+    len = strlen(hex);
+    if (len != 2 * SECRET_LEN)
+        return ck_fail(c, s, "%s: secret must be %d hex digits, not %zu "
+            "characters", name, 2 * SECRET_LEN, len);
+    if (hex_decode(hex, cu->secret, SECRET_LEN) == -1)
+        return ck_fail(c, s, "%s: secret must be %d hex digits; '%c' is "
+            "not one", name, 2 * SECRET_LEN,
+            hex[strspn(hex, "0123456789abcdefABCDEF")]);
+    return 0;
+}
+
+/*
+ * One users entry u into cu, which starts as user_defaults: the short
+ * form name = "hex" or the group form name = { secret = "hex"; ... }.
+ */
+static int
+ck_parse_user(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *u, struct config_user *cu)
+{
+    const char *uname = config_setting_name(u);
+    const config_setting_t *secret = u;
+    char name[CK_NAME_LEN];
+
+    snprintf(name, sizeof(name), "%s.%s", k->name, uname);
+    if (!ck_is_user_name(uname))
+        return ck_fail(c, u, "%s: user name must be a letter followed by "
+            "letters, digits, '_' or '-'", name);
+    *cu = c->cfg->user_defaults;
+    switch (config_setting_type(u)) {
+    case CONFIG_TYPE_STRING:
+        break;
+    case CONFIG_TYPE_GROUP:
+        if (ck_parse_ufields(c, name, u, cu, &secret) == -1)
+            return -1;
+        if (secret == NULL)
+            return ck_fail(c, u, "%s: secret is missing", name);
+        break;
+    default:
+        return ck_fail(c, u, "%s: expected a string of %d hex digits or a "
+            "group { secret = \"...\"; ... }, got %s", name, 2 * SECRET_LEN,
+            ck_type_name(config_setting_type(u)));
+    }
+    if (ck_parse_secret(c, name, secret, cu) == -1)
+        return -1;
+    cu->name = xstrdup(uname);
+    return 0;
+}
+
 static int
 ck_parse_users(struct ck_ctx *c, const struct ck_key *k,
     const config_setting_t *s)
@@ -458,38 +678,49 @@ ck_parse_users(struct ck_ctx *c, const struct ck_key *k,
     for (int i = 0; i < n; i++) {
         const config_setting_t *u = config_setting_get_elem(s, i);
         struct config_user *cu = &cfg->users[i];
-        const char *name = config_setting_name(u);
-        const char *hex;
-        size_t len;
 
-        if (!ck_is_user_name(name))
-            return ck_fail(c, u, "%s.%s: user name must be a letter "
-                "followed by letters, digits, '_' or '-'", k->name, name);
-        if (config_setting_type(u) != CONFIG_TYPE_STRING)
-            return ck_fail(c, u, "%s.%s: expected a string of %d hex "
-                "digits, got %s", k->name, name, 2 * SECRET_LEN,
-                ck_type_name(config_setting_type(u)));
-        hex = config_setting_get_string(u);
-        len = strlen(hex);
-        if (len != 2 * SECRET_LEN)
-            return ck_fail(c, u, "%s.%s: secret must be %d hex digits, "
-                "not %zu characters", k->name, name, 2 * SECRET_LEN, len);
-        if (hex_decode(hex, cu->secret, SECRET_LEN) == -1)
-            return ck_fail(c, u, "%s.%s: secret must be %d hex digits; "
-                "'%c' is not one", k->name, name, 2 * SECRET_LEN,
-                hex[strspn(hex, "0123456789abcdefABCDEF")]);
-        cu->name = xstrdup(name);
+        if (ck_parse_user(c, k, u, cu) == -1)
+            return -1;
         cfg->nusers = i + 1;
         /* Quadratic, but n <= CONFIG_MAX_USERS and it runs once a load. */
         for (int j = 0; j < i; j++)
             if (memcmp(cfg->users[j].secret, cu->secret, SECRET_LEN) == 0)
                 return ck_fail(c, u, "%s.%s: same secret as %s.%s (line "
-                    "%d); a secret must identify one user", k->name, name,
-                    k->name, cfg->users[j].name,
+                    "%d); a secret must identify one user", k->name,
+                    cu->name, k->name, cfg->users[j].name,
                     (int)config_setting_source_line(
                         config_setting_get_elem(s, j)));
     }
     return 0;
+}
+
+/*
+ * user_defaults: the CONFIG_USER_FIELDS defaults, then the file's values.
+ * config_parse_text() runs this before the rest of the file, so users
+ * start from it wherever it is written.
+ */
+static void
+ck_user_defaults_init(struct config_user *cu)
+{
+    memset(cu, 0, sizeof(*cu));
+    for (size_t i = 0; i < CU_NFIELDS; i++) {
+        void *field = (char *)cu + cu_fields[i].off;
+
+        if (cu_fields[i].type == CU_BOOL)
+            *(bool *)field = cu_fields[i].def != 0;
+        else
+            *(int64_t *)field = (int64_t)cu_fields[i].def;
+    }
+}
+
+static int
+ck_parse_user_defaults(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return ck_fail(c, s, "%s: expected a group of per-user fields, "
+            "got %s", k->name, ck_type_name(config_setting_type(s)));
+    return ck_parse_ufields(c, k->name, s, &c->cfg->user_defaults, NULL);
 }
 
 /* The addresses of one dc_overrides entry; name is "dc_overrides[i]". */
@@ -667,6 +898,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return 0;
     case CK_USERS:
         return ck_parse_users(c, k, s);
+    case CK_USERDEFS:
+        return ck_parse_user_defaults(c, k, s);
     case CK_DCLIST:
         return ck_parse_dclist(c, k, s);
     case CK_HOSTLIST:
@@ -713,6 +946,9 @@ ck_parse_group(struct ck_ctx *c, const config_setting_t *g,
         snprintf(name, sizeof(name), "%s%s%s", prefix,
             *prefix != '\0' ? "." : "", config_setting_name(s));
         if ((idx = ck_find(name)) != -1) {
+            /* Parsed first, by config_parse_text(). */
+            if (ck_keys[idx].type == CK_USERDEFS)
+                continue;
             if (ck_parse_key(c, idx, s) == -1)
                 return -1;
         } else if (ck_is_group(name)) {
@@ -749,6 +985,7 @@ ck_defaults(struct ck_ctx *c)
             *(int *)field = log_level_parse(k->sdef);
             break;
         case CK_USERS:
+        case CK_USERDEFS:
         case CK_DCLIST:
         case CK_HOSTLIST:
         case CK_CIDRLIST:
@@ -866,6 +1103,12 @@ ck_cross_check(struct ck_ctx *c)
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");
+    for (int i = 0; i < cfg->nusers; i++)
+        if (cfg->users[i].data_quota_bytes > 0 && cfg->state_dir[0] != '/')
+            return ck_fail_line(c, ck_line(c, CKI_state_dir), "state_dir: "
+                "'%s' is not an absolute path; users.%s has "
+                "data_quota_bytes, whose usage is kept there",
+                cfg->state_dir, cfg->users[i].name);
     if (cfg->listen_ipv4[0] == '\0' && cfg->listen_ipv6[0] == '\0') {
         line = ck_line(c, CKI_listen_ipv4);
         if (ck_line(c, CKI_listen_ipv6) > line)
@@ -925,11 +1168,84 @@ config_file_text(const char *path, char *err, size_t errlen)
     return text;
 }
 
+/*
+ * libconfig 1.5 wraps an integer literal that needs more than 32 bits and
+ * has no L suffix, without a word (4294967296 reads as 0): a quota of
+ * 100 GiB would silently become no limit.  Find the first such literal
+ * in text, outside strings and comments, and copy it into lit.  Returns
+ * its line, or 0 if there is none.  An @include'd file is libconfig's to
+ * read and is not looked at.
+ */
+static int
+ck_find_wide_int(const char *text, char *lit, size_t litlen)
+{
+    const char *p = text;
+    int line = 1;
+
+    while (*p != '\0') {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '"') {
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                line += *p == '\n';
+            }
+            p += *p != '\0';
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p != '\0' && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            p += *p != '\0' ? 2 : 0;
+        } else if (isalpha((unsigned char)*p) || *p == '_' || *p == '*') {
+            /* A setting name, which may hold digits ("u1"). */
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == '-' ||
+                *p == '*')
+                p++;
+        } else if (isdigit((unsigned char)*p)) {
+            const char *start = p;
+            bool neg = start > text && start[-1] == '-';
+            int base = p[0] == '0' && (p[1] == 'x' || p[1] == 'X') ? 16 : 10;
+            unsigned long long v;
+
+            p += base == 16 ? 2 : 0;
+            while (base == 16 ? isxdigit((unsigned char)*p) :
+                isdigit((unsigned char)*p))
+                p++;
+            if (base == 10 && (*p == '.' || *p == 'e' || *p == 'E')) {
+                /* A float. */
+                while (isalnum((unsigned char)*p) || *p == '.' ||
+                    ((*p == '+' || *p == '-') && (p[-1] == 'e' ||
+                    p[-1] == 'E')))
+                    p++;
+                continue;
+            }
+            if (*p == 'L')
+                continue;
+            errno = 0;
+            v = strtoull(start, NULL, base);
+            if (errno == ERANGE || v > (unsigned long long)INT_MAX + neg) {
+                snprintf(lit, litlen, "%s%.*s", neg ? "-" : "",
+                    (int)(p - start), start);
+                return line;
+            }
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
 struct config *
 config_parse_text(const char *path, const char *text, char *err,
     size_t errlen)
 {
     struct ck_ctx c;
+    const config_setting_t *ud;
+    char lit[32];
     config_t lc;
     int rc;
 
@@ -952,10 +1268,21 @@ config_parse_text(const char *path, const char *text, char *err,
         return NULL;
     }
 
+    if ((rc = ck_find_wide_int(text, lit, sizeof(lit))) != 0) {
+        ck_fail_line(&c, rc, "%s does not fit in 32 bits; write it as %sL "
+            "(libconfig would silently wrap it)", lit, lit);
+        config_destroy(&lc);
+        return NULL;
+    }
     c.cfg = xcalloc(1, sizeof(*c.cfg));
     c.cfg->path = xstrdup(path);
+    ck_user_defaults_init(&c.cfg->user_defaults);
+    ud = config_setting_get_member(config_root_setting(&lc),
+        ck_keys[CKI_user_defaults].name);
+    rc = ud != NULL ? ck_parse_key(&c, CKI_user_defaults, ud) : 0;
     /* Every string is copied out before config_destroy(). */
-    rc = ck_parse_group(&c, config_root_setting(&lc), "");
+    if (rc == 0)
+        rc = ck_parse_group(&c, config_root_setting(&lc), "");
     config_destroy(&lc);
     if (rc == 0) {
         ck_defaults(&c);
@@ -1129,6 +1456,9 @@ config_print_keys(FILE *out)
             fprintf(out, "%s | %s (%lld..%lld users) |\n", k->sdef, k->help,
                 k->min, k->max);
             break;
+        case CK_USERDEFS:
+            fprintf(out, "%s | %s |\n", k->sdef, k->help);
+            break;
         case CK_DCLIST:
             fprintf(out, "%s | %s (dc %lld..%lld, 1..%d addresses) |\n",
                 k->sdef, k->help, k->min, k->max, CONFIG_MAX_DC_ADDRS);
@@ -1140,6 +1470,31 @@ config_print_keys(FILE *out)
             break;
         default:
             fprintf(out, "\"%s\" | %s |\n", k->sdef, k->help);
+            break;
+        }
+    }
+}
+
+void
+config_print_user_fields(FILE *out)
+{
+    fprintf(out, "| field | type | default | meaning |\n");
+    fprintf(out, "|---|---|---|---|\n");
+    for (size_t i = 0; i < CU_NFIELDS; i++) {
+        const struct cu_field *f = &cu_fields[i];
+
+        switch (f->type) {
+        case CU_BOOL:
+            fprintf(out, "| %s | bool | %s | %s |\n", f->name,
+                f->def ? "true" : "false", f->help);
+            break;
+        case CU_COUNT:
+            fprintf(out, "| %s | int | %lld | %s (%lld..%lld) |\n", f->name,
+                f->def, f->help, f->min, f->max);
+            break;
+        case CU_TIME:
+            fprintf(out, "| %s | string | \"\" | %s (\"YYYY-MM-DDTHH:MM:SSZ\", "
+                "UTC) |\n", f->name, f->help);
             break;
         }
     }

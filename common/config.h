@@ -57,6 +57,7 @@ struct config_dc_override {
 #define CONFIG_FIELD_TOKEN(f)       char *f;
 #define CONFIG_FIELD_UNAME(f)       char *f;
 #define CONFIG_FIELD_USERS(f)       int n##f; struct config_user *f;
+#define CONFIG_FIELD_USERDEFS(f)    struct config_user f;   /* no name */
 #define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;
 #define CONFIG_FIELD_HOSTLIST(f)    int n##f; char **f;
 #define CONFIG_FIELD_CIDRLIST(f)    int n##f; char **f;
@@ -64,7 +65,9 @@ struct config_dc_override {
 /*
  * A loaded config.  Some fields hold resolved values (README): workers
  * 0 became the CPU count, mask_host "" became tls_domain, public_port 0
- * became port, and tls_domains starts with tls_domain.
+ * became port, tls_domains starts with tls_domain, and every user's
+ * per-user fields hold its own value or else user_defaults' (which hold
+ * the file's or else CONFIG_USER_FIELDS' defaults).
  */
 struct config {
     char *path;                         /* the file it was loaded from */
@@ -103,5 +106,7 @@ int config_keep_restart(struct config *n, const struct config *old,
 void config_free(struct config *cfg);
 /* Print the key table (name, type, default, meaning) as Markdown rows. */
 void config_print_keys(FILE *out);
+/* Print the per-user field table (CONFIG_USER_FIELDS) the same way. */
+void config_print_user_fields(FILE *out);
 
 #endif

@@ -4,8 +4,9 @@
  * config.c expands CONFIG_KEYS() into the parse table, the defaults, the
  * unknown-key check and config_print_keys() (the README table), and
  * config.h makes each key's field in struct config from its type, so a
- * new key is one entry here.  The list is in README order.  Names with a dot ("modes.tls") are members of a group of
- * that name; USERS and DCLIST keys are compound and parsed by hand.
+ * new key is one entry here.  The list is in README order.  Names with a
+ * dot ("modes.tls") are members of a group of that name; USERS, USERDEFS
+ * and DCLIST keys are compound and parsed by hand.
  */
 #ifndef TELEMT_CONFIG_KEYS_H
 #define TELEMT_CONFIG_KEYS_H
@@ -22,6 +23,8 @@
  *            ADDR    char * field; "" or a host name or an IP literal
  *            LOGLVL  int field, written as a level name; default a name
  *            USERS   the users group; min..max is the number of users
+ *            USERDEFS  the user_defaults group: CONFIG_USER_FIELDS, parsed
+ *                    before users wherever it is in the file
  *            DCLIST  the dc_overrides list; min..max bounds each dc
  *            HOSTLIST  array of DNS host names; min..max bounds the count
  *            PATH    char * field; "" or a file system path
@@ -34,7 +37,8 @@
  *            RESTART: it needs new sockets, a new region or the start-up
  *            sequence, so a reload keeps the running value and warns
  *   min/max  bounds as above; 0 where they do not apply
- *   default  as above; for USERS and DCLIST the text shown in the table
+ *   default  as above; for USERS, USERDEFS and DCLIST the text shown in
+ *            the table
  *   help     one line for the README; no '|' (it would split the row)
  */
 #define CONFIG_KEYS(X)                                                      \
@@ -56,8 +60,21 @@
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
     X("users", USERS, users, LIVE, 1, CONFIG_MAX_USERS, "(required)",       \
-      "group of name = \"secret\"; each secret is 32 hex digits; "          \
-      "no two users may share a secret")                                    \
+      "group of name = \"secret\" or name = { secret = \"secret\"; "       \
+      "fields... } (the per-user fields below); each secret is 32 hex "     \
+      "digits; no two users may share a secret")                            \
+    X("user_defaults", USERDEFS, user_defaults, LIVE, 0, 0, "{ }",          \
+      "group of per-user fields (below, no secret) every user gets unless " \
+      "its own entry sets them")                                            \
+    X("unique_ips_window", INT, unique_ips_window, LIVE, 1, 86400, 300,     \
+      "seconds over which max_unique_ips counts distinct addresses")        \
+    X("state_dir", PATH, state_dir, RESTART, 0, 0, "/var/lib/telemt",      \
+      "directory the master keeps quota usage in (created 0700 if "         \
+      "missing); used only when some user has data_quota_bytes, and then "  \
+      "it must be an absolute path")                                        \
+    X("quota_save_interval", INT, quota_save_interval, LIVE, 1, 3600, 60,   \
+      "how often, in seconds, the quota usage is written to state_dir; a "  \
+      "crash loses at most this much")                                      \
     X("modes.classic", BOOL, mode_classic, LIVE, 0, 0, false,               \
       "accept plain obfuscated2 clients (secret as is)")                    \
     X("modes.secure", BOOL, mode_secure, LIVE, 0, 0, false,                 \
@@ -251,7 +268,7 @@
       "within unique_ips_window")                                          \
     X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
       "bytes relayed both ways per quota period; past it the user is "      \
-      "refused and cut")                                                    \
+      "refused and cut (above 2147483647 write an L suffix: 53687091200L)") \
     X("quota_reset_day", COUNT, quota_reset_day, 0, 28, 0,                  \
       "day of the month (UTC) the quota usage starts again from 0; 0 = "    \
       "never")                                                              \

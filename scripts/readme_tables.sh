@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # readme_tables.sh - the README's generated tables, from the binary:
 # between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
-# `telemt --config-keys` prints, between the counters markers what
+# `telemt --config-keys` prints, between the user-fields markers what
+# `telemt --user-fields` prints, between the counters markers what
 # `telemt --counters` prints.  The flag table under "## Command line" is
 # prose, not generated, but must name exactly the flags `telemt -h` lists,
 # and the endpoint table under "## Admin endpoint" exactly the paths of
@@ -21,11 +22,12 @@ bin=$1 readme=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" --config-keys >"$tmp/config-keys"
+"$bin" --user-fields >"$tmp/user-fields"
 "$bin" --counters >"$tmp/counters"
 
 # Copy README, each marked block's body replaced by its file.
 awk -v dir="$tmp" '
-    /^<!-- (config-keys|counters):begin/ {
+    /^<!-- (config-keys|user-fields|counters):begin/ {
         print
         name = $2
         sub(/:begin$/, "", name)
@@ -35,7 +37,7 @@ awk -v dir="$tmp" '
         skip = 1
         next
     }
-    /^<!-- (config-keys|counters):end -->/ { skip = 0 }
+    /^<!-- (config-keys|user-fields|counters):end -->/ { skip = 0 }
     !skip
 ' "$readme" >"$tmp/README.md"
 
