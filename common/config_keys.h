@@ -229,14 +229,6 @@
       31536000, 0,                                                          \
       "seconds a connection that cannot be handed to the new binary at an " \
       "upgrade (USR2) may keep relaying in the old one; 0 = until it ends") \
-    X("state_dir", PATH, state_dir, RESTART, 0, 0, "/var/lib/telemt",       \
-      "directory the master keeps quota usage in (created 0700 if "         \
-      "missing); used only when some user has data_quota_bytes")           \
-    X("quota_save_interval", INT, quota_save_interval, LIVE, 1, 3600, 60,   \
-      "how often the quota usage is written to state_dir; a crash loses "   \
-      "at most this much")                                                  \
-    X("unique_ips_window", INT, unique_ips_window, LIVE, 1, 86400, 300,     \
-      "window over which max_unique_ips counts distinct addresses")        \
     X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,   \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \
@@ -257,15 +249,17 @@
  *            TIME    int64_t field, unix seconds; written as an RFC 3339
  *                    UTC time "2027-03-01T00:00:00Z"; "" (0) = never
  */
+/* stats.h keeps twice as many recent addresses per user (checked). */
+#define CONFIG_MAX_UNIQUE_IPS   32
 #define CONFIG_USER_FIELDS(X)                                               \
     X("enabled", BOOL, enabled, 0, 0, true,                                 \
       "false refuses the user's new connections and closes open ones "      \
       "within a second")                                                    \
     X("max_tcp_conns", COUNT, max_tcp_conns, 0, 1000000, 0,                 \
       "connections the user may hold at once, across all workers")          \
-    X("max_unique_ips", COUNT, max_unique_ips, 0, 4096, 0,                  \
+    X("max_unique_ips", COUNT, max_unique_ips, 0, CONFIG_MAX_UNIQUE_IPS, 0, \
       "distinct client addresses (IPv6 by /64) the user may connect from "  \
-      "within unique_ips_window")                                          \
+      "within unique_ips_window (at most 32: half the region's slots)")     \
     X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
       "bytes relayed both ways per quota period; past it the user is "      \
       "refused and cut (above 2147483647 write an L suffix: 53687091200L)") \

@@ -19,6 +19,9 @@
 #define RATE_SLICE_MS   20
 #define RATE_SLICE_MIN  1024
 
+_Static_assert(2 * CONFIG_MAX_UNIQUE_IPS <= STATS_IP_SLOTS,
+    "max_unique_ips takes at most half of a user's address slots");
+
 const char *
 userlim_name(enum user_verdict v)
 {

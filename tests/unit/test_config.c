@@ -459,10 +459,10 @@ START_TEST(test_user_fields)
 
     /* A group with only the secret; the limits' upper bounds. */
     cfg = expect_ok(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\"; "
-        "max_tcp_conns = 1000000; max_unique_ips = 4096; "
+        "max_tcp_conns = 1000000; max_unique_ips = 32; "
         "expiration = \"9999-12-31T23:59:59Z\"; }; };\n");
     ck_assert_int_eq(cfg->users[0].max_tcp_conns, 1000000);
-    ck_assert_int_eq(cfg->users[0].max_unique_ips, 4096);
+    ck_assert_int_eq(cfg->users[0].max_unique_ips, 32);
     ck_assert_int_eq(cfg->users[0].expiration, 253402300799LL);
     config_free(cfg);
     cfg = expect_ok(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\"; "
@@ -494,7 +494,7 @@ START_TEST(test_user_field_errors)
     expect_bob_error("max_tcp_conns = 1000001;",
         "2: users.bob.max_tcp_conns: 1000001 is out of range 0..1000000");
     expect_bob_error("max_unique_ips = -1;",
-        "2: users.bob.max_unique_ips: -1 is out of range 0..4096");
+        "2: users.bob.max_unique_ips: -1 is out of range 0..32");
     expect_bob_error("quota_reset_day = 29;",
         "2: users.bob.quota_reset_day: 29 is out of range 0..28");
     expect_bob_error("data_quota_bytes = -5L;",
