@@ -33,7 +33,12 @@
  *
  * USER   = { "name": S, "active": N, "connections": N,
  *            "bytes_client_to_dc": N, "bytes_dc_to_client": N,
- *            "last_seen": T or null, "unique_ips_recent": N }
+ *            "last_seen": T or null, "unique_ips_recent": N,
+ *            every CONFIG_USER_FIELDS setting under its name ("enabled":
+ *            true|false, counts as N, "expiration": "YYYY-MM-DDTHH:MM:SSZ"
+ *            or null), "quota_used_bytes": N,
+ *            "quota_period_start": T or null,
+ *            "refused": { every STATS_USER_REFUSALS name: N } }
  * WORKER = { "slot": I, "pid": N, "state": "running"|"dead",
  *            "started_at": T, "active": N, "total": N, "restarts": N,
  *            "generation": N, "up": true|false }

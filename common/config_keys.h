@@ -259,7 +259,7 @@
       "connections the user may hold at once, across all workers")          \
     X("max_unique_ips", COUNT, max_unique_ips, 0, CONFIG_MAX_UNIQUE_IPS, 0, \
       "distinct client addresses (IPv6 by /64) the user may connect from "  \
-      "within unique_ips_window (at most 32: half the region's slots)")     \
+      "within unique_ips_window")                                          \
     X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
       "bytes relayed both ways per quota period; past it the user is "      \
       "refused and cut (above 2147483647 write an L suffix: 53687091200L)") \
