@@ -67,6 +67,8 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
 #undef X
     for (int i = 0; i < STATS_HS_COUNT; i++)
         s->hs[i] = LD(r->hs[i]);
+    for (int i = 0; i < STATS_UR_COUNT; i++)
+        s->user_refused[i] = LD(r->user_refused[i]);
 
     for (int h = 0; h < STATS_HIST_COUNT; h++) {
         uint64_t cum = 0;

@@ -70,6 +70,7 @@ struct admin_snap {
 #undef X
     } c;
     uint64_t hs[STATS_HS_COUNT];
+    uint64_t user_refused[STATS_UR_COUNT];  /* all users, by reason */
     uint64_t active;                    /* sum of workers[].active */
     struct admin_snap_hist hist[STATS_HIST_COUNT];
     int nworkers, workers_up;

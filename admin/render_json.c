@@ -221,6 +221,11 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     first = 0;
     STATS_COUNTERS(X)
 #undef X
+#define X(name, reason, help)                                             \
+    abuf_printf(b, ",\"user_%s\":%llu", #name,                            \
+        U(s->user_refused[STATS_UR_##name]));
+    STATS_USER_REFUSALS(X)
+#undef X
     abuf_printf(b, ",\"conn_active\":%llu}", U(s->active));
 
     abuf_puts(b, ",\"dcs\":[");

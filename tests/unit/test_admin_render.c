@@ -269,7 +269,9 @@ START_TEST(test_stats_json)
         "\"bytes_client_to_dc\":300108,\"bytes_dc_to_client\":100024,"
         "\"mask_relayed\":4,\"mask_connect_fail\":3,");
     ck_assert_has(b.p, "\"conn_handed_out\":0,\"conn_handed_in\":0,"
-        "\"conn_handoff_failed\":0,\"conn_active\":7}");
+        "\"conn_handoff_failed\":0,\"user_disabled\":0,\"user_expired\":0,"
+        "\"user_quota\":0,\"user_conns\":0,\"user_ips\":0,"
+        "\"conn_active\":7}");
     ck_assert_has(b.p, "\"dcs\":[{\"dc\":2,\"connections\":4,"
         "\"connect_failures\":0,\"connect_ms_avg\":1.500},{\"dc\":-2,"
         "\"connections\":1,\"connect_failures\":0,\"connect_ms_avg\":0.500},"
