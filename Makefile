@@ -20,7 +20,7 @@ O       ?= build
 SAN     ?= 0
 TSAN    ?= 0
 CC      ?= cc
-PKGS    := libcrypto libconfig libmicrohttpd
+PKGS    := libcrypto libconfig libmicrohttpd libqrencode
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -68,7 +68,8 @@ WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
-              admin/render_json.c admin/render_prom.c admin/render_html.c
+              admin/render_json.c admin/render_prom.c admin/render_html.c \
+              admin/render_qr.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
@@ -140,7 +141,7 @@ UNIT_COMMON := $(filter-out $(O)/common/replay.o,$(COMMON_OBJ)) \
                $(O)/tests/unit/hooks/replay.o
 $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
-        $(O)/admin/render_prom.o $(O)/admin/access.o \
+        $(O)/admin/render_prom.o $(O)/admin/access.o $(O)/admin/render_qr.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)

@@ -23,6 +23,7 @@ Suite *relay_suite(void);
 Suite *srcguard_suite(void);
 Suite *userlim_suite(void);
 Suite *admin_access_suite(void);
+Suite *qr_suite(void);
 
 int
 main(void)
@@ -45,6 +46,7 @@ main(void)
     srunner_add_suite(sr, srcguard_suite());
     srunner_add_suite(sr, userlim_suite());
     srunner_add_suite(sr, admin_access_suite());
+    srunner_add_suite(sr, qr_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
