@@ -364,3 +364,13 @@ render_json_health(struct abuf *b, const struct admin_snap *s)
     }
     abuf_puts(b, "}\n");
 }
+
+void
+render_json_error(struct abuf *b, const char *code, const char *message)
+{
+    abuf_puts(b, "{\"error\":{\"code\":");
+    abuf_json_str(b, code);
+    abuf_puts(b, ",\"message\":");
+    abuf_json_str(b, message);
+    abuf_puts(b, "}}\n");
+}

@@ -97,6 +97,9 @@ void render_json_users(struct abuf *b, const struct admin_snap *s,
     int with_secrets);
 /* The /api/v1/workers body. */
 void render_json_workers(struct abuf *b, const struct admin_snap *s);
+/* An API error: {"error": {"code": CODE, "message": MESSAGE}}. */
+void render_json_error(struct abuf *b, const char *code,
+    const char *message);
 /* The /healthz body. */
 void render_json_health(struct abuf *b, const struct admin_snap *s);
 

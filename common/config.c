@@ -127,6 +127,9 @@ struct ck_ctx {
     struct config *cfg;
     bool seen[CK_NKEYS];
     int line[CK_NKEYS];                 /* where each seen key was set */
+    /* The users file's text starts after line ubase (0: none). */
+    int ubase;
+    char upath[PATH_BUF_LEN];
 };
 
 static int ck_fail(struct ck_ctx *c, const config_setting_t *s,
@@ -146,6 +149,10 @@ ck_vfail(struct ck_ctx *c, const char *file, int line, const char *fmt,
 
     if (c->err == NULL || c->errlen == 0)
         return -1;
+    if (c->ubase > 0 && line > c->ubase && file == c->path) {
+        file = c->upath;
+        line -= c->ubase;
+    }
     vsnprintf(msg, sizeof(msg), fmt, ap);
     /* Values are quoted in messages; keep a crafted one to one line. */
     for (char *p = msg; *p != '\0'; p++)
@@ -1119,30 +1126,27 @@ ck_cross_check(struct ck_ctx *c)
     return 0;
 }
 
-char *
-config_file_text(const char *path, char *err, size_t errlen)
+/* path's text, a regular file of at most CONFIG_MAX_TEXT bytes without
+ * NUL (flags: more open() flags, O_NOFOLLOW); NULL with the error in c. */
+static char *
+ck_read_file(struct ck_ctx *c, const char *path, int flags)
 {
-    struct ck_ctx c;
     struct stat st;
     char *text;
     size_t got = 0;
     int fd;
 
-    memset(&c, 0, sizeof(c));
-    c.path = path;
-    c.err = err;
-    c.errlen = errlen;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags)) == -1) {
+        ck_fail_line(c, 0, "cannot read: %s", strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) == -1) {
-        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+        ck_fail_line(c, 0, "cannot read: %s", strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_TEXT) {
-        ck_fail_line(&c, 0, "cannot read: %s", !S_ISREG(st.st_mode) ?
+        ck_fail_line(c, 0, "cannot read: %s", !S_ISREG(st.st_mode) ?
             "not a regular file" : "larger than 16 MiB");
         close(fd);
         return NULL;
@@ -1160,12 +1164,59 @@ config_file_text(const char *path, char *err, size_t errlen)
     close(fd);
     text[got] = '\0';
     if (got != (size_t)st.st_size || strlen(text) != got) {
-        ck_fail_line(&c, 0, "cannot read: %s", got != (size_t)st.st_size ?
+        ck_fail_line(c, 0, "cannot read: %s", got != (size_t)st.st_size ?
             "short read" : "NUL byte in the file");
         free(text);
         return NULL;
     }
     return text;
+}
+
+/*
+ * The users file joins the text after a marker line, so that the workers
+ * (which read no file) get the users too and a problem in them is told
+ * at its line of the users file.
+ */
+#define CK_USERS_MARK   "#@telemt users_file "
+
+char *
+config_file_text(const char *path, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+    char *text, *users, *all;
+    const char *ufile = NULL;
+    config_t lc;
+    size_t n;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    if ((text = ck_read_file(&c, path, 0)) == NULL)
+        return NULL;
+    /* Only users_file is looked at here; the parse checks the rest. */
+    config_init(&lc);
+    if (config_read_string(&lc, text) != CONFIG_TRUE ||
+        config_lookup_string(&lc, "users_file", &ufile) != CONFIG_TRUE ||
+        ufile[0] == '\0' || strchr(ufile, '\n') != NULL) {
+        config_destroy(&lc);
+        return text;                    /* none, or the parse will say */
+    }
+    c.path = ufile;
+    users = ck_read_file(&c, ufile, O_NOFOLLOW);
+    if (users == NULL) {
+        config_destroy(&lc);
+        free(text);
+        return NULL;
+    }
+    n = strlen(text) + strlen(CK_USERS_MARK) + strlen(ufile) + strlen(users)
+        + 4;
+    all = xmalloc(n);
+    snprintf(all, n, "%s\n%s%s\n%s", text, CK_USERS_MARK, ufile, users);
+    config_destroy(&lc);
+    free(text);
+    free(users);
+    return all;
 }
 
 /*
@@ -1239,6 +1290,43 @@ ck_find_wide_int(const char *text, char *lit, size_t litlen)
     return 0;
 }
 
+/* Where the users file begins in text (config_file_text()), if it does. */
+static void
+ck_users_mark(struct ck_ctx *c, const char *text)
+{
+    const char *m = strstr(text, "\n" CK_USERS_MARK);
+    size_t n;
+
+    if (m == NULL)
+        return;
+    c->ubase = 2;                       /* the mark's own line, 1-based */
+    for (const char *p = text; p < m; p++)
+        c->ubase += *p == '\n';
+    m += 1 + strlen(CK_USERS_MARK);
+    n = strcspn(m, "\n");
+    if (n >= sizeof(c->upath))
+        n = sizeof(c->upath) - 1;
+    memcpy(c->upath, m, n);
+    c->upath[n] = '\0';
+}
+
+/* A users file holds users and nothing else. */
+static int
+ck_users_only(struct ck_ctx *c, const config_setting_t *root)
+{
+    if (c->ubase == 0)
+        return 0;
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, i);
+
+        if ((int)config_setting_source_line(s) > c->ubase &&
+            strcmp(config_setting_name(s), "users") != 0)
+            return ck_fail(c, s, "%s: only users belongs in users_file",
+                config_setting_name(s));
+    }
+    return 0;
+}
+
 struct config *
 config_parse_text(const char *path, const char *text, char *err,
     size_t errlen)
@@ -1255,15 +1343,21 @@ config_parse_text(const char *path, const char *text, char *err,
     c.errlen = errlen;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    ck_users_mark(&c, text);
 
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE) {
         const char *file = config_error_file(&lc);
 
-        if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "%s:%d: %s",
-                file != NULL ? file : path, config_error_line(&lc),
+        ck_fail_line(&c, config_error_line(&lc), "%s",
+            config_error_text(&lc));
+        if (file != NULL && err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s:%d: %s", file, config_error_line(&lc),
                 config_error_text(&lc));
+        config_destroy(&lc);
+        return NULL;
+    }
+    if (ck_users_only(&c, config_root_setting(&lc)) != 0) {
         config_destroy(&lc);
         return NULL;
     }

@@ -59,6 +59,9 @@
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
+    X("users_file", PATH, users_file, LIVE, 0, 0, "",                       \
+      "a file holding users = { ... }; instead of this one (the users API " \
+      "writes it; the master reads it, never through a symbolic link)")   \
     X("users", USERS, users, LIVE, 1, CONFIG_MAX_USERS, "(required)",       \
       "group of name = \"secret\" or name = { secret = \"secret\"; "       \
       "fields... } (the per-user fields below); each secret is 32 hex "     \
