@@ -50,6 +50,7 @@
 #include "render_html.h"
 #include "render_json.h"
 #include "render_prom.h"
+#include "render_qr.h"
 #include "admin_snap.h"
 
 #define ADMIN_CONN_LIMIT        64
@@ -65,6 +66,7 @@
 #define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
 #define CT_HTML         "text/html; charset=utf-8"
 #define CT_TEXT         "text/plain; charset=utf-8"
+#define CT_SVG          "image/svg+xml"
 
 static struct admin_state {
     /* The config requests see: replaced by the main thread at a reload,
@@ -306,6 +308,14 @@ route_health(struct abuf *b, const struct admin_snap *s, const struct admin_req 
     return admin_snap_healthy(s) ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
+static unsigned
+route_user_qr(struct abuf *b, const struct admin_snap *s,
+    const struct admin_req *q)
+{
+    return render_qr_user(b, s, q->name, MHD_lookup_connection_value(q->conn,
+        MHD_GET_ARGUMENT_KIND, "link"));
+}
+
 /*
  * Every path the endpoint serves, with its methods, and nothing else: any
  * other path is 404, another method 405 (Allow: the path's methods).  A
@@ -327,6 +337,7 @@ static const struct route {
     { "/api/v1/users",      ADMIN_GET,  CT_JSON,    route_users },
     { "/api/v1/workers",    ADMIN_GET,  CT_JSON,    route_workers },
     { "/healthz",           ADMIN_GET,  CT_JSON,    route_health },
+    { "/api/v1/users/*/qr.svg", ADMIN_GET, CT_SVG,  route_user_qr },
 };
 
 /* 1 if url matches pattern, a "*" segment copied into name (a user
@@ -466,7 +477,10 @@ respond_route(struct MHD_Connection *conn, const struct route *rt,
     }
     status = rt->render(&b, s, q);
     admin_snap_free(s);
-    return respond(conn, status, rt->ctype, &b);
+    /* A renderer's 4xx body is a JSON error, whatever its route serves
+     * (an SVG route's 404). */
+    return respond(conn, status, status >= 400 && status < 500 ? CT_JSON :
+        rt->ctype, &b);
 }
 
 /* --- access control --------------------------------------------------- */

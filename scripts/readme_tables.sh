@@ -57,7 +57,7 @@ sed -n '/^} routes\[\] = {/,/^};/p' "$src" | grep -oE '"/[^"]*"' | tr -d '"' |
     sort >"$tmp/routes.src"
 awk -F'|' '/^## Admin endpoint/ { on = 1; next } /^## / { on = 0 }
     on && /^\| `GET / { print $2 }' "$readme" |
-    grep -oE 'GET /[a-z0-9/_.-]*' | cut -c5- | sort >"$tmp/routes.readme"
+    grep -oE 'GET /[a-z0-9/_.*-]*' | cut -c5- | sort >"$tmp/routes.readme"
 [ -s "$tmp/routes.src" ] || { echo "$src: no route table found" >&2; exit 1; }
 diff -u "$tmp/routes.src" "$tmp/routes.readme" || {
     echo "$readme: the endpoint table must list the paths of $src's routes" >&2

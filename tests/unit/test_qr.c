@@ -4,7 +4,9 @@
  * zone, the path drawn back into a grid is exactly libqrencode's matrix
  * for the text (and leaves the quiet zone white), longer texts give
  * bigger symbols, the bytes are the same for the same text, and a text no
- * QR code holds fails the buffer.
+ * QR code holds fails the buffer.  render_qr_user(), the qr.svg route's
+ * body: the code of the right link, and its JSON errors (no admin_token,
+ * unknown user, index past the links or not a number, no host).
  */
 #include <check.h>
 
@@ -14,6 +16,8 @@
 #include <string.h>
 
 #include "../../admin/render_qr.h"
+#include "links.h"
+#include "testutil.h"
 
 #define LINK "tg://proxy?server=proxy.example.com&port=443&secret=" \
     "ee00112233445566778899aabbccddeeff7777772e676f6f676c652e636f6d"
@@ -186,6 +190,125 @@ START_TEST(test_qr_fails_cleanly)
 }
 END_TEST
 
+/* A config of one user (secure and tls links) inside a snapshot. */
+struct qr_fixture {
+    struct config_user u[2];
+    char *domains[1];
+    struct config cfg;
+    struct admin_snap s;
+};
+
+static void
+qr_fixture_init(struct qr_fixture *f, const char *token)
+{
+    memset(f, 0, sizeof(*f));
+    f->u[0].name = (char *)"alice";
+    f->u[1].name = (char *)"bob";
+    unhex("00112233445566778899aabbccddeeff", f->u[0].secret, 16);
+    unhex("ffeeddccbbaa99887766554433221100", f->u[1].secret, 16);
+    f->domains[0] = (char *)"www.example.com";
+    f->cfg = (struct config){
+        .path = (char *)"x.conf", .nusers = 2, .users = f->u,
+        .mode_secure = true, .mode_tls = true,
+        .tls_domain = (char *)"www.example.com",
+        .ntls_domains = 1, .tls_domains = f->domains,
+        .public_host = (char *)"203.0.113.5", .public_port = 443,
+        .listen_ipv4 = (char *)"0.0.0.0", .listen_ipv6 = (char *)"",
+        .admin_token = unconst(token),
+    };
+    f->s.cfg = &f->cfg;
+}
+
+/* user's link's body and status into *body (the caller frees it). */
+static unsigned
+qr_route(struct qr_fixture *f, const char *user, const char *link,
+    char **body)
+{
+    struct abuf b;
+    unsigned status;
+
+    abuf_init(&b);
+    status = render_qr_user(&b, &f->s, user, link);
+    ck_assert(!b.failed);
+    ck_assert_ptr_nonnull(b.p);
+    *body = b.p;
+    return status;
+}
+
+START_TEST(test_qr_route)
+{
+    static const char *const want[] = {
+        "tg://proxy?server=203.0.113.5&port=443&secret="
+        "ddffeeddccbbaa99887766554433221100",
+        "tg://proxy?server=203.0.113.5&port=443&secret="
+        "eeffeeddccbbaa998877665544332211007777772e6578616d706c652e636f6d",
+    };
+    struct qr_fixture f;
+    char *body, *svg;
+
+    qr_fixture_init(&f, "0123456789abcdef0123");
+    for (int i = 0; i < 2; i++) {
+        const char *arg = i == 0 ? NULL : "1";
+
+        ck_assert_int_eq(qr_route(&f, "bob", arg, &body), 200);
+        svg = svg_of(want[i]);
+        ck_assert_str_eq(body, svg);
+        free(svg);
+        free(body);
+    }
+    ck_assert_int_eq(qr_route(&f, "bob", "0", &body), 200);
+    svg = svg_of(want[0]);
+    ck_assert_str_eq(body, svg);
+    free(svg);
+    free(body);
+    /* alice's first link is not bob's. */
+    ck_assert_int_eq(qr_route(&f, "alice", NULL, &body), 200);
+    svg = svg_of(want[0]);
+    ck_assert_str_ne(body, svg);
+    free(svg);
+    free(body);
+}
+END_TEST
+
+START_TEST(test_qr_route_errors)
+{
+    static const struct {
+        const char *token, *user, *link;
+        unsigned status;
+        const char *has;
+    } cases[] = {
+        { "", "bob", NULL, 404, "\"no_links\"" },
+        { "", "bob", NULL, 404, "admin_token" },
+        { "", "nobody", NULL, 404, "\"no_links\"" },
+        { "0123456789abcdef0123", "nobody", NULL, 404, "\"not_found\"" },
+        { "0123456789abcdef0123", "bob", "2", 404, "no link of this index" },
+        { "0123456789abcdef0123", "bob", "9999", 404, "\"not_found\"" },
+        { "0123456789abcdef0123", "bob", "x", 400, "\"bad_request\"" },
+        { "0123456789abcdef0123", "bob", "-1", 400, "\"bad_request\"" },
+        { "0123456789abcdef0123", "bob", "", 400, "\"bad_request\"" },
+        { "0123456789abcdef0123", "bob", "1x", 400, "\"bad_request\"" },
+        { "0123456789abcdef0123", "bob", "12345", 400, "\"bad_request\"" },
+    };
+    struct qr_fixture f;
+    char *body;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        qr_fixture_init(&f, cases[i].token);
+        ck_assert_int_eq(qr_route(&f, cases[i].user, cases[i].link, &body),
+            cases[i].status);
+        ck_assert_msg(strncmp(body, "{\"error\":{\"code\":", 17) == 0 &&
+            strstr(body, cases[i].has) != NULL, "case %zu: %s", i, body);
+        free(body);
+    }
+    /* No host to put in the links. */
+    qr_fixture_init(&f, "0123456789abcdef0123");
+    f.cfg.public_host = (char *)"";
+    ck_assert_int_eq(qr_route(&f, "bob", NULL, &body), 404);
+    ck_assert_ptr_nonnull(strstr(body, "public_host"));
+    free(body);
+}
+END_TEST
+
 Suite *qr_suite(void);
 
 Suite *
@@ -198,6 +321,8 @@ qr_suite(void)
     tcase_add_test(tc, test_qr_matrix);
     tcase_add_test(tc, test_qr_grows_and_repeats);
     tcase_add_test(tc, test_qr_fails_cleanly);
+    tcase_add_test(tc, test_qr_route);
+    tcase_add_test(tc, test_qr_route_errors);
     suite_add_tcase(s, tc);
     return s;
 }
