@@ -62,6 +62,8 @@
  *   when neither public_host nor a non-wildcard listen address is set.
  *   Without admin_token configured: { "links_omitted": S, "users":
  *   [ USER ] } - no links, which carry the secrets.
+ *   Each link's QR code: GET /api/v1/users/NAME/qr.svg?link=I, I its
+ *   index in "links" (render_qr.h; its errors are JSON errors).
  *
  * GET /api/v1/workers
  * { "workers": [ WORKER ], "workers_expected": N, "workers_up": N,

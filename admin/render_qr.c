@@ -2,7 +2,8 @@
  * render_qr.c - QR codes as SVG (render_qr.h).  libqrencode does the
  * encoding (data, Reed-Solomon error correction, masking); this file only
  * draws its module matrix.  A row's run of dark modules is one subpath,
- * so a link's code is a few kilobytes.
+ * so a link's code is a few kilobytes.  render_qr_user() is the body of
+ * the qr.svg route: it picks the link from the snapshot's config.
  */
 #include "render_qr.h"
 
