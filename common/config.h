@@ -91,6 +91,20 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 char *config_file_text(const char *path, char *err, size_t errlen);
 struct config *config_parse_text(const char *path, const char *text,
     char *err, size_t errlen);
+/* path's own text (no users_file joined; nofollow: O_NOFOLLOW); NULL and
+ * err as for config_load(). */
+char *config_read_text(const char *path, int nofollow, char *err,
+    size_t errlen);
+/* text with the users file's text (from users_path) joined as
+ * config_file_text() joins it; free() it. */
+char *config_join_users(const char *text, const char *users_path,
+    const char *users);
+/*
+ * A users file holding users[0..n): each user's secret and the fields
+ * that differ from cfg's user_defaults, in the loader's syntax; free() it.
+ */
+char *config_users_text(const struct config *cfg,
+    const struct config_user *users, int n);
 /* Called for each restart-only key that a reload keeps: name, the
  * running value and the file's value, both formatted as in the file. */
 typedef void config_kept_fn(const char *key, const char *running,
