@@ -478,8 +478,8 @@ ck_is_user_name(const char *s)
  * instant whatever the server's time zone.  NULL if fine, else what is
  * wrong, to follow the quoted value in a message.
  */
-static const char *
-ck_parse_time(const char *v, int64_t *out)
+const char *
+config_parse_time(const char *v, int64_t *out)
 {
     static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
     static const int mdays[12] = {
@@ -552,7 +552,7 @@ ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
                 "\"YYYY-MM-DDTHH:MM:SSZ\", got %s", name,
                 ck_type_name(type));
         v = config_setting_get_string(s);
-        if (*v != '\0' && (why = ck_parse_time(v, &t)) != NULL)
+        if (*v != '\0' && (why = config_parse_time(v, &t)) != NULL)
             return ck_fail(c, s, "%s: '%s' %s", name, v, why);
         *(int64_t *)field = t;
         return 0;
