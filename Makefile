@@ -69,7 +69,8 @@ WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
-              admin/render_json.c admin/render_prom.c admin/render_html.c
+              admin/render_json.c admin/render_prom.c admin/render_html.c \
+              admin/json_in.c admin/users_api.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))

@@ -50,6 +50,7 @@
 #include "render_html.h"
 #include "render_json.h"
 #include "render_prom.h"
+#include "users_api.h"
 #include "admin_snap.h"
 
 #define ADMIN_CONN_LIMIT        64
@@ -325,6 +326,16 @@ static const struct route {
     { "/metrics",           ADMIN_GET,  CT_PROM,    route_metrics },
     { "/api/v1/stats",      ADMIN_GET,  CT_JSON,    route_stats },
     { "/api/v1/users",      ADMIN_GET,  CT_JSON,    route_users },
+    { "/api/v1/users",      ADMIN_POST, CT_JSON,    users_api_add },
+    { "/api/v1/users/*",    ADMIN_GET,  CT_JSON,    users_api_get },
+    { "/api/v1/users/*",    ADMIN_PATCH, CT_JSON,   users_api_patch },
+    { "/api/v1/users/*",    ADMIN_DELETE, CT_JSON,  users_api_delete },
+    { "/api/v1/users/*/disable", ADMIN_POST, CT_JSON, users_api_disable },
+    { "/api/v1/users/*/enable", ADMIN_POST, CT_JSON, users_api_enable },
+    { "/api/v1/users/*/rotate-secret", ADMIN_POST, CT_JSON,
+      users_api_rotate },
+    { "/api/v1/users/*/reset-quota", ADMIN_POST, CT_JSON,
+      users_api_reset_quota },
     { "/api/v1/workers",    ADMIN_GET,  CT_JSON,    route_workers },
     { "/healthz",           ADMIN_GET,  CT_JSON,    route_health },
 };
@@ -467,6 +478,52 @@ respond_route(struct MHD_Connection *conn, const struct route *rt,
     status = rt->render(&b, s, q);
     admin_snap_free(s);
     return respond(conn, status, rt->ctype, &b);
+}
+
+unsigned
+admin_with_snap(struct abuf *b, unsigned (*fn)(struct abuf *b,
+    const struct admin_snap *s, void *arg), void *arg)
+{
+    struct admin_snap *s;
+    unsigned status;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    s = admin_snap_take(st.a, (int64_t)time(NULL), mono_ms());
+    if (s == NULL) {
+        pthread_mutex_unlock(&st.cfg_lock);
+        b->failed = 1;
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    status = fn(b, s, arg);
+    admin_snap_free(s);
+    pthread_mutex_unlock(&st.cfg_lock);
+    return status;
+}
+
+uint64_t
+admin_generation(void)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    g = st.a->snap->generation;
+    pthread_mutex_unlock(&st.cfg_lock);
+    return g;
+}
+
+int
+admin_workers_at(uint64_t gen)
+{
+    const struct stats_region *r = st.a->stats;
+
+    for (int i = 0; i < STATS_MAX_WORKERS; i++) {
+        const struct stats_worker *w = &r->workers[i];
+
+        if (atomic_load(&w->state) == STATS_WORKER_RUNNING &&
+            atomic_load(&w->pid) != 0 && atomic_load(&w->generation) < gen)
+            return 0;
+    }
+    return 1;
 }
 
 /* --- access control --------------------------------------------------- */
@@ -885,6 +942,10 @@ admin_ctl(struct admin_ctx *a)
     int fd, r, nwhite;
 
     while ((r = ctl_recv(a->ctl_fd, &m, &fd)) == 1) {
+        if (m.type == CTL_USERS_DONE && fd >= 0) {
+            users_api_done(&m, fd);
+            continue;
+        }
         if (m.type != CTL_CONFIG || fd < 0) {
             log_warnx("control message of type %u ignored", m.type);
             if (fd >= 0)
@@ -998,6 +1059,7 @@ admin_main(struct admin_ctx *a)
     if (st.nwhite < 0)
         fatalx("out of memory for admin_whitelist");
     sampler_start();                    /* before any request can come */
+    users_api_init(a->ctl_fd);
     d = admin_listen(a);
     log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
         a->cfg->admin_token[0] != '\0' ? " (bearer token)" : "",
