@@ -195,8 +195,10 @@ rd_value(struct rd *r, struct json_in_member *m)
         if (r->p < r->end && (*r->p == '.' || *r->p == 'e' ||
             *r->p == 'E' || (*r->p >= '0' && *r->p <= '9')))
             return rd_fail(r, "only integers are taken");
-        if ((num[0] == '0' && n > 1) || (num[0] == '-' && (n == 1 ||
-            (num[1] == '0' && n > 2))))
+        if (num[n - 1] == '-' || strchr(num + 1, '-') != NULL)
+            return rd_fail(r, "a misplaced '-'");
+        if ((num[0] == '0' && n > 1) || (num[0] == '-' && num[1] == '0' &&
+            n > 2))
             return rd_fail(r, "a number with a leading zero");
         errno = 0;
         m->num = strtoll(num, &e, 10);
