@@ -806,7 +806,7 @@ admin_route(struct MHD_Connection *conn, const char *url, const char *method,
     if (st.a->cfg->admin_token[0] == '\0')
         return respond_api_error(conn, MHD_HTTP_FORBIDDEN, "no_admin_token",
             "writes need admin_token set in the config");
-    if (q.method != ADMIN_DELETE && !body_is_json(conn))
+    if (has_body(conn) && !body_is_json(conn))
         return respond_api_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type", "the body must be application/json");
     if ((up = calloc(1, sizeof(*up))) == NULL)
