@@ -223,7 +223,8 @@ FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster -Iadmin
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
-                $(FUZZ_DIR)/obj/master/tlsprobe.o $(FUZZ_DIR)/obj/admin/access.o
+                $(FUZZ_DIR)/obj/master/tlsprobe.o $(FUZZ_DIR)/obj/admin/access.o \
+                $(FUZZ_DIR)/obj/admin/json_in.o
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -232,7 +233,8 @@ $(FUZZ_DIR)/obj/%.o: %.c
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	@echo "  LD      $@"
-	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	@# Only the sources and objects: its .d adds the headers it read.
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) \
 	    $(shell pkg-config --libs $(PKGS))
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

@@ -1177,7 +1177,22 @@ ck_read_file(struct ck_ctx *c, const char *path, int flags)
  * (which read no file) get the users too and a problem in them is told
  * at its line of the users file.
  */
-#define CK_USERS_MARK   "#@telemt users_file "
+#define CK_USERS_MARK   CONFIG_USERS_MARK
+
+/* A file's text may not hold the mark; 0, or -1 with the error in c. */
+static int
+ck_no_mark(struct ck_ctx *c, const char *text)
+{
+    const char *m = strstr(text, CK_USERS_MARK);
+    int line = 1;
+
+    if (m == NULL)
+        return 0;
+    for (const char *p = text; p < m; p++)
+        line += *p == '\n';
+    return ck_fail_line(c, line, "'%s' is reserved for telemt's own use",
+        CK_USERS_MARK);
+}
 
 char *
 config_file_text(const char *path, char *err, size_t errlen)
@@ -1193,6 +1208,10 @@ config_file_text(const char *path, char *err, size_t errlen)
     c.errlen = errlen;
     if ((text = ck_read_file(&c, path, 0)) == NULL)
         return NULL;
+    if (ck_no_mark(&c, text) != 0) {
+        free(text);
+        return NULL;
+    }
     /* Only users_file is looked at here; the parse checks the rest. */
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE ||
@@ -1203,6 +1222,10 @@ config_file_text(const char *path, char *err, size_t errlen)
     }
     c.path = ufile;
     users = ck_read_file(&c, ufile, O_NOFOLLOW);
+    if (users != NULL && ck_no_mark(&c, users) != 0) {
+        free(users);
+        users = NULL;
+    }
     if (users == NULL) {
         config_destroy(&lc);
         free(text);

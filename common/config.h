@@ -94,6 +94,12 @@ struct config *config_parse_text(const char *path, const char *text,
 /* An RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" into *out; NULL, or why
  * it is not one ("is not a valid date and time"). */
 const char *config_parse_time(const char *v, int64_t *out);
+/*
+ * Where config_file_text() joins users_file's text, a line of its own;
+ * no file may hold it (config_file_text() refuses one that does), so
+ * config_parse_text() takes it only as config_file_text() wrote it.
+ */
+#define CONFIG_USERS_MARK       "#@telemt users_file "
 /* path's own text (no users_file joined; nofollow: O_NOFOLLOW); NULL and
  * err as for config_load(). */
 char *config_read_text(const char *path, int nofollow, char *err,
