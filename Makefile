@@ -261,7 +261,7 @@ fuzz-smoke:
 TSAN_DIR       := build-tsan
 TSAN_SCENARIOS := t_concurrent t_idle t_reload t_flood t_limits t_peraddr \
                   t_stop t_respawn t_modes t_tls t_hostile t_replay \
-                  t_admin_life t_upgrade
+                  t_admin_life t_upgrade t_users t_users_api
 tsan:
 	$(MAKE) --no-print-directory O=$(TSAN_DIR) TSAN=1 $(TSAN_DIR)/telemt \
 	    $(TSAN_DIR)/tests/tools/fakedc $(TSAN_DIR)/tests/tools/mtclient \
