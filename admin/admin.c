@@ -51,6 +51,7 @@
 #include "render_json.h"
 #include "render_prom.h"
 #include "render_qr.h"
+#include "users_api.h"
 #include "admin_snap.h"
 
 #define ADMIN_CONN_LIMIT        64
@@ -335,9 +336,19 @@ static const struct route {
     { "/metrics",           ADMIN_GET,  CT_PROM,    route_metrics },
     { "/api/v1/stats",      ADMIN_GET,  CT_JSON,    route_stats },
     { "/api/v1/users",      ADMIN_GET,  CT_JSON,    route_users },
+    { "/api/v1/users",      ADMIN_POST, CT_JSON,    users_api_add },
+    { "/api/v1/users/*",    ADMIN_GET,  CT_JSON,    users_api_get },
+    { "/api/v1/users/*",    ADMIN_PATCH, CT_JSON,   users_api_patch },
+    { "/api/v1/users/*",    ADMIN_DELETE, CT_JSON,  users_api_delete },
+    { "/api/v1/users/*/disable", ADMIN_POST, CT_JSON, users_api_disable },
+    { "/api/v1/users/*/enable", ADMIN_POST, CT_JSON, users_api_enable },
+    { "/api/v1/users/*/rotate-secret", ADMIN_POST, CT_JSON,
+      users_api_rotate },
+    { "/api/v1/users/*/reset-quota", ADMIN_POST, CT_JSON,
+      users_api_reset_quota },
+    { "/api/v1/users/*/qr.svg", ADMIN_GET, CT_SVG,  route_user_qr },
     { "/api/v1/workers",    ADMIN_GET,  CT_JSON,    route_workers },
     { "/healthz",           ADMIN_GET,  CT_JSON,    route_health },
-    { "/api/v1/users/*/qr.svg", ADMIN_GET, CT_SVG,  route_user_qr },
 };
 
 /* 1 if url matches pattern, a "*" segment copied into name (a user
@@ -481,6 +492,52 @@ respond_route(struct MHD_Connection *conn, const struct route *rt,
      * (an SVG route's 404). */
     return respond(conn, status, status >= 400 && status < 500 ? CT_JSON :
         rt->ctype, &b);
+}
+
+unsigned
+admin_with_snap(struct abuf *b, unsigned (*fn)(struct abuf *b,
+    const struct admin_snap *s, void *arg), void *arg)
+{
+    struct admin_snap *s;
+    unsigned status;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    s = admin_snap_take(st.a, (int64_t)time(NULL), mono_ms());
+    if (s == NULL) {
+        pthread_mutex_unlock(&st.cfg_lock);
+        b->failed = 1;
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    status = fn(b, s, arg);
+    admin_snap_free(s);
+    pthread_mutex_unlock(&st.cfg_lock);
+    return status;
+}
+
+uint64_t
+admin_generation(void)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    g = st.a->snap->generation;
+    pthread_mutex_unlock(&st.cfg_lock);
+    return g;
+}
+
+int
+admin_workers_at(uint64_t gen)
+{
+    const struct stats_region *r = st.a->stats;
+
+    for (int i = 0; i < STATS_MAX_WORKERS; i++) {
+        const struct stats_worker *w = &r->workers[i];
+
+        if (atomic_load(&w->state) == STATS_WORKER_RUNNING &&
+            atomic_load(&w->pid) != 0 && atomic_load(&w->generation) < gen)
+            return 0;
+    }
+    return 1;
 }
 
 /* --- access control --------------------------------------------------- */
@@ -763,7 +820,7 @@ admin_route(struct MHD_Connection *conn, const char *url, const char *method,
     if (st.a->cfg->admin_token[0] == '\0')
         return respond_api_error(conn, MHD_HTTP_FORBIDDEN, "no_admin_token",
             "writes need admin_token set in the config");
-    if (q.method != ADMIN_DELETE && !body_is_json(conn))
+    if (has_body(conn) && !body_is_json(conn))
         return respond_api_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type", "the body must be application/json");
     if ((up = calloc(1, sizeof(*up))) == NULL)
@@ -899,6 +956,10 @@ admin_ctl(struct admin_ctx *a)
     int fd, r, nwhite;
 
     while ((r = ctl_recv(a->ctl_fd, &m, &fd)) == 1) {
+        if (m.type == CTL_USERS_DONE && fd >= 0) {
+            users_api_done(&m, fd);
+            continue;
+        }
         if (m.type != CTL_CONFIG || fd < 0) {
             log_warnx("control message of type %u ignored", m.type);
             if (fd >= 0)
@@ -1012,6 +1073,7 @@ admin_main(struct admin_ctx *a)
     if (st.nwhite < 0)
         fatalx("out of memory for admin_whitelist");
     sampler_start();                    /* before any request can come */
+    users_api_init(a->ctl_fd);
     d = admin_listen(a);
     log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
         a->cfg->admin_token[0] != '\0' ? " (bearer token)" : "",

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "links.h"
+#include "util.h"
 
 void
 abuf_json_str(struct abuf *b, const char *s)
@@ -303,6 +304,33 @@ json_link(void *arg, const struct proxy_link *l)
     abuf_printf(j->b, ",\"tg\":\"%s\",\"tme\":\"%s\"}", l->tg, l->tme);
 }
 
+/* User i, with its secret and links if with_secrets. */
+static void
+json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets)
+{
+    struct json_links_arg j = { b, 0 };
+    char hex[2 * SECRET_LEN + 1];
+    int rc;
+
+    abuf_puts(b, "{");
+    json_user_fields(b, &s->users[i]);
+    if (!with_secrets) {
+        abuf_puts(b, "}");
+        return;
+    }
+    hex_encode(s->cfg->users[i].secret, SECRET_LEN, hex);
+    abuf_printf(b, ",\"secret\":\"%s\",\"links\":[", hex);
+    rc = links_each(s->cfg, i, json_link, &j);
+    abuf_puts(b, "]");
+    if (rc == LINKS_NO_HOST)
+        abuf_puts(b, ",\"links_error\":\"set public_host\"");
+    else if (rc != 0)
+        abuf_puts(b, ",\"links_error\":\"public_host or tls_domain "
+            "too long for a link\"");
+    abuf_puts(b, "}");
+}
+
 void
 render_json_users(struct abuf *b, const struct admin_snap *s,
     int with_secrets)
@@ -313,26 +341,19 @@ render_json_users(struct abuf *b, const struct admin_snap *s,
             "\",");
     abuf_puts(b, "\"users\":[");
     for (int i = 0; i < s->nusers; i++) {
-        struct json_links_arg j = { b, 0 };
-        int rc;
-
-        abuf_puts(b, i ? ",{" : "{");
-        json_user_fields(b, &s->users[i]);
-        if (!with_secrets) {
-            abuf_puts(b, "}");
-            continue;
-        }
-        abuf_puts(b, ",\"links\":[");
-        rc = links_each(s->cfg, i, json_link, &j);
-        abuf_puts(b, "]");
-        if (rc == LINKS_NO_HOST)
-            abuf_puts(b, ",\"links_error\":\"set public_host\"");
-        else if (rc != 0)
-            abuf_puts(b, ",\"links_error\":\"public_host or tls_domain "
-                "too long for a link\"");
-        abuf_puts(b, "}");
+        if (i > 0)
+            abuf_puts(b, ",");
+        json_user(b, s, i, with_secrets);
     }
     abuf_puts(b, "]}\n");
+}
+
+void
+render_json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets)
+{
+    json_user(b, s, i, with_secrets);
+    abuf_puts(b, "\n");
 }
 
 void

@@ -97,6 +97,9 @@ void render_json_stats(struct abuf *b, const struct admin_snap *s,
     "admin_token is set and sent; telemt --links prints them"
 void render_json_users(struct abuf *b, const struct admin_snap *s,
     int with_secrets);
+/* One user (config index i) as in /api/v1/users, for the users API. */
+void render_json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets);
 /* The /api/v1/workers body. */
 void render_json_workers(struct abuf *b, const struct admin_snap *s);
 /* An API error: {"error": {"code": CODE, "message": MESSAGE}}. */

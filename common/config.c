@@ -478,8 +478,8 @@ ck_is_user_name(const char *s)
  * instant whatever the server's time zone.  NULL if fine, else what is
  * wrong, to follow the quoted value in a message.
  */
-static const char *
-ck_parse_time(const char *v, int64_t *out)
+const char *
+config_parse_time(const char *v, int64_t *out)
 {
     static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
     static const int mdays[12] = {
@@ -552,7 +552,7 @@ ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
                 "\"YYYY-MM-DDTHH:MM:SSZ\", got %s", name,
                 ck_type_name(type));
         v = config_setting_get_string(s);
-        if (*v != '\0' && (why = ck_parse_time(v, &t)) != NULL)
+        if (*v != '\0' && (why = config_parse_time(v, &t)) != NULL)
             return ck_fail(c, s, "%s: '%s' %s", name, v, why);
         *(int64_t *)field = t;
         return 0;
@@ -1177,7 +1177,22 @@ ck_read_file(struct ck_ctx *c, const char *path, int flags)
  * (which read no file) get the users too and a problem in them is told
  * at its line of the users file.
  */
-#define CK_USERS_MARK   "#@telemt users_file "
+#define CK_USERS_MARK   CONFIG_USERS_MARK
+
+/* A file's text may not hold the mark; 0, or -1 with the error in c. */
+static int
+ck_no_mark(struct ck_ctx *c, const char *text)
+{
+    const char *m = strstr(text, CK_USERS_MARK);
+    int line = 1;
+
+    if (m == NULL)
+        return 0;
+    for (const char *p = text; p < m; p++)
+        line += *p == '\n';
+    return ck_fail_line(c, line, "'%s' is reserved for telemt's own use",
+        CK_USERS_MARK);
+}
 
 char *
 config_file_text(const char *path, char *err, size_t errlen)
@@ -1186,7 +1201,6 @@ config_file_text(const char *path, char *err, size_t errlen)
     char *text, *users, *all;
     const char *ufile = NULL;
     config_t lc;
-    size_t n;
 
     memset(&c, 0, sizeof(c));
     c.path = path;
@@ -1194,6 +1208,10 @@ config_file_text(const char *path, char *err, size_t errlen)
     c.errlen = errlen;
     if ((text = ck_read_file(&c, path, 0)) == NULL)
         return NULL;
+    if (ck_no_mark(&c, text) != 0) {
+        free(text);
+        return NULL;
+    }
     /* Only users_file is looked at here; the parse checks the rest. */
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE ||
@@ -1204,19 +1222,126 @@ config_file_text(const char *path, char *err, size_t errlen)
     }
     c.path = ufile;
     users = ck_read_file(&c, ufile, O_NOFOLLOW);
+    if (users != NULL && ck_no_mark(&c, users) != 0) {
+        free(users);
+        users = NULL;
+    }
     if (users == NULL) {
         config_destroy(&lc);
         free(text);
         return NULL;
     }
-    n = strlen(text) + strlen(CK_USERS_MARK) + strlen(ufile) + strlen(users)
-        + 4;
-    all = xmalloc(n);
-    snprintf(all, n, "%s\n%s%s\n%s", text, CK_USERS_MARK, ufile, users);
+    all = config_join_users(text, ufile, users);
     config_destroy(&lc);
     free(text);
     free(users);
     return all;
+}
+
+char *
+config_read_text(const char *path, int nofollow, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    return ck_read_file(&c, path, nofollow ? O_NOFOLLOW : 0);
+}
+
+char *
+config_join_users(const char *text, const char *users_path,
+    const char *users)
+{
+    size_t n = strlen(text) + strlen(CK_USERS_MARK) + strlen(users_path) +
+        strlen(users) + 4;
+    char *all = xmalloc(n);
+
+    snprintf(all, n, "%s\n%s%s\n%s", text, CK_USERS_MARK, users_path, users);
+    return all;
+}
+
+/* Append printf text to the growing *buf (of *len bytes, *cap room). */
+static void __attribute__((format(printf, 4, 5)))
+ck_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < *cap - *len)
+            break;
+        *cap = *cap * 2 + (size_t)(n > 0 ? n : 0);
+        if ((p = realloc(*buf, *cap)) == NULL)
+            fatalx("out of memory");
+        *buf = p;
+    }
+    *len += (size_t)n;
+}
+
+/* One per-user field, written the way the loader reads it, when it
+ * differs from the default d; by its CONFIG_USER_FIELDS type. */
+static void
+ck_write_BOOL(char **b, size_t *l, size_t *c, const char *name, bool v,
+    bool d)
+{
+    if (v != d)
+        ck_append(b, l, c, " %s = %s;", name, v ? "true" : "false");
+}
+
+static void
+ck_write_COUNT(char **b, size_t *l, size_t *c, const char *name, int64_t v,
+    int64_t d)
+{
+    if (v != d)
+        ck_append(b, l, c, " %s = %lld%s;", name, (long long)v,
+            v > INT32_MAX || v < INT32_MIN ? "L" : "");
+}
+
+static void
+ck_write_TIME(char **b, size_t *l, size_t *c, const char *name, int64_t v,
+    int64_t d)
+{
+    char when[32] = "";
+    time_t t = (time_t)v;
+    struct tm tm;
+
+    if (v == d)
+        return;
+    if (v != 0 && gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ck_append(b, l, c, " %s = \"%s\";", name, when);
+}
+
+char *
+config_users_text(const struct config *cfg, const struct config_user *users,
+    int n)
+{
+    const struct config_user *d = &cfg->user_defaults;
+    size_t len = 0, cap = 4096;
+    char *b = xmalloc(cap), hex[2 * SECRET_LEN + 1];
+
+    b[0] = '\0';
+    ck_append(&b, &len, &cap, "# written by telemt (the users API); "
+        "edits are kept, comments are not\nusers = {\n");
+    for (int i = 0; i < n; i++) {
+        const struct config_user *u = &users[i];
+
+        hex_encode(u->secret, SECRET_LEN, hex);
+        ck_append(&b, &len, &cap, "  %s = { secret = \"%s\";", u->name, hex);
+#define X(name, type, field, min, max, def, help) \
+        ck_write_##type(&b, &len, &cap, name, u->field, d->field);
+        CONFIG_USER_FIELDS(X)
+#undef X
+        ck_append(&b, &len, &cap, " };\n");
+    }
+    ck_append(&b, &len, &cap, "};\n");
+    return b;
 }
 
 /*

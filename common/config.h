@@ -91,6 +91,29 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 char *config_file_text(const char *path, char *err, size_t errlen);
 struct config *config_parse_text(const char *path, const char *text,
     char *err, size_t errlen);
+/* An RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" into *out; NULL, or why
+ * it is not one ("is not a valid date and time"). */
+const char *config_parse_time(const char *v, int64_t *out);
+/*
+ * Where config_file_text() joins users_file's text, a line of its own;
+ * no file may hold it (config_file_text() refuses one that does), so
+ * config_parse_text() takes it only as config_file_text() wrote it.
+ */
+#define CONFIG_USERS_MARK       "#@telemt users_file "
+/* path's own text (no users_file joined; nofollow: O_NOFOLLOW); NULL and
+ * err as for config_load(). */
+char *config_read_text(const char *path, int nofollow, char *err,
+    size_t errlen);
+/* text with the users file's text (from users_path) joined as
+ * config_file_text() joins it; free() it. */
+char *config_join_users(const char *text, const char *users_path,
+    const char *users);
+/*
+ * A users file holding users[0..n): each user's secret and the fields
+ * that differ from cfg's user_defaults, in the loader's syntax; free() it.
+ */
+char *config_users_text(const struct config *cfg,
+    const struct config_user *users, int n);
 /* Called for each restart-only key that a reload keeps: name, the
  * running value and the file's value, both formatted as in the file. */
 typedef void config_kept_fn(const char *key, const char *running,

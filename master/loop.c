@@ -162,5 +162,6 @@ master_loop(struct master *m)
             upgrade_start(m);
         spawn_due(m);
         quota_tick(m);
+        users_edit_poll(m);
     }
 }

@@ -127,6 +127,17 @@ int master_loop(struct master *m);
  * else hand it to every worker over its control channel.
  */
 void reload_run(struct master *m);
+/*
+ * reload.c: put n, parsed from text, in place of the running config as a
+ * reload does (the workers and the admin get text); frees text.
+ */
+void reload_apply(struct master *m, char *text, struct config *n);
+/*
+ * users_edit.c: take the users API's writes the admin process sent
+ * (CTL_USERS), apply each through users_file and an in-place reload,
+ * and answer it (CTL_USERS_DONE).  Each loop round.
+ */
+void users_edit_poll(struct master *m);
 /* reload.c: map users to region slots and mark who is configured. */
 void reload_user_slots(struct master *m);
 /* upgrade.c: SIGUSR2: start the binary at m->exe with our sockets. */

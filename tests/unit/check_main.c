@@ -22,6 +22,7 @@ Suite *handoff_rec_suite(void);
 Suite *relay_suite(void);
 Suite *srcguard_suite(void);
 Suite *userlim_suite(void);
+Suite *json_in_suite(void);
 Suite *admin_access_suite(void);
 Suite *qr_suite(void);
 
@@ -45,6 +46,7 @@ main(void)
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, srcguard_suite());
     srunner_add_suite(sr, userlim_suite());
+    srunner_add_suite(sr, json_in_suite());
     srunner_add_suite(sr, admin_access_suite());
     srunner_add_suite(sr, qr_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -352,7 +352,8 @@ START_TEST(test_users_json)
     render_json_users(&b, s, 1);
     ck_assert_int_eq(b.failed, 0);
     ck_assert_has(b.p, "{\"users\":[{\"name\":\"alice\",\"active\":3,");
-    ck_assert_has(b.p, "\"conns\":2,\"ips\":0},\"links\":[{\"mode\":"
+    ck_assert_has(b.p, "\"conns\":2,\"ips\":0},\"secret\":"
+        "\"00112233445566778899aabbccddeeff\",\"links\":[{\"mode\":"
         "\"classic\",\"tg\":\"tg://proxy?server=proxy.example.net&port=8443"
         "&secret=00112233445566778899aabbccddeeff\",\"tme\":\"https://t.me/"
         "proxy?server=proxy.example.net&port=8443&secret="
@@ -388,7 +389,8 @@ START_TEST(test_users_json)
     f.cfg.listen_ipv4 = (char *)"0.0.0.0";
     f.cfg.listen_ipv6 = (char *)"::";
     render_json_users(&b, s, 1);
-    ck_assert_has(b.p, "\"ips\":0},\"links\":[],"
+    ck_assert_has(b.p, "\"ips\":0},\"secret\":"
+        "\"00112233445566778899aabbccddeeff\",\"links\":[],"
         "\"links_error\":\"set public_host\"},{\"name\":\"bob\"");
     check_json_parses(b.p);
     abuf_free(&b);

@@ -944,6 +944,103 @@ collect_bad(void)
     qsort(bad_names, (size_t)nbad, sizeof(*bad_names), cmp_names);
 }
 
+/* users_file: its users joined, its problems at its own lines, nothing
+ * else allowed in it, the mark refused in either file, and the writer's
+ * output read back to the same users. */
+START_TEST(test_users_file)
+{
+    char upath[] = "/tmp/test_users_XXXXXX", main[600], err[CONFIG_ERR_LEN];
+    char want[CONFIG_ERR_LEN + 64], *text;
+    struct config *cfg, *again;
+    FILE *fp;
+    int fd;
+
+    fd = mkstemp(upath);
+    ck_assert_int_ne(fd, -1);
+    fp = fdopen(fd, "w");
+    fputs("users = {\n  alice = \"00112233445566778899aabbccddeeff\";\n"
+        "  bob = { secret = \"fedcba9876543210fedcba9876543210\";\n"
+        "          max_tcp_conns = 4; expiration = \"2027-03-01T00:00:00Z\"; };\n"
+        "};\n", fp);
+    fclose(fp);
+    snprintf(main, sizeof(main), "port = 8443;\n"
+        "modes = { classic = true; tls = false; };\n"
+        "users_file = \"%s\";\n"
+        "user_defaults = { max_unique_ips = 2; };\n", upath);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->nusers, 2);
+    ck_assert_str_eq(cfg->users[1].name, "bob");
+    ck_assert_int_eq(cfg->users[1].max_tcp_conns, 4);
+    ck_assert_int_eq(cfg->users[1].max_unique_ips, 2);
+    /* What the users API writes reads back to the same users. */
+    text = config_users_text(cfg, cfg->users, cfg->nusers);
+    ck_assert_ptr_null(strstr(text, "max_unique_ips"));
+    fp = fopen(upath, "w");
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    {
+        char mpath[64];
+
+        again = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_msg(again != NULL, "%s", err);
+    ck_assert_int_eq(again->nusers, 2);
+    ck_assert_int_eq(again->users[1].max_tcp_conns, 4);
+    ck_assert_int_eq(again->users[1].expiration, cfg->users[1].expiration);
+    ck_assert_int_eq(memcmp(again->users[1].secret, cfg->users[1].secret,
+        SECRET_LEN), 0);
+    config_free(again);
+    config_free(cfg);
+
+    /* A problem in it is told at its own line; other keys are refused. */
+    fp = fopen(upath, "w");
+    fputs("users = {\n  alice = \"00112233445566778899aabbccddeeff\";\n"
+        "  bob = { secret = \"fedcba9876543210fedcba9876543210\"; "
+        "max_tcp_conns = -1; };\n};\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof(want), "%s:3: users.bob.max_tcp_conns: -1 is out "
+        "of range 0..1000000", upath);
+    ck_assert_str_eq(err, want);
+    fp = fopen(upath, "w");
+    fputs("users = { alice = \"00112233445566778899aabbccddeeff\"; };\n"
+        "workers = 3;\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof(want), "%s:2: workers: only users belongs in "
+        "users_file", upath);
+    ck_assert_str_eq(err, want);
+    fp = fopen(upath, "w");
+    fputs("users = { alice = \"00112233445566778899aabbccddeeff\"; };\n"
+        CONFIG_USERS_MARK "/etc/x\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    ck_assert_ptr_nonnull(strstr(err, "is reserved for telemt's own use"));
+    unlink(upath);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -972,6 +1069,7 @@ config_suite(void)
     tcase_add_test(tc, test_print_keys);
     tcase_add_test(tc, test_keep_restart);
     tcase_add_test(tc, test_parse_text);
+    tcase_add_test(tc, test_users_file);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
