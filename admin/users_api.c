@@ -214,6 +214,7 @@ api_write(struct abuf *b, const struct admin_req *q, const char *op,
 {
     struct json_in *j = NULL;
     char req[API_REQ_MAX], err[160], uname[STATS_USER_NAME];
+    struct abuf last;
     unsigned status = 0;
 
     snprintf(uname, sizeof(uname), "%s", name != NULL ? name : "");
@@ -270,8 +271,17 @@ api_write(struct abuf *b, const struct admin_req *q, const char *op,
     snprintf(req + strlen(req), sizeof(req) - strlen(req), "name %s\n%s",
         uname, set_enabled != NULL ? set_enabled : "");
 
+    /* A deleted user's answer is its last state, taken before. */
+    abuf_init(&last);
+    if (strcmp(op, "delete") == 0 &&
+        (status = admin_with_snap(&last, api_render_user, uname)) != 200) {
+        abuf_add(b, last.p != NULL ? last.p : "", last.len);
+        abuf_free(&last);
+        return status;
+    }
     pthread_mutex_lock(&api.lock);
     if (api_ask(req) != 0) {
+        abuf_free(&last);
         pthread_mutex_unlock(&api.lock);
         return api_error(b, 503, "master_unavailable", "the master did not "
             "answer in time");
@@ -280,6 +290,7 @@ api_write(struct abuf *b, const struct admin_req *q, const char *op,
     if (status >= 300) {
         render_json_error(b, api.code, api.message);
         pthread_mutex_unlock(&api.lock);
+        abuf_free(&last);
         return status;
     }
     if (api_wait_live(api.generation) != 0)
@@ -289,7 +300,11 @@ api_write(struct abuf *b, const struct admin_req *q, const char *op,
     if (strcmp(op, "delete") == 0) {
         abuf_puts(b, "{\"deleted\":");
         abuf_json_str(b, uname);
+        abuf_puts(b, ",\"user\":");
+        abuf_add(b, last.p != NULL ? last.p : "null\n", last.p != NULL ?
+            last.len - 1 : 4);          /* without its newline */
         abuf_puts(b, "}\n");
+        abuf_free(&last);
         return status;
     }
     {

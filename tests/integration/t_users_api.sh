@@ -187,6 +187,9 @@ served "$DAVE2" "dave after reset-quota"
 api DELETE /api/v1/users/carol
 expect 200 "" "delete carol"
 assert_eq "$(jfield '["deleted"]')" carol "deleted"
+assert_eq "$(jfield '["user"]["name"]')" carol "the deleted user's last state"
+assert_eq "$(jfield '["user"]["connections"] > 0')" True \
+    "the deleted user's usage"
 refused "$CAROL" "carol, deleted"
 api GET /api/v1/users/carol
 expect 404 not_found "GET carol after the delete"
