@@ -28,15 +28,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v curl >/dev/null || skip "curl is not installed"
-CC=${CC:-cc}
-command -v "$CC" >/dev/null || skip "no C compiler for the clock shim"
-"$CC" -shared -fPIC -O2 -o "$TEST_DIR/clockstep.so" \
-    "$(dirname "${BASH_SOURCE[0]}")/clockstep.c" -ldl ||
-    die "cannot build the shim"
-off=$TEST_DIR/clock.offset
-echo 0 >"$off"
-export CLOCKSTEP_FILE=$off
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+clockstep_setup
 
 CONNS=c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0
 IPS=1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a
