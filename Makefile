@@ -20,7 +20,7 @@ O       ?= build
 SAN     ?= 0
 TSAN    ?= 0
 CC      ?= cc
-PKGS    := libcrypto libconfig libmicrohttpd
+PKGS    := libcrypto libconfig libmicrohttpd libqrencode
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -59,15 +59,18 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/crypto.c common/obfs2.c common/faketls.c common/tlsrec.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
-              common/inherit.c common/handoff_rec.c common/srcguard.c
+              common/inherit.c common/handoff_rec.c common/srcguard.c \
+              common/userlim.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
-              master/reload.c master/upgrade.c
+              master/reload.c master/upgrade.c master/quota.c \
+              master/users_edit.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
-              admin/render_json.c admin/render_prom.c admin/render_html.c
+              admin/render_json.c admin/render_prom.c admin/render_html.c \
+              admin/json_in.c admin/users_api.c admin/render_qr.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
 TOOLS      := fakedc mtclient
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
@@ -139,7 +142,8 @@ UNIT_COMMON := $(filter-out $(O)/common/replay.o,$(COMMON_OBJ)) \
                $(O)/tests/unit/hooks/replay.o
 $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
-        $(O)/admin/render_prom.o $(O)/admin/access.o \
+        $(O)/admin/render_prom.o $(O)/admin/access.o $(O)/admin/json_in.o \
+        $(O)/admin/render_qr.o \
         $(O)/worker/relay.o $(O)/worker/threads.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
@@ -220,7 +224,8 @@ FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Icommon -Imaster -Iadmin
                 -fsanitize=address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJ     := $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) \
-                $(FUZZ_DIR)/obj/master/tlsprobe.o $(FUZZ_DIR)/obj/admin/access.o
+                $(FUZZ_DIR)/obj/master/tlsprobe.o $(FUZZ_DIR)/obj/admin/access.o \
+                $(FUZZ_DIR)/obj/admin/json_in.o
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -229,7 +234,8 @@ $(FUZZ_DIR)/obj/%.o: %.c
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	@echo "  LD      $@"
-	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	@# Only the sources and objects: its .d adds the headers it read.
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) \
 	    $(shell pkg-config --libs $(PKGS))
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -256,7 +262,7 @@ fuzz-smoke:
 TSAN_DIR       := build-tsan
 TSAN_SCENARIOS := t_concurrent t_idle t_reload t_flood t_limits t_peraddr \
                   t_stop t_respawn t_modes t_tls t_hostile t_replay \
-                  t_admin_life t_upgrade
+                  t_admin_life t_upgrade t_users t_users_api
 tsan:
 	$(MAKE) --no-print-directory O=$(TSAN_DIR) TSAN=1 $(TSAN_DIR)/telemt \
 	    $(TSAN_DIR)/tests/tools/fakedc $(TSAN_DIR)/tests/tools/mtclient \

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "admin_req.h"
 #include "ctl.h"
 #include "log.h"
 #include "util.h"
@@ -49,6 +50,8 @@
 #include "render_html.h"
 #include "render_json.h"
 #include "render_prom.h"
+#include "render_qr.h"
+#include "users_api.h"
 #include "admin_snap.h"
 
 #define ADMIN_CONN_LIMIT        64
@@ -56,11 +59,15 @@
 #define ADMIN_CONN_MEMORY       (32 * 1024)     /* headers beyond: 431 */
 #define ADMIN_DRAIN_MS          1000    /* requests in progress at a stop */
 #define ADMIN_REAP_MS           250     /* how often request timeouts are checked */
+#define ADMIN_BODY_MAX          65536   /* a write's body, at most */
+#define STR_(x)                 #x
+#define STR(x)                  STR_(x)
 
 #define CT_JSON         "application/json"
 #define CT_PROM         "text/plain; version=0.0.4; charset=utf-8"
 #define CT_HTML         "text/html; charset=utf-8"
 #define CT_TEXT         "text/plain; charset=utf-8"
+#define CT_SVG          "image/svg+xml"
 
 static struct admin_state {
     /* The config requests see: replaced by the main thread at a reload,
@@ -96,6 +103,18 @@ static struct admin_state {
     pthread_mutex_t log_lock;
     struct log_rl rl_refused, rl_mhd, rl_cut;
 } st;
+
+/* *con_cls once a request is answered. */
+static int answered;
+
+/* A write's body while it arrives: *con_cls until it is all in. */
+struct upload {
+    const struct route *rt;             /* the write's route */
+    struct admin_req q;
+    char *p;
+    size_t len;
+    int too_big;
+};
 
 /* --- history ---------------------------------------------------------- */
 
@@ -218,8 +237,6 @@ respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
             "Bearer realm=\"telemt\"");
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     if (status == MHD_HTTP_CONTENT_TOO_LARGE)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     ret = MHD_queue_response(conn, status, r);
@@ -241,18 +258,21 @@ respond_text(struct MHD_Connection *conn, unsigned status, const char *text)
 /* --- routes ----------------------------------------------------------- */
 
 /* The body of a route, from snapshot s into b; returns the HTTP status. */
-typedef unsigned route_render(struct abuf *b, const struct admin_snap *s);
+typedef unsigned route_render(struct abuf *b, const struct admin_snap *s,
+    const struct admin_req *q);
 
 static unsigned
-route_metrics(struct abuf *b, const struct admin_snap *s)
+route_metrics(struct abuf *b, const struct admin_snap *s, const struct admin_req *q)
 {
+    (void)q;
     render_prom(b, s);
     return MHD_HTTP_OK;
 }
 
 static unsigned
-route_stats(struct abuf *b, const struct admin_snap *s)
+route_stats(struct abuf *b, const struct admin_snap *s, const struct admin_req *q)
 {
+    (void)q;
     struct admin_sample *hist = malloc(sizeof(*hist) * ADMIN_HISTORY_LEN);
 
     if (hist == NULL) {
@@ -265,53 +285,169 @@ route_stats(struct abuf *b, const struct admin_snap *s)
 }
 
 static unsigned
-route_users(struct abuf *b, const struct admin_snap *s)
+route_users(struct abuf *b, const struct admin_snap *s, const struct admin_req *q)
 {
+    (void)q;
     /* auth_ok() let us here: with a token set, it was checked. */
     render_json_users(b, s, st.a->cfg->admin_token[0] != '\0');
     return MHD_HTTP_OK;
 }
 
 static unsigned
-route_workers(struct abuf *b, const struct admin_snap *s)
+route_workers(struct abuf *b, const struct admin_snap *s, const struct admin_req *q)
 {
+    (void)q;
     render_json_workers(b, s);
     return MHD_HTTP_OK;
 }
 
 static unsigned
-route_health(struct abuf *b, const struct admin_snap *s)
+route_health(struct abuf *b, const struct admin_snap *s, const struct admin_req *q)
 {
+    (void)q;
     render_json_health(b, s);
     return admin_snap_healthy(s) ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
+static unsigned
+route_user_qr(struct abuf *b, const struct admin_snap *s,
+    const struct admin_req *q)
+{
+    return render_qr_user(b, s, q->name, MHD_lookup_connection_value(q->conn,
+        MHD_GET_ARGUMENT_KIND, "link"));
+}
+
 /*
- * Every path the endpoint serves, and nothing else: any other path is
- * 404.  The page (no renderer) comes straight from the binary and holds
- * no numbers (it fetches them with the token from its #token= fragment),
- * so it is the one route a browser may load without the token.
+ * Every path the endpoint serves, with its methods, and nothing else: any
+ * other path is 404, another method 405 (Allow: the path's methods).  A
+ * "*" segment is a user name (q->name).  The page (no renderer) comes
+ * straight from the binary and holds no numbers (it fetches them with
+ * the token from its #token= fragment), so it is the one route a browser
+ * may GET without the token.  The writes (POST, PATCH, DELETE) need
+ * admin_token configured and a JSON body (users_api.c).
  */
 static const struct route {
     const char *path;
+    unsigned methods;
     const char *ctype;
     route_render *render;               /* NULL: the page */
 } routes[] = {
-    { "/",                  CT_HTML,    NULL },
-    { "/metrics",           CT_PROM,    route_metrics },
-    { "/api/v1/stats",      CT_JSON,    route_stats },
-    { "/api/v1/users",      CT_JSON,    route_users },
-    { "/api/v1/workers",    CT_JSON,    route_workers },
-    { "/healthz",           CT_JSON,    route_health },
+    { "/",                  ADMIN_GET,  CT_HTML,    NULL },
+    { "/metrics",           ADMIN_GET,  CT_PROM,    route_metrics },
+    { "/api/v1/stats",      ADMIN_GET,  CT_JSON,    route_stats },
+    { "/api/v1/users",      ADMIN_GET,  CT_JSON,    route_users },
+    { "/api/v1/users",      ADMIN_POST, CT_JSON,    users_api_add },
+    { "/api/v1/users/*",    ADMIN_GET,  CT_JSON,    users_api_get },
+    { "/api/v1/users/*",    ADMIN_PATCH, CT_JSON,   users_api_patch },
+    { "/api/v1/users/*",    ADMIN_DELETE, CT_JSON,  users_api_delete },
+    { "/api/v1/users/*/disable", ADMIN_POST, CT_JSON, users_api_disable },
+    { "/api/v1/users/*/enable", ADMIN_POST, CT_JSON, users_api_enable },
+    { "/api/v1/users/*/rotate-secret", ADMIN_POST, CT_JSON,
+      users_api_rotate },
+    { "/api/v1/users/*/reset-quota", ADMIN_POST, CT_JSON,
+      users_api_reset_quota },
+    { "/api/v1/users/*/qr.svg", ADMIN_GET, CT_SVG,  route_user_qr },
+    { "/api/v1/workers",    ADMIN_GET,  CT_JSON,    route_workers },
+    { "/healthz",           ADMIN_GET,  CT_JSON,    route_health },
 };
 
-static const struct route *
-route_find(const char *url)
+/* 1 if url matches pattern, a "*" segment copied into name (a user
+ * name's characters only, so nothing else can match it). */
+static int
+route_match(const char *pattern, const char *url, char *name,
+    size_t namelen)
 {
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i].path) == 0)
-            return &routes[i];
-    return NULL;
+    while (*pattern != '\0') {
+        if (*pattern == '*') {
+            size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyz"
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+            if (n == 0 || n >= namelen)
+                return 0;
+            memcpy(name, url, n);
+            name[n] = '\0';
+            url += n;
+            pattern++;
+            continue;
+        }
+        if (*pattern++ != *url++)
+            return 0;
+    }
+    return *url == '\0';
+}
+
+/*
+ * The route for url and method, its "*" in q->name; NULL if none, with
+ * *allow the methods the path takes (0: no such path).
+ */
+static const struct route *
+route_find(const char *url, unsigned method, struct admin_req *q,
+    unsigned *allow)
+{
+    const struct route *found = NULL;
+    char name[sizeof(q->name)];
+
+    *allow = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!route_match(routes[i].path, url, name, sizeof(name)))
+            continue;
+        *allow |= routes[i].methods;
+        if ((routes[i].methods & method) != 0 && found == NULL) {
+            found = &routes[i];
+            memcpy(q->name, name, sizeof(name));
+        }
+    }
+    return found;
+}
+
+/* The Allow header's value for methods. */
+static void
+route_allow(unsigned methods, char *out, size_t outlen)
+{
+    static const struct { unsigned m; const char *name; } names[] = {
+        { ADMIN_GET, "GET, HEAD" }, { ADMIN_POST, "POST" },
+        { ADMIN_PATCH, "PATCH" }, { ADMIN_DELETE, "DELETE" },
+    };
+
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (methods & names[i].m)
+            snprintf(out + strlen(out), outlen - strlen(out), "%s%s",
+                out[0] != '\0' ? ", " : "", names[i].name);
+}
+
+/* {"error": {"code": CODE, "message": MESSAGE}}, the API's errors. */
+static enum MHD_Result
+respond_api_error(struct MHD_Connection *conn, unsigned status,
+    const char *code, const char *message)
+{
+    struct abuf b;
+
+    abuf_init(&b);
+    render_json_error(&b, code, message);
+    return respond(conn, status, CT_JSON, &b);
+}
+
+static enum MHD_Result
+respond_not_allowed(struct MHD_Connection *conn, const char *allow)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    struct abuf b;
+
+    abuf_init(&b);
+    render_json_error(&b, "method_not_allowed", "this path takes only these "
+        "methods (the Allow header)");
+    if (b.failed || (r = MHD_create_response_from_buffer(b.len, b.p,
+        MHD_RESPMEM_MUST_FREE)) == NULL) {
+        abuf_free(&b);
+        return MHD_NO;
+    }
+    add_common_headers(r, CT_JSON);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 /* The page, straight from the binary's read-only data. */
@@ -335,7 +471,8 @@ respond_page(struct MHD_Connection *conn, const struct route *rt)
 
 /* Route rt's body, rendered from a fresh snapshot. */
 static enum MHD_Result
-respond_route(struct MHD_Connection *conn, const struct route *rt)
+respond_route(struct MHD_Connection *conn, const struct route *rt,
+    const struct admin_req *q)
 {
     struct admin_snap *s;
     unsigned status;
@@ -349,9 +486,58 @@ respond_route(struct MHD_Connection *conn, const struct route *rt)
         b.failed = 1;
         return respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_TEXT, &b);
     }
-    status = rt->render(&b, s);
+    status = rt->render(&b, s, q);
     admin_snap_free(s);
-    return respond(conn, status, rt->ctype, &b);
+    /* A renderer's 4xx body is a JSON error, whatever its route serves
+     * (an SVG route's 404). */
+    return respond(conn, status, status >= 400 && status < 500 ? CT_JSON :
+        rt->ctype, &b);
+}
+
+unsigned
+admin_with_snap(struct abuf *b, unsigned (*fn)(struct abuf *b,
+    const struct admin_snap *s, void *arg), void *arg)
+{
+    struct admin_snap *s;
+    unsigned status;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    s = admin_snap_take(st.a, (int64_t)time(NULL), mono_ms());
+    if (s == NULL) {
+        pthread_mutex_unlock(&st.cfg_lock);
+        b->failed = 1;
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    status = fn(b, s, arg);
+    admin_snap_free(s);
+    pthread_mutex_unlock(&st.cfg_lock);
+    return status;
+}
+
+uint64_t
+admin_generation(void)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&st.cfg_lock);
+    g = st.a->snap->generation;
+    pthread_mutex_unlock(&st.cfg_lock);
+    return g;
+}
+
+int
+admin_workers_at(uint64_t gen)
+{
+    const struct stats_region *r = st.a->stats;
+
+    for (int i = 0; i < STATS_MAX_WORKERS; i++) {
+        const struct stats_worker *w = &r->workers[i];
+
+        if (atomic_load(&w->state) == STATS_WORKER_RUNNING &&
+            atomic_load(&w->pid) != 0 && atomic_load(&w->generation) < gen)
+            return 0;
+    }
+    return 1;
 }
 
 /* --- access control --------------------------------------------------- */
@@ -464,8 +650,15 @@ request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct conn_slot *c;
 
     (void)cls;
-    (void)con_cls;
     (void)toe;
+    /* A write whose body never came whole. */
+    if (*con_cls != NULL && *con_cls != (void *)&answered) {
+        struct upload *up = *con_cls;
+
+        free(up->p);
+        free(up);
+        *con_cls = NULL;
+    }
     if (ci == NULL || (c = ci->socket_context) == NULL)
         return;
     pthread_mutex_lock(&st.conn_lock);
@@ -548,39 +741,47 @@ printable(const char *s, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-static enum MHD_Result admin_route(struct MHD_Connection *conn,
-    const char *url, const char *method);
-
-static enum MHD_Result
-admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls)
+static unsigned
+method_of(const char *m)
 {
-    static int answered;
-    enum MHD_Result ret;
-
-    (void)cls;
-    (void)version;
-    (void)upload_data;
-    if (*con_cls != NULL) {
-        /* A body after our answer: drop it; the connection closes. */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    *con_cls = &answered;
-    pthread_mutex_lock(&st.cfg_lock);
-    ret = admin_route(conn, url, method);
-    pthread_mutex_unlock(&st.cfg_lock);
-    return ret;
+    if (strcmp(m, MHD_HTTP_METHOD_GET) == 0 ||
+        strcmp(m, MHD_HTTP_METHOD_HEAD) == 0)
+        return ADMIN_GET;
+    if (strcmp(m, MHD_HTTP_METHOD_POST) == 0)
+        return ADMIN_POST;
+    if (strcmp(m, MHD_HTTP_METHOD_PATCH) == 0)
+        return ADMIN_PATCH;
+    if (strcmp(m, MHD_HTTP_METHOD_DELETE) == 0)
+        return ADMIN_DELETE;
+    return 0;
 }
 
-/* Answer one request; called with cfg_lock held. */
-static enum MHD_Result
-admin_route(struct MHD_Connection *conn, const char *url, const char *method)
+/* 1 if the request says its body is JSON. */
+static int
+body_is_json(struct MHD_Connection *conn)
 {
-    const struct route *rt = route_find(url);
-    int reads = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-        strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t n = strlen(CT_JSON);
+
+    return ct != NULL && strncasecmp(ct, CT_JSON, n) == 0 &&
+        (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/*
+ * Answer one request from its headers, or for a write (its checks
+ * passed) start taking its body: *con_cls becomes the upload.  Called
+ * with cfg_lock held.
+ */
+static enum MHD_Result
+admin_route(struct MHD_Connection *conn, const char *url, const char *method,
+    void **con_cls)
+{
+    struct admin_req q = { .conn = conn, .method = method_of(method) };
+    unsigned allow;
+    const struct route *rt = route_find(url, q.method, &q, &allow);
+    struct upload *up;
+    char allowed[64];
 
     if (log_get_level() >= LOG_LVL_DEBUG) {
         char m[16], u[200];
@@ -598,18 +799,101 @@ admin_route(struct MHD_Connection *conn, const char *url, const char *method)
         return respond_text(conn, MHD_HTTP_MISDIRECTED_REQUEST,
             "the Host header must name this endpoint or localhost\n");
     }
-    if (!(rt != NULL && rt->render == NULL && reads) && !auth_ok(conn))
-        return respond_text(conn, MHD_HTTP_UNAUTHORIZED,
-            "a valid Authorization: Bearer token is required\n");
-    if (!reads)
-        return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-            "only GET and HEAD\n");
-    if (has_body(conn))
-        return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-            "request bodies are not accepted\n");
-    if (rt == NULL)
-        return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
-    return respond_route(conn, rt);
+    if (!(rt != NULL && rt->render == NULL) && !auth_ok(conn))
+        return respond_api_error(conn, MHD_HTTP_UNAUTHORIZED,
+            "unauthorized",
+            "a valid Authorization: Bearer token is required");
+    if (allow == 0)
+        return respond_api_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
+            "no such endpoint");
+    if (rt == NULL) {
+        route_allow(allow, allowed, sizeof(allowed));
+        return respond_not_allowed(conn, allowed);
+    }
+    if (q.method == ADMIN_GET) {
+        if (has_body(conn))
+            return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                "request bodies are not accepted\n");
+        return respond_route(conn, rt, &q);
+    }
+    /* A write. */
+    if (st.a->cfg->admin_token[0] == '\0')
+        return respond_api_error(conn, MHD_HTTP_FORBIDDEN, "no_admin_token",
+            "writes need admin_token set in the config");
+    if (has_body(conn) && !body_is_json(conn))
+        return respond_api_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type", "the body must be application/json");
+    if ((up = calloc(1, sizeof(*up))) == NULL)
+        return MHD_NO;
+    up->rt = rt;
+    up->q = q;
+    *con_cls = up;
+    return MHD_YES;
+}
+
+/* The whole body of a write is in: run it (without cfg_lock: it waits
+ * for the master, whose reload takes that lock in our main thread). */
+static enum MHD_Result
+admin_write(struct MHD_Connection *conn, struct upload *up)
+{
+    unsigned status;
+    struct abuf b;
+
+    if (up->too_big)
+        return respond_api_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+            "too_large", "the body is over " STR(ADMIN_BODY_MAX) " bytes");
+    up->q.body = up->p != NULL ? up->p : "";
+    up->q.body_len = up->len;
+    abuf_init(&b);
+    status = up->rt->render(&b, NULL, &up->q);
+    return respond(conn, status, up->rt->ctype, &b);
+}
+
+static enum MHD_Result
+admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+    struct upload *up = *con_cls;
+    enum MHD_Result ret;
+
+    (void)cls;
+    (void)version;
+    if (up == (void *)&answered) {
+        /* A body after our answer: drop it; the connection closes. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (up != NULL) {
+        if (*upload_data_size > 0) {
+            size_t n = *upload_data_size;
+
+            if (!up->too_big && up->len + n <= ADMIN_BODY_MAX) {
+                char *p = realloc(up->p, up->len + n + 1);
+
+                if (p == NULL)
+                    return MHD_NO;
+                memcpy(p + up->len, upload_data, n);
+                up->len += n;
+                p[up->len] = '\0';
+                up->p = p;
+            } else {
+                up->too_big = 1;
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        *con_cls = &answered;
+        ret = admin_write(conn, up);
+        free(up->p);
+        free(up);
+        return ret;
+    }
+    *con_cls = &answered;
+    pthread_mutex_lock(&st.cfg_lock);
+    ret = admin_route(conn, url, method, con_cls);
+    pthread_mutex_unlock(&st.cfg_lock);
+    return ret;
 }
 
 static void
@@ -672,6 +956,10 @@ admin_ctl(struct admin_ctx *a)
     int fd, r, nwhite;
 
     while ((r = ctl_recv(a->ctl_fd, &m, &fd)) == 1) {
+        if (m.type == CTL_USERS_DONE && fd >= 0) {
+            users_api_done(&m, fd);
+            continue;
+        }
         if (m.type != CTL_CONFIG || fd < 0) {
             log_warnx("control message of type %u ignored", m.type);
             if (fd >= 0)
@@ -785,6 +1073,7 @@ admin_main(struct admin_ctx *a)
     if (st.nwhite < 0)
         fatalx("out of memory for admin_whitelist");
     sampler_start();                    /* before any request can come */
+    users_api_init(a->ctl_fd);
     d = admin_listen(a);
     log_info("admin endpoint on http://%s/%s%s", a->cfg->admin_listen,
         a->cfg->admin_token[0] != '\0' ? " (bearer token)" : "",

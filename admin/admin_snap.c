@@ -67,6 +67,8 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
 #undef X
     for (int i = 0; i < STATS_HS_COUNT; i++)
         s->hs[i] = LD(r->hs[i]);
+    for (int i = 0; i < STATS_UR_COUNT; i++)
+        s->user_refused[i] = LD(r->user_refused[i]);
 
     for (int h = 0; h < STATS_HIST_COUNT; h++) {
         uint64_t cum = 0;
@@ -126,6 +128,7 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
         int u = a->user_slot != NULL ? a->user_slot[i] : -1;
 
         su->name = cfg->users[i].name;
+        su->limits = &cfg->users[i];
         if (u < 0 || u >= STATS_MAX_USERS)
             continue;                   /* no slot: all zero */
 #define X(field, help) su->field = LD(r->users[u].field);
@@ -133,7 +136,12 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
 #undef X
         su->active = stats_user_active(r, u);
         su->last_seen = LD(r->users[u].last_seen);
-        su->ips_recent = stats_ips_recent(r, u, mono_s);
+        su->ips_recent = stats_ips_recent(r, u, mono_s,
+            cfg->unique_ips_window);
+        for (int k = 0; k < STATS_UR_COUNT; k++)
+            su->refused[k] = LD(r->users[u].refused[k]);
+        su->quota_used = LD(r->users[u].quota_used);
+        su->quota_period = LD(r->users[u].quota_period);
     }
 
     for (int d = 0; d < STATS_NDCS; d++) {

@@ -40,6 +40,10 @@ struct admin_snap_user {
     uint64_t active;
     int64_t last_seen;                  /* 0 = never */
     unsigned ips_recent;
+    const struct config_user *limits;   /* the config's entry */
+    uint64_t refused[STATS_UR_COUNT];   /* refusals and cuts, by reason */
+    uint64_t quota_used;                /* this period, both ways */
+    int64_t quota_period;               /* its start; 0 = never resets */
 };
 
 struct admin_snap_dc {
@@ -66,6 +70,7 @@ struct admin_snap {
 #undef X
     } c;
     uint64_t hs[STATS_HS_COUNT];
+    uint64_t user_refused[STATS_UR_COUNT];  /* all users, by reason */
     uint64_t active;                    /* sum of workers[].active */
     struct admin_snap_hist hist[STATS_HIST_COUNT];
     int nworkers, workers_up;

@@ -8,8 +8,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "links.h"
+#include "util.h"
 
 void
 abuf_json_str(struct abuf *b, const char *s)
@@ -63,6 +65,35 @@ json_time_or_null(struct abuf *b, int64_t t)
 }
 
 /* A USER object's members, without the braces. */
+/* One user setting, by its CONFIG_USER_FIELDS type. */
+static void
+json_user_setting_BOOL(struct abuf *b, const char *name, bool v)
+{
+    abuf_printf(b, ",\"%s\":%s", name, v ? "true" : "false");
+}
+
+static void
+json_user_setting_COUNT(struct abuf *b, const char *name, int64_t v)
+{
+    abuf_printf(b, ",\"%s\":%lld", name, (long long)v);
+}
+
+/* An RFC 3339 UTC time, as the config writes it, or null when 0. */
+static void
+json_user_setting_TIME(struct abuf *b, const char *name, int64_t v)
+{
+    char when[32];
+    time_t t = (time_t)v;
+    struct tm tm;
+
+    if (v == 0 || gmtime_r(&t, &tm) == NULL) {
+        abuf_printf(b, ",\"%s\":null", name);
+        return;
+    }
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    abuf_printf(b, ",\"%s\":\"%s\"", name, when);
+}
+
 static void
 json_user_fields(struct abuf *b, const struct admin_snap_user *u)
 {
@@ -75,6 +106,23 @@ json_user_fields(struct abuf *b, const struct admin_snap_user *u)
     abuf_puts(b, ",\"last_seen\":");
     json_time_or_null(b, u->last_seen);
     abuf_printf(b, ",\"unique_ips_recent\":%u", u->ips_recent);
+    /* Its settings under their config names, then what they count. */
+    if (u->limits != NULL) {
+#define X(name, type, field, min, max, def, help) \
+        json_user_setting_##type(b, name, u->limits->field);
+        CONFIG_USER_FIELDS(X)
+#undef X
+    }
+    abuf_printf(b, ",\"quota_used_bytes\":%llu,\"quota_period_start\":",
+        U(u->quota_used));
+    json_time_or_null(b, u->quota_period);
+    abuf_puts(b, ",\"refused\":{");
+#define X(name, reason, help) \
+    abuf_printf(b, "%s\"%s\":%llu", STATS_UR_##name ? "," : "", #name, \
+        U(u->refused[STATS_UR_##name]));
+    STATS_USER_REFUSALS(X)
+#undef X
+    abuf_puts(b, "}");
 }
 
 static void
@@ -174,6 +222,11 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     first = 0;
     STATS_COUNTERS(X)
 #undef X
+#define X(name, reason, help)                                             \
+    abuf_printf(b, ",\"user_%s\":%llu", #name,                            \
+        U(s->user_refused[STATS_UR_##name]));
+    STATS_USER_REFUSALS(X)
+#undef X
     abuf_printf(b, ",\"conn_active\":%llu}", U(s->active));
 
     abuf_puts(b, ",\"dcs\":[");
@@ -251,6 +304,33 @@ json_link(void *arg, const struct proxy_link *l)
     abuf_printf(j->b, ",\"tg\":\"%s\",\"tme\":\"%s\"}", l->tg, l->tme);
 }
 
+/* User i, with its secret and links if with_secrets. */
+static void
+json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets)
+{
+    struct json_links_arg j = { b, 0 };
+    char hex[2 * SECRET_LEN + 1];
+    int rc;
+
+    abuf_puts(b, "{");
+    json_user_fields(b, &s->users[i]);
+    if (!with_secrets) {
+        abuf_puts(b, "}");
+        return;
+    }
+    hex_encode(s->cfg->users[i].secret, SECRET_LEN, hex);
+    abuf_printf(b, ",\"secret\":\"%s\",\"links\":[", hex);
+    rc = links_each(s->cfg, i, json_link, &j);
+    abuf_puts(b, "]");
+    if (rc == LINKS_NO_HOST)
+        abuf_puts(b, ",\"links_error\":\"set public_host\"");
+    else if (rc != 0)
+        abuf_puts(b, ",\"links_error\":\"public_host or tls_domain "
+            "too long for a link\"");
+    abuf_puts(b, "}");
+}
+
 void
 render_json_users(struct abuf *b, const struct admin_snap *s,
     int with_secrets)
@@ -261,26 +341,19 @@ render_json_users(struct abuf *b, const struct admin_snap *s,
             "\",");
     abuf_puts(b, "\"users\":[");
     for (int i = 0; i < s->nusers; i++) {
-        struct json_links_arg j = { b, 0 };
-        int rc;
-
-        abuf_puts(b, i ? ",{" : "{");
-        json_user_fields(b, &s->users[i]);
-        if (!with_secrets) {
-            abuf_puts(b, "}");
-            continue;
-        }
-        abuf_puts(b, ",\"links\":[");
-        rc = links_each(s->cfg, i, json_link, &j);
-        abuf_puts(b, "]");
-        if (rc == LINKS_NO_HOST)
-            abuf_puts(b, ",\"links_error\":\"set public_host\"");
-        else if (rc != 0)
-            abuf_puts(b, ",\"links_error\":\"public_host or tls_domain "
-                "too long for a link\"");
-        abuf_puts(b, "}");
+        if (i > 0)
+            abuf_puts(b, ",");
+        json_user(b, s, i, with_secrets);
     }
     abuf_puts(b, "]}\n");
+}
+
+void
+render_json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets)
+{
+    json_user(b, s, i, with_secrets);
+    abuf_puts(b, "\n");
 }
 
 void
@@ -311,4 +384,14 @@ render_json_health(struct abuf *b, const struct admin_snap *s)
         abuf_puts(b, "]");
     }
     abuf_puts(b, "}\n");
+}
+
+void
+render_json_error(struct abuf *b, const char *code, const char *message)
+{
+    abuf_puts(b, "{\"error\":{\"code\":");
+    abuf_json_str(b, code);
+    abuf_puts(b, ",\"message\":");
+    abuf_json_str(b, message);
+    abuf_puts(b, "}}\n");
 }

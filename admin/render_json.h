@@ -33,7 +33,12 @@
  *
  * USER   = { "name": S, "active": N, "connections": N,
  *            "bytes_client_to_dc": N, "bytes_dc_to_client": N,
- *            "last_seen": T or null, "unique_ips_recent": N }
+ *            "last_seen": T or null, "unique_ips_recent": N,
+ *            every CONFIG_USER_FIELDS setting under its name ("enabled":
+ *            true|false, counts as N, "expiration": "YYYY-MM-DDTHH:MM:SSZ"
+ *            or null), "quota_used_bytes": N,
+ *            "quota_period_start": T or null,
+ *            "refused": { every STATS_USER_REFUSALS name: N } }
  * WORKER = { "slot": I, "pid": N, "state": "running"|"dead",
  *            "started_at": T, "active": N, "total": N, "restarts": N,
  *            "generation": N, "up": true|false }
@@ -57,6 +62,8 @@
  *   when neither public_host nor a non-wildcard listen address is set.
  *   Without admin_token configured: { "links_omitted": S, "users":
  *   [ USER ] } - no links, which carry the secrets.
+ *   Each link's QR code: GET /api/v1/users/NAME/qr.svg?link=I, I its
+ *   index in "links" (render_qr.h; its errors are JSON errors).
  *
  * GET /api/v1/workers
  * { "workers": [ WORKER ], "workers_expected": N, "workers_up": N,
@@ -90,8 +97,14 @@ void render_json_stats(struct abuf *b, const struct admin_snap *s,
     "admin_token is set and sent; telemt --links prints them"
 void render_json_users(struct abuf *b, const struct admin_snap *s,
     int with_secrets);
+/* One user (config index i) as in /api/v1/users, for the users API. */
+void render_json_user(struct abuf *b, const struct admin_snap *s, int i,
+    int with_secrets);
 /* The /api/v1/workers body. */
 void render_json_workers(struct abuf *b, const struct admin_snap *s);
+/* An API error: {"error": {"code": CODE, "message": MESSAGE}}. */
+void render_json_error(struct abuf *b, const char *code,
+    const char *message);
 /* The /healthz body. */
 void render_json_health(struct abuf *b, const struct admin_snap *s);
 

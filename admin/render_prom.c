@@ -344,10 +344,31 @@ prom_users(struct abuf *b, const struct admin_snap *s)
             s->users[i].name, NULL, NULL, s->users[i].active);
     emit_members(b, m, nm, s->nusers, "user", evals, vals, nf);
     family_head(b, "telemt_user_unique_ips", "gauge",
-        "distinct client addresses of the user in the last 300 s");
+        "distinct client addresses of the user within unique_ips_window");
     for (int i = 0; i < s->nusers; i++)
         sample(b, "telemt_user_unique_ips", "user", s->users[i].name, NULL,
             NULL, s->users[i].ips_recent);
+    family_head(b, "telemt_user_refused_total", "counter",
+        "the user's connections refused after a valid handshake, or cut, "
+        "by reason (disabled, expired, quota, conns, ips)");
+    for (int i = 0; i < s->nusers; i++) {
+#define X(rname, reason, help)                                            \
+        sample(b, "telemt_user_refused_total", "user", s->users[i].name,  \
+            "reason", #rname, s->users[i].refused[STATS_UR_##rname]);
+        STATS_USER_REFUSALS(X)
+#undef X
+    }
+    family_head(b, "telemt_user_quota_used_bytes", "gauge",
+        "bytes the user relayed this quota period, both ways");
+    for (int i = 0; i < s->nusers; i++)
+        sample(b, "telemt_user_quota_used_bytes", "user", s->users[i].name,
+            NULL, NULL, s->users[i].quota_used);
+    family_head(b, "telemt_user_quota_limit_bytes", "gauge",
+        "the user's data_quota_bytes; 0 = no quota");
+    for (int i = 0; i < s->nusers; i++)
+        sample(b, "telemt_user_quota_limit_bytes", "user", s->users[i].name,
+            NULL, NULL, s->users[i].limits != NULL ?
+            (uint64_t)s->users[i].limits->data_quota_bytes : 0);
     family_head(b, "telemt_user_last_seen_timestamp_seconds", "gauge",
         "unix time of the user's last connection; 0 = never");
     for (int i = 0; i < s->nusers; i++)

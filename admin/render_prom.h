@@ -22,7 +22,10 @@
  *   telemt_user_connections_active{user}        gauge
  *   telemt_user_connections_total{user}
  *   telemt_user_bytes_total{user,direction}
- *   telemt_user_unique_ips{user}                gauge (last 300 s)
+ *   telemt_user_unique_ips{user}                gauge (unique_ips_window)
+ *   telemt_user_refused_total{user,reason}      STATS_USER_REFUSALS names
+ *   telemt_user_quota_used_bytes{user},
+ *   telemt_user_quota_limit_bytes{user}         gauges
  *   telemt_user_last_seen_timestamp_seconds{user}   gauge, 0 = never
  *   telemt_worker_up{worker}, telemt_worker_connections_active{worker}
  *                                               gauges

@@ -17,10 +17,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -39,6 +41,7 @@ enum ck_type {
     CK_ADDR,
     CK_LOGLVL,
     CK_USERS,
+    CK_USERDEFS,
     CK_DCLIST,
     CK_HOSTLIST,
     CK_PATH,
@@ -68,6 +71,7 @@ struct ck_key {
 #define CK_DEF_ADDR(d)      .sdef = (d)
 #define CK_DEF_LOGLVL(d)    .sdef = (d)
 #define CK_DEF_USERS(d)     .sdef = (d)
+#define CK_DEF_USERDEFS(d)  .sdef = (d)
 #define CK_DEF_DCLIST(d)    .sdef = (d)
 #define CK_DEF_HOSTLIST(d)  .sdef = (d)
 #define CK_DEF_PATH(d)      .sdef = (d)
@@ -87,6 +91,29 @@ struct ck_key {
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
 enum { CONFIG_KEYS(CK_INDEX) CK_NKEYS };
 
+/* The per-user fields of CONFIG_USER_FIELDS, as a table like ck_keys. */
+enum cu_type {
+    CU_BOOL,
+    CU_COUNT,
+    CU_TIME
+};
+
+struct cu_field {
+    const char *name;
+    enum cu_type type;
+    size_t off;                         /* of the field in config_user */
+    long long min, max;
+    long long def;                      /* BOOL, COUNT; TIME: 0 */
+    const char *help;
+};
+
+#define CU_ENTRY(n, t, f, lo, hi, d, h)                                     \
+    { .name = (n), .type = CU_##t, .off = offsetof(struct config_user, f), \
+      .min = (lo), .max = (hi), .def = (d), .help = (h) },
+
+static const struct cu_field cu_fields[] = { CONFIG_USER_FIELDS(CU_ENTRY) };
+#define CU_NFIELDS  (sizeof(cu_fields) / sizeof(cu_fields[0]))
+
 /* Longest dotted key name we build; longer names are unknown anyway. */
 #define CK_NAME_LEN         128
 #define HOSTNAME_MAX        253
@@ -100,6 +127,9 @@ struct ck_ctx {
     struct config *cfg;
     bool seen[CK_NKEYS];
     int line[CK_NKEYS];                 /* where each seen key was set */
+    /* The users file's text starts after line ubase (0: none). */
+    int ubase;
+    char upath[PATH_BUF_LEN];
 };
 
 static int ck_fail(struct ck_ctx *c, const config_setting_t *s,
@@ -119,6 +149,10 @@ ck_vfail(struct ck_ctx *c, const char *file, int line, const char *fmt,
 
     if (c->err == NULL || c->errlen == 0)
         return -1;
+    if (c->ubase > 0 && line > c->ubase && file == c->path) {
+        file = c->upath;
+        line -= c->ubase;
+    }
     vsnprintf(msg, sizeof(msg), fmt, ap);
     /* Values are quoted in messages; keep a crafted one to one line. */
     for (char *p = msg; *p != '\0'; p++)
@@ -192,6 +226,7 @@ ck_table_type(enum ck_type type)
     case CK_BOOL:
         return "bool";
     case CK_USERS:
+    case CK_USERDEFS:
         return "group";
     case CK_DCLIST:
         return "list";
@@ -437,6 +472,198 @@ ck_is_user_name(const char *s)
     return true;
 }
 
+/*
+ * "YYYY-MM-DDTHH:MM:SSZ" -> unix seconds in *out.  Only this one RFC 3339
+ * form: UTC with 'Z', no fraction, no offset, so a value names the same
+ * instant whatever the server's time zone.  NULL if fine, else what is
+ * wrong, to follow the quoted value in a message.
+ */
+const char *
+config_parse_time(const char *v, int64_t *out)
+{
+    static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+    static const int mdays[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+    /* Where each number of form starts, and its digits. */
+    static const int at[6] = { 0, 5, 8, 11, 14, 17 };
+    static const int width[6] = { 4, 2, 2, 2, 2, 2 };
+    int f[6], leap, days;
+    struct tm tm;
+    time_t t;
+
+    if (strlen(v) != sizeof(form) - 1)
+        return "is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+    for (size_t i = 0; i < sizeof(form) - 1; i++)
+        if (form[i] == 'd' ? !isdigit((unsigned char)v[i]) :
+            v[i] != form[i])
+            return "is not a UTC time YYYY-MM-DDTHH:MM:SSZ";
+    for (int i = 0; i < 6; i++) {
+        f[i] = 0;
+        for (int j = 0; j < width[i]; j++)
+            f[i] = f[i] * 10 + (v[at[i] + j] - '0');
+    }
+    leap = (f[0] % 4 == 0 && f[0] % 100 != 0) || f[0] % 400 == 0;
+    days = f[1] >= 1 && f[1] <= 12 ? mdays[f[1] - 1] + (f[1] == 2 && leap) :
+        0;
+    if (f[2] < 1 || f[2] > days || f[3] > 23 || f[4] > 59 || f[5] > 59)
+        return "is not a valid date and time";
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = f[0] - 1900;
+    tm.tm_mon = f[1] - 1;
+    tm.tm_mday = f[2];
+    tm.tm_hour = f[3];
+    tm.tm_min = f[4];
+    tm.tm_sec = f[5];
+    t = timegm(&tm);
+    /* 0 is "never"; nothing can expire before the epoch either. */
+    if (t <= 0)
+        return "is not after 1970-01-01T00:00:00Z";
+    *out = (int64_t)t;
+    return NULL;
+}
+
+/* One per-user field f from setting s into cu; name is its dotted name. */
+static int
+ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
+    const config_setting_t *s, struct config_user *cu)
+{
+    void *field = (char *)cu + f->off;
+    int type = config_setting_type(s);
+    const char *v, *why;
+    long long n;
+    int64_t t = 0;
+
+    switch (f->type) {
+    case CU_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            return ck_fail(c, s, "%s: expected true or false, got %s",
+                name, ck_type_name(type));
+        *(bool *)field = config_setting_get_bool(s) != 0;
+        return 0;
+    case CU_COUNT:
+        if (ck_get_int(c, s, name, f->min, f->max, &n) == -1)
+            return -1;
+        *(int64_t *)field = (int64_t)n;
+        return 0;
+    case CU_TIME:
+        if (type != CONFIG_TYPE_STRING)
+            return ck_fail(c, s, "%s: expected a string "
+                "\"YYYY-MM-DDTHH:MM:SSZ\", got %s", name,
+                ck_type_name(type));
+        v = config_setting_get_string(s);
+        if (*v != '\0' && (why = config_parse_time(v, &t)) != NULL)
+            return ck_fail(c, s, "%s: '%s' %s", name, v, why);
+        *(int64_t *)field = t;
+        return 0;
+    }
+    return 0;
+}
+
+static const struct cu_field *
+ck_find_ufield(const char *name)
+{
+    for (size_t i = 0; i < CU_NFIELDS; i++)
+        if (strcmp(cu_fields[i].name, name) == 0)
+            return &cu_fields[i];
+    return NULL;
+}
+
+/*
+ * The members of group g into cu: a user's group form (name "users.bob";
+ * its secret setting is left in *secret, NULL if it has none) or
+ * user_defaults (secret NULL: no secret allowed).
+ */
+static int
+ck_parse_ufields(struct ck_ctx *c, const char *name,
+    const config_setting_t *g, struct config_user *cu,
+    const config_setting_t **secret)
+{
+    if (secret != NULL)
+        *secret = NULL;
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, i);
+        const char *mname = config_setting_name(m);
+        const struct cu_field *f;
+        char fname[CK_NAME_LEN];
+
+        snprintf(fname, sizeof(fname), "%s.%s", name, mname);
+        if (strcmp(mname, "secret") == 0) {
+            if (secret == NULL)
+                return ck_fail(c, m, "%s: a secret belongs to one user; "
+                    "set it in users", fname);
+            *secret = m;
+            continue;
+        }
+        if ((f = ck_find_ufield(mname)) == NULL)
+            return ck_fail(c, m, "unknown key '%s'", fname);
+        if (ck_parse_ufield(c, fname, f, m, cu) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* The secret of user name, from setting s (a string), into cu. */
+static int
+ck_parse_secret(struct ck_ctx *c, const char *name, const config_setting_t *s,
+    struct config_user *cu)
+{
+    const char *hex;
+    size_t len;
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return ck_fail(c, s, "%s.secret: expected a string of %d hex "
+            "digits, got %s", name, 2 * SECRET_LEN,
+            ck_type_name(config_setting_type(s)));
+    hex = config_setting_get_string(s);
+    len = strlen(hex);
+    if (len != 2 * SECRET_LEN)
+        return ck_fail(c, s, "%s: secret must be %d hex digits, not %zu "
+            "characters", name, 2 * SECRET_LEN, len);
+    if (hex_decode(hex, cu->secret, SECRET_LEN) == -1)
+        return ck_fail(c, s, "%s: secret must be %d hex digits; '%c' is "
+            "not one", name, 2 * SECRET_LEN,
+            hex[strspn(hex, "0123456789abcdefABCDEF")]);
+    return 0;
+}
+
+/*
+ * One users entry u into cu, which starts as user_defaults: the short
+ * form name = "hex" or the group form name = { secret = "hex"; ... }.
+ */
+static int
+ck_parse_user(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *u, struct config_user *cu)
+{
+    const char *uname = config_setting_name(u);
+    const config_setting_t *secret = u;
+    char name[CK_NAME_LEN];
+
+    snprintf(name, sizeof(name), "%s.%s", k->name, uname);
+    if (!ck_is_user_name(uname))
+        return ck_fail(c, u, "%s: user name must be a letter followed by "
+            "letters, digits, '_' or '-'", name);
+    *cu = c->cfg->user_defaults;
+    switch (config_setting_type(u)) {
+    case CONFIG_TYPE_STRING:
+        break;
+    case CONFIG_TYPE_GROUP:
+        if (ck_parse_ufields(c, name, u, cu, &secret) == -1)
+            return -1;
+        if (secret == NULL)
+            return ck_fail(c, u, "%s: secret is missing", name);
+        break;
+    default:
+        return ck_fail(c, u, "%s: expected a string of %d hex digits or a "
+            "group { secret = \"...\"; ... }, got %s", name, 2 * SECRET_LEN,
+            ck_type_name(config_setting_type(u)));
+    }
+    if (ck_parse_secret(c, name, secret, cu) == -1)
+        return -1;
+    cu->name = xstrdup(uname);
+    return 0;
+}
+
 static int
 ck_parse_users(struct ck_ctx *c, const struct ck_key *k,
     const config_setting_t *s)
@@ -458,38 +685,49 @@ ck_parse_users(struct ck_ctx *c, const struct ck_key *k,
     for (int i = 0; i < n; i++) {
         const config_setting_t *u = config_setting_get_elem(s, i);
         struct config_user *cu = &cfg->users[i];
-        const char *name = config_setting_name(u);
-        const char *hex;
-        size_t len;
 
-        if (!ck_is_user_name(name))
-            return ck_fail(c, u, "%s.%s: user name must be a letter "
-                "followed by letters, digits, '_' or '-'", k->name, name);
-        if (config_setting_type(u) != CONFIG_TYPE_STRING)
-            return ck_fail(c, u, "%s.%s: expected a string of %d hex "
-                "digits, got %s", k->name, name, 2 * SECRET_LEN,
-                ck_type_name(config_setting_type(u)));
-        hex = config_setting_get_string(u);
-        len = strlen(hex);
-        if (len != 2 * SECRET_LEN)
-            return ck_fail(c, u, "%s.%s: secret must be %d hex digits, "
-                "not %zu characters", k->name, name, 2 * SECRET_LEN, len);
-        if (hex_decode(hex, cu->secret, SECRET_LEN) == -1)
-            return ck_fail(c, u, "%s.%s: secret must be %d hex digits; "
-                "'%c' is not one", k->name, name, 2 * SECRET_LEN,
-                hex[strspn(hex, "0123456789abcdefABCDEF")]);
-        cu->name = xstrdup(name);
+        if (ck_parse_user(c, k, u, cu) == -1)
+            return -1;
         cfg->nusers = i + 1;
         /* Quadratic, but n <= CONFIG_MAX_USERS and it runs once a load. */
         for (int j = 0; j < i; j++)
             if (memcmp(cfg->users[j].secret, cu->secret, SECRET_LEN) == 0)
                 return ck_fail(c, u, "%s.%s: same secret as %s.%s (line "
-                    "%d); a secret must identify one user", k->name, name,
-                    k->name, cfg->users[j].name,
+                    "%d); a secret must identify one user", k->name,
+                    cu->name, k->name, cfg->users[j].name,
                     (int)config_setting_source_line(
                         config_setting_get_elem(s, j)));
     }
     return 0;
+}
+
+/*
+ * user_defaults: the CONFIG_USER_FIELDS defaults, then the file's values.
+ * config_parse_text() runs this before the rest of the file, so users
+ * start from it wherever it is written.
+ */
+static void
+ck_user_defaults_init(struct config_user *cu)
+{
+    memset(cu, 0, sizeof(*cu));
+    for (size_t i = 0; i < CU_NFIELDS; i++) {
+        void *field = (char *)cu + cu_fields[i].off;
+
+        if (cu_fields[i].type == CU_BOOL)
+            *(bool *)field = cu_fields[i].def != 0;
+        else
+            *(int64_t *)field = (int64_t)cu_fields[i].def;
+    }
+}
+
+static int
+ck_parse_user_defaults(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return ck_fail(c, s, "%s: expected a group of per-user fields, "
+            "got %s", k->name, ck_type_name(config_setting_type(s)));
+    return ck_parse_ufields(c, k->name, s, &c->cfg->user_defaults, NULL);
 }
 
 /* The addresses of one dc_overrides entry; name is "dc_overrides[i]". */
@@ -667,6 +905,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return 0;
     case CK_USERS:
         return ck_parse_users(c, k, s);
+    case CK_USERDEFS:
+        return ck_parse_user_defaults(c, k, s);
     case CK_DCLIST:
         return ck_parse_dclist(c, k, s);
     case CK_HOSTLIST:
@@ -713,6 +953,9 @@ ck_parse_group(struct ck_ctx *c, const config_setting_t *g,
         snprintf(name, sizeof(name), "%s%s%s", prefix,
             *prefix != '\0' ? "." : "", config_setting_name(s));
         if ((idx = ck_find(name)) != -1) {
+            /* Parsed first, by config_parse_text(). */
+            if (ck_keys[idx].type == CK_USERDEFS)
+                continue;
             if (ck_parse_key(c, idx, s) == -1)
                 return -1;
         } else if (ck_is_group(name)) {
@@ -749,6 +992,7 @@ ck_defaults(struct ck_ctx *c)
             *(int *)field = log_level_parse(k->sdef);
             break;
         case CK_USERS:
+        case CK_USERDEFS:
         case CK_DCLIST:
         case CK_HOSTLIST:
         case CK_CIDRLIST:
@@ -866,6 +1110,12 @@ ck_cross_check(struct ck_ctx *c)
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");
+    for (int i = 0; i < cfg->nusers; i++)
+        if (cfg->users[i].data_quota_bytes > 0 && cfg->state_dir[0] != '/')
+            return ck_fail_line(c, ck_line(c, CKI_state_dir), "state_dir: "
+                "'%s' is not an absolute path; users.%s has "
+                "data_quota_bytes, whose usage is kept there",
+                cfg->state_dir, cfg->users[i].name);
     if (cfg->listen_ipv4[0] == '\0' && cfg->listen_ipv6[0] == '\0') {
         line = ck_line(c, CKI_listen_ipv4);
         if (ck_line(c, CKI_listen_ipv6) > line)
@@ -876,30 +1126,27 @@ ck_cross_check(struct ck_ctx *c)
     return 0;
 }
 
-char *
-config_file_text(const char *path, char *err, size_t errlen)
+/* path's text, a regular file of at most CONFIG_MAX_TEXT bytes without
+ * NUL (flags: more open() flags, O_NOFOLLOW); NULL with the error in c. */
+static char *
+ck_read_file(struct ck_ctx *c, const char *path, int flags)
 {
-    struct ck_ctx c;
     struct stat st;
     char *text;
     size_t got = 0;
     int fd;
 
-    memset(&c, 0, sizeof(c));
-    c.path = path;
-    c.err = err;
-    c.errlen = errlen;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags)) == -1) {
+        ck_fail_line(c, 0, "cannot read: %s", strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) == -1) {
-        ck_fail_line(&c, 0, "cannot read: %s", strerror(errno));
+        ck_fail_line(c, 0, "cannot read: %s", strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_TEXT) {
-        ck_fail_line(&c, 0, "cannot read: %s", !S_ISREG(st.st_mode) ?
+        ck_fail_line(c, 0, "cannot read: %s", !S_ISREG(st.st_mode) ?
             "not a regular file" : "larger than 16 MiB");
         close(fd);
         return NULL;
@@ -917,7 +1164,7 @@ config_file_text(const char *path, char *err, size_t errlen)
     close(fd);
     text[got] = '\0';
     if (got != (size_t)st.st_size || strlen(text) != got) {
-        ck_fail_line(&c, 0, "cannot read: %s", got != (size_t)st.st_size ?
+        ck_fail_line(c, 0, "cannot read: %s", got != (size_t)st.st_size ?
             "short read" : "NUL byte in the file");
         free(text);
         return NULL;
@@ -925,11 +1172,293 @@ config_file_text(const char *path, char *err, size_t errlen)
     return text;
 }
 
+/*
+ * The users file joins the text after a marker line, so that the workers
+ * (which read no file) get the users too and a problem in them is told
+ * at its line of the users file.
+ */
+#define CK_USERS_MARK   CONFIG_USERS_MARK
+
+/* A file's text may not hold the mark; 0, or -1 with the error in c. */
+static int
+ck_no_mark(struct ck_ctx *c, const char *text)
+{
+    const char *m = strstr(text, CK_USERS_MARK);
+    int line = 1;
+
+    if (m == NULL)
+        return 0;
+    for (const char *p = text; p < m; p++)
+        line += *p == '\n';
+    return ck_fail_line(c, line, "'%s' is reserved for telemt's own use",
+        CK_USERS_MARK);
+}
+
+char *
+config_file_text(const char *path, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+    char *text, *users, *all;
+    const char *ufile = NULL;
+    config_t lc;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    if ((text = ck_read_file(&c, path, 0)) == NULL)
+        return NULL;
+    if (ck_no_mark(&c, text) != 0) {
+        free(text);
+        return NULL;
+    }
+    /* Only users_file is looked at here; the parse checks the rest. */
+    config_init(&lc);
+    if (config_read_string(&lc, text) != CONFIG_TRUE ||
+        config_lookup_string(&lc, "users_file", &ufile) != CONFIG_TRUE ||
+        ufile[0] == '\0' || strchr(ufile, '\n') != NULL) {
+        config_destroy(&lc);
+        return text;                    /* none, or the parse will say */
+    }
+    c.path = ufile;
+    users = ck_read_file(&c, ufile, O_NOFOLLOW);
+    if (users != NULL && ck_no_mark(&c, users) != 0) {
+        free(users);
+        users = NULL;
+    }
+    if (users == NULL) {
+        config_destroy(&lc);
+        free(text);
+        return NULL;
+    }
+    all = config_join_users(text, ufile, users);
+    config_destroy(&lc);
+    free(text);
+    free(users);
+    return all;
+}
+
+char *
+config_read_text(const char *path, int nofollow, char *err, size_t errlen)
+{
+    struct ck_ctx c;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.err = err;
+    c.errlen = errlen;
+    return ck_read_file(&c, path, nofollow ? O_NOFOLLOW : 0);
+}
+
+char *
+config_join_users(const char *text, const char *users_path,
+    const char *users)
+{
+    size_t n = strlen(text) + strlen(CK_USERS_MARK) + strlen(users_path) +
+        strlen(users) + 4;
+    char *all = xmalloc(n);
+
+    snprintf(all, n, "%s\n%s%s\n%s", text, CK_USERS_MARK, users_path, users);
+    return all;
+}
+
+/* Append printf text to the growing *buf (of *len bytes, *cap room). */
+static void __attribute__((format(printf, 4, 5)))
+ck_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < *cap - *len)
+            break;
+        *cap = *cap * 2 + (size_t)(n > 0 ? n : 0);
+        if ((p = realloc(*buf, *cap)) == NULL)
+            fatalx("out of memory");
+        *buf = p;
+    }
+    *len += (size_t)n;
+}
+
+/* One per-user field, written the way the loader reads it, when it
+ * differs from the default d; by its CONFIG_USER_FIELDS type. */
+static void
+ck_write_BOOL(char **b, size_t *l, size_t *c, const char *name, bool v,
+    bool d)
+{
+    if (v != d)
+        ck_append(b, l, c, " %s = %s;", name, v ? "true" : "false");
+}
+
+static void
+ck_write_COUNT(char **b, size_t *l, size_t *c, const char *name, int64_t v,
+    int64_t d)
+{
+    if (v != d)
+        ck_append(b, l, c, " %s = %lld%s;", name, (long long)v,
+            v > INT32_MAX || v < INT32_MIN ? "L" : "");
+}
+
+static void
+ck_write_TIME(char **b, size_t *l, size_t *c, const char *name, int64_t v,
+    int64_t d)
+{
+    char when[32] = "";
+    time_t t = (time_t)v;
+    struct tm tm;
+
+    if (v == d)
+        return;
+    if (v != 0 && gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ck_append(b, l, c, " %s = \"%s\";", name, when);
+}
+
+char *
+config_users_text(const struct config *cfg, const struct config_user *users,
+    int n)
+{
+    const struct config_user *d = &cfg->user_defaults;
+    size_t len = 0, cap = 4096;
+    char *b = xmalloc(cap), hex[2 * SECRET_LEN + 1];
+
+    b[0] = '\0';
+    ck_append(&b, &len, &cap, "# written by telemt (the users API); "
+        "edits are kept, comments are not\nusers = {\n");
+    for (int i = 0; i < n; i++) {
+        const struct config_user *u = &users[i];
+
+        hex_encode(u->secret, SECRET_LEN, hex);
+        ck_append(&b, &len, &cap, "  %s = { secret = \"%s\";", u->name, hex);
+#define X(name, type, field, min, max, def, help) \
+        ck_write_##type(&b, &len, &cap, name, u->field, d->field);
+        CONFIG_USER_FIELDS(X)
+#undef X
+        ck_append(&b, &len, &cap, " };\n");
+    }
+    ck_append(&b, &len, &cap, "};\n");
+    return b;
+}
+
+/*
+ * libconfig 1.5 wraps an integer literal that needs more than 32 bits and
+ * has no L suffix, without a word (4294967296 reads as 0): a quota of
+ * 100 GiB would silently become no limit.  Find the first such literal
+ * in text, outside strings and comments, and copy it into lit.  Returns
+ * its line, or 0 if there is none.  An @include'd file is libconfig's to
+ * read and is not looked at.
+ */
+static int
+ck_find_wide_int(const char *text, char *lit, size_t litlen)
+{
+    const char *p = text;
+    int line = 1;
+
+    while (*p != '\0') {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '"') {
+            for (p++; *p != '\0' && *p != '"'; p++) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                line += *p == '\n';
+            }
+            p += *p != '\0';
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p != '\0' && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            p += *p != '\0' ? 2 : 0;
+        } else if (isalpha((unsigned char)*p) || *p == '_' || *p == '*') {
+            /* A setting name, which may hold digits ("u1"). */
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == '-' ||
+                *p == '*')
+                p++;
+        } else if (isdigit((unsigned char)*p)) {
+            const char *start = p;
+            bool neg = start > text && start[-1] == '-';
+            int base = p[0] == '0' && (p[1] == 'x' || p[1] == 'X') ? 16 : 10;
+            unsigned long long v;
+
+            p += base == 16 ? 2 : 0;
+            while (base == 16 ? isxdigit((unsigned char)*p) :
+                isdigit((unsigned char)*p))
+                p++;
+            if (base == 10 && (*p == '.' || *p == 'e' || *p == 'E')) {
+                /* A float. */
+                while (isalnum((unsigned char)*p) || *p == '.' ||
+                    ((*p == '+' || *p == '-') && (p[-1] == 'e' ||
+                    p[-1] == 'E')))
+                    p++;
+                continue;
+            }
+            if (*p == 'L')
+                continue;
+            errno = 0;
+            v = strtoull(start, NULL, base);
+            if (errno == ERANGE || v > (unsigned long long)INT_MAX + neg) {
+                snprintf(lit, litlen, "%s%.*s", neg ? "-" : "",
+                    (int)(p - start), start);
+                return line;
+            }
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* Where the users file begins in text (config_file_text()), if it does. */
+static void
+ck_users_mark(struct ck_ctx *c, const char *text)
+{
+    const char *m = strstr(text, "\n" CK_USERS_MARK);
+    size_t n;
+
+    if (m == NULL)
+        return;
+    c->ubase = 2;                       /* the mark's own line, 1-based */
+    for (const char *p = text; p < m; p++)
+        c->ubase += *p == '\n';
+    m += 1 + strlen(CK_USERS_MARK);
+    n = strcspn(m, "\n");
+    if (n >= sizeof(c->upath))
+        n = sizeof(c->upath) - 1;
+    memcpy(c->upath, m, n);
+    c->upath[n] = '\0';
+}
+
+/* A users file holds users and nothing else. */
+static int
+ck_users_only(struct ck_ctx *c, const config_setting_t *root)
+{
+    if (c->ubase == 0)
+        return 0;
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, i);
+
+        if ((int)config_setting_source_line(s) > c->ubase &&
+            strcmp(config_setting_name(s), "users") != 0)
+            return ck_fail(c, s, "%s: only users belongs in users_file",
+                config_setting_name(s));
+    }
+    return 0;
+}
+
 struct config *
 config_parse_text(const char *path, const char *text, char *err,
     size_t errlen)
 {
     struct ck_ctx c;
+    const config_setting_t *ud;
+    char lit[32];
     config_t lc;
     int rc;
 
@@ -939,23 +1468,40 @@ config_parse_text(const char *path, const char *text, char *err,
     c.errlen = errlen;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    ck_users_mark(&c, text);
 
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE) {
         const char *file = config_error_file(&lc);
 
-        if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "%s:%d: %s",
-                file != NULL ? file : path, config_error_line(&lc),
+        ck_fail_line(&c, config_error_line(&lc), "%s",
+            config_error_text(&lc));
+        if (file != NULL && err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s:%d: %s", file, config_error_line(&lc),
                 config_error_text(&lc));
         config_destroy(&lc);
         return NULL;
     }
+    if (ck_users_only(&c, config_root_setting(&lc)) != 0) {
+        config_destroy(&lc);
+        return NULL;
+    }
 
+    if ((rc = ck_find_wide_int(text, lit, sizeof(lit))) != 0) {
+        ck_fail_line(&c, rc, "%s does not fit in 32 bits; write it as %sL "
+            "(libconfig would silently wrap it)", lit, lit);
+        config_destroy(&lc);
+        return NULL;
+    }
     c.cfg = xcalloc(1, sizeof(*c.cfg));
     c.cfg->path = xstrdup(path);
+    ck_user_defaults_init(&c.cfg->user_defaults);
+    ud = config_setting_get_member(config_root_setting(&lc),
+        ck_keys[CKI_user_defaults].name);
+    rc = ud != NULL ? ck_parse_key(&c, CKI_user_defaults, ud) : 0;
     /* Every string is copied out before config_destroy(). */
-    rc = ck_parse_group(&c, config_root_setting(&lc), "");
+    if (rc == 0)
+        rc = ck_parse_group(&c, config_root_setting(&lc), "");
     config_destroy(&lc);
     if (rc == 0) {
         ck_defaults(&c);
@@ -1129,6 +1675,9 @@ config_print_keys(FILE *out)
             fprintf(out, "%s | %s (%lld..%lld users) |\n", k->sdef, k->help,
                 k->min, k->max);
             break;
+        case CK_USERDEFS:
+            fprintf(out, "%s | %s |\n", k->sdef, k->help);
+            break;
         case CK_DCLIST:
             fprintf(out, "%s | %s (dc %lld..%lld, 1..%d addresses) |\n",
                 k->sdef, k->help, k->min, k->max, CONFIG_MAX_DC_ADDRS);
@@ -1140,6 +1689,31 @@ config_print_keys(FILE *out)
             break;
         default:
             fprintf(out, "\"%s\" | %s |\n", k->sdef, k->help);
+            break;
+        }
+    }
+}
+
+void
+config_print_user_fields(FILE *out)
+{
+    fprintf(out, "| field | type | default | meaning |\n");
+    fprintf(out, "|---|---|---|---|\n");
+    for (size_t i = 0; i < CU_NFIELDS; i++) {
+        const struct cu_field *f = &cu_fields[i];
+
+        switch (f->type) {
+        case CU_BOOL:
+            fprintf(out, "| %s | bool | %s | %s |\n", f->name,
+                f->def ? "true" : "false", f->help);
+            break;
+        case CU_COUNT:
+            fprintf(out, "| %s | int | %lld | %s (%lld..%lld) |\n", f->name,
+                f->def, f->help, f->min, f->max);
+            break;
+        case CU_TIME:
+            fprintf(out, "| %s | string | \"\" | %s (\"YYYY-MM-DDTHH:MM:SSZ\", "
+                "UTC) |\n", f->name, f->help);
             break;
         }
     }

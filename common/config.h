@@ -21,9 +21,17 @@
 #define CONFIG_ERR_LEN          512
 #define CONFIG_MAX_TEXT         (16 << 20)      /* bytes of config file */
 
+/* The C type of each per-user field type of CONFIG_USER_FIELDS. */
+#define CONFIG_UFIELD_BOOL(f)       bool f;
+#define CONFIG_UFIELD_COUNT(f)      int64_t f;      /* 0 = no limit */
+#define CONFIG_UFIELD_TIME(f)       int64_t f;      /* unix s; 0 = never */
+
 struct config_user {
     char *name;                         /* setting name, [A-Za-z][A-Za-z0-9_-]* */
     uint8_t secret[SECRET_LEN];
+#define X(name, type, field, min, max, def, help) CONFIG_UFIELD_##type(field)
+    CONFIG_USER_FIELDS(X)
+#undef X
 };
 
 struct config_dc_override {
@@ -49,6 +57,7 @@ struct config_dc_override {
 #define CONFIG_FIELD_TOKEN(f)       char *f;
 #define CONFIG_FIELD_UNAME(f)       char *f;
 #define CONFIG_FIELD_USERS(f)       int n##f; struct config_user *f;
+#define CONFIG_FIELD_USERDEFS(f)    struct config_user f;   /* no name */
 #define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;
 #define CONFIG_FIELD_HOSTLIST(f)    int n##f; char **f;
 #define CONFIG_FIELD_CIDRLIST(f)    int n##f; char **f;
@@ -56,7 +65,9 @@ struct config_dc_override {
 /*
  * A loaded config.  Some fields hold resolved values (README): workers
  * 0 became the CPU count, mask_host "" became tls_domain, public_port 0
- * became port, and tls_domains starts with tls_domain.
+ * became port, tls_domains starts with tls_domain, and every user's
+ * per-user fields hold its own value or else user_defaults' (which hold
+ * the file's or else CONFIG_USER_FIELDS' defaults).
  */
 struct config {
     char *path;                         /* the file it was loaded from */
@@ -80,6 +91,29 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 char *config_file_text(const char *path, char *err, size_t errlen);
 struct config *config_parse_text(const char *path, const char *text,
     char *err, size_t errlen);
+/* An RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" into *out; NULL, or why
+ * it is not one ("is not a valid date and time"). */
+const char *config_parse_time(const char *v, int64_t *out);
+/*
+ * Where config_file_text() joins users_file's text, a line of its own;
+ * no file may hold it (config_file_text() refuses one that does), so
+ * config_parse_text() takes it only as config_file_text() wrote it.
+ */
+#define CONFIG_USERS_MARK       "#@telemt users_file "
+/* path's own text (no users_file joined; nofollow: O_NOFOLLOW); NULL and
+ * err as for config_load(). */
+char *config_read_text(const char *path, int nofollow, char *err,
+    size_t errlen);
+/* text with the users file's text (from users_path) joined as
+ * config_file_text() joins it; free() it. */
+char *config_join_users(const char *text, const char *users_path,
+    const char *users);
+/*
+ * A users file holding users[0..n): each user's secret and the fields
+ * that differ from cfg's user_defaults, in the loader's syntax; free() it.
+ */
+char *config_users_text(const struct config *cfg,
+    const struct config_user *users, int n);
 /* Called for each restart-only key that a reload keeps: name, the
  * running value and the file's value, both formatted as in the file. */
 typedef void config_kept_fn(const char *key, const char *running,
@@ -95,5 +129,7 @@ int config_keep_restart(struct config *n, const struct config *old,
 void config_free(struct config *cfg);
 /* Print the key table (name, type, default, meaning) as Markdown rows. */
 void config_print_keys(FILE *out);
+/* Print the per-user field table (CONFIG_USER_FIELDS) the same way. */
+void config_print_user_fields(FILE *out);
 
 #endif

@@ -4,8 +4,9 @@
  * config.c expands CONFIG_KEYS() into the parse table, the defaults, the
  * unknown-key check and config_print_keys() (the README table), and
  * config.h makes each key's field in struct config from its type, so a
- * new key is one entry here.  The list is in README order.  Names with a dot ("modes.tls") are members of a group of
- * that name; USERS and DCLIST keys are compound and parsed by hand.
+ * new key is one entry here.  The list is in README order.  Names with a
+ * dot ("modes.tls") are members of a group of that name; USERS, USERDEFS
+ * and DCLIST keys are compound and parsed by hand.
  */
 #ifndef TELEMT_CONFIG_KEYS_H
 #define TELEMT_CONFIG_KEYS_H
@@ -22,6 +23,8 @@
  *            ADDR    char * field; "" or a host name or an IP literal
  *            LOGLVL  int field, written as a level name; default a name
  *            USERS   the users group; min..max is the number of users
+ *            USERDEFS  the user_defaults group: CONFIG_USER_FIELDS, parsed
+ *                    before users wherever it is in the file
  *            DCLIST  the dc_overrides list; min..max bounds each dc
  *            HOSTLIST  array of DNS host names; min..max bounds the count
  *            PATH    char * field; "" or a file system path
@@ -34,7 +37,8 @@
  *            RESTART: it needs new sockets, a new region or the start-up
  *            sequence, so a reload keeps the running value and warns
  *   min/max  bounds as above; 0 where they do not apply
- *   default  as above; for USERS and DCLIST the text shown in the table
+ *   default  as above; for USERS, USERDEFS and DCLIST the text shown in
+ *            the table
  *   help     one line for the README; no '|' (it would split the row)
  */
 #define CONFIG_KEYS(X)                                                      \
@@ -55,9 +59,25 @@
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
+    X("users_file", PATH, users_file, LIVE, 0, 0, "",                       \
+      "a file holding users = { ... }; instead of this one (the users API " \
+      "writes it; the master reads it, never through a symbolic link)")   \
     X("users", USERS, users, LIVE, 1, CONFIG_MAX_USERS, "(required)",       \
-      "group of name = \"secret\"; each secret is 32 hex digits; "          \
-      "no two users may share a secret")                                    \
+      "group of name = \"secret\" or name = { secret = \"secret\"; "       \
+      "fields... } (the per-user fields below); each secret is 32 hex "     \
+      "digits; no two users may share a secret")                            \
+    X("user_defaults", USERDEFS, user_defaults, LIVE, 0, 0, "{ }",          \
+      "group of per-user fields (below, no secret) every user gets unless " \
+      "its own entry sets them")                                            \
+    X("unique_ips_window", INT, unique_ips_window, LIVE, 1, 86400, 300,     \
+      "seconds over which max_unique_ips counts distinct addresses")        \
+    X("state_dir", PATH, state_dir, RESTART, 0, 0, "/var/lib/telemt",      \
+      "directory the master keeps quota usage in (created 0700 if "         \
+      "missing); used only when some user has data_quota_bytes, and then "  \
+      "it must be an absolute path")                                        \
+    X("quota_save_interval", INT, quota_save_interval, LIVE, 1, 3600, 60,   \
+      "how often, in seconds, the quota usage is written to state_dir; a "  \
+      "crash loses at most this much")                                      \
     X("modes.classic", BOOL, mode_classic, LIVE, 0, 0, false,               \
       "accept plain obfuscated2 clients (secret as is)")                    \
     X("modes.secure", BOOL, mode_secure, LIVE, 0, 0, false,                 \
@@ -216,5 +236,46 @@
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \
       "removed from the config")
+
+/*
+ * Every per-user setting, listed once: the group form of a users entry
+ * (bob = { secret = "hex"; max_tcp_conns = 20; };) and user_defaults
+ * take these names (Telemt's, so operators moving over recognise them),
+ * struct config_user gets one field each, and `telemt --user-fields`
+ * prints the README table from here.  0 means "no limit" for every limit.
+ *
+ * X(name, type, field, min, max, default, help)
+ *
+ *   type     BOOL    bool field; default true or false
+ *            COUNT   int64_t field, an integer min..max (a 64-bit "L"
+ *                    literal is accepted where the value needs one)
+ *            TIME    int64_t field, unix seconds; written as an RFC 3339
+ *                    UTC time "2027-03-01T00:00:00Z"; "" (0) = never
+ */
+/* stats.h keeps twice as many recent addresses per user (checked). */
+#define CONFIG_MAX_UNIQUE_IPS   32
+#define CONFIG_USER_FIELDS(X)                                               \
+    X("enabled", BOOL, enabled, 0, 0, true,                                 \
+      "false refuses the user's new connections and closes open ones "      \
+      "within a second")                                                    \
+    X("max_tcp_conns", COUNT, max_tcp_conns, 0, 1000000, 0,                 \
+      "connections the user may hold at once, across all workers")          \
+    X("max_unique_ips", COUNT, max_unique_ips, 0, CONFIG_MAX_UNIQUE_IPS, 0, \
+      "distinct client addresses (IPv6 by /64) the user may connect from "  \
+      "within unique_ips_window")                                          \
+    X("data_quota_bytes", COUNT, data_quota_bytes, 0, INT64_MAX, 0,         \
+      "bytes relayed both ways per quota period; past it the user is "      \
+      "refused and cut (above 2147483647 write an L suffix: 53687091200L)") \
+    X("quota_reset_day", COUNT, quota_reset_day, 0, 28, 0,                  \
+      "day of the month (UTC) the quota usage starts again from 0; 0 = "    \
+      "never")                                                              \
+    X("expiration", TIME, expiration, 0, 0, 0,                              \
+      "when the user stops working: refused and cut")                       \
+    X("rate_limit_up_bps", COUNT, rate_limit_up_bps, 0, INT64_MAX, 0,      \
+      "bytes per second client -> DC, shared by all the user's "            \
+      "connections")                                                        \
+    X("rate_limit_down_bps", COUNT, rate_limit_down_bps, 0, INT64_MAX, 0,  \
+      "bytes per second DC -> client, shared by all the user's "            \
+      "connections")
 
 #endif

@@ -2,8 +2,9 @@
  * ctl.h - the master's control channel to each child: a SOCK_SEQPACKET
  * socketpair made at fork, one fixed-size message per packet with at
  * most one descriptor attached (SCM_RIGHTS).  The master owns its end;
- * a child only ever reads the messages and never trusts a descriptor it
- * did not expect.
+ * a child reads the messages and never trusts a descriptor it did not
+ * expect.  The one message a child sends is the admin process's users
+ * API write (CTL_USERS), which the master treats as hostile text.
  */
 #ifndef TELEMT_CTL_H
 #define TELEMT_CTL_H
@@ -21,6 +22,12 @@ enum ctl_type {
     CTL_OFFER = 3,              /* new master -> old: fd is one of our
                                  * workers' hand-over sockets; arg = our
                                  * HANDOFF_VERSION */
+    CTL_USERS = 4,              /* admin -> master: fd is a users API
+                                 * write (users_edit.c); arg its number */
+    CTL_USERS_DONE = 5,         /* master -> admin: its answer; arg the
+                                 * request's number, generation the one
+                                 * that carries the change, fd "STATUS
+                                 * CODE\nMESSAGE" */
 };
 
 struct ctl_msg {

@@ -184,34 +184,22 @@ stats_observe(struct stats_region *s, enum stats_hist_id id, int64_t us)
     atomic_fetch_add_explicit(&h->count, 1, RELAXED);
 }
 
-/* A 32-bit hash of the client's address (not its port), never zero. */
-static uint32_t
-ip_hash(const struct sockaddr *sa)
+uint32_t
+stats_ip_hash(const struct sockaddr *sa)
 {
-    const uint8_t *p;
-    uint32_t h = 2166136261u;
-    size_t n;
+    /* The per-address guard's key (IPv4, or IPv6 by /64), folded. */
+    uint64_t k = srcguard_key(sa) * 0x9e3779b97f4a7c15ull;
+    uint32_t h = (uint32_t)(k >> 32) ^ (uint32_t)k;
 
-    if (sa->sa_family == AF_INET6) {
-        p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        n = 16;
-    } else {
-        p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-        n = 4;
-    }
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
     return h ? h : 1;
 }
 
 void
-stats_user_connected(struct stats_region *s, int u,
-    const struct sockaddr *sa)
+stats_user_connected(struct stats_region *s, int u)
 {
     atomic_fetch_add_explicit(&s->users[u].connections, 1, RELAXED);
     atomic_store_explicit(&s->users[u].last_seen, (int64_t)time(NULL),
         RELAXED);
-    stats_ip_seen(s, u, sa, mono_ms() / 1000);
 }
 
 void
@@ -233,27 +221,66 @@ stats_dc_connected(struct stats_region *s, int dc, int64_t us)
     stats_observe(s, STATS_HIST_dc_connect_seconds, us);
 }
 
-void
-stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
-    int64_t now)
+/* An ips[] entry's age at now; entries hold the low 32 bits of time.
+ * One stamped a moment "later" by another thread's clock read is new. */
+static int64_t
+ip_age(uint64_t v, int64_t now)
 {
-    uint32_t h = ip_hash(sa);
-    uint64_t v = (uint64_t)h << 32 | (uint32_t)now;
+    int32_t d = (int32_t)((uint32_t)now - (uint32_t)v);
 
-    /* One slot per hash: a collision only undercounts, never blocks. */
-    atomic_store_explicit(&s->users[u].ips[h % STATS_IP_SLOTS], v, RELAXED);
+    return d > 0 ? d : 0;
+}
+
+void
+stats_ip_seen(struct stats_region *s, int u, uint32_t h, int64_t now,
+    int64_t window)
+{
+    _Atomic uint64_t *ips = s->users[u].ips;
+    int free_at = -1, oldest = 0;
+    int64_t oldest_age = -1;
+
+    for (int i = 0, k = (int)(h % STATS_IP_SLOTS); i < STATS_IP_SLOTS;
+        i++, k = (k + 1) % STATS_IP_SLOTS) {
+        uint64_t v = atomic_load_explicit(&ips[k], RELAXED);
+
+        if (v != 0 && (uint32_t)(v >> 32) == h) {
+            free_at = k;
+            break;
+        }
+        if (free_at < 0 && (v == 0 || ip_age(v, now) >= window))
+            free_at = k;
+        if (v != 0 && ip_age(v, now) > oldest_age) {
+            oldest_age = ip_age(v, now);
+            oldest = k;
+        }
+    }
+    atomic_store_explicit(&ips[free_at >= 0 ? free_at : oldest],
+        (uint64_t)h << 32 | (uint32_t)now, RELAXED);
+}
+
+int
+stats_ip_recent(const struct stats_region *s, int u, uint32_t h,
+    int64_t now, int64_t window)
+{
+    for (int i = 0; i < STATS_IP_SLOTS; i++) {
+        uint64_t v = atomic_load_explicit(&s->users[u].ips[i], RELAXED);
+
+        if (v != 0 && (uint32_t)(v >> 32) == h)
+            return ip_age(v, now) < window;
+    }
+    return 0;
 }
 
 unsigned
-stats_ips_recent(const struct stats_region *s, int u, int64_t now)
+stats_ips_recent(const struct stats_region *s, int u, int64_t now,
+    int64_t window)
 {
     unsigned n = 0;
 
     for (int i = 0; i < STATS_IP_SLOTS; i++) {
         uint64_t v = atomic_load_explicit(&s->users[u].ips[i], RELAXED);
 
-        if (v != 0 && (int64_t)(uint32_t)now - (int64_t)(uint32_t)v <
-            STATS_IP_WINDOW_S)
+        if (v != 0 && ip_age(v, now) < window)
             n++;
     }
     return n;
@@ -342,6 +369,11 @@ stats_format(const struct stats_region *s, char *out, size_t outlen)
         &s->hs[STATS_HS_##name], RELAXED))
     STATS_HS_OUTCOMES(X)
 #undef X
+#define X(name, reason, help)                                             \
+    EMIT(" user_%s=%llu", #name, (unsigned long long)atomic_load_explicit( \
+        &s->user_refused[STATS_UR_##name], RELAXED))
+    STATS_USER_REFUSALS(X)
+#undef X
     EMIT(" conn_active=%llu", (unsigned long long)active);
 #undef EMIT
 }
@@ -355,6 +387,9 @@ stats_print_counters(FILE *out)
 #undef X
 #define X(name, verdict, help) fprintf(out, "| `hs_%s` | %s |\n", #name, help);
     STATS_HS_OUTCOMES(X)
+#undef X
+#define X(name, reason, help) fprintf(out, "| `user_%s` | %s |\n", #name, help);
+    STATS_USER_REFUSALS(X)
 #undef X
     fprintf(out, "| `conn_active` | %s |\n", STATS_CONN_ACTIVE_HELP);
 }

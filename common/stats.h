@@ -34,15 +34,15 @@
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           7
+#define STATS_VERSION           8
 /* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
  * new generation) before the old ones have gone. */
 #define STATS_MAX_WORKERS       128
 #define STATS_MAX_USERS         4096
 #define STATS_USER_NAME         64
+/* Recent client addresses per user, open addressing: max_unique_ips
+ * may use at most half of them, so a probe always ends. */
 #define STATS_IP_SLOTS          64
-#define STATS_IP_WINDOW_S       300     /* "unique IPs seen recently" */
-                                        /* (CLOCK_MONOTONIC seconds) */
 #define STATS_NDCS              12
 #define STATS_DC_OTHER          11
 
@@ -51,6 +51,13 @@ enum stats_hs_outcome {
     STATS_HS_OUTCOMES(X)
 #undef X
     STATS_HS_COUNT
+};
+
+enum stats_user_refusal {
+#define X(name, reason, help) STATS_UR_##name,
+    STATS_USER_REFUSALS(X)
+#undef X
+    STATS_UR_COUNT
 };
 
 enum stats_hist_id {
@@ -106,7 +113,25 @@ struct stats_user {
     STATS_USER_FIELDS(X)
 #undef X
     _Atomic int64_t last_seen;          /* unix time of the last connection */
-    _Atomic uint64_t ips[STATS_IP_SLOTS];  /* hash << 32 | unix time */
+    /* Recent addresses (IPv6 by /64): hash << 32 | CLOCK_MONOTONIC s. */
+    _Atomic uint64_t ips[STATS_IP_SLOTS];
+    _Atomic uint64_t refused[STATS_UR_COUNT];
+    /*
+     * The limits (common/userlim.c).  admit_lock (the pid holding it, 0
+     * free) makes the check of max_tcp_conns and max_unique_ips and the
+     * taking of a place one step across all workers.  The master
+     * publishes quota_limit and rate_bps from the config it runs; the
+     * workers charge quota_used and the token buckets (rate_tat_ns: the
+     * time the bucket is paid up to, per direction) as they relay.
+     */
+    _Atomic int32_t admit_lock;
+    _Atomic uint64_t quota_used;        /* bytes both ways this period */
+    _Atomic int64_t quota_period;       /* unix time the period began */
+    _Atomic uint64_t quota_limit;       /* data_quota_bytes; 0 = none */
+    _Atomic int64_t rate_bps[2];        /* up, down; 0 = none */
+    _Atomic int64_t rate_tat_ns[2];     /* CLOCK_MONOTONIC ns */
+    _Atomic int64_t refuse_log_ms;      /* last refusal line (monotonic) */
+    _Atomic uint32_t refuse_quiet;      /* refusals since, not logged */
 };
 
 struct stats_dc {
@@ -130,6 +155,7 @@ struct stats_region {
     _Atomic uint32_t tls_cert_len;      /* learnt from mask_host; 0 = none */
     _Atomic int64_t tls_profile_at;     /* when (unix time) */
     struct stats_counters c;
+    _Atomic uint64_t user_refused[STATS_UR_COUNT];     /* all users */
     _Atomic uint64_t hs[STATS_HS_COUNT];
     struct stats_hist hist[STATS_HIST_COUNT];
     struct stats_worker workers[STATS_MAX_WORKERS];     /* rows */
@@ -174,28 +200,37 @@ int stats_user_find(const struct stats_region *s, const char *name);
 int stats_dc_slot(int dc);
 /* The DC index a dcs[] slot stands for; 0 for the "other" slot. */
 int stats_dc_index(int slot);
-/* Record one observation of us microseconds in histogram id. */
 /* The counter table of the README (Markdown): every counter of the
  * "stats:" line with its help, from stats_fields.h. */
 void stats_print_counters(FILE *out);
+/* Record one observation of us microseconds in histogram id. */
 void stats_observe(struct stats_region *s, enum stats_hist_id id,
     int64_t us);
-/* Note a client address for user slot u's recent unique IPs. */
-/*
- * A connection of user slot u from sa is relayed: its count, last seen
- * (wall clock, for the page) and recent addresses (monotonic, so a step
- * of the wall clock does not age them all).
- */
-void stats_user_connected(struct stats_region *s, int u,
-    const struct sockaddr *sa);
+/* A connection of user slot u is relayed: its count, last seen (wall
+ * clock, for the page); its address was noted at admission. */
+void stats_user_connected(struct stats_region *s, int u);
 /* A dial to DC index dc failed on every address. */
 void stats_dc_failed(struct stats_region *s, int dc);
 /* A dial to DC index dc took us microseconds. */
 void stats_dc_connected(struct stats_region *s, int dc, int64_t us);
-void stats_ip_seen(struct stats_region *s, int u, const struct sockaddr *sa,
-    int64_t now);
-/* Distinct client addresses of user slot u in the last STATS_IP_WINDOW_S. */
-unsigned stats_ips_recent(const struct stats_region *s, int u, int64_t now);
+/*
+ * Note address hash h for user slot u at CLOCK_MONOTONIC second now:
+ * its own entry, else a free or expired one (older than window), else
+ * the oldest.  One entry per hash as long as callers hold the user's
+ * admit_lock (userlim_admit() does).
+ */
+void stats_ip_seen(struct stats_region *s, int u, uint32_t h, int64_t now,
+    int64_t window);
+/* 1 if hash h is among user slot u's addresses of the last window s. */
+int stats_ip_recent(const struct stats_region *s, int u, uint32_t h,
+    int64_t now, int64_t window);
+/* Distinct client addresses of user slot u in the last window s. */
+unsigned stats_ips_recent(const struct stats_region *s, int u, int64_t now,
+    int64_t window);
+/* 32-bit hash of a client address, never 0: of its srcguard_key(), so
+ * IPv4 (v4-mapped too) or IPv6 by its /64 (one subscriber's privacy
+ * addresses are one). */
+uint32_t stats_ip_hash(const struct sockaddr *sa);
 /* Open connections of user slot u, summed over workers. */
 uint64_t stats_user_active(const struct stats_region *s, int u);
 /*

@@ -70,6 +70,20 @@
 #define STATS_HS_OUTCOMES(X)                                                \
     STATS_HS_ACCEPTED(X) STATS_HS_REFUSALS(X) STATS_HS_EVICTIONS(X)
 
+/*
+ * Why a user's client is refused after it proved its secret, or the
+ * user's open connections cut, X(name, REASON, help): common/userlim.h
+ * makes enum user_verdict (USER_<REASON>) from it, and each row is a
+ * counter per user (Prometheus telemt_user_refused_total{reason}) and in
+ * total (user_<name> in the "stats:" line).
+ */
+#define STATS_USER_REFUSALS(X)                                              \
+    X(disabled, DISABLED, "refused or cut: the user is disabled")          \
+    X(expired, EXPIRED, "refused or cut: the user's expiration passed")    \
+    X(quota, QUOTA, "refused or cut: the user's data_quota_bytes is used") \
+    X(conns, CONNS, "refused: the user holds max_tcp_conns connections")   \
+    X(ips, IPS, "refused: a new address past the user's max_unique_ips")
+
 /* The gauge the "stats:" line ends with. */
 #define STATS_CONN_ACTIVE_HELP \
     "connections open now, summed over workers (gauge)"

@@ -23,6 +23,15 @@ mono_ms(void)
 }
 
 int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
 mono_us(void)
 {
     struct timespec ts;

@@ -33,6 +33,8 @@ unconst(const void *p)
 int64_t mono_ms(void);
 /* Microseconds on the monotonic clock. */
 int64_t mono_us(void);
+/* Nanoseconds on the monotonic clock. */
+int64_t mono_ns(void);
 /*
  * Block every signal in the calling thread (call before starting threads,
  * so they inherit the full mask) and return a non-blocking signalfd for

@@ -147,6 +147,7 @@ master_loop(struct master *m)
         }
         if (upgraded || sig == SIGTERM || sig == SIGINT) {
             loop_stop(m, &set, upgraded);
+            quota_save(m);
             stats_format(m->stats, line, sizeof(line));
             log_info("stats: %s", line);
             loop_remove_pidfile(m, upgraded ? ".oldbin" : "");
@@ -160,5 +161,7 @@ master_loop(struct master *m)
         if (sig == SIGUSR2)
             upgrade_start(m);
         spawn_due(m);
+        quota_tick(m);
+        users_edit_poll(m);
     }
 }

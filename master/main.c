@@ -39,7 +39,7 @@
  * README's flag table is checked against the usage (make check-readme).
  */
 enum {
-    FLAG_CONFIG_KEYS = 256, FLAG_COUNTERS,
+    FLAG_CONFIG_KEYS = 256, FLAG_USER_FIELDS, FLAG_COUNTERS,
 };
 #define MAIN_FLAGS(X)                                                       \
     X("foreground", 'f', "stay in the foreground, log to stderr or "       \
@@ -49,6 +49,8 @@ enum {
     X("version", 'V', "print the version and exit")                        \
     X("help", 'h', "print this help and exit")                             \
     X("config-keys", FLAG_CONFIG_KEYS, "print the config key table "       \
+      "(Markdown)")                                                         \
+    X("user-fields", FLAG_USER_FIELDS, "print the per-user field table "   \
       "(Markdown)")                                                         \
     X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")
 
@@ -68,7 +70,8 @@ usage(FILE *out)
 {
     fprintf(out,
         "usage: telemt [-f] [-t] [--links] CONFIG\n"
-        "       telemt -V | -h | --config-keys | --counters\n");
+        "       telemt -V | -h | --config-keys | --user-fields | "
+        "--counters\n");
     for (size_t i = 0; i < NFLAGS; i++) {
         char left[32];
 
@@ -147,7 +150,7 @@ enum action { RUN, TEST, LINKS };
 /*
  * The flags and the config path.  Returns -1 to go on with *act, or an
  * exit status (the flags that answer and exit: -V, -h, --config-keys,
- * --counters, and a bad command line).
+ * --user-fields, --counters, and a bad command line).
  */
 static int
 parse_args(int argc, char **argv, struct master *m, enum action *act)
@@ -175,6 +178,7 @@ parse_args(int argc, char **argv, struct master *m, enum action *act)
             return 0;
         case 'h': usage(stdout); return 0;
         case FLAG_CONFIG_KEYS: config_print_keys(stdout); return 0;
+        case FLAG_USER_FIELDS: config_print_user_fields(stdout); return 0;
         case FLAG_COUNTERS: stats_print_counters(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -283,6 +287,7 @@ start(struct master *m, struct inherit *in)
         setup_log_sink(m);
     setup_region(m, in->shm);
     reload_user_slots(m);
+    quota_start(m);
     if (m->cfg->tls_emulation)
         (void)tlsprobe_load_cache(m->cfg, m->stats);
     m->nslots = m->cfg->workers > MASTER_MAX_SLOTS ? MASTER_MAX_SLOTS

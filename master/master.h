@@ -61,6 +61,7 @@ struct master {
                                          * binary), or ours to it; -1 */
     int ready_fd;                       /* ours to write READY to, -1 */
     int pidfile_ours;                   /* we wrote cfg->pidfile */
+    int64_t quota_tick_ms, quota_saved_ms;  /* quota.c's last rounds */
 };
 
 /* listen.c: open every slot's sockets; exits with a message on failure. */
@@ -105,6 +106,18 @@ void spawn_due(struct master *m);
 int spawn_children_left(const struct master *m);
 /* spawn.c: send sig to every live child. */
 void spawn_signal_all(struct master *m, int sig);
+/*
+ * quota.c: at start (after the user slots), read the quota usage kept in
+ * state_dir into a fresh region, then publish every user's limits.
+ */
+void quota_start(struct master *m);
+/* quota.c: publish the running config's limits (after a reload too). */
+void quota_publish(struct master *m);
+/* quota.c: each loop round: publish once a second (a quota period may
+ * have turned over), write the usage every quota_save_interval. */
+void quota_tick(struct master *m);
+/* quota.c: write the usage now (at a stop, before an upgrade). */
+void quota_save(struct master *m);
 /* loop.c: the signals the master blocks and takes synchronously. */
 void master_sigset(sigset_t *set);
 /* loop.c: the master's loop; returns the exit code after a stop. */
@@ -114,6 +127,17 @@ int master_loop(struct master *m);
  * else hand it to every worker over its control channel.
  */
 void reload_run(struct master *m);
+/*
+ * reload.c: put n, parsed from text, in place of the running config as a
+ * reload does (the workers and the admin get text); frees text.
+ */
+void reload_apply(struct master *m, char *text, struct config *n);
+/*
+ * users_edit.c: take the users API's writes the admin process sent
+ * (CTL_USERS), apply each through users_file and an in-place reload,
+ * and answer it (CTL_USERS_DONE).  Each loop round.
+ */
+void users_edit_poll(struct master *m);
 /* reload.c: map users to region slots and mark who is configured. */
 void reload_user_slots(struct master *m);
 /* upgrade.c: SIGUSR2: start the binary at m->exe with our sockets. */

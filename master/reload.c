@@ -129,8 +129,7 @@ reload_run(struct master *m)
 {
     char err[CONFIG_ERR_LEN];
     char *text = config_file_text(m->cfg->path, err, sizeof(err));
-    struct config *n = NULL, *old = m->cfg;
-    int removed = 0, sent, admin_fd = m->admin_fd;
+    struct config *n = NULL;
 
     if (text != NULL)
         n = config_parse_text(m->cfg->path, text, err, sizeof(err));
@@ -140,6 +139,15 @@ reload_run(struct master *m)
         free(text);
         return;
     }
+    reload_apply(m, text, n);
+}
+
+void
+reload_apply(struct master *m, char *text, struct config *n)
+{
+    struct config *old = m->cfg;
+    int removed = 0, sent, admin_fd = m->admin_fd;
+
     (void)config_keep_restart(n, old, reload_warn_kept);
     reload_admin_listen(m, n, old);
     for (int i = 0; i < old->nusers; i++) {
@@ -154,6 +162,7 @@ reload_run(struct master *m)
     atomic_store(&m->stats->generation, m->generation);
     /* Before the workers look their users up in the region. */
     reload_user_slots(m);
+    quota_publish(m);
     log_set_level((enum log_level)n->log_level);
     /* The admin process takes the new config in place, unless it must
      * serve another socket now. */

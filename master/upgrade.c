@@ -93,6 +93,8 @@ upgrade_start(struct master *m)
         log_warnx("SIGUSR2: no region descriptor to hand over");
         return;
     }
+    /* The new binary keeps the region; the file is for a crash of it. */
+    quota_save(m);
     if (pipe2(p, O_CLOEXEC) == -1) {
         log_warn("SIGUSR2: pipe");
         return;

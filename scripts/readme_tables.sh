@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # readme_tables.sh - the README's generated tables, from the binary:
 # between "<!-- config-keys:begin" and "<!-- config-keys:end -->" what
-# `telemt --config-keys` prints, between the counters markers what
+# `telemt --config-keys` prints, between the user-fields markers what
+# `telemt --user-fields` prints, between the counters markers what
 # `telemt --counters` prints.  The flag table under "## Command line" is
 # prose, not generated, but must name exactly the flags `telemt -h` lists,
-# and the endpoint table under "## Admin endpoint" exactly the paths of
-# the route table in admin/admin.c.
+# and the endpoint table under "## Admin endpoint" exactly the methods
+# and paths of the route table in admin/admin.c.
 #
 #   scripts/readme_tables.sh TELEMT README.md          rewrite README.md
 #   scripts/readme_tables.sh --check TELEMT README.md  diff, exit 1 if stale
@@ -21,11 +22,12 @@ bin=$1 readme=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" --config-keys >"$tmp/config-keys"
+"$bin" --user-fields >"$tmp/user-fields"
 "$bin" --counters >"$tmp/counters"
 
 # Copy README, each marked block's body replaced by its file.
 awk -v dir="$tmp" '
-    /^<!-- (config-keys|counters):begin/ {
+    /^<!-- (config-keys|user-fields|counters):begin/ {
         print
         name = $2
         sub(/:begin$/, "", name)
@@ -35,7 +37,7 @@ awk -v dir="$tmp" '
         skip = 1
         next
     }
-    /^<!-- (config-keys|counters):end -->/ { skip = 0 }
+    /^<!-- (config-keys|user-fields|counters):end -->/ { skip = 0 }
     !skip
 ' "$readme" >"$tmp/README.md"
 
@@ -49,16 +51,20 @@ diff -u "$tmp/flags.bin" "$tmp/flags.readme" || {
     exit 1
 }
 
-# The admin routes: the paths in admin.c's table, and the README's rows.
+# The admin routes: method and path of each row of admin.c's table ("*"
+# is written NAME in the README), and the README's endpoint rows.
 src=$(dirname "$0")/../admin/admin.c
-sed -n '/^} routes\[\] = {/,/^};/p' "$src" | grep -oE '"/[^"]*"' | tr -d '"' |
-    sort >"$tmp/routes.src"
+sed -n '/^} routes\[\] = {/,/^};/p' "$src" |
+    sed -n 's/.*{ *"\(\/[^"]*\)", *ADMIN_\([A-Z]*\),.*/\2 \1/p' |
+    sed 's/\*/NAME/g' | sort -u >"$tmp/routes.src"
 awk -F'|' '/^## Admin endpoint/ { on = 1; next } /^## / { on = 0 }
-    on && /^\| `GET / { print $2 }' "$readme" |
-    grep -oE 'GET /[a-z0-9/_.-]*' | cut -c5- | sort >"$tmp/routes.readme"
+    on && /^\| `[A-Z]+ \// { print $2 }' "$readme" |
+    grep -oE '(GET|POST|PATCH|DELETE) /[A-Za-z0-9/_.-]*' | sort -u \
+    >"$tmp/routes.readme"
 [ -s "$tmp/routes.src" ] || { echo "$src: no route table found" >&2; exit 1; }
 diff -u "$tmp/routes.src" "$tmp/routes.readme" || {
-    echo "$readme: the endpoint table must list the paths of $src's routes" >&2
+    echo "$readme: the endpoint table must list the methods and paths of" \
+        "$src's routes" >&2
     exit 1
 }
 

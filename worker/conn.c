@@ -26,6 +26,7 @@
 #include "net.h"
 #include "relay.h"
 #include "srcguard.h"
+#include "userlim.h"
 #include "util.h"
 
 static void
@@ -98,6 +99,68 @@ conn_handoff_setup(struct conn *c, struct relay *r)
 }
 
 /*
+ * Count a connection of c's user refused or cut for v (refusals are
+ * counted by userlim_admit()), and say so at most once per
+ * CONN_USER_LOG_MS per user across workers, with how many went unsaid.
+ */
+#define CONN_USER_LOG_MS        60000
+
+static void
+conn_user_log(struct conn *c, int slot, const struct config_user *cu,
+    enum user_verdict v, const char *what)
+{
+    struct stats_user *su = &c->w->stats->users[slot];
+    int64_t now = mono_ms();
+    int64_t last = atomic_load(&su->refuse_log_ms);
+    char why[96];
+    uint32_t quiet;
+
+    if ((last != 0 && now - last < CONN_USER_LOG_MS) ||
+        !atomic_compare_exchange_strong(&su->refuse_log_ms, &last, now)) {
+        atomic_fetch_add(&su->refuse_quiet, 1);
+        return;
+    }
+    quiet = atomic_exchange(&su->refuse_quiet, 0);
+    switch (v) {
+    case USER_CONNS:
+        snprintf(why, sizeof(why), "max_tcp_conns (%lld) reached",
+            (long long)cu->max_tcp_conns);
+        break;
+    case USER_IPS:
+        snprintf(why, sizeof(why), "a new address past max_unique_ips "
+            "(%lld)", (long long)cu->max_unique_ips);
+        break;
+    case USER_QUOTA:
+        snprintf(why, sizeof(why), "data_quota_bytes (%lld) used up",
+            (long long)cu->data_quota_bytes);
+        break;
+    case USER_EXPIRED:
+        snprintf(why, sizeof(why), "expired (expiration %lld)",
+            (long long)cu->expiration);
+        break;
+    default:
+        snprintf(why, sizeof(why), "disabled");
+        break;
+    }
+    if (quiet > 0)
+        log_warnx("%s: user %s %s: %s (and %u more refusals or cuts of "
+            "the user since the last such line)", c->peer, cu->name, what,
+            why, quiet);
+    else
+        log_warnx("%s: user %s %s: %s", c->peer, cu->name, what, why);
+}
+
+static void
+conn_cut_count(struct conn *c, enum user_verdict v)
+{
+    struct stats_region *s = c->w->stats;
+
+    atomic_fetch_add(&s->users[c->user_slot].refused[v - 1], 1);
+    atomic_fetch_add(&s->user_refused[v - 1], 1);
+    conn_user_log(c, c->user_slot, &c->cfg->users[c->user], v, "cut");
+}
+
+/*
  * Relay an authenticated client (c->user set) to its DC, counting the
  * bytes for the user and the totals; the relay may be handed over to a
  * new binary on the way.
@@ -107,14 +170,18 @@ conn_relay(struct conn *c, struct relay *r)
 {
     struct stats_region *s = c->w->stats;
     struct stats_user *us = &s->users[c->user_slot];
-    _Atomic uint32_t *uactive = &s->user_active[c->w->row][c->user_slot];
-    int rc;
+    int rc, cut;
 
     conn_handoff_setup(c, r);
     r->idle_ms = c->cfg->relay_idle_timeout * 1000;
-    atomic_fetch_add_explicit(uactive, 1, memory_order_relaxed);
+    r->lim = s;
+    r->lim_slot = c->user_slot;
     rc = relay_run(r);
-    atomic_fetch_sub_explicit(uactive, 1, memory_order_relaxed);
+    cut = atomic_load(&c->cut);
+    if (rc == RELAY_QUOTA)
+        conn_cut_count(c, USER_QUOTA);
+    else if (cut != 0)
+        conn_cut_count(c, (enum user_verdict)cut);
     STATS_ADD(s, bytes_client_to_dc, r->c2d_bytes);
     STATS_ADD(s, bytes_dc_to_client, r->d2c_bytes);
     atomic_fetch_add_explicit(&us->bytes_client_to_dc, r->c2d_bytes,
@@ -123,16 +190,45 @@ conn_relay(struct conn *c, struct relay *r)
         memory_order_relaxed);
     if (rc == RELAY_IDLE)
         STATS_ADD(s, relay_idle_closed, 1);
-    log_debug("%s: %s, %llu bytes up, %llu bytes down", c->peer,
+    log_debug("%s: %s%s%s, %llu bytes up, %llu bytes down", c->peer,
         rc == RELAY_HANDED ? "handed over to the new binary" :
         rc == RELAY_IDLE ? "closed (relay_idle_timeout)" :
-        rc == 0 ? "closed (eof)" : "closed (reset)",
+        rc == RELAY_QUOTA ? "closed (data_quota_bytes used up)" :
+        cut != 0 ? "cut: user " : rc == 0 ? "closed (eof)" : "closed (reset)",
+        cut != 0 ? userlim_name((enum user_verdict)cut) : "",
+        cut != 0 && rc == 0 ? " (eof)" : "",
         (unsigned long long)r->c2d_bytes, (unsigned long long)r->d2c_bytes);
 }
 
-/* After a good handshake: dial the DC, send it our header, relay. */
+static void conn_serve_admitted(struct conn *c, struct hs_result *hs);
+
+/*
+ * After a good handshake: the user's limits say whether it may connect
+ * (a refused client is closed: it proved its secret, nothing to hide),
+ * then dial the DC, send it our header, relay.
+ */
 static void
 conn_serve(struct conn *c, struct hs_result *hs)
+{
+    const struct config *cfg = c->cfg;
+    const struct config_user *cu = &cfg->users[hs->user];
+    struct stats_region *s = c->w->stats;
+    int uslot = c->snap->user_slot[hs->user];
+    enum user_verdict v;
+
+    v = userlim_admit(s, c->w->row, uslot, cu,
+        stats_ip_hash((const struct sockaddr *)&c->peer_addr),
+        (int64_t)time(NULL), mono_ms() / 1000, cfg->unique_ips_window);
+    if (v != USER_OK) {
+        conn_user_log(c, uslot, cu, v, "refused");
+        return;
+    }
+    conn_serve_admitted(c, hs);
+    userlim_leave(s, c->w->row, uslot);
+}
+
+static void
+conn_serve_admitted(struct conn *c, struct hs_result *hs)
 {
     const struct config *cfg = c->cfg;
     struct stats_region *s = c->w->stats;
@@ -144,7 +240,7 @@ conn_serve(struct conn *c, struct hs_result *hs)
     char dcaddr[80];
     int rc;
 
-    stats_user_connected(s, uslot, (struct sockaddr *)&c->peer_addr);
+    stats_user_connected(s, uslot);
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
         stats_dc_failed(s, hs->dc);
@@ -406,6 +502,44 @@ conn_drop_gone(struct worker *w)
     return n;
 }
 
+int
+conn_cut_limited(struct worker *w)
+{
+    static uint8_t verdict[STATS_MAX_USERS];   /* the worker's main thread */
+    const struct snapshot *sn = w->snap;
+    int64_t now = (int64_t)time(NULL);
+    struct conn *c;
+    int any = 0, n = 0;
+
+    memset(verdict, 0, sizeof(verdict));
+    for (int i = 0; i < sn->cfg->nusers; i++) {
+        int slot = sn->user_slot[i];
+
+        if (slot < 0 || slot >= STATS_MAX_USERS)
+            continue;
+        verdict[slot] = (uint8_t)userlim_state(w->stats, slot,
+            &sn->cfg->users[i], now);
+        any |= verdict[slot];
+    }
+    if (!any)
+        return 0;
+    pthread_mutex_lock(&w->all_lock);
+    LIST_FOREACH(c, &w->all_list, all_link) {
+        int expected = 0;
+
+        if (c->user < 0 || c->user_slot < 0 || verdict[c->user_slot] == 0 ||
+            !atomic_compare_exchange_strong(&c->cut, &expected,
+            verdict[c->user_slot]))
+            continue;
+        (void)shutdown(c->cfd, SHUT_RDWR);
+        if (c->dfd >= 0)
+            (void)shutdown(c->dfd, SHUT_RDWR);
+        n++;
+    }
+    pthread_mutex_unlock(&w->all_lock);
+    return n;
+}
+
 /* A new connection of w's: counted, listed, holding the current config. */
 static struct conn *
 conn_new(struct worker *w, int fd, const struct sockaddr *peer)
@@ -535,7 +669,9 @@ conn_resumed_thread(void *arg)
             "down", c->peer, c->cfg->users[c->user].name, c->dc,
             (unsigned long long)rec->c2d_bytes,
             (unsigned long long)rec->d2c_bytes);
+        userlim_enter(c->w->stats, c->w->row, c->user_slot);
         conn_relay(c, &r);
+        userlim_leave(c->w->stats, c->w->row, c->user_slot);
     } else {
         (void)mask_relay(c, &r);
     }

@@ -52,6 +52,8 @@ struct conn {
     int user;                       /* -1 until relaying */
     int user_slot;
     int dc;                         /* the client's DC, once relaying */
+    /* Why the worker cut it (enum user_verdict), 0 if it did not. */
+    atomic_int cut;
     /* Hand-over at an upgrade: set (under all_lock) by the main thread,
      * which then wakes the thread (tid, once tid_set) from its wait. */
     atomic_int handoff;
@@ -73,6 +75,13 @@ int conn_spawn_masked(struct worker *w, int fd, const struct sockaddr *peer);
  * no longer allows (conn_user_gone()).  Returns how many.
  */
 int conn_drop_gone(struct worker *w);
+/*
+ * Cut the relayed connections of users that may no longer go on
+ * (disabled, expired, quota used up) by the worker's current config;
+ * the number cut.  all_lock not held; the worker's loop calls it at least
+ * twice a second.
+ */
+int conn_cut_limited(struct worker *w);
 /*
  * Take c off the worker's handshake list (max_handshakes): at the end of
  * the handshake, or once the client has proven its secret.  Idempotent.

@@ -33,6 +33,7 @@
 
 #include "net.h"
 #include "threads.h"
+#include "userlim.h"
 #include "util.h"
 
 #define RELAY_FIRST_WRITE_MS    10000
@@ -48,17 +49,62 @@ struct dir {
     int done;                       /* EOF passed on to dst */
     uint64_t *bytes;
     uint64_t left;                  /* bytes src may still send (cap) */
+    struct stats_region *lim;       /* the user's limits, or NULL */
+    int lim_slot, lim_dir;          /* USERLIM_UP or USERLIM_DOWN */
+    int64_t pause_ns;               /* over its rate: no read before */
+    int quota_out;                  /* the user's quota is used up */
 };
+
+/* How much the next read may take under the user's quota and rate;
+ * 0 while the quota is used up. */
+static size_t
+dir_read_max(struct dir *d)
+{
+    size_t max = d->left < RELAY_BUF ? (size_t)d->left : RELAY_BUF;
+    uint64_t q;
+
+    if (d->lim == NULL)
+        return max;
+    q = userlim_quota_left(d->lim, d->lim_slot);
+    if (q == 0)
+        d->quota_out = 1;
+    if (q < max)
+        max = (size_t)q;
+    return userlim_rate_slice(d->lim, d->lim_slot, d->lim_dir, max);
+}
+
+/* Charge n bytes just read to the user. */
+static void
+dir_charge(struct dir *d, size_t n)
+{
+    int64_t now, wait;
+
+    if (d->lim == NULL || n == 0)
+        return;
+    userlim_charge(d->lim, d->lim_slot, n);
+    now = mono_ns();
+    wait = userlim_rate_charge(d->lim, d->lim_slot, d->lim_dir, n, now);
+    d->pause_ns = wait > 0 ? now + wait : 0;
+}
+
+/* 1 while d must not read: paused by its rate, or the quota is out. */
+static int
+dir_held(const struct dir *d)
+{
+    return d->quota_out || (d->pause_ns > 0 && mono_ns() < d->pause_ns);
+}
 
 /* 1 progress, 0 would block, -1 failed. */
 static int
 dir_read(struct dir *d)
 {
-    size_t head = d->wrap ? TLSREC_HEADER : 0, len;
+    size_t head = d->wrap ? TLSREC_HEADER : 0, len, max = dir_read_max(d);
     uint8_t *p = d->buf + head;
-    ssize_t n = read(d->src, p, d->left < RELAY_BUF ? (size_t)d->left :
-        RELAY_BUF);
+    ssize_t n;
 
+    if (max == 0)
+        return 0;                   /* the quota is out: the loop ends it */
+    n = read(d->src, p, max);
     if (n > 0) {
         len = (size_t)n;
         if (d->unwrap != NULL) {
@@ -80,6 +126,7 @@ dir_read(struct dir *d)
         d->len = len > 0 ? head + len : 0;
         *d->bytes += (uint64_t)len;
         d->left -= (uint64_t)n;
+        dir_charge(d, len);
         return 1;
     }
     if (n == 0) {
@@ -125,6 +172,8 @@ dir_pump(struct dir *d)
         }
         if (d->left == 0)
             return 0;               /* capped: the loop ends it */
+        if (dir_held(d))
+            return 0;
         r = dir_read(d);
         if (r <= 0)
             return r;
@@ -139,7 +188,8 @@ dir_events(const struct dir *d, int fd)
 
     if (d->done)
         return 0;
-    if (fd == d->src && d->len == d->off && !d->eof && d->left > 0)
+    if (fd == d->src && d->len == d->off && !d->eof && d->left > 0 &&
+        !dir_held(d))
         ev |= POLLIN;
     if (fd == d->dst && (d->len > d->off || d->eof))
         ev |= POLLOUT;
@@ -173,6 +223,21 @@ relay_idle(struct relay_state *st)
     threads_trim_stack();
 }
 
+/* Shorten *wait_ms (now: mono_ms()) to when d's rate lets it read. */
+static void
+dir_wait(const struct dir *d, int64_t now, int64_t *wait_ms)
+{
+    int64_t ms;
+
+    if (d->pause_ns == 0 || d->quota_out || d->len > d->off || d->eof)
+        return;
+    ms = (d->pause_ns + 999999) / 1000000 - now;
+    if (ms < 1)
+        ms = 1;
+    if (*wait_ms < 0 || ms < *wait_ms)
+        *wait_ms = ms;
+}
+
 /*
  * After a pump that moved `moved` (bytes and EOFs seen before it): the
  * limit that ends the relay, or 0 and in *wait_ms how long the next wait
@@ -192,6 +257,9 @@ relay_limits(const struct relay *r, const struct dir *up,
     if ((up->left == 0 && up->len == up->off) ||
         (down->left == 0 && down->len == down->off))
         return RELAY_CAPPED;
+    if ((up->quota_out || down->quota_out) && up->len == up->off &&
+        down->len == down->off)
+        return RELAY_QUOTA;
     if (r->end_ms > 0 && now >= r->end_ms)
         return RELAY_EXPIRED;
     if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms)
@@ -201,6 +269,8 @@ relay_limits(const struct relay *r, const struct dir *up,
         *wait_ms = *last_ms + r->idle_ms - now;
     if (r->end_ms > 0 && (*wait_ms < 0 || r->end_ms - now < *wait_ms))
         *wait_ms = r->end_ms - now;
+    dir_wait(up, now, wait_ms);
+    dir_wait(down, now, wait_ms);
     return 0;
 }
 
@@ -246,11 +316,13 @@ relay_run(struct relay *r)
         .src = r->cfd, .dst = r->dfd, .dec = r->c_dec, .enc = r->d_enc,
         .unwrap = r->tls, .bytes = &r->c2d_bytes,
         .left = r->max_up > 0 ? r->max_up : UINT64_MAX,
+        .lim = r->lim, .lim_slot = r->lim_slot, .lim_dir = USERLIM_UP,
     };
     *down = (struct dir){
         .src = r->dfd, .dst = r->cfd, .dec = r->d_dec, .enc = r->c_enc,
         .wrap = r->tls != NULL, .bytes = &r->d2c_bytes,
         .left = r->max_down > 0 ? r->max_down : UINT64_MAX,
+        .lim = r->lim, .lim_slot = r->lim_slot, .lim_dir = USERLIM_DOWN,
     };
     up->buf = &st.buf[0][0];        /* where, not what: nothing read yet */
     down->buf = &st.buf[1][0];
@@ -270,6 +342,8 @@ relay_run(struct relay *r)
         ctr_apply(up->enc, r->early, r->early, r->early_len);
     }
     r->c2d_bytes += r->early_len;
+    if (r->lim != NULL)
+        userlim_charge(r->lim, r->lim_slot, r->early_len);
     up->eof = r->client_eof;
     if (net_write_all(r->dfd, r->first, r->first_len,
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||

@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include "crypto.h"
+#include "stats.h"
 #include "tlsrec.h"
 
 #define RELAY_BUF       TLSREC_MAX_OUT
@@ -21,6 +22,7 @@
 #define RELAY_IDLE      2               /* silent both ways for idle_ms */
 #define RELAY_EXPIRED   3               /* end_ms passed */
 #define RELAY_CAPPED    4               /* a direction reached its cap */
+#define RELAY_QUOTA     5               /* the user's quota is used up */
 /* Sent to a relaying thread to make it look at *handoff now. */
 #define RELAY_WAKE_SIG  SIGURG
 
@@ -69,6 +71,16 @@ struct relay {
     int idle_ms;
     int64_t end_ms;
     uint64_t max_up, max_down;
+    /*
+     * The user's limits in the region (lim NULL: none): each read is
+     * charged to the quota of slot lim_slot and paid for in its rate
+     * bucket (a direction over its rate waits before reading again);
+     * with the quota used up the relay ends, RELAY_QUOTA, once what it
+     * read is out (so a user goes over by at most one buffer a
+     * connection).
+     */
+    struct stats_region *lim;
+    int lim_slot;
     /* Masking: the mask host's EOF ends the relay at once (its caller
      * then closes the client as the mask host closed us), where a DC's
      * is passed on as a half-close. */
@@ -87,8 +99,8 @@ struct relay {
  * half-close; a TLS alert from the client counts as EOF) or either side
  * fails (a TLS record error is a failure).  Returns 0 on a clean end, -1
  * on a socket error or reset, RELAY_HANDED after a hand-over, or the
- * limit that ended it (RELAY_IDLE, RELAY_EXPIRED, RELAY_CAPPED; a capped
- * direction relays exactly its cap).  With
+ * limit that ended it (RELAY_IDLE, RELAY_EXPIRED, RELAY_CAPPED,
+ * RELAY_QUOTA; a capped direction relays exactly its cap).  With
  * r->resume (a relay handed over to us) first and early must be empty
  * and the pending bytes are sent first.  Never closes the fds; always
  * frees r->release.  Needs about 33 KiB of stack for its buffers.

@@ -224,7 +224,7 @@ worker_main(struct worker *w)
     const struct config *cfg = w->snap->cfg;
     struct pollfd pfd[WORKER_MAX_LISTEN + 4];
     struct sigaction sa = { .sa_handler = worker_wake };
-    int64_t trimmed_ms = 0;
+    int64_t trimmed_ms = 0, cut_ms = 0;
     int sfd, n, high = 0;
 
     sfd = worker_signalfd();
@@ -257,7 +257,7 @@ worker_main(struct worker *w)
     for (;;) {
         int64_t now = mono_ms();
 
-        /* poll() below waits at most WORKER_TRIM_MS (1 s). */
+        /* poll() below waits at most WORKER_CUT_MS. */
         atomic_store_explicit(&w->me->heartbeat_ms, now,
             memory_order_relaxed);
 
@@ -286,7 +286,15 @@ worker_main(struct worker *w)
             high = atomic_load(&w->active);
             trimmed_ms = now;
         }
-        if (poll(pfd, (nfds_t)n, w->draining ? 100 : WORKER_TRIM_MS) == -1) {
+        /* Users disabled, expired or over quota: cut within a second. */
+        if (now - cut_ms >= WORKER_CUT_MS) {
+            int cut = conn_cut_limited(w);
+
+            if (cut > 0)
+                log_info("cut %d connection(s) of users past a limit", cut);
+            cut_ms = now;
+        }
+        if (poll(pfd, (nfds_t)n, w->draining ? 100 : WORKER_CUT_MS) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");

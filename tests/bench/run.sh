@@ -93,9 +93,12 @@ wait_port() {
 }
 
 # A config with NUSERS users, the benchmark's own secret last (the worst
-# place for the per-user loop), and every DC at the fake DC.
+# place for the per-user loop), and every DC at the fake DC.  LIMITS
+# "limits": our user has every per-user limit set, none of them binding
+# (so each connection pays for every check: admission under the user's
+# lock, quota and rate per read).
 write_proxy_config() {
-    local nusers=$1 workers=$2 i dcs=""
+    local nusers=$1 workers=$2 limits=${3:-} i dcs=""
     for dc in 1 2 3 4 5 -1 -2 -3 -4 -5; do
         dcs+="${dcs:+, }{ dc = $dc; addresses = [\"127.0.0.1:$DC_PORT\"]; }"
     done
@@ -115,14 +118,22 @@ write_proxy_config() {
         for ((i = 1; i < nusers; i++)); do
             printf '  u%04d = "%s";\n' "$i" "$(printf '%032x' "$i")"
         done
-        echo "  alice = \"$SECRET\";"
+        if [ "$limits" = limits ]; then
+            echo "  alice = { secret = \"$SECRET\"; max_tcp_conns = 1000000;"
+            echo "    max_unique_ips = 32; data_quota_bytes = 9000000000000000000L;"
+            echo "    quota_reset_day = 1; expiration = \"2099-01-01T00:00:00Z\";"
+            echo "    rate_limit_up_bps = 100000000000L;"
+            echo "    rate_limit_down_bps = 100000000000L; };"
+        else
+            echo "  alice = \"$SECRET\";"
+        fi
         echo "};"
         echo "dc_overrides = ( $dcs );"
     } >"$work/telemt.conf"
 }
 
 start_proxy() {
-    write_proxy_config "$1" "$2"
+    write_proxy_config "$1" "$2" "${3:-}"
     "$TELEMT_BIN" -f "$work/telemt.conf" >>"$work/telemt.log" 2>&1 &
     PROXY_PID=$!
     wait_port "$PROXY_PORT"
@@ -418,8 +429,8 @@ report() {
         done
     done
     echo
-    echo "Handshakes with 1,000 users (ours last) and with 4 workers," \
-        "64 clients:"
+    echo "Handshakes with 1,000 users (ours last), with every per-user" \
+        "limit set (none binding) and with 4 workers, 64 clients:"
     echo
     row "proxy" "per second" "p99 ms" "server CPU us each" "failures (all runs)"
     row "---" "---" "---" "---" "---"
@@ -430,6 +441,9 @@ report() {
         row "$t, 1,000 users, 2 workers" "$(median "hs_users.64.rate.$t")" \
             "$(median "hs_users.64.p99.$t")" "$(median "hs_users.64.cpu.$t")" \
             "$(total "hs_users.64.fail.$t")"
+        row "$t, 1 user with every limit set" \
+            "$(median "hs_lim.64.rate.$t")" "$(median "hs_lim.64.p99.$t")" \
+            "$(median "hs_lim.64.cpu.$t")" "$(total "hs_lim.64.fail.$t")"
     done
     row "tls, 1 user, 4 workers" "$(median "hs_w4.64.rate.tls")" \
         "$(median "hs_w4.64.p99.tls")" "$(median "hs_w4.64.cpu.tls")" \
@@ -497,6 +511,10 @@ say "bench: 1,000 users"
 stop_pid "$PROXY_PID"
 start_proxy 1000 "$WORKERS"
 handshakes _users secure tls
+say "bench: every user limit set"
+stop_pid "$PROXY_PID"
+start_proxy 1 "$WORKERS" limits
+handshakes _lim secure tls
 say "bench: 4 workers"
 stop_pid "$PROXY_PID"
 start_proxy 1 4

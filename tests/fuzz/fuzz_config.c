@@ -18,8 +18,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text, err[512];
     struct config *cfg;
 
-    /* A file with a NUL is refused before parsing (config_file_text). */
+    /* A file with a NUL, or with the users_file mark, is refused before
+     * parsing (config_file_text). */
     if (size > 65536 || memchr(data, 0, size) != NULL ||
+        memmem(data, size, CONFIG_USERS_MARK, strlen(CONFIG_USERS_MARK)) ||
         (text = malloc(size + 1)) == NULL)
         return 0;
     memcpy(text, data, size);

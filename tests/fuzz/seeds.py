@@ -82,6 +82,17 @@ for i, v in enumerate([b'127.0.0.1:9090\n127.0.0.1:9090\nBearer s3cret\ns3cret',
                        b'[fe80::1]:1\n[fe80::1]:9090']):
     put('access', 'req%d' % i, v)
 
+# json_in: users API bodies as panels send them.
+for name, v in [
+        ('add', b'{"username": "bob", "secret": '
+                b'"00112233445566778899aabbccddeeff", "max_tcp_conns": 20}'),
+        ('escapes', b'{"enabled": false, "expiration": null, '
+                    b'"u": "caf\\u00e9 \\ud83d\\ude00"}'),
+        ('empty', b'{}'),
+        ('patch', b'{"data_quota_bytes": 53687091200, '
+                  b'"expiration": "2027-03-01T00:00:00Z"}')]:
+    put('json_in', name, v)
+
 # handoff_rec: records as an old worker sends them, written by a C
 # program so that the layout is the compiler's; byte 0 odd makes the
 # harness set magic, version and size.

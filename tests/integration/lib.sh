@@ -628,6 +628,23 @@ _lib_on_exit() {
 trap _lib_on_exit EXIT
 trap 'exit 143' TERM INT
 
+# clockstep_setup: build the clockstep.c shim into $TEST_DIR/clockstep.so
+# (start telemt with LD_PRELOAD=$TEST_DIR/clockstep.so) and point it at
+# $off ($TEST_DIR/clock.offset, 0 for now): echo SECONDS >"$off" steps
+# the wall clock of that process tree.  Skips without a C compiler.
+clockstep_setup() {
+    CC=${CC:-cc}
+    command -v "$CC" >/dev/null || skip "no C compiler for the clock shim"
+    "$CC" -shared -fPIC -O2 -o "$TEST_DIR/clockstep.so" \
+        "$(dirname "${BASH_SOURCE[0]}")/clockstep.c" -ldl ||
+        die "cannot build the shim"
+    off=$TEST_DIR/clock.offset
+    echo 0 >"$off"
+    export CLOCKSTEP_FILE=$off
+    # A sanitizer runtime wants to be first; the shim forwards to it.
+    export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+}
+
 # --- the test client ---------------------------------------------------
 
 # mtc ARGS...: run mtclient against the last started proxy; prints its

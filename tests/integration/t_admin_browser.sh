@@ -9,6 +9,17 @@
 # the charts have history points.  A screenshot (1280x900) is kept in
 # tests/integration/output/admin-page.png.  Then, with admin_token set, the
 # page shows its error banner without the token and loads with #token=.
+# Without admin_token the links panel says links need it and the QR route
+# answers 404.  Last, users with limits (alice: a quota partly used by a
+# transfer, max_tcp_conns, max_unique_ips, an expiration ahead; bob
+# disabled and refused once; carol expired) and admin_token: the rows show
+# each status, "N / MAX", the quota bar's bytes and percentage (equal to
+# the JSON), the expiry and the refusals; the links panel shows a QR code
+# per link, and zbarimg decodes each code of the qr.svg route (rendered to
+# PNG by rsvg-convert) and the page's own screenshot
+# (output/admin-qr.png) to exactly the users' tg:// links.  Without
+# zbarimg or rsvg-convert that part is skipped with a SKIPPED line, or
+# fails when CI is set.
 #
 # Chromium only ever opens http://127.0.0.1:PORT/ (run.sh also runs the
 # scenarios in a loopback-only network namespace).  Without chromium, curl
@@ -93,6 +104,9 @@ dump_dom() {
 #   points.ID                                 svg#ID[data-points]
 #   KIND.KEY.FIELD, KIND.KEY.FIELD.value      tr[data-KIND=KEY] td[data-field]
 #   rows.KIND                                 the KEYs of KIND, in order
+#   qr.USER.I.state, qr.USER.I.src, qr.USER.I.tg   img[data-link=I] in
+#                                             div[data-links-user=USER]
+#                                             (src: "blob" for a blob: URL)
 dom_facts() {
     "$PY" - "$1" <<'EOF'
 import sys
@@ -123,6 +137,15 @@ class Dom(HTMLParser):
                 if "data-" + k in a:
                     self.row = (k, a["data-" + k])
                     self.rows[k].append(a["data-" + k])
+        if "data-links-user" in a:
+            self.links_user = a["data-links-user"]
+        if tag == "img" and "data-link" in a:
+            k = "qr.%s.%s" % (getattr(self, "links_user", "?"), a["data-link"])
+            src = a.get("src", "")
+            self.facts.append((k + ".state", a.get("data-state", "")))
+            self.facts.append((k + ".src", "blob" if src.startswith("blob:")
+                               else src[:40]))
+            self.facts.append((k + ".tg", a.get("data-tg", "")))
         coll = None
         if tag == "td" and self.row and "data-field" in a:
             coll = ["%s.%s.%s" % (self.row[0], self.row[1], a["data-field"]),
@@ -295,6 +318,15 @@ assert_match "$(fact "$d1" id.updated-at)" '^[0-9]{2}:[0-9]{2}:[0-9]{2}$' \
 assert_eq "$(fact "$d1" id.version)" "v$(fact "$j0" version)" "page: #version"
 assert_eq "$(fact "$d1" rows.user)" "alice bob" "page: user rows"
 assert_eq "$(fact "$d1" rows.worker)" "0 1" "page: worker rows"
+assert_match "$(fact "$d1" id.links-note)" '^no links: .*admin_token' \
+    "page without admin_token: the links panel says why it has none"
+assert_eq "$(fact "$d1" body.links)" omitted "page: body[data-links]"
+assert_eq "$(fact "$d1" qr.alice.0.state)" "" "page: no QR code without links"
+code=$(curl -s -o "$TEST_DIR/qr.notoken" -w '%{http_code}' --max-time 5 \
+    "$ADMIN_URL/api/v1/users/alice/qr.svg")
+assert_eq "$code" 404 "GET qr.svg without admin_token configured"
+assert_grep "$TEST_DIR/qr.notoken" '"error".*only when admin_token is set' \
+    "qr.svg without admin_token: the JSON error"
 for u in alice bob; do
     assert_eq "$(fact "$d1" "user.$u.name")" "$u" "page: $u's name cell"
     assert_eq "$(fact "$d1" "user.$u.connections.value")" 0 \
@@ -471,4 +503,145 @@ assert_eq "$(fact "$d4" rows.user)" "alice bob" "page with #token=: user rows"
 assert_eq "$(fact "$d4" rows.worker)" 0 "page with #token=: worker rows"
 note "admin_token: banner '$(fact "$d3" id.error)' without it, data with it"
 
+stop_telemt
+
+# --- per-user limits and the links' QR codes -----------------------------------
+
+CAROL=0f1e2d3c4b5a69788796a5b4c3d2e1f0
+QLIMIT=$((8 * MIB))
+ADMIN_PORT=$(free_port)
+ADMIN_URL=http://127.0.0.1:$ADMIN_PORT
+mkdir -p "$TEST_DIR/state"
+write_config "$cfg" workers=2 admin_listen="127.0.0.1:$ADMIN_PORT" \
+    admin_token="$TOKEN" state_dir="\"$TEST_DIR/state\"" \
+    users="{ alice = { secret = \"$ALICE\"; data_quota_bytes = $QLIMIT;
+        quota_reset_day = 1; max_tcp_conns = 4; max_unique_ips = 2;
+        expiration = \"2099-01-01T00:00:00Z\"; };
+      bob = { secret = \"$BOB\"; enabled = false; };
+      carol = { secret = \"$CAROL\"; expiration = \"2020-01-01T00:00:00Z\"; }; }"
+start_telemt "$cfg"
+wait_admin
+auth=(-H "Authorization: Bearer $TOKEN")
+mtc_ok -s "$ALICE" -m intermediate -t echo -n 1 -b "$MIB" -w 30
+mtc -s "$BOB" -m intermediate -t echo -b 4k -w 5 --expect-close >/dev/null ||
+    die "bob (enabled = false) was served"
+for ((i = 0; i < 100; i++)); do
+    get_stats "$TEST_DIR/stats.lim.json" "${auth[@]}"
+    jl=$TEST_DIR/stats.lim.json.facts
+    used=$(fact "$jl" user.alice.quota_used_bytes)
+    [ "$used" -lt $((2 * MIB)) ] || break
+    sleep 0.1
+done
+assert_between "$used" $((2 * MIB)) $((2 * MIB + MIB / 5)) \
+    "JSON: alice's quota_used_bytes after 1 MiB each way"
+"$PY" - "$TEST_DIR/stats.lim.json" >"$TEST_DIR/lim.want" <<'PYEOF'
+import json, sys, time
+s = json.load(open(sys.argv[1]))
+u = {x["name"]: x for x in s["users"]}
+a = u["alice"]
+print("alice.pct=%.4f" % (100.0 * a["quota_used_bytes"] / a["data_quota_bytes"]))
+print("alice.since=" + time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                     time.gmtime(a["quota_period_start"])))
+print("bob.refused.disabled=%d" % u["bob"]["refused"]["disabled"])
+PYEOF
+assert_eq "$(fact "$TEST_DIR/lim.want" bob.refused.disabled)" 1 \
+    "JSON: bob's refused.disabled"
+curl -sS --max-time 5 "${auth[@]}" -o "$TEST_DIR/users.json" \
+    "$ADMIN_URL/api/v1/users" || die "GET /api/v1/users failed"
+"$PY" -c 'import json, sys
+for u in json.load(open(sys.argv[1]))["users"]:
+    for i, l in enumerate(u["links"]):
+        print("%s %d %s" % (u["name"], i, l["tg"]))' "$TEST_DIR/users.json" \
+    >"$TEST_DIR/links.want" || die "GET /api/v1/users: no links"
+assert_eq "$(wc -l <"$TEST_DIR/links.want")" 6 \
+    "links: classic and secure for each of 3 users"
+
+dump_dom "$ADMIN_URL/#token=$TOKEN_URL" "$TEST_DIR/dom.lim"
+d5=$TEST_DIR/dom.lim
+assert_eq "$(fact "$d5" body.loaded)" 1 "page (limits): data-loaded"
+assert_eq "$(fact "$d5" rows.user)" "alice bob carol" "page (limits): user rows"
+assert_eq "$(fact "$d5" user.alice.status)" enabled "page: alice's status"
+assert_eq "$(fact "$d5" user.bob.status)" disabled "page: bob's status"
+assert_eq "$(fact "$d5" user.carol.status)" expired "page: carol's status"
+assert_eq "$(fact "$d5" user.alice.active)" "0 / 4" \
+    "page: alice's active of max_tcp_conns"
+assert_match "$(fact "$d5" user.alice.unique_ips_recent)" '^1 / 2$' \
+    "page: alice's unique IPs of max_unique_ips"
+assert_eq "$(fact "$d5" user.bob.active)" 0 "page: bob's active, no maximum"
+assert_eq "$(fact "$d5" user.alice.quota.value)" "$used" \
+    "page: alice's quota used (data-value)"
+q=$(fact "$d5" user.alice.quota)
+# (The facts join a cell's lines without a space.)
+assert_match "$q" '^2\.[0-9] MiB of 8\.0 MiB · [0-9.]+% ?since ' \
+    "page: alice's quota bar text"
+pct=$(sed -n 's/.* · \([0-9.]*\)% \{0,1\}since .*/\1/p' <<<"$q")
+want=$(fact "$TEST_DIR/lim.want" alice.pct)
+"$PY" -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 0.051)' \
+    "$pct" "$want" || die "page: alice's quota $pct% (the JSON says $want%)"
+assert_eq "${q##*since }" "$(fact "$TEST_DIR/lim.want" alice.since)" \
+    "page: alice's quota period start"
+assert_eq "$(fact "$d5" user.bob.quota)" "no quota" "page: bob has no quota"
+assert_match "$(fact "$d5" user.alice.expiration)" \
+    '^2099-01-01 00:00:00 UTC ?in ' "page: alice's expiration"
+assert_match "$(fact "$d5" user.carol.expiration)" \
+    '^expired ?2020-01-01 00:00:00 UTC$' "page: carol's expiration"
+assert_eq "$(fact "$d5" user.bob.refused)" "disabled 1" "page: bob's refusals"
+assert_eq "$(fact "$d5" user.bob.refused.value)" 1 "page: bob's refusals (value)"
+assert_eq "$(fact "$d5" user.alice.refused)" "–" "page: alice's refusals"
+assert_eq "$(fact "$d5" body.qr-loaded)" 6 "page: QR codes shown"
+assert_eq "$(fact "$d5" hidden.links-note)" 1 "page: no links note"
+while read -r u i tg; do
+    assert_eq "$(fact "$d5" "qr.$u.$i.state")" ok "page: $u's QR code $i"
+    assert_eq "$(fact "$d5" "qr.$u.$i.src")" blob "page: $u's QR code $i src"
+    assert_eq "$(fact "$d5" "qr.$u.$i.tg")" "$tg" "page: $u's link $i"
+done <"$TEST_DIR/links.want"
+note "limits: alice quota '$q', bob '$(fact "$d5" user.bob.status)'" \
+    "refused '$(fact "$d5" user.bob.refused)', carol" \
+    "'$(fact "$d5" user.carol.expiration)', $(fact "$d5" body.qr-loaded) QR codes"
+
+# The route itself: the token, the type, the errors.
+qr=$ADMIN_URL/api/v1/users/alice/qr.svg
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$qr")
+assert_eq "$code" 401 "GET qr.svg without the token"
+read -r code ctype < <(curl -s -o "$TEST_DIR/alice.0.svg" "${auth[@]}" \
+    -w '%{http_code} %{content_type}\n' --max-time 5 "$qr")
+assert_eq "$code $ctype" "200 image/svg+xml" "GET qr.svg"
+assert_grep "$TEST_DIR/alice.0.svg" '^<svg .*viewBox="0 0 [0-9]+ [0-9]+".*<path ' \
+    "qr.svg: an SVG with a path"
+for bad in "nobody/qr.svg" "alice/qr.svg?link=2" "alice/qr.svg?link=x"; do
+    read -r code ctype < <(curl -s -o "$TEST_DIR/qr.err" "${auth[@]}" \
+        -w '%{http_code} %{content_type}\n' --max-time 5 \
+        "$ADMIN_URL/api/v1/users/$bad")
+    assert_match "$code $ctype" '^40[04] application/json' "GET .../$bad"
+    assert_grep "$TEST_DIR/qr.err" '^\{"error":\{"code":' "GET .../$bad: body"
+done
+
+# The codes decode to the links: each qr.svg, and the page's screenshot.
+mkdir -p "$OUT_DIR"
+png=$OUT_DIR/admin-qr.png
+rm -f "$png"
+browse "$ADMIN_URL/#token=$TOKEN_URL" --window-size=1280,1500 \
+    --screenshot="$png" >/dev/null
+[ -s "$png" ] || die "chromium wrote no screenshot $png"
+if ! command -v zbarimg >/dev/null 2>&1 ||
+    ! command -v rsvg-convert >/dev/null 2>&1; then
+    [ -z "${CI:-}" ] || die "zbarimg or rsvg-convert is missing (and CI is set)"
+    note "SKIPPED: decoding the QR codes: zbarimg (zbar-tools) or" \
+        "rsvg-convert (librsvg2-bin) is not installed; scripts/deps.sh has them"
+else
+    while read -r u i tg; do
+        curl -sS --max-time 5 "${auth[@]}" -o "$TEST_DIR/$u.$i.svg" \
+            "$ADMIN_URL/api/v1/users/$u/qr.svg?link=$i" || die "GET $u's qr $i"
+        rsvg-convert -w 400 -o "$TEST_DIR/$u.$i.png" "$TEST_DIR/$u.$i.svg" ||
+            die "rsvg-convert: $u's QR code $i is not a valid SVG"
+        got=$(zbarimg -q --raw "$TEST_DIR/$u.$i.png" 2>/dev/null) ||
+            die "zbarimg finds no QR code in $u's qr.svg?link=$i"
+        assert_eq "$got" "$tg" "zbarimg: $u's QR code $i"
+    done <"$TEST_DIR/links.want"
+    zbarimg -q --raw "$png" 2>/dev/null | sort >"$TEST_DIR/page.codes" || true
+    cut -d' ' -f3 "$TEST_DIR/links.want" | sort >"$TEST_DIR/links.sorted"
+    diff "$TEST_DIR/links.sorted" "$TEST_DIR/page.codes" >&2 ||
+        die "zbarimg on the page's screenshot $png: not exactly the links"
+    note "zbarimg: 6 qr.svg codes and the page's 6 codes are the users' links"
+fi
 stop_telemt

@@ -20,16 +20,7 @@
 
 command -v curl >/dev/null || skip "curl is not installed"
 need_nginx
-CC=${CC:-cc}
-command -v "$CC" >/dev/null || skip "no C compiler for the shim"
-"$CC" -shared -fPIC -O2 -o "$TEST_DIR/clockstep.so" \
-    "$(dirname "${BASH_SOURCE[0]}")/clockstep.c" -ldl ||
-    die "cannot build the shim"
-off=$TEST_DIR/clock.offset
-echo 0 >"$off"
-export CLOCKSTEP_FILE=$off
-# A sanitizer runtime wants to be first; the shim forwards to it.
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+clockstep_setup
 
 HT=3                    # handshake_timeout
 IT=5                    # relay_idle_timeout, mask_idle_timeout

@@ -21,7 +21,10 @@ Suite *inherit_suite(void);
 Suite *handoff_rec_suite(void);
 Suite *relay_suite(void);
 Suite *srcguard_suite(void);
+Suite *userlim_suite(void);
+Suite *json_in_suite(void);
 Suite *admin_access_suite(void);
+Suite *qr_suite(void);
 
 int
 main(void)
@@ -42,7 +45,10 @@ main(void)
     srunner_add_suite(sr, handoff_rec_suite());
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, srcguard_suite());
+    srunner_add_suite(sr, userlim_suite());
+    srunner_add_suite(sr, json_in_suite());
     srunner_add_suite(sr, admin_access_suite());
+    srunner_add_suite(sr, qr_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -71,6 +71,11 @@ fixture_init(struct fixture *f, char *name0, char *name1)
 
     f->users[0].name = name0;
     f->users[1].name = name1;
+    f->users[0].enabled = f->users[1].enabled = true;
+    f->users[0].max_tcp_conns = 20;
+    f->users[0].data_quota_bytes = 1000;
+    f->users[0].quota_reset_day = 1;
+    f->users[0].expiration = NOW + 100;
     unhex("00112233445566778899aabbccddeeff", f->users[0].secret, 16);
     unhex("fedcba9876543210fedcba9876543210", f->users[1].secret, 16);
     f->domains[0] = (char *)"www.example.com";
@@ -83,6 +88,7 @@ fixture_init(struct fixture *f, char *name0, char *name1)
         .public_host = (char *)"proxy.example.net", .public_port = 8443,
         .listen_ipv4 = (char *)"0.0.0.0", .listen_ipv6 = (char *)"",
         .admin_token = (char *)"", .admin_listen = (char *)"",
+        .unique_ips_window = 300,
     };
     /* Slots out of config order, so the order must come from user_slot. */
     f->slots[1] = stats_user_slot(r, name1);
@@ -127,14 +133,21 @@ fixture_init(struct fixture *f, char *name0, char *name1)
     atomic_store(&r->users[f->slots[0]].bytes_client_to_dc, 300108);
     atomic_store(&r->users[f->slots[0]].bytes_dc_to_client, 24);
     atomic_store(&r->users[f->slots[0]].last_seen, NOW - 5);
+    atomic_store(&r->users[f->slots[0]].quota_used, 600);
+    atomic_store(&r->users[f->slots[0]].quota_period, NOW - 50);
+    atomic_store(&r->users[f->slots[0]].refused[STATS_UR_quota], 1);
+    atomic_store(&r->users[f->slots[0]].refused[STATS_UR_conns], 2);
     atomic_store(&r->user_active[0][f->slots[0]], 2);
     atomic_store(&r->user_active[3][f->slots[0]], 1);
     a.sin_addr.s_addr = htonl(0x7f000001);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 10);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 10, 300);
     a.sin_addr.s_addr = htonl(0x0a000001);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 20);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 20, 300);
     a.sin_addr.s_addr = htonl(0x0a000002);
-    stats_ip_seen(r, f->slots[0], (struct sockaddr *)&a, NOW - 1000);
+    stats_ip_seen(r, f->slots[0], stats_ip_hash((struct sockaddr *)&a),
+        NOW - 1000, 300);
     atomic_store(&r->users[f->slots[1]].connections, 2);
     atomic_store(&r->users[f->slots[1]].bytes_client_to_dc, 74);
     atomic_store(&r->users[f->slots[1]].bytes_dc_to_client, 100000);
@@ -256,7 +269,9 @@ START_TEST(test_stats_json)
         "\"bytes_client_to_dc\":300108,\"bytes_dc_to_client\":100024,"
         "\"mask_relayed\":4,\"mask_connect_fail\":3,");
     ck_assert_has(b.p, "\"conn_handed_out\":0,\"conn_handed_in\":0,"
-        "\"conn_handoff_failed\":0,\"conn_active\":7}");
+        "\"conn_handoff_failed\":0,\"user_disabled\":0,\"user_expired\":0,"
+        "\"user_quota\":0,\"user_conns\":0,\"user_ips\":0,"
+        "\"conn_active\":7}");
     ck_assert_has(b.p, "\"dcs\":[{\"dc\":2,\"connections\":4,"
         "\"connect_failures\":0,\"connect_ms_avg\":1.500},{\"dc\":-2,"
         "\"connections\":1,\"connect_failures\":0,\"connect_ms_avg\":0.500},"
@@ -266,10 +281,22 @@ START_TEST(test_stats_json)
     ck_assert_has(b.p, "\"users\":[{\"name\":\"alice\",\"active\":3,"
         "\"connections\":3,\"bytes_client_to_dc\":300108,"
         "\"bytes_dc_to_client\":24,\"last_seen\":1699999995,"
-        "\"unique_ips_recent\":2},{\"name\":\"bob\",\"active\":0,"
+        "\"unique_ips_recent\":2,\"enabled\":true,\"max_tcp_conns\":20,"
+        "\"max_unique_ips\":0,\"data_quota_bytes\":1000,"
+        "\"quota_reset_day\":1,\"expiration\":\"2023-11-14T22:15:00Z\","
+        "\"rate_limit_up_bps\":0,\"rate_limit_down_bps\":0,"
+        "\"quota_used_bytes\":600,\"quota_period_start\":1699999950,"
+        "\"refused\":{\"disabled\":0,\"expired\":0,\"quota\":1,"
+        "\"conns\":2,\"ips\":0}},{\"name\":\"bob\",\"active\":0,"
         "\"connections\":2,\"bytes_client_to_dc\":74,"
         "\"bytes_dc_to_client\":100000,\"last_seen\":null,"
-        "\"unique_ips_recent\":0}]");
+        "\"unique_ips_recent\":0,\"enabled\":true,\"max_tcp_conns\":0,"
+        "\"max_unique_ips\":0,\"data_quota_bytes\":0,"
+        "\"quota_reset_day\":0,\"expiration\":null,"
+        "\"rate_limit_up_bps\":0,\"rate_limit_down_bps\":0,"
+        "\"quota_used_bytes\":0,\"quota_period_start\":null,"
+        "\"refused\":{\"disabled\":0,\"expired\":0,\"quota\":0,"
+        "\"conns\":0,\"ips\":0}}]");
     snprintf(want, sizeof(want), "\"workers\":[{\"slot\":0,\"pid\":%d,"
         "\"state\":\"running\",\"started_at\":1699999950,\"active\":2,"
         "\"total\":6,\"restarts\":1,\"generation\":3,\"up\":true},"
@@ -325,7 +352,8 @@ START_TEST(test_users_json)
     render_json_users(&b, s, 1);
     ck_assert_int_eq(b.failed, 0);
     ck_assert_has(b.p, "{\"users\":[{\"name\":\"alice\",\"active\":3,");
-    ck_assert_has(b.p, "\"unique_ips_recent\":2,\"links\":[{\"mode\":"
+    ck_assert_has(b.p, "\"conns\":2,\"ips\":0},\"secret\":"
+        "\"00112233445566778899aabbccddeeff\",\"links\":[{\"mode\":"
         "\"classic\",\"tg\":\"tg://proxy?server=proxy.example.net&port=8443"
         "&secret=00112233445566778899aabbccddeeff\",\"tme\":\"https://t.me/"
         "proxy?server=proxy.example.net&port=8443&secret="
@@ -361,7 +389,8 @@ START_TEST(test_users_json)
     f.cfg.listen_ipv4 = (char *)"0.0.0.0";
     f.cfg.listen_ipv6 = (char *)"::";
     render_json_users(&b, s, 1);
-    ck_assert_has(b.p, "\"unique_ips_recent\":2,\"links\":[],"
+    ck_assert_has(b.p, "\"ips\":0},\"secret\":"
+        "\"00112233445566778899aabbccddeeff\",\"links\":[],"
         "\"links_error\":\"set public_host\"},{\"name\":\"bob\"");
     check_json_parses(b.p);
     abuf_free(&b);
@@ -371,7 +400,7 @@ START_TEST(test_users_json)
     render_json_users(&b, s, 0);
     ck_assert_has(b.p, "{\"links_omitted\":\"" RENDER_JSON_LINKS_OMITTED
         "\",\"users\":[{\"name\":\"alice\",");
-    ck_assert_has(b.p, "\"unique_ips_recent\":2},{\"name\":\"bob\"");
+    ck_assert_has(b.p, "\"ips\":0}},{\"name\":\"bob\"");
     ck_assert_ptr_null(strstr(b.p, "\"links\""));
     ck_assert_ptr_null(strstr(b.p, "secret="));
     ck_assert_ptr_null(strstr(b.p, "00112233445566778899aabbccddeeff"));

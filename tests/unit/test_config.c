@@ -364,8 +364,310 @@ START_TEST(test_user_limits)
         " };\n", "2: users.a*b: user name must be a letter followed by "
         "letters, digits, '_' or '-'");
     expect_error(DOMAIN "users = { alice = 1; };\n",
-        "2: users.alice: expected a string of 32 hex digits, got an "
+        "2: users.alice: expected a string of 32 hex digits or a group "
+        "{ secret = \"...\"; ... }, got an integer");
+}
+END_TEST
+
+#define BOB_HEX     "fedcba9876543210fedcba9876543210"
+#define ALICE_HEX   "0123456789abcdef0123456789abcdef"
+
+/* 2027-03-01T00:00:00Z and 2028-02-29T23:59:59Z in unix seconds. */
+#define T_2027_03_01    1803859200LL
+#define T_2028_02_29    1835481599LL
+
+/* Every field of the group form, and defaults from user_defaults. */
+START_TEST(test_user_fields)
+{
+    struct config *cfg;
+    const struct config_user *a, *b, *c;
+
+    /* Without user_defaults: the CONFIG_USER_FIELDS defaults. */
+    cfg = expect_ok(USERS1 DOMAIN);
+    a = &cfg->users[0];
+    ck_assert(a->enabled);
+    ck_assert_int_eq(a->max_tcp_conns, 0);
+    ck_assert_int_eq(a->max_unique_ips, 0);
+    ck_assert_int_eq(a->data_quota_bytes, 0);
+    ck_assert_int_eq(a->quota_reset_day, 0);
+    ck_assert_int_eq(a->expiration, 0);
+    ck_assert_int_eq(a->rate_limit_up_bps, 0);
+    ck_assert_int_eq(a->rate_limit_down_bps, 0);
+    ck_assert(cfg->user_defaults.enabled);
+    ck_assert_int_eq(cfg->unique_ips_window, 300);
+    ck_assert_str_eq(cfg->state_dir, "/var/lib/telemt");
+    ck_assert_int_eq(cfg->quota_save_interval, 60);
+    config_free(cfg);
+
+    /* user_defaults after users still applies to them. */
+    cfg = expect_ok(DOMAIN "users = {\n"
+        "  alice = \"" ALICE_HEX "\";\n"
+        "  bob = { secret = \"" BOB_HEX "\"; enabled = false;\n"
+        "    max_tcp_conns = 20; max_unique_ips = 3;\n"
+        "    data_quota_bytes = 53687091200L; quota_reset_day = 1;\n"
+        "    expiration = \"2027-03-01T00:00:00Z\";\n"
+        "    rate_limit_up_bps = 1048576; rate_limit_down_bps = 4194304; };\n"
+        "  carol = { secret = \"000000000000000000000000000000ff\";\n"
+        "    max_tcp_conns = 0; expiration = \"\"; };\n"
+        "};\n"
+        "user_defaults = { max_tcp_conns = 7; max_unique_ips = 2;\n"
+        "  data_quota_bytes = 1000; quota_reset_day = 28;\n"
+        "  expiration = \"2028-02-29T23:59:59Z\";\n"
+        "  rate_limit_up_bps = 9223372036854775807L;\n"
+        "  rate_limit_down_bps = 5; enabled = true; };\n"
+        "unique_ips_window = 86400;\nstate_dir = \"/srv/telemt\";\n"
+        "quota_save_interval = 1;\n");
+    ck_assert_int_eq(cfg->nusers, 3);
+    a = &cfg->users[0];
+    b = &cfg->users[1];
+    c = &cfg->users[2];
+    /* The short form gets every default. */
+    ck_assert_str_eq(a->name, "alice");
+    ck_assert_mem_eq(a->secret, alice_secret, SECRET_LEN);
+    ck_assert(a->enabled);
+    ck_assert_int_eq(a->max_tcp_conns, 7);
+    ck_assert_int_eq(a->max_unique_ips, 2);
+    ck_assert_int_eq(a->data_quota_bytes, 1000);
+    ck_assert_int_eq(a->quota_reset_day, 28);
+    ck_assert_int_eq(a->expiration, T_2028_02_29);
+    ck_assert_int_eq(a->rate_limit_up_bps, INT64_MAX);
+    ck_assert_int_eq(a->rate_limit_down_bps, 5);
+    /* The group form: every field its own. */
+    ck_assert_str_eq(b->name, "bob");
+    ck_assert_int_eq(b->secret[0], 0xfe);
+    ck_assert_int_eq(b->secret[15], 0x10);
+    ck_assert(!b->enabled);
+    ck_assert_int_eq(b->max_tcp_conns, 20);
+    ck_assert_int_eq(b->max_unique_ips, 3);
+    ck_assert_int_eq(b->data_quota_bytes, 53687091200LL);
+    ck_assert_int_eq(b->quota_reset_day, 1);
+    ck_assert_int_eq(b->expiration, T_2027_03_01);
+    ck_assert_int_eq(b->rate_limit_up_bps, 1048576);
+    ck_assert_int_eq(b->rate_limit_down_bps, 4194304);
+    /* An explicit 0 / "" wins over a default; the rest are defaults. */
+    ck_assert_int_eq(c->secret[15], 0xff);
+    ck_assert_int_eq(c->max_tcp_conns, 0);
+    ck_assert_int_eq(c->expiration, 0);
+    ck_assert_int_eq(c->max_unique_ips, 2);
+    ck_assert_int_eq(c->data_quota_bytes, 1000);
+    ck_assert_int_eq(cfg->user_defaults.max_tcp_conns, 7);
+    ck_assert_ptr_null(cfg->user_defaults.name);
+    ck_assert_int_eq(cfg->unique_ips_window, 86400);
+    ck_assert_str_eq(cfg->state_dir, "/srv/telemt");
+    ck_assert_int_eq(cfg->quota_save_interval, 1);
+    config_free(cfg);
+
+    /* A group with only the secret; the limits' upper bounds. */
+    cfg = expect_ok(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\"; "
+        "max_tcp_conns = 1000000; max_unique_ips = 32; "
+        "expiration = \"9999-12-31T23:59:59Z\"; }; };\n");
+    ck_assert_int_eq(cfg->users[0].max_tcp_conns, 1000000);
+    ck_assert_int_eq(cfg->users[0].max_unique_ips, 32);
+    ck_assert_int_eq(cfg->users[0].expiration, 253402300799LL);
+    config_free(cfg);
+    cfg = expect_ok(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\"; "
+        "}; };\nuser_defaults = { };\n");
+    ck_assert(cfg->users[0].enabled);
+    config_free(cfg);
+}
+END_TEST
+
+/* "DOMAIN users = { bob = { secret; <field> }; };" must fail at line 2. */
+static void
+expect_bob_error(const char *field, const char *want)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), DOMAIN "users = { bob = { secret = \""
+        BOB_HEX "\"; %s }; };\n", field);
+    expect_error(text, want);
+}
+
+START_TEST(test_user_field_errors)
+{
+    expect_bob_error("enabled = 1;",
+        "2: users.bob.enabled: expected true or false, got an integer");
+    expect_bob_error("max_tcp_conns = \"20\";",
+        "2: users.bob.max_tcp_conns: expected an integer, got a string");
+    expect_bob_error("max_tcp_conns = 1.5;",
+        "2: users.bob.max_tcp_conns: expected an integer, got a float");
+    expect_bob_error("max_tcp_conns = 1000001;",
+        "2: users.bob.max_tcp_conns: 1000001 is out of range 0..1000000");
+    expect_bob_error("max_unique_ips = -1;",
+        "2: users.bob.max_unique_ips: -1 is out of range 0..32");
+    expect_bob_error("quota_reset_day = 29;",
+        "2: users.bob.quota_reset_day: 29 is out of range 0..28");
+    expect_bob_error("data_quota_bytes = -5L;",
+        "2: users.bob.data_quota_bytes: -5 is out of range "
+        "0..9223372036854775807");
+    expect_bob_error("rate_limit_up_bps = [ 1 ];",
+        "2: users.bob.rate_limit_up_bps: expected an integer, got an array");
+    expect_bob_error("max_conns = 5;",
+        "2: unknown key 'users.bob.max_conns'");
+    expect_bob_error("limits = { max_tcp_conns = 5; };",
+        "2: unknown key 'users.bob.limits'");
+    expect_bob_error("expiration = 1803859200;",
+        "2: users.bob.expiration: expected a string "
+        "\"YYYY-MM-DDTHH:MM:SSZ\", got an integer");
+    expect_bob_error("expiration = \"2027-02-30T00:00:00Z\";",
+        "2: users.bob.expiration: '2027-02-30T00:00:00Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2027-02-29T00:00:00Z\";",
+        "2: users.bob.expiration: '2027-02-29T00:00:00Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2100-02-29T00:00:00Z\";",
+        "2: users.bob.expiration: '2100-02-29T00:00:00Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2027-13-01T00:00:00Z\";",
+        "2: users.bob.expiration: '2027-13-01T00:00:00Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2027-03-01T24:00:00Z\";",
+        "2: users.bob.expiration: '2027-03-01T24:00:00Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2027-03-01T23:59:60Z\";",
+        "2: users.bob.expiration: '2027-03-01T23:59:60Z' is not a valid "
+        "date and time");
+    expect_bob_error("expiration = \"2027-03-01 00:00:00\";",
+        "2: users.bob.expiration: '2027-03-01 00:00:00' is not a UTC time "
+        "YYYY-MM-DDTHH:MM:SSZ");
+    expect_bob_error("expiration = \"2027-03-01T00:00:00+01:00\";",
+        "2: users.bob.expiration: '2027-03-01T00:00:00+01:00' is not a "
+        "UTC time YYYY-MM-DDTHH:MM:SSZ");
+    expect_bob_error("expiration = \"2027-03-01t00:00:00z\";",
+        "2: users.bob.expiration: '2027-03-01t00:00:00z' is not a UTC time "
+        "YYYY-MM-DDTHH:MM:SSZ");
+    expect_bob_error("expiration = \"2027-03-01T00:00:00.5Z\";",
+        "2: users.bob.expiration: '2027-03-01T00:00:00.5Z' is not a UTC "
+        "time YYYY-MM-DDTHH:MM:SSZ");
+    expect_bob_error("expiration = \"1970-01-01T00:00:00Z\";",
+        "2: users.bob.expiration: '1970-01-01T00:00:00Z' is not after "
+        "1970-01-01T00:00:00Z");
+    expect_bob_error("expiration = \"1969-12-31T23:59:59Z\";",
+        "2: users.bob.expiration: '1969-12-31T23:59:59Z' is not after "
+        "1970-01-01T00:00:00Z");
+    expect_error(DOMAIN "users = { bob = { secret = 5; }; };\n",
+        "2: users.bob.secret: expected a string of 32 hex digits, got an "
         "integer");
+
+    expect_error(DOMAIN "users = { bob = { max_tcp_conns = 2; }; };\n",
+        "2: users.bob: secret is missing");
+    expect_error(DOMAIN "users = {\n bob = {\n  secret = \"abc\";\n }; };\n",
+        "4: users.bob: secret must be 32 hex digits, not 3 characters");
+    expect_error(DOMAIN "users = { bob = ( \"" BOB_HEX "\" ); };\n",
+        "2: users.bob: expected a string of 32 hex digits or a group "
+        "{ secret = \"...\"; ... }, got a list");
+    expect_error(DOMAIN "users = { a = \"" BOB_HEX "\";\n"
+        "b = { secret = \"" BOB_HEX "\"; }; };\n",
+        "3: users.b: same secret as users.a (line 2); a secret must "
+        "identify one user");
+
+    /* user_defaults: the same checks, no secret, any place in the file. */
+    expect_error(USERS1 DOMAIN "user_defaults = { secret = \"" ALICE_HEX
+        "\"; };\n", "3: user_defaults.secret: a secret belongs to one "
+        "user; set it in users");
+    expect_error(USERS1 DOMAIN "user_defaults = { max_tcp = 1; };\n",
+        "3: unknown key 'user_defaults.max_tcp'");
+    expect_error(USERS1 DOMAIN "user_defaults = { enabled = \"no\"; };\n",
+        "3: user_defaults.enabled: expected true or false, got a string");
+    expect_error(USERS1 DOMAIN "user_defaults = { quota_reset_day = 31; };\n",
+        "3: user_defaults.quota_reset_day: 31 is out of range 0..28");
+    expect_error(USERS1 DOMAIN "user_defaults = 5;\n",
+        "3: user_defaults: expected a group of per-user fields, got an "
+        "integer");
+    /* Parsed first: its error comes before an earlier line's. */
+    expect_error(DOMAIN "port = 0;\n" USERS1 "user_defaults = { "
+        "expiration = \"x\"; };\n", "4: user_defaults.expiration: 'x' is "
+        "not a UTC time YYYY-MM-DDTHH:MM:SSZ");
+
+    /* The plain keys beside them. */
+    expect_error(USERS1 DOMAIN "unique_ips_window = 0;\n",
+        "3: unique_ips_window: 0 is out of range 1..86400");
+    expect_error(USERS1 DOMAIN "quota_save_interval = 3601;\n",
+        "3: quota_save_interval: 3601 is out of range 1..3600");
+    expect_error(USERS1 DOMAIN "state_dir = 5;\n",
+        "3: state_dir: expected a string, got an integer");
+    /* state_dir must be usable once some user has a quota. */
+    expect_error(USERS1 DOMAIN "state_dir = \"\";\nuser_defaults = { "
+        "data_quota_bytes = 1; };\n", "3: state_dir: '' is not an absolute "
+        "path; users.alice has data_quota_bytes, whose usage is kept "
+        "there");
+    expect_error(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\"; "
+        "data_quota_bytes = 1; }; };\nstate_dir = \"var\";\n",
+        "3: state_dir: 'var' is not an absolute path; users.bob has "
+        "data_quota_bytes, whose usage is kept there");
+    config_free(expect_ok(USERS1 DOMAIN "state_dir = \"\";\n"));
+}
+END_TEST
+
+/* libconfig 1.5 wraps a wide literal without L; the loader refuses it. */
+START_TEST(test_wide_int)
+{
+    struct config *cfg;
+
+    expect_error(DOMAIN "users = { bob = { secret = \"" BOB_HEX "\";\n"
+        "data_quota_bytes = 107374182400; }; };\n", "3: 107374182400 does "
+        "not fit in 32 bits; write it as 107374182400L (libconfig would "
+        "silently wrap it)");
+    expect_error(USERS1 DOMAIN "workers = 0x100000000;\n", "3: 0x100000000 "
+        "does not fit in 32 bits; write it as 0x100000000L (libconfig would "
+        "silently wrap it)");
+    expect_error(USERS1 DOMAIN "workers = -2147483649;\n", "3: -2147483649 "
+        "does not fit in 32 bits; write it as -2147483649L (libconfig "
+        "would silently wrap it)");
+    /* Within 32 bits, with L, in strings, comments and names: fine. */
+    cfg = expect_ok(DOMAIN "users = { u4294967296 = { secret = \""
+        BOB_HEX "\"; # 4294967296\n"
+        "/* 4294967296\n */ data_quota_bytes = 4294967296L; // 4294967296\n"
+        "rate_limit_up_bps = 2147483647; }; };\n"
+        "public_host = \"4294967296.example\";\n");
+    ck_assert_int_eq(cfg->users[0].data_quota_bytes, 4294967296LL);
+    ck_assert_int_eq(cfg->users[0].rate_limit_up_bps, 2147483647);
+    config_free(cfg);
+    expect_error(USERS1 DOMAIN "workers = -2147483648;\n",
+        "3: workers: -2147483648 is out of range 0..64");
+}
+END_TEST
+
+/* The README's per-user table: one row per CONFIG_USER_FIELDS entry. */
+START_TEST(test_print_user_fields)
+{
+    static const char *const names[] = {
+#define X(name, type, field, lo, hi, def, help) name,
+        CONFIG_USER_FIELDS(X)
+#undef X
+    };
+    size_t nnames = sizeof(names) / sizeof(names[0]), len = 0, row = 0;
+    char *buf = NULL, *line, *save = NULL;
+    FILE *fp = open_memstream(&buf, &len);
+
+    ck_assert_ptr_nonnull(fp);
+    config_print_user_fields(fp);
+    fclose(fp);
+    ck_assert_ptr_nonnull(strstr(buf, "\n| enabled | bool | true | "));
+    ck_assert_ptr_nonnull(strstr(buf, "\n| max_tcp_conns | int | 0 | "));
+    ck_assert_ptr_nonnull(strstr(buf, " (0..1000000) |\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\n| expiration | string | \"\" | "));
+    for (line = strtok_r(buf, "\n", &save); line != NULL;
+        line = strtok_r(NULL, "\n", &save), row++) {
+        char want[64];
+        int bars = 0;
+
+        for (char *p = line; *p != '\0'; p++)
+            bars += *p == '|';
+        ck_assert_msg(bars == 5, "row %zu has %d '|': %s", row, bars, line);
+        if (row == 0) {
+            ck_assert_str_eq(line, "| field | type | default | meaning |");
+        } else if (row == 1) {
+            ck_assert_str_eq(line, "|---|---|---|---|");
+        } else {
+            ck_assert_uint_lt(row - 2, nnames);
+            snprintf(want, sizeof(want), "| %s | ", names[row - 2]);
+            ck_assert_msg(strncmp(line, want, strlen(want)) == 0,
+                "row %zu is %s, want %s", row, line, want);
+        }
+    }
+    ck_assert_uint_eq(row, nnames + 2);
+    free(buf);
 }
 END_TEST
 
@@ -642,6 +944,103 @@ collect_bad(void)
     qsort(bad_names, (size_t)nbad, sizeof(*bad_names), cmp_names);
 }
 
+/* users_file: its users joined, its problems at its own lines, nothing
+ * else allowed in it, the mark refused in either file, and the writer's
+ * output read back to the same users. */
+START_TEST(test_users_file)
+{
+    char upath[] = "/tmp/test_users_XXXXXX", main[600], err[CONFIG_ERR_LEN];
+    char want[CONFIG_ERR_LEN + 64], *text;
+    struct config *cfg, *again;
+    FILE *fp;
+    int fd;
+
+    fd = mkstemp(upath);
+    ck_assert_int_ne(fd, -1);
+    fp = fdopen(fd, "w");
+    fputs("users = {\n  alice = \"00112233445566778899aabbccddeeff\";\n"
+        "  bob = { secret = \"fedcba9876543210fedcba9876543210\";\n"
+        "          max_tcp_conns = 4; expiration = \"2027-03-01T00:00:00Z\"; };\n"
+        "};\n", fp);
+    fclose(fp);
+    snprintf(main, sizeof(main), "port = 8443;\n"
+        "modes = { classic = true; tls = false; };\n"
+        "users_file = \"%s\";\n"
+        "user_defaults = { max_unique_ips = 2; };\n", upath);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->nusers, 2);
+    ck_assert_str_eq(cfg->users[1].name, "bob");
+    ck_assert_int_eq(cfg->users[1].max_tcp_conns, 4);
+    ck_assert_int_eq(cfg->users[1].max_unique_ips, 2);
+    /* What the users API writes reads back to the same users. */
+    text = config_users_text(cfg, cfg->users, cfg->nusers);
+    ck_assert_ptr_null(strstr(text, "max_unique_ips"));
+    fp = fopen(upath, "w");
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    {
+        char mpath[64];
+
+        again = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_msg(again != NULL, "%s", err);
+    ck_assert_int_eq(again->nusers, 2);
+    ck_assert_int_eq(again->users[1].max_tcp_conns, 4);
+    ck_assert_int_eq(again->users[1].expiration, cfg->users[1].expiration);
+    ck_assert_int_eq(memcmp(again->users[1].secret, cfg->users[1].secret,
+        SECRET_LEN), 0);
+    config_free(again);
+    config_free(cfg);
+
+    /* A problem in it is told at its own line; other keys are refused. */
+    fp = fopen(upath, "w");
+    fputs("users = {\n  alice = \"00112233445566778899aabbccddeeff\";\n"
+        "  bob = { secret = \"fedcba9876543210fedcba9876543210\"; "
+        "max_tcp_conns = -1; };\n};\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof(want), "%s:3: users.bob.max_tcp_conns: -1 is out "
+        "of range 0..1000000", upath);
+    ck_assert_str_eq(err, want);
+    fp = fopen(upath, "w");
+    fputs("users = { alice = \"00112233445566778899aabbccddeeff\"; };\n"
+        "workers = 3;\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    snprintf(want, sizeof(want), "%s:2: workers: only users belongs in "
+        "users_file", upath);
+    ck_assert_str_eq(err, want);
+    fp = fopen(upath, "w");
+    fputs("users = { alice = \"00112233445566778899aabbccddeeff\"; };\n"
+        CONFIG_USERS_MARK "/etc/x\n", fp);
+    fclose(fp);
+    {
+        char mpath[64];
+
+        cfg = load_text(main, mpath, err, sizeof(err));
+    }
+    ck_assert_ptr_null(cfg);
+    ck_assert_ptr_nonnull(strstr(err, "is reserved for telemt's own use"));
+    unlink(upath);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -660,12 +1059,17 @@ config_suite(void)
     tcase_add_test(tc, test_int64_and_types);
     tcase_add_test(tc, test_resolved);
     tcase_add_test(tc, test_user_limits);
+    tcase_add_test(tc, test_user_fields);
+    tcase_add_test(tc, test_user_field_errors);
+    tcase_add_test(tc, test_print_user_fields);
+    tcase_add_test(tc, test_wide_int);
     tcase_add_test(tc, test_dc_addresses);
     tcase_add_test(tc, test_dc_shapes);
     tcase_add_test(tc, test_host_names);
     tcase_add_test(tc, test_print_keys);
     tcase_add_test(tc, test_keep_restart);
     tcase_add_test(tc, test_parse_text);
+    tcase_add_test(tc, test_users_file);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

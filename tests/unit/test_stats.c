@@ -114,18 +114,45 @@ START_TEST(test_unique_ips)
 {
     struct stats_region *s = region();
     struct sockaddr_in a = { .sin_family = AF_INET };
+    struct sockaddr_in6 b6 = { .sin6_family = AF_INET6 };
     int u = stats_user_slot(s, "alice");
+    uint32_t h1, h2;
 
     for (int i = 0; i < 10; i++) {
         a.sin_addr.s_addr = htonl(0xc0000200u + (uint32_t)i);
-        stats_ip_seen(s, u, (struct sockaddr *)&a, 1000);
+        stats_ip_seen(s, u, stats_ip_hash((struct sockaddr *)&a), 1000, 300);
         a.sin_port = htons((uint16_t)(1000 + i));   /* ports do not count */
-        stats_ip_seen(s, u, (struct sockaddr *)&a, 1000);
+        stats_ip_seen(s, u, stats_ip_hash((struct sockaddr *)&a), 1000, 300);
     }
-    /* Ten addresses in 64 slots: a collision may undercount by a few. */
-    ck_assert_uint_le(stats_ips_recent(s, u, 1010), 10);
-    ck_assert_uint_ge(stats_ips_recent(s, u, 1010), 8);
-    ck_assert_uint_eq(stats_ips_recent(s, u, 1000 + STATS_IP_WINDOW_S), 0);
+    /* Open addressing: exactly ten, whatever their hashes. */
+    ck_assert_uint_eq(stats_ips_recent(s, u, 1010, 300), 10);
+    ck_assert_uint_eq(stats_ips_recent(s, u, 1299, 300), 10);
+    ck_assert_uint_eq(stats_ips_recent(s, u, 1300, 300), 0);
+    ck_assert_int_eq(stats_ip_recent(s, u, stats_ip_hash(
+        (struct sockaddr *)&a), 1010, 300), 1);
+    ck_assert_int_eq(stats_ip_recent(s, u, stats_ip_hash(
+        (struct sockaddr *)&a), 1300, 300), 0);
+
+    /* IPv6 by /64: two addresses of one prefix are one; a v4-mapped
+     * address is the IPv4 one. */
+    inet_pton(AF_INET6, "2001:db8:1:2::1", &b6.sin6_addr);
+    h1 = stats_ip_hash((struct sockaddr *)&b6);
+    inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &b6.sin6_addr);
+    ck_assert_uint_eq(stats_ip_hash((struct sockaddr *)&b6), h1);
+    inet_pton(AF_INET6, "2001:db8:1:3::1", &b6.sin6_addr);
+    ck_assert_uint_ne(stats_ip_hash((struct sockaddr *)&b6), h1);
+    inet_pton(AF_INET6, "::ffff:192.0.2.0", &b6.sin6_addr);
+    a.sin_addr.s_addr = htonl(0xc0000200u);
+    h2 = stats_ip_hash((struct sockaddr *)&a);
+    ck_assert_uint_eq(stats_ip_hash((struct sockaddr *)&b6), h2);
+
+    /* Expired entries are reused: 64 slots take any number over time. */
+    for (int i = 0; i < 500; i++) {
+        a.sin_addr.s_addr = htonl(0x0a000000u + (uint32_t)i);
+        stats_ip_seen(s, u, stats_ip_hash((struct sockaddr *)&a),
+            2000 + i * 10, 300);
+    }
+    ck_assert_uint_eq(stats_ips_recent(s, u, 2000 + 499 * 10, 300), 30);
     stats_destroy(s);
 }
 END_TEST
