@@ -64,7 +64,7 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
               master/reload.c master/upgrade.c master/quota.c \
-              master/users_edit.c
+              master/users_edit.c master/replace.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c

@@ -359,13 +359,14 @@ route_match(const char *pattern, const char *url, char *name,
 {
     while (*pattern != '\0') {
         if (*pattern == '*') {
-            size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyz"
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+            size_t n = strcspn(url, "/");
 
             if (n == 0 || n >= namelen)
                 return 0;
             memcpy(name, url, n);
             name[n] = '\0';
+            if (!config_is_user_name(name))
+                return 0;
             url += n;
             pattern++;
             continue;

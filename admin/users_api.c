@@ -240,10 +240,8 @@ api_write(struct abuf *b, const struct admin_req *q, const char *op,
                     break;
                 }
                 snprintf(uname, sizeof(uname), "%s", mb->str);
-                if (strlen(mb->str) >= sizeof(uname) || mb->str[0] == '\0' ||
-                    mb->str[strspn(mb->str, "abcdefghijklmnopqrstuvwxyz"
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0' ||
-                    !((mb->str[0] | 0x20) >= 'a' && (mb->str[0] | 0x20) <= 'z'))
+                if (strlen(mb->str) >= sizeof(uname) ||
+                    !config_is_user_name(mb->str))
                     status = api_error(b, 400, "invalid_field", "username: a "
                         "letter, then letters, digits, '_' or '-' (at most "
                         "63)");

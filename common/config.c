@@ -461,8 +461,8 @@ ck_field(struct config *cfg, const struct ck_key *k)
 }
 
 /* A user name must also be usable as a metrics label and in JSON. */
-static bool
-ck_is_user_name(const char *s)
+bool
+config_is_user_name(const char *s)
 {
     if (!isalpha((unsigned char)s[0]))
         return false;
@@ -640,7 +640,7 @@ ck_parse_user(struct ck_ctx *c, const struct ck_key *k,
     char name[CK_NAME_LEN];
 
     snprintf(name, sizeof(name), "%s.%s", k->name, uname);
-    if (!ck_is_user_name(uname))
+    if (!config_is_user_name(uname))
         return ck_fail(c, u, "%s: user name must be a letter followed by "
             "letters, digits, '_' or '-'", name);
     *cu = c->cfg->user_defaults;

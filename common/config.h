@@ -91,6 +91,8 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 char *config_file_text(const char *path, char *err, size_t errlen);
 struct config *config_parse_text(const char *path, const char *text,
     char *err, size_t errlen);
+/* 1 if s is a user name: a letter, then letters, digits, '_' or '-'. */
+bool config_is_user_name(const char *s);
 /* An RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" into *out; NULL, or why
  * it is not one ("is not a valid date and time"). */
 const char *config_parse_time(const char *v, int64_t *out);

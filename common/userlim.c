@@ -152,6 +152,12 @@ userlim_rate_slice(const struct stats_region *r, int u, int dir, size_t max)
     return (uint64_t)slice < max ? (size_t)slice : max;
 }
 
+int
+userlim_rate_on(const struct stats_region *r, int u, int dir)
+{
+    return atomic_load_explicit(&r->users[u].rate_bps[dir], RELAXED) > 0;
+}
+
 int64_t
 userlim_rate_charge(struct stats_region *r, int u, int dir, uint64_t n,
     int64_t now_ns)

@@ -70,6 +70,8 @@ void userlim_charge(struct stats_region *r, int u, uint64_t n);
  */
 size_t userlim_rate_slice(const struct stats_region *r, int u, int dir,
     size_t max);
+/* 1 if direction dir of slot u has a rate limit. */
+int userlim_rate_on(const struct stats_region *r, int u, int dir);
 /*
  * Pay for n bytes read in direction dir of slot u at CLOCK_MONOTONIC
  * now_ns: the ns that direction must wait before it reads again (0 if

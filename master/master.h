@@ -116,6 +116,12 @@ void quota_publish(struct master *m);
 /* quota.c: each loop round: publish once a second (a quota period may
  * have turned over), write the usage every quota_save_interval. */
 void quota_tick(struct master *m);
+/*
+ * replace.c: make dfd/name hold exactly data[0..len) (mode 0600), through
+ * a new file renamed over it; no link is followed.  0, or -1 with errno.
+ */
+int replace_file_at(int dfd, const char *name, const char *data,
+    size_t len);
 /* quota.c: write the usage now (at a stop, before an upgrade). */
 void quota_save(struct master *m);
 /* loop.c: the signals the master blocks and takes synchronously. */

@@ -30,7 +30,6 @@
 #include "util.h"
 
 #define QUOTA_FILE      "quota.state"
-#define QUOTA_TMP       "quota.state.tmp"
 #define QUOTA_MAX_FILE  (1 << 20)
 #define QUOTA_HEADER    "# telemt quota usage: user bytes_used period_start\n"
 
@@ -157,18 +156,15 @@ quota_load(struct master *m, int dfd)
 void
 quota_save(struct master *m)
 {
+    char *text = NULL;
+    size_t len = 0;
     FILE *f;
-    int dfd, fd, ok;
+    int dfd;
 
     if (!quota_wanted(m->cfg) || (dfd = quota_dir(m->cfg)) < 0)
         return;
-    fd = openat(dfd, QUOTA_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-        O_CLOEXEC, 0600);
-    if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
-        log_warn("state_dir %s: cannot write %s", m->cfg->state_dir,
-            QUOTA_TMP);
-        if (fd >= 0)
-            close(fd);
+    if ((f = open_memstream(&text, &len)) == NULL) {
+        log_warn("quota: no memory for %s", QUOTA_FILE);
         close(dfd);
         return;
     }
@@ -179,15 +175,10 @@ quota_save(struct master *m)
         fprintf(f, "%s %" PRIu64 " %" PRId64 "\n", m->cfg->users[i].name,
             atomic_load(&su->quota_used), atomic_load(&su->quota_period));
     }
-    ok = fflush(f) == 0 && fsync(fd) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || renameat(dfd, QUOTA_TMP, dfd, QUOTA_FILE) == -1) {
+    if (fclose(f) != 0 || replace_file_at(dfd, QUOTA_FILE, text, len) != 0)
         log_warn("state_dir %s: cannot write %s", m->cfg->state_dir,
             QUOTA_FILE);
-        (void)unlinkat(dfd, QUOTA_TMP, 0);
-    } else {
-        (void)fsync(dfd);
-    }
+    free(text);
     close(dfd);
 }
 

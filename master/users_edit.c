@@ -96,8 +96,7 @@ edit_parse(char *text, struct edit *e, struct answer *a)
         if (strcmp(line, "op") == 0 && strlen(v) < sizeof(e->op)) {
             strcpy(e->op, v);
         } else if (strcmp(line, "name") == 0 && strlen(v) < sizeof(e->name)
-            && only(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-            "0123456789_-")) {
+            && config_is_user_name(v)) {
             strcpy(e->name, v);
         } else if (strcmp(line, "secret") == 0 &&
             strlen(v) == 2 * SECRET_LEN && only(v, "0123456789abcdefABCDEF")) {
@@ -176,6 +175,7 @@ edit_set(struct config_user *u, const char *field, const char *v,
 #define X(name, type, f, min, max, def, help)                             \
     if (strcmp(field, name) == 0)                                         \
         return edit_set_##type(&u->f, name, v, a);
+    /* cppcheck-suppress unknownMacro ; defined in config_keys.h */
     CONFIG_USER_FIELDS(X)
 #undef X
     answer(a, 400, "unknown_field", "%s is not a user field", field);
@@ -205,39 +205,25 @@ edit_secret(struct config_user *users, int n, int self, const char *hex,
     return 0;
 }
 
-/* Write text to path through a temporary file beside it, renamed into
- * place; neither is opened through a symbolic link.  0, or -1 (errno). */
+/* Make path hold text (replace_file_at() in its directory, which is
+ * opened without following a link).  0, or -1 (errno). */
 static int
 edit_write_file(const char *path, const char *text)
 {
-    char dir[PATH_BUF_LEN], base[PATH_BUF_LEN], tmp[PATH_BUF_LEN + 8];
-    size_t len = strlen(text);
-    int dfd, fd, ok;
+    char dir[PATH_BUF_LEN], base[PATH_BUF_LEN];
+    int dfd, rc, saved;
 
     snprintf(dir, sizeof(dir), "%s", path);
     snprintf(base, sizeof(base), "%s", path);
-    snprintf(tmp, sizeof(tmp), ".%s.new", basename(base));
     dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
         O_CLOEXEC);
     if (dfd == -1)
         return -1;
-    (void)unlinkat(dfd, tmp, 0);
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-        O_CLOEXEC, 0600);
-    if (fd == -1) {
-        close(dfd);
-        return -1;
-    }
-    ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    snprintf(base, sizeof(base), "%s", path);
-    ok = ok && renameat(dfd, tmp, dfd, basename(base)) == 0;
-    if (!ok)
-        (void)unlinkat(dfd, tmp, 0);
-    else
-        (void)fsync(dfd);
+    rc = replace_file_at(dfd, basename(base), text, strlen(text));
+    saved = errno;
     close(dfd);
-    return ok ? 0 : -1;
+    errno = saved;
+    return rc;
 }
 
 /* Run one write; the answer in *a, the generation carrying it in *gen. */

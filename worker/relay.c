@@ -82,6 +82,8 @@ dir_charge(struct dir *d, size_t n)
     if (d->lim == NULL || n == 0)
         return;
     userlim_charge(d->lim, d->lim_slot, n);
+    if (!userlim_rate_on(d->lim, d->lim_slot, d->lim_dir))
+        return;                     /* no clock read per unlimited read */
     now = mono_ns();
     wait = userlim_rate_charge(d->lim, d->lim_slot, d->lim_dir, n, now);
     d->pause_ns = wait > 0 ? now + wait : 0;

@@ -51,10 +51,10 @@ struct worker {
     struct keys keys;               /* fake TLS: key shares made ahead */
     int keys_started;               /* once a config turned fake TLS on */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
-    TAILQ_HEAD(, conn) hs_list;     /* connections in the handshake, */
+    TAILQ_HEAD(conn_hs, conn) hs_list;  /* connections in the handshake, */
     int hs_count;                   /* oldest first (max_handshakes) */
     pthread_mutex_t all_lock;       /* guards the list of every */
-    LIST_HEAD(, conn) all_list;     /* connection, for reload drops */
+    LIST_HEAD(conn_all, conn) all_list;  /* connection, for reload drops */
     /* By hash of a client address: its hash's top 16 bits and 1 + the
      * user it last authenticated as (worker/handshake.c). */
     _Atomic uint32_t user_hint[WORKER_USER_HINTS];
