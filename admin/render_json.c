@@ -95,6 +95,22 @@ json_user_setting_TIME(struct abuf *b, const char *name, int64_t v)
 }
 
 static void
+json_user_setting_TAG(struct abuf *b, const char *name,
+    struct config_ad_tag v)
+{
+    char hex[2 * CONFIG_AD_TAG_LEN + 1];
+
+    if (v.kind == CONFIG_TAG_OWN) {
+        hex_encode(v.tag, sizeof(v.tag), hex);
+        abuf_printf(b, ",\"%s\":\"%s\"", name, hex);
+    } else if (v.kind == CONFIG_TAG_DIRECT) {
+        abuf_printf(b, ",\"%s\":\"direct\"", name);
+    } else {
+        abuf_printf(b, ",\"%s\":null", name);
+    }
+}
+
+static void
 json_user_fields(struct abuf *b, const struct admin_snap_user *u)
 {
     abuf_puts(b, "\"name\":");

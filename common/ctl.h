@@ -28,6 +28,9 @@ enum ctl_type {
                                  * request's number, generation the one
                                  * that carries the change, fd "STATUS
                                  * CODE\nMESSAGE" */
+    CTL_ME = 6,                 /* master -> worker: fd is a sealed memfd
+                                 * with the ME inputs (me_inputs.h);
+                                 * arg unused */
 };
 
 struct ctl_msg {
