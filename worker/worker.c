@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "ctl.h"
 #include "handoff.h"
+#include "me_pool.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
@@ -238,6 +239,8 @@ worker_main(struct worker *w)
         fatalx("cannot set up the connection threads");
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    if ((w->me_pool = me_pool_new(w)) == NULL)
+        fatalx("cannot start the ME pool");
     w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0 ||
