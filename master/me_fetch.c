@@ -372,7 +372,11 @@ me_round(struct master *m, int warn)
         }
     }
     m->me.next_ms = mono_ms() + (int64_t)m->cfg->me_refresh_interval * 1000;
-    me_publish(m);
+    /* With fetches to come, the workers get the round's result when they
+     * are done; but at a start or reload they get what we have now (the
+     * cache, the files). */
+    if (warn || m->me.todo == 0)
+        me_publish(m);
 }
 
 void
@@ -579,7 +583,6 @@ me_fetch_done(struct master *m)
             close(dfd);
         }
     }
-    me_publish(m);
 }
 
 /* Read what the child wrote; at EOF, take it. */
@@ -614,8 +617,12 @@ me_fetch_read(struct master *m)
     if (st->rxlen > ME_FETCH_MAX + 1) {
         st->rxlen = 0;                  /* "died": a child out of bounds */
     }
-    if (st->on)
-        me_fetch_done(m);
+    if (!st->on)
+        return;
+    me_fetch_done(m);
+    /* Announced once a round is complete, not half of it. */
+    if (st->todo == 0)
+        me_publish(m);
 }
 
 void
