@@ -55,6 +55,8 @@ struct me_state {
     pid_t pid;                          /* the fetching child, 0 = none */
     int fd;                             /* its pipe's reading end, -1 */
     int which;                          /* the source it fetches */
+    char *url;                          /* from this URL (a reload may
+                                         * change the key meanwhile) */
     int killed;                         /* it took too long */
     int64_t started_ms, next_ms;        /* its start; the next round */
     int todo;                           /* 1 << source: fetches to start */

@@ -530,6 +530,8 @@ me_fetch_begin(struct master *m, int k)
     m->me.pid = pid;
     m->me.fd = p[0];
     m->me.which = k;
+    free(m->me.url);
+    m->me.url = xstrdup(url);
     m->me.killed = 0;
     m->me.started_ms = mono_ms();
     m->me.rxlen = 0;
@@ -545,12 +547,16 @@ me_fetch_done(struct master *m)
 {
     struct me_state *st = &m->me;
     int k = st->which;
-    const char *url = me_url_key(m->cfg, k), *bad;
+    const char *bad;
     char from[ME_FROM_LEN], why[CURL_ERROR_SIZE + 128];
     const uint8_t *body = st->rx + 1;
     size_t len = st->rxlen > 0 ? st->rxlen - 1 : 0;
 
-    snprintf(from, sizeof(from), "URL %s", url);
+    /* A reload since gave the source another URL or a file: not ours. */
+    if (me_file_key(m->cfg, k)[0] != '\0' ||
+        strcmp(me_url_key(m->cfg, k), st->url) != 0)
+        return;
+    snprintf(from, sizeof(from), "URL %s", st->url);
     if (st->rxlen == 0 || (st->rx[0] != 'O' && st->rx[0] != 'E')) {
         STATS_ADD(m->stats, me_fetch_failed, 1);
         me_ignored(st, k, from, st->killed ? "fetch failed: no answer "

@@ -108,6 +108,7 @@ wait_new() {
     tail -n 30 "$TELEMT_LOG" >&2
     die "$3: no line matching /$1/ within $2 s"
 }
+# shellcheck disable=SC2001,SC2016  # a sed class, single-quoted on purpose
 esc() { sed 's/[.[\*^$()+?{|]/\\&/g' <<<"$1"; }
 S_URL=$(esc "$BASE/secret")
 L_URL=$(esc "$BASE/list")
@@ -183,6 +184,35 @@ wait_new "ME proxy secret from URL $S_URL ignored: fetch failed: .*; keeping the
 note "from the cache: $(grep -E "$FROM_CACHE" "$TELEMT_LOG")"
 assert_eq "$(count_grep "$TELEMT_LOG" "info: ME inputs: ")" 1 \
     "announcements on a start from the cache"
+stop_telemt "$TELEMT_PID"
+
+# Files instead of URLs, read again at a reload (SIGHUP): a new list is
+# announced; a symbolic link in its place is refused, the list kept.
+SFILE=$TEST_DIR/me_secret
+LFILE=$TEST_DIR/me_list
+cp "$TEST_DIR/secret.good" "$SFILE"
+printf 'proxy_for 4 127.0.0.1:18884;\n' >"$LFILE"
+fcfg=$TEST_DIR/files.conf
+write_config "$fcfg" workers=2 use_middle_proxy=true \
+    me_secret_file="\"$SFILE\"" me_config_file="\"$LFILE\"" \
+    state_dir="\"$STATE\""
+start_telemt "$fcfg"
+mark=0
+wait_new "info: ME inputs: secret 128 bytes \(from file $(esc "$SFILE")\), IPv4 list 1 entries in 1 clusters \(from file $(esc "$LFILE")\)" 10 "inputs from files"
+printf 'proxy_for 4 127.0.0.1:18884;\nproxy_for -4 127.0.0.1:18885;\n' \
+    >"$LFILE.new"
+mv "$LFILE.new" "$LFILE"
+mark=$(lines "$TELEMT_LOG")
+kill -HUP "$TELEMT_PID"
+wait_new "info: ME inputs: secret 128 bytes \(from file $(esc "$SFILE")\), IPv4 list 2 entries in 2 clusters" 10 "a new list file at a reload"
+mv "$LFILE" "$LFILE.real"
+ln -s "$LFILE.real" "$LFILE"
+mark=$(lines "$TELEMT_LOG")
+kill -HUP "$TELEMT_PID"
+wait_new "ME IPv4 ME list from file $(esc "$LFILE") ignored: cannot open it: .*symbolic link is never followed.*; keeping the previous one" 10 "a symbolic link"
+note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored')"
+assert_eq "$(lines_since "$TELEMT_LOG" "$mark" | grep -c 'info: ME inputs')" \
+    0 "announcements after a refused file"
 stop_telemt "$TELEMT_PID"
 
 # ME off: nothing is fetched, nothing is read.
