@@ -45,7 +45,7 @@
 #define ME_BUNDLE_MAX           (2 * ME_LIST_MAX_TEXT + ME_SECRET_MAX + 128)
 
 static const char *const me_what[ME_NSRC] = {
-    "proxy secret", "IPv4 ME list", "IPv6 ME list"
+    "proxy secret", "IPv4 list", "IPv6 list"
 };
 static const char *const me_cache[ME_NSRC] = {
     "me_secret.cache", "me_config.cache", "me_config_v6.cache"
@@ -108,8 +108,11 @@ me_read_file(int dfd, const char *name, size_t *len, char *err,
     size_t got = 0;
 
     if (fd == -1) {
-        snprintf(err, errlen, "cannot open it: %s%s", strerror(errno),
-            errno == ELOOP ? " (a symbolic link is never followed)" : "");
+        int saved = errno;              /* the caller tells ENOENT apart */
+
+        snprintf(err, errlen, "cannot open it: %s%s", strerror(saved),
+            saved == ELOOP ? " (a symbolic link is never followed)" : "");
+        errno = saved;
         return NULL;
     }
     if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -179,8 +182,9 @@ me_describe_list(char *out, size_t outlen, const char *name,
         return;
     }
     me_list_counts(s, v6, &entries, &clusters);
-    snprintf(out, outlen, "%s list %d entries in %d clusters (from %s)",
-        name, entries, clusters, s->from);
+    snprintf(out, outlen, "%s list %d %s in %d %s (from %s)", name,
+        entries, entries == 1 ? "entry" : "entries", clusters,
+        clusters == 1 ? "cluster" : "clusters", s->from);
 }
 
 /* Send worker slot i the bundle in memfd fd; 0, or -1 (it is replaced). */
@@ -486,6 +490,14 @@ me_child(const char *url, int fd)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     rc = curl_easy_perform(c);
     (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    /* Redirects are not followed: a 3xx body is no file of ours. */
+    if (rc == CURLE_OK && (status < 200 || status > 299)) {
+        snprintf(why, sizeof(why), "HTTP status %ld (redirects are not "
+            "followed)", status);
+        me_child_write(fd, "E", 1);
+        me_child_write(fd, why, strlen(why));
+        _exit(1);
+    }
     if (rc == CURLE_OK) {
         me_child_write(fd, "O", 1);
         me_child_write(fd, b.p, b.len);

@@ -215,8 +215,8 @@ worker_me_inputs(struct worker *w, int fd)
         return;
     }
     free(b);
-    log_debug("ME inputs: secret %zu bytes, IPv4 list %zu bytes, IPv6 "
-        "list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
+    log_debug("ME inputs received: secret %zu bytes, IPv4 list %zu bytes, "
+        "IPv6 list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
     if (w->me_pending != NULL) {
         me_inputs_free(w->me_pending);
         free(w->me_pending);

@@ -7,8 +7,8 @@
 #     ...), IPv4 list 3 entries in 2 clusters ..."), counted
 #     (me_fetch_ok) and cached in state_dir (mode 0600, the bytes
 #     served); the same files fetched again announce nothing new;
-#   - a list that does not parse, a 20-byte secret, a 404 and the server
-#     stopped are each logged with the URL and why, counted
+#   - a list that does not parse, a 20-byte secret, a 404, a redirect
+#     (never followed) and the server stopped are each logged with the URL and why, counted
 #     (me_inputs_rejected, me_fetch_failed), and the previous inputs and
 #     the cache stay;
 #   - a restart with the server still down starts from the cache;
@@ -148,22 +148,22 @@ rej0=$(counter me_inputs_rejected)
 mark=$(lines "$TELEMT_LOG")
 sed -i '3s/.*/proxy_for 2 not-an-address;/' "$WWW/list"
 head -c 20 /dev/urandom >"$WWW/secret"
-wait_new "ME IPv4 ME list from URL $L_URL ignored: line 3: .*; keeping the previous one" 25 "broken list"
+wait_new "ME IPv4 list from URL $L_URL ignored: line 3: .*; keeping the previous one" 25 "broken list"
 wait_new "ME proxy secret from URL $S_URL ignored: 20 bytes, not 32\.\.256; keeping the previous one" 25 "short secret"
 note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored' | head -2)"
 assert_eq "$(counter me_inputs_rejected)" $((rej0 + 2)) "me_inputs_rejected"
 
-# 404, then the server gone.
+# A redirect and a 404, then the server gone.
 fail0=$(counter me_fetch_failed)
 mark=$(lines "$TELEMT_LOG")
-echo 404 >"$WWW/secret.status"
+echo 301 >"$WWW/secret.status"
 echo 404 >"$WWW/list.status"
-wait_new "ME proxy secret from URL $S_URL ignored: fetch failed: HTTP status 404; keeping the previous one" 25 "404"
-wait_new "ME IPv4 ME list from URL $L_URL ignored: fetch failed: HTTP status 404; keeping" 25 "404 list"
+wait_new "ME proxy secret from URL $S_URL ignored: fetch failed: HTTP status 301 \(redirects are not followed\); keeping the previous one" 25 "301"
+wait_new "ME IPv4 list from URL $L_URL ignored: fetch failed: HTTP status 404; keeping" 25 "404 list"
 stop_http
 mark=$(lines "$TELEMT_LOG")
 wait_new "ME proxy secret from URL $S_URL ignored: fetch failed: .*(connect|Connection refused).*; keeping the previous one" 25 "server down"
-wait_new "ME IPv4 ME list from URL $L_URL ignored: fetch failed: " 25 "server down list"
+wait_new "ME IPv4 list from URL $L_URL ignored: fetch failed: " 25 "server down list"
 note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored' | head -1)"
 assert_between "$(counter me_fetch_failed)" $((fail0 + 4)) $((fail0 + 6)) \
     "me_fetch_failed"
@@ -198,7 +198,7 @@ write_config "$fcfg" workers=2 use_middle_proxy=true \
     state_dir="\"$STATE\""
 start_telemt "$fcfg"
 mark=0
-wait_new "info: ME inputs: secret 128 bytes \(from file $(esc "$SFILE")\), IPv4 list 1 entries in 1 clusters \(from file $(esc "$LFILE")\)" 10 "inputs from files"
+wait_new "info: ME inputs: secret 128 bytes \(from file $(esc "$SFILE")\), IPv4 list 1 entry in 1 cluster \(from file $(esc "$LFILE")\)" 10 "inputs from files"
 printf 'proxy_for 4 127.0.0.1:18884;\nproxy_for -4 127.0.0.1:18885;\n' \
     >"$LFILE.new"
 mv "$LFILE.new" "$LFILE"
@@ -209,7 +209,7 @@ mv "$LFILE" "$LFILE.real"
 ln -s "$LFILE.real" "$LFILE"
 mark=$(lines "$TELEMT_LOG")
 kill -HUP "$TELEMT_PID"
-wait_new "ME IPv4 ME list from file $(esc "$LFILE") ignored: cannot open it: .*symbolic link is never followed.*; keeping the previous one" 10 "a symbolic link"
+wait_new "ME IPv4 list from file $(esc "$LFILE") ignored: cannot open it: .*symbolic link is never followed.*; keeping the previous one" 10 "a symbolic link"
 note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored')"
 assert_eq "$(lines_since "$TELEMT_LOG" "$mark" | grep -c 'info: ME inputs')" \
     0 "announcements after a refused file"
