@@ -4,12 +4,18 @@
  * a bundle survives the round trip byte for byte (binary secret, lists,
  * a missing IPv6 list), every truncation and every garbled header of a
  * good bundle is refused (ASan watches the reads), and the secret bounds
- * are exactly 32..256 bytes.
+ * are exactly 32..256 bytes.  The bundle travels in a sealed memfd:
+ * ctl_fd_bytes() gives back its bytes, NULs and all, where
+ * ctl_fd_text() refuses them, and neither takes an unsealed file.
  */
+#include <sys/mman.h>
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "me_inputs.h"
 
 static const char V4[] =
@@ -187,6 +193,37 @@ START_TEST(check_list)
 }
 END_TEST
 
+START_TEST(memfd_binary)
+{
+    struct me_inputs in;
+    size_t len, got = 0;
+    uint8_t *b, *back;
+    int fd, raw;
+
+    fill(&in, 64, 1);                   /* the secret holds a NUL */
+    b = me_inputs_encode(&in, &len);
+    ck_assert_ptr_nonnull(b);
+    fd = ctl_text_fd((const char *)b, len);
+    ck_assert_int_ge(fd, 0);
+    back = ctl_fd_bytes(fd, len, &got);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_uint_eq(got, len);
+    ck_assert_mem_eq(back, b, len);
+    free(back);
+    ck_assert_ptr_null(ctl_fd_bytes(fd, len - 1, &got));
+    ck_assert_ptr_null(ctl_fd_text(fd, len));
+    close(fd);
+    /* Unsealed: its writer could change it under us. */
+    raw = memfd_create("test", MFD_CLOEXEC);
+    ck_assert_int_ge(raw, 0);
+    ck_assert_int_eq(write(raw, b, len), (ssize_t)len);
+    ck_assert_ptr_null(ctl_fd_bytes(raw, len, &got));
+    close(raw);
+    free(b);
+    me_inputs_free(&in);
+}
+END_TEST
+
 Suite *me_inputs_suite(void);
 
 Suite *
@@ -202,6 +239,7 @@ me_inputs_suite(void)
     tcase_add_test(tc, nul_in_list);
     tcase_add_test(tc, secret_bounds);
     tcase_add_test(tc, check_list);
+    tcase_add_test(tc, memfd_binary);
     suite_add_tcase(s, tc);
     return s;
 }
