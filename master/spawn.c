@@ -62,6 +62,7 @@ spawn_held(const struct master *m, int *fds)
     fds[n++] = m->admin_fd;
     fds[n++] = m->upgrade_fd;
     fds[n++] = m->ready_fd;
+    fds[n++] = m->me.fd;
     if (n > SPAWN_MAX_HELD)
         panic("spawn_held: %d descriptors, room for %d", n, SPAWN_MAX_HELD);
     return n;
@@ -225,6 +226,8 @@ spawn_worker(struct master *m, int i)
     s->row = row;
     s->started_ms = mono_ms();
     s->respawn_at_ms = 0;
+    /* Before its first client: a worker always has the current inputs. */
+    me_fetch_send(m, i);
     return 0;
 }
 
@@ -305,6 +308,10 @@ spawn_reap(struct master *m, int stopping)
             m->probe_pid = 0;
             continue;
         }
+        if (pid == m->me.pid) {         /* its pipe says how it went */
+            m->me.pid = 0;
+            continue;
+        }
         if (pid == m->upgrade_pid) {
             spawn_log_death("new binary", pid, status);
             m->upgrade_pid = 0;         /* upgrade_poll() rolls back */
@@ -380,7 +387,7 @@ spawn_due(struct master *m)
 int
 spawn_children_left(const struct master *m)
 {
-    int n = (m->admin.pid > 0) + (m->probe_pid > 0);
+    int n = (m->admin.pid > 0) + (m->probe_pid > 0) + (m->me.pid > 0);
 
     for (int i = 0; i < m->nslots; i++)
         n += m->slots[i].pid > 0;
@@ -397,4 +404,6 @@ spawn_signal_all(struct master *m, int sig)
         kill(m->admin.pid, sig);
     if (m->probe_pid > 0)
         kill(m->probe_pid, sig);
+    if (m->me.pid > 0)
+        kill(m->me.pid, sig);
 }

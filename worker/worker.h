@@ -25,6 +25,7 @@
 #define WORKER_CUT_MS           500     /* users past a limit: cut this often */
 
 struct conn;
+struct me_inputs;
 
 struct worker {
     int slot;
@@ -66,6 +67,9 @@ struct worker {
     struct log_rl log_me;           /* ME mode: no ME, closed clients */
     /* DC unreachable, by stats_dc_slot(): one dead DC hides no other. */
     struct log_rl log_dc[STATS_NDCS];
+    /* The ME inputs the master sent last (CTL_ME), not yet taken by the
+     * ME pool; main thread only. */
+    struct me_inputs *me_pending;
 };
 
 /*
