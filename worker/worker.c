@@ -218,11 +218,8 @@ worker_me_inputs(struct worker *w, int fd)
     free(b);
     log_debug("ME inputs received: secret %zu bytes, IPv4 list %zu bytes, "
         "IPv6 list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
-    if (w->me_pending != NULL) {
-        me_inputs_free(w->me_pending);
-        free(w->me_pending);
-    }
-    w->me_pending = in;
+    me_pool_set_inputs(w->me_pool, in);     /* takes the contents */
+    free(in);
 }
 
 /* The master's messages: read them all; EOF means it is gone. */

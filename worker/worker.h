@@ -69,7 +69,6 @@ struct worker {
     struct log_rl log_dc[STATS_NDCS];
     /* The ME inputs the master sent last (CTL_ME), not yet taken by the
      * ME pool; main thread only. */
-    struct me_inputs *me_pending;
 };
 
 /*
