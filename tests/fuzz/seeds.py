@@ -138,3 +138,24 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.check_call(['cc', '-std=c11', '-D_GNU_SOURCE', '-Icommon',
                            '-o', os.path.join(tmp, 'seed'), src])
     subprocess.check_call([os.path.join(tmp, 'seed')], cwd=d)
+
+# me_list: the documented list (IPv4), an IPv6 one, and broken ones.
+put('me_list', 'doc', b'\x00# force_probability 10 10\ndefault 2;\n'
+    b'proxy_for 1 149.154.175.50:8888;\nproxy_for -1 149.154.175.50:8888;\n'
+    b'proxy_for 203 91.105.192.110:443;\ntimeout 300;\n')
+put('me_list', 'v6', b'\x01proxy_for 2 [2001:b28:f23d:f001::d]:8888;\n')
+put('me_list', 'broken', b'\x00proxy_for 2 1.2.3.4:8888\nproxy 5;')
+
+# me_reader: a frame seq -2 with CRC32 (the vectors' nonce), and a
+# client stream of intermediate frames.
+def me_frame(seq, payload):
+    import zlib
+    head = struct.pack('<Ii', 12 + len(payload), seq) + payload
+    return head + struct.pack('<I', zlib.crc32(head) & 0xffffffff)
+put('me_reader', 'nonce', b'\x00' + me_frame(-2, bytes.fromhex(
+    'aa87cb7a0d80536a0100000000f153650fb60534b895c6356e7bb3521fd3445e')))
+put('me_reader', 'two', b'\x06' + me_frame(-2, b'\x0d\xda\x03\x44' +
+    bytes(20)) + b'\x04\x00\x00\x00' + me_frame(-1, b'\xdf\xa2\x30\x57' +
+    bytes(8)))
+put('me_reader', 'frames', b'\x05' + struct.pack('<I', 8) + bytes(8) +
+    struct.pack('<I', 0x80000004) + b'abcd')
