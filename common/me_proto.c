@@ -141,6 +141,8 @@ int
 me_reader_feed(struct me_reader *r, const uint8_t *p, size_t n)
 {
     me_reader_drop(r);
+    if (n == 0)
+        return 0;
     if (r->have + n > r->cap) {
         size_t cap = r->cap < 4096 ? 4096 : r->cap;
         uint8_t *nb;

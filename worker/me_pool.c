@@ -682,6 +682,7 @@ me_read_frame(int fd, struct me_reader *rd, struct me_cbc *dec,
     const char **why)
 {
     uint8_t buf[512];
+    size_t got;
 
     for (;;) {
         enum me_read_status st = me_reader_next(rd, payload, len);
@@ -695,7 +696,7 @@ me_read_frame(int fd, struct me_reader *rd, struct me_cbc *dec,
             return -1;
         }
         r = net_read_atleast(fd, buf, want, dec != NULL ? ME_CBC_BLOCK :
-            ME_FRAME_OVERHEAD + ME_NONCE_LEN, deadline, NULL, NULL);
+            ME_FRAME_OVERHEAD + ME_NONCE_LEN, deadline, NULL, &got);
         if (r < 0) {
             *why = r == NET_TIMEOUT ? "timeout" : r == NET_EOF ?
                 "closed by the ME" : "read error";
