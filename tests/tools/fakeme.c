@@ -404,6 +404,19 @@ session_end(struct session *s, const char *how)
 }
 
 /*
+ * A finished SOURCE or SINK: RPC_CLOSE_EXT, so that the proxy closes the
+ * client as fakedc closes its connection then.
+ */
+static void
+session_done(struct mconn *mc, struct session *s)
+{
+    if (send_ctl(mc, ME_RPC_CLOSE_EXT, s->conn_id) == 0)
+        logline("send-close-ext conn=%016llx after=done",
+            (unsigned long long)s->conn_id);
+    session_end(s, "fakeme-done");
+}
+
+/*
  * SOURCE: cmd.bytes of pattern in RPC_PROXY_ANS packets of up to 16 KiB,
  * each on the ME connection the session's latest packet came from.  A
  * packet whose write fails is sent again once the session has moved.
@@ -413,6 +426,7 @@ source_thread(void *arg)
 {
     struct session *s = arg;
     uint8_t *buf = malloc(SOURCE_CHUNK);
+    struct mconn *last = NULL;
     uint64_t left = s->cmd.bytes;
     size_t chunk = 0;
     const char *res = "ok";
@@ -452,15 +466,21 @@ source_thread(void *arg)
             left -= chunk;
             chunk = 0;
         }
-        mc_unref(mc);
+        if (left > 0)
+            mc_unref(mc);
+        else
+            last = mc;
     }
     free(buf);
     pthread_mutex_lock(&table_mu);
     s->result = res;
     pthread_mutex_unlock(&table_mu);
-    if (left == 0)
-        logline("source-done conn=%016llx out=%llu",
-            (unsigned long long)s->conn_id, (unsigned long long)s->out);
+    if (last != NULL) {
+        pthread_mutex_lock(&s->mu);
+        session_done(last, s);
+        pthread_mutex_unlock(&s->mu);
+        mc_unref(last);
+    }
     session_unref(s);
     return NULL;
 }
@@ -544,25 +564,31 @@ session_start(struct mconn *mc, struct session *s, const uint8_t *pkt,
         s->kind = K_SINK;
         pattern_init(&s->pat, s->cmd.seed);
     } else if (strcmp(s->cmd.name, "SOURCE") == 0) {
-        pthread_attr_t attr;
-        pthread_t t;
-
         s->kind = K_SOURCE;
         pattern_init(&s->pat, s->cmd.seed);
-        pthread_mutex_lock(&table_mu);
-        s->refs++;
-        pthread_mutex_unlock(&table_mu);
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, source_thread, s) != 0) {
-            s->result = "no-thread";
-            session_unref(s);
-        }
-        pthread_attr_destroy(&attr);
     } else {
         s->kind = K_DATA;
     }
     (void)mc;
+}
+
+/* SOURCE: its sender, once the session's first packet is logged. */
+static void
+source_start(struct session *s)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    pthread_mutex_lock(&table_mu);
+    s->refs++;
+    pthread_mutex_unlock(&table_mu);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, source_thread, s) != 0) {
+        s->result = "no-thread";
+        session_unref(s);
+    }
+    pthread_attr_destroy(&attr);
 }
 
 /* A later packet of a command session. */
@@ -593,6 +619,7 @@ session_data(struct mconn *mc, struct session *s, const uint8_t *pkt,
             if (send_ans(mc, s->conn_id, (const uint8_t *)v, 8) == 0)
                 s->out += 8;
             s->verdict_sent = 1;
+            session_done(mc, s);
         }
     }
 }
@@ -666,6 +693,8 @@ on_proxy_req(struct mconn *mc, const uint8_t *p, size_t n)
                 "len=%zu first=%s me=%d", (unsigned long long)conn_id, flags,
                 tag, client, proxy, plen, s->kind == K_MTPROTO ? "mtproto" :
                 "data", mc->id);
+        if (s->kind == K_SOURCE)
+            source_start(s);
     } else if (s->kind == K_ECHO || s->kind == K_SINK) {
         session_data(mc, s, pkt, plen);
     } else {
@@ -676,7 +705,7 @@ on_proxy_req(struct mconn *mc, const uint8_t *p, size_t n)
         (get32(pkt + 20) == TL_REQ_PQ_MULTI || get32(pkt + 20) == TL_REQ_PQ))
         answer_req_pq(mc, s, pkt, plen);
     if (opt.close_ext_after > 0 && s->packets >= opt.close_ext_after &&
-        !s->close_sent) {
+        !s->close_sent && !s->closed) {
         s->close_sent = 1;
         if (send_ctl(mc, ME_RPC_CLOSE_EXT, conn_id) == 0)
             logline("send-close-ext conn=%016llx after=%llu",
