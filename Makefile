@@ -74,7 +74,7 @@ ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
               admin/render_json.c admin/render_prom.c admin/render_html.c \
               admin/json_in.c admin/users_api.c admin/render_qr.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
-TOOLS      := fakedc mtclient
+TOOLS      := fakedc mtclient fakeme
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/%.o)

@@ -15,6 +15,10 @@
  * --dump-flight FILE saves connection 0's first flight (the bytes it sent
  * before the server's first byte) for replay tests; --print-answer prints
  * the size of the fake certificate record of each fake TLS answer.
+ * --framed (for ME mode, where the proxy re-frames every packet): all the
+ * stream after the command goes in transport frames of -m's framing, and
+ * what comes back is un-framed (quick acks counted and skipped) before it
+ * is checked; --quickack asks for a quick ack on every frame sent.
  * For the lifecycle tests (reload, upgrade, stop): --loop SECONDS makes
  * every connection repeat its test (connect, handshake, test, close) until
  * SECONDS have passed, printing each failure at once with a timestamp;
@@ -93,7 +97,22 @@ static struct {
     size_t prefix_len;
     struct sockaddr_storage bind;       /* --bind ADDR, family 0 = none */
     socklen_t bindlen;
+    int framed;                         /* --framed: stream in frames */
+    int quickack;                       /* --quickack: ask on each frame */
 } opt;
+
+/* --framed: the data packets we send, at most this many bytes each. */
+#define FRAMED_CHUNK    16384
+/* Framing bytes a chunk_cap() worth of data needs at most. */
+#define FRAMED_SLACK(n) (((n) / FRAMED_CHUNK + 1) * 7 + 4)
+
+/* --framed: where the reader of the proxy's frames is. */
+struct unframe {
+    uint8_t hdr[4];
+    size_t have, need;                  /* header bytes */
+    size_t left;                        /* payload bytes of this frame */
+    size_t skip;                        /* padding bytes after it */
+};
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
 #define LOOP_FAIL_PAUSE_MS  100
@@ -121,6 +140,8 @@ struct cconn {
     uint64_t iterations, failures;      /* --loop (1 and 0/1 without it) */
     char first_why[256];                /* --loop: the first failure */
     int64_t max_stall_ms;               /* echo: longest wait for bytes */
+    struct unframe uf;                  /* --framed */
+    uint64_t quickacks;                 /* --framed: quick acks received */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -139,6 +160,7 @@ usage(void)
         "           [--dump-flight FILE] [--loop SECONDS]\n"
         "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
         "           [--header-prefix HEX] [--bind ADDR]\n"
+        "           [--framed [--quickack]]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -163,7 +185,12 @@ usage(void)
         "  --header-prefix HEX: the plain obfuscated2 header starts with\n"
         "  these 1..8 bytes (the rest still follows PROTOCOL.md 2.1).\n"
         "  --bind ADDR: connect from this local address (127.0.0.2, say:\n"
-        "  one more client address on loopback).\n");
+        "  one more client address on loopback).\n"
+        "  --framed: after the command, send the stream in frames of -m's\n"
+        "  framing (at most 16 KiB, -b a multiple of 4; padded adds 0..3\n"
+        "  bytes) and un-frame what comes back, counting and skipping\n"
+        "  quick acks (quickacks=N in the summary), as ME mode needs.\n"
+        "  --quickack: with --framed, every frame asks for a quick ack.\n");
     exit(2);
 }
 
@@ -500,9 +527,152 @@ recv_payload(struct cconn *c, uint8_t *buf, size_t max, int64_t deadline,
 static size_t
 chunk_cap(void)
 {
-    if (opt.tls == NULL)
-        return BUF_LEN;
-    return BUF_LEN / (opt.record_size + TLSREC_HEADER) * opt.record_size;
+    size_t cap = opt.tls == NULL ? BUF_LEN :
+        BUF_LEN / (opt.record_size + TLSREC_HEADER) * opt.record_size;
+
+    /* --framed: cap is data bytes, and their frames must fit too. */
+    if (opt.framed)
+        cap = (cap - FRAMED_SLACK(cap)) & ~(size_t)3;
+    return cap;
+}
+
+/* pace_chunk(chunk_cap()), in whole words when --framed. */
+static size_t
+send_cap(void)
+{
+    size_t cap = pace_chunk(chunk_cap());
+
+    if (opt.framed) {
+        cap &= ~(size_t)3;
+        if (cap < 4)
+            cap = 4;
+    }
+    return cap;
+}
+
+/*
+ * A frame header in -m's framing for an n-byte packet with pad bytes of
+ * padding (padded only), the quick-ack bit set with --quickack; its
+ * length.
+ */
+static size_t
+frame_header(size_t n, size_t pad, uint8_t *out)
+{
+    if (opt.tag == TAG_ABRIDGED) {
+        size_t w = n / 4;
+        uint8_t qa = opt.quickack ? 0x80 : 0;
+
+        if (w < 0x7f) {
+            out[0] = (uint8_t)w | qa;
+            return 1;
+        }
+        out[0] = 0x7f | qa;
+        out[1] = (uint8_t)w;
+        out[2] = (uint8_t)(w >> 8);
+        out[3] = (uint8_t)(w >> 16);
+        return 4;
+    } else {
+        uint32_t v = (uint32_t)(n + pad);
+
+        if (opt.quickack)
+            v |= 0x80000000u;
+        out[0] = (uint8_t)v;
+        out[1] = (uint8_t)(v >> 8);
+        out[2] = (uint8_t)(v >> 16);
+        out[3] = (uint8_t)(v >> 24);
+        return 4;
+    }
+}
+
+/* --framed: n pattern bytes (a multiple of 4) as frames into out. */
+static size_t
+frame_pattern(struct pattern *sp, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+
+    while (n > 0) {
+        size_t k = n < FRAMED_CHUNK ? n : FRAMED_CHUNK;
+        uint8_t pad = 0;
+
+        if (opt.tag == TAG_PADDED) {
+            (void)random_bytes(&pad, 1);
+            pad &= 3;
+        }
+        o += frame_header(k, pad, out + o);
+        pattern_fill(sp, out + o, k);
+        o += k;
+        if (pad > 0)
+            (void)random_bytes(out + o, pad);
+        o += pad;
+        n -= k;
+    }
+    return o;
+}
+
+/*
+ * --framed: strip the proxy's framing from n decrypted bytes in place:
+ * headers, padding and quick acks (counted) go, payload stays.  Returns
+ * the payload bytes left at the start of buf.
+ */
+static size_t
+unframe(struct cconn *c, uint8_t *buf, size_t n)
+{
+    struct unframe *u = &c->uf;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        size_t k;
+
+        if (u->skip > 0) {
+            k = u->skip < n - i ? u->skip : n - i;
+            i += k;
+            u->skip -= k;
+            continue;
+        }
+        if (u->left > 0) {
+            k = u->left < n - i ? u->left : n - i;
+            memmove(buf + o, buf + i, k);
+            o += k;
+            i += k;
+            u->left -= k;
+            continue;
+        }
+        if (u->have == 0)
+            u->need = opt.tag == TAG_ABRIDGED ? 1 : 4;
+        u->hdr[u->have++] = buf[i++];
+        if (opt.tag == TAG_ABRIDGED && u->have == 1) {
+            if (u->hdr[0] >= 0x7f) {
+                u->need = 4;            /* a long length or a quick ack */
+                continue;
+            }
+            u->left = (size_t)u->hdr[0] * 4;
+            u->have = 0;
+            continue;
+        }
+        if (u->have < u->need)
+            continue;
+        u->have = 0;
+        if (opt.tag == TAG_ABRIDGED) {
+            if (u->hdr[0] >= 0x80)
+                c->quickacks++;
+            else
+                u->left = ((size_t)u->hdr[1] | (size_t)u->hdr[2] << 8 |
+                    (size_t)u->hdr[3] << 16) * 4;
+        } else {
+            uint32_t v = (uint32_t)u->hdr[0] | (uint32_t)u->hdr[1] << 8 |
+                (uint32_t)u->hdr[2] << 16 | (uint32_t)u->hdr[3] << 24;
+
+            if (v & 0x80000000u) {
+                c->quickacks++;
+            } else if (opt.tag == TAG_PADDED) {
+                u->left = v & ~3u;
+                u->skip = v & 3u;
+            } else {
+                u->left = v;
+            }
+        }
+    }
+    return o;
 }
 
 /*
@@ -514,7 +684,11 @@ next_chunk(struct cconn *c, struct pattern *sp, size_t n)
 {
     uint8_t *p = opt.tls != NULL ? c->tbuf : c->sbuf;
 
-    pattern_fill(sp, p, n);
+    if (opt.framed) {
+        n = frame_pattern(sp, n, p);
+    } else {
+        pattern_fill(sp, p, n);
+    }
     ctr_apply(c->up, p, p, n);
     if (opt.tls == NULL)
         return n;
@@ -620,7 +794,8 @@ build_cmd_frame(const struct test_cmd *cmd, uint8_t *out)
 
     cmd_encode(cmd, payload);
     if (opt.tag == TAG_ABRIDGED) {
-        out[n++] = (uint8_t)(CMD_LEN / 4);
+        out[n++] = (uint8_t)(CMD_LEN / 4) |
+            (opt.framed && opt.quickack ? 0x80 : 0);
     } else {
         uint8_t pad = 0;
 
@@ -632,7 +807,8 @@ build_cmd_frame(const struct test_cmd *cmd, uint8_t *out)
         out[n++] = (uint8_t)total;
         out[n++] = (uint8_t)(total >> 8);
         out[n++] = (uint8_t)(total >> 16);
-        out[n++] = (uint8_t)(total >> 24);
+        out[n++] = (uint8_t)(total >> 24) |
+            (opt.framed && opt.quickack ? 0x80 : 0);
     }
     memcpy(out + n, payload, CMD_LEN);
     if (total > CMD_LEN)
@@ -751,6 +927,13 @@ expect_eof(struct cconn *c, const char *what)
     ssize_t r = recv_payload(c, c->rbuf, BUF_LEN, deadline_w(), &reset,
         what);
 
+    /* Framed: quick acks and padding may still come before the end. */
+    while (opt.framed && r > 0) {
+        ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)r);
+        if (unframe(c, c->rbuf, (size_t)r) > 0)
+            break;
+        r = recv_payload(c, c->rbuf, BUF_LEN, deadline_w(), &reset, what);
+    }
     if (r > 0)
         fail(c, "%s: %zd unexpected bytes", what, r);
     else if (r == 0 && reset)
@@ -762,7 +945,7 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
 {
     struct pattern sp, rp;
     uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
-    size_t spos = 0, slen = 0, cap = pace_chunk(chunk_cap());
+    size_t spos = 0, slen = 0, cap = send_cap();
     int64_t t0 = mono_ms(), deadline = deadline_w(), waiting = 0;
     int idled = opt.idle_ms == 0;
 
@@ -875,6 +1058,12 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
                     continue;
             }
             ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+            if (opt.framed) {
+                n = (ssize_t)unframe(c, c->rbuf, (size_t)n);
+                deadline = deadline_w();
+                if (n == 0)
+                    continue;
+            }
             at = pattern_check(&rp, c->rbuf, (size_t)n);
             if (at != (size_t)n) {
                 fail(c, "echo: mismatch at offset %llu",
@@ -920,6 +1109,8 @@ run_source(struct cconn *c, const struct test_cmd *cmd)
             return;
         }
         ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+        if (opt.framed && (n = (ssize_t)unframe(c, c->rbuf, (size_t)n)) == 0)
+            continue;
         at = pattern_check(&rp, c->rbuf, (size_t)n);
         if (at != (size_t)n) {
             fail(c, "source: mismatch at offset %llu",
@@ -945,8 +1136,7 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
     pattern_init(&sp, cmd->seed);
     while (sent < opt.bytes) {
         uint64_t rest = opt.bytes - sent;
-        size_t cap = pace_chunk(chunk_cap()), n = rest < cap ? (size_t)rest :
-            cap;
+        size_t cap = send_cap(), n = rest < cap ? (size_t)rest : cap;
         int64_t pace;
 
         /* Paced: wait, but notice at once if the peer closes meanwhile. */
@@ -988,10 +1178,16 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
                 reset ? "reset" : "EOF", have);
             return;
         }
+        if (opt.framed) {
+            /* Decrypted piece by piece: the framing is in between. */
+            ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+            n = (ssize_t)unframe(c, c->rbuf, (size_t)n);
+        }
         memcpy(verdict + have, c->rbuf, (size_t)n);
         have += (size_t)n;
     }
-    ctr_apply(c->down, verdict, verdict, sizeof(verdict));
+    if (!opt.framed)
+        ctr_apply(c->down, verdict, verdict, sizeof(verdict));
     if (memcmp(verdict, "SINK-OK!", 8) != 0) {
         fail(c, "sink: verdict '%.8s' instead of SINK-OK!",
             memcmp(verdict, "SINK-BAD", 8) == 0 ? "SINK-BAD" : "garbled");
@@ -1145,6 +1341,7 @@ conn_thread(void *arg)
             c->up = c->down = NULL;
             memset(&c->rd, 0, sizeof(c->rd));
             c->tls_eof = 0;
+            memset(&c->uf, 0, sizeof(c->uf));
             c->iter_ms = mono_ms();
             run_conn(c);
             if (c->fd >= 0)
@@ -1369,6 +1566,8 @@ parse_args(int argc, char **argv)
         { "idle", required_argument, NULL, 'I' },
         { "header-prefix", required_argument, NULL, 'X' },
         { "bind", required_argument, NULL, 'B' },
+        { "framed", no_argument, NULL, 'M' },
+        { "quickack", no_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1502,6 +1701,12 @@ parse_args(int argc, char **argv)
                 usage();
             opt.idle_ms = (int)v;
             break;
+        case 'M':
+            opt.framed = 1;
+            break;
+        case 'Q':
+            opt.quickack = 1;
+            break;
         case 'X':
             opt.prefix_len = strlen(optarg) / 2;
             if (opt.prefix_len < 1 || opt.prefix_len > sizeof(opt.prefix) ||
@@ -1556,6 +1761,16 @@ parse_args(int argc, char **argv)
             "prefix (PROTOCOL.md 2.1)\n");
         exit(2);
     }
+    if (opt.quickack && !opt.framed) {
+        fprintf(stderr, "mtclient: --quickack needs --framed\n");
+        exit(2);
+    }
+    if (opt.framed && (opt.bytes % 4 != 0 || (opt.test != T_ECHO &&
+        opt.test != T_SOURCE && opt.test != T_SINK))) {
+        fprintf(stderr, "mtclient: --framed is for echo, source and sink "
+            "with -b a multiple of 4\n");
+        exit(2);
+    }
     if (tls_only && opt.tls == NULL) {
         fprintf(stderr, "mtclient: that option needs --tls\n");
         exit(2);
@@ -1582,7 +1797,7 @@ main(int argc, char **argv)
     struct cconn *cs;
     pthread_t *ts;
     pthread_attr_t attr;
-    uint64_t bytes = 0, iterations = 0, failures = 0;
+    uint64_t bytes = 0, iterations = 0, failures = 0, quickacks = 0;
     int ok = 0, failed = 0;
     int64_t max_stall = 0;
     double t0;
@@ -1611,6 +1826,7 @@ main(int argc, char **argv)
         bytes += cs[i].bytes;
         iterations += cs[i].iterations;
         failures += cs[i].failures;
+        quickacks += cs[i].quickacks;
         if (cs[i].ok) {
             ok++;
         } else {
@@ -1647,7 +1863,7 @@ main(int argc, char **argv)
             max_stall = cs[i].max_stall_ms;
     printf("mtclient: mode=%s%s%s test=%s%s conns=%d ok=%d failed=%d "
         "bytes=%llu seconds=%.3f iterations=%llu failures=%llu "
-        "max_stall_ms=%lld\n", opt.mode,
+        "max_stall_ms=%lld", opt.mode,
         opt.tls != NULL ? " tls=" : "", opt.tls != NULL ? opt.tls : "",
         test_names[opt.test],
         opt.expect_close ? (opt.expect_inner ? "+expect-close=inner" :
@@ -1655,6 +1871,9 @@ main(int argc, char **argv)
         (unsigned long long)bytes, now_s() - t0,
         (unsigned long long)iterations, (unsigned long long)failures,
         (long long)max_stall);
+    if (opt.framed)
+        printf(" quickacks=%llu", (unsigned long long)quickacks);
+    printf("\n");
     pthread_attr_destroy(&attr);
     free(cs);
     free(ts);
