@@ -623,18 +623,18 @@ unframe(struct cconn *c, uint8_t *buf, size_t n)
     while (i < n) {
         size_t k;
 
-        if (u->skip > 0) {
-            k = u->skip < n - i ? u->skip : n - i;
-            i += k;
-            u->skip -= k;
-            continue;
-        }
-        if (u->left > 0) {
+        if (u->left > 0) {              /* the payload, then padding */
             k = u->left < n - i ? u->left : n - i;
             memmove(buf + o, buf + i, k);
             o += k;
             i += k;
             u->left -= k;
+            continue;
+        }
+        if (u->skip > 0) {
+            k = u->skip < n - i ? u->skip : n - i;
+            i += k;
+            u->skip -= k;
             continue;
         }
         if (u->have == 0)
