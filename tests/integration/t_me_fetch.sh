@@ -12,6 +12,10 @@
 #     (me_inputs_rejected, me_fetch_failed), and the previous inputs and
 #     the cache stay;
 #   - a restart with the server still down starts from the cache;
+#   - files instead of URLs are read again at a reload; a symbolic link
+#     is refused;
+#   - a fetching child that hangs (stopped while the server is slow) is
+#     killed after 40 s, reaped, and the next fetch goes on;
 #   - with use_middle_proxy = false the server sees no request at all.
 # The counters come from the admin endpoint's /metrics.
 #
@@ -25,15 +29,18 @@ WWW=$TEST_DIR/www
 STATE=$TEST_DIR/state
 mkdir -p "$WWW"
 # Every file the server has is www/NAME; www/NAME.status, if present,
-# is the status it answers with instead (and an empty body).
+# is the status it answers with instead (and an empty body).  A name
+# starting with "slow" is answered after 5 s.
 cat >"$TEST_DIR/serve.py" <<'PY'
-import http.server, os, sys
+import http.server, os, sys, time
 root = sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         name = os.path.join(root, os.path.basename(self.path))
         sys.stderr.write("GET %s\n" % self.path)
         sys.stderr.flush()
+        if os.path.basename(self.path).startswith("slow"):
+            time.sleep(5)
         try:
             status = int(open(name + ".status").read())
             body = b""
@@ -215,8 +222,35 @@ assert_eq "$(lines_since "$TELEMT_LOG" "$mark" | grep -c 'info: ME inputs')" \
     0 "announcements after a refused file"
 stop_telemt "$TELEMT_PID"
 
-# ME off: nothing is fetched, nothing is read.
+# A fetching child that hangs: killed at its 40 s deadline, reaped; the
+# list is fetched after it.
 rm -f "$WWW"/*.status
+cp "$TEST_DIR/secret.good" "$WWW/slowsecret"
+cp "$TEST_DIR/list.good" "$WWW/list"
+start_http
+hcfg=$TEST_DIR/hang.conf
+write_config "$hcfg" workers=1 use_middle_proxy=true \
+    me_secret_url="\"$BASE/slowsecret\"" me_config_url="\"$BASE/list\"" \
+    state_dir="\"$TEST_DIR/state2\""
+start_telemt "$hcfg"
+mark=0
+wait_new "ME fetch of the proxy secret from $(esc "$BASE/slowsecret") started" 10 "slow fetch started"
+child=$(sed -n 's/.*ME fetch of the proxy secret from .* started (pid \([0-9]*\)).*/\1/p' "$TELEMT_LOG" | head -1)
+[ -n "$child" ] || die "no pid of the fetching child"
+kill -STOP "$child"
+stopped_at=$(date +%s)
+wait_new "ME proxy secret from URL $(esc "$BASE/slowsecret") ignored: fetch failed: no answer within 40 s \(the fetch was killed\); none yet" 50 "a hung fetch killed"
+assert_between $(($(date +%s) - stopped_at)) 38 46 "seconds until the kill"
+wait_new "info: ME inputs: secret none, IPv4 list 3 entries in 2 clusters \(from URL $L_URL\)" 10 "the next fetch after a kill"
+for ((i = 0; i < 50; i++)); do
+    kill -0 "$child" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$child" 2>/dev/null && die "the killed fetching child $child was not reaped"
+stop_telemt "$TELEMT_PID"
+stop_http
+
+# ME off: nothing is fetched, nothing is read.
 start_http
 conf false
 start_telemt "$cfg"
