@@ -85,6 +85,8 @@ void me_pad_fill(uint8_t *out, size_t k);
 struct me_reader {
     uint8_t *buf;                       /* owned, grows up to one frame */
     size_t cap, have;
+    size_t used;                        /* the frame handed out last: */
+                                        /* dropped at the next call */
     int32_t seq;                        /* the seq the next frame must have */
     int crc32c;                         /* set after the handshake */
 };

@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "ctl.h"
 #include "handoff.h"
+#include "me_pool.h"
 #include "log.h"
 #include "me_inputs.h"
 #include "net.h"
@@ -217,11 +218,8 @@ worker_me_inputs(struct worker *w, int fd)
     free(b);
     log_debug("ME inputs received: secret %zu bytes, IPv4 list %zu bytes, "
         "IPv6 list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
-    if (w->me_pending != NULL) {
-        me_inputs_free(w->me_pending);
-        free(w->me_pending);
-    }
-    w->me_pending = in;
+    me_pool_set_inputs(w->me_pool, in);     /* takes the contents */
+    free(in);
 }
 
 /* The master's messages: read them all; EOF means it is gone. */
@@ -274,6 +272,8 @@ worker_main(struct worker *w)
         fatalx("cannot set up the connection threads");
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    if ((w->me_pool = me_pool_new(w)) == NULL)
+        fatalx("cannot start the ME pool");
     w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0 ||
