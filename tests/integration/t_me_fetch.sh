@@ -12,8 +12,13 @@
 #     (me_inputs_rejected, me_fetch_failed), and the previous inputs and
 #     the cache stay;
 #   - a restart with the server still down starts from the cache;
+#   - files instead of URLs are read again at a reload; a symbolic link
+#     is refused;
+#   - a fetching child that hangs (stopped while the server is slow) is
+#     killed after 40 s, reaped, and the next fetch goes on;
 #   - with use_middle_proxy = false the server sees no request at all.
-# The counters come from the admin endpoint's /metrics.
+# The counters come from the admin endpoint's /metrics
+# (telemt_me_fetches_total{result}).
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,15 +30,18 @@ WWW=$TEST_DIR/www
 STATE=$TEST_DIR/state
 mkdir -p "$WWW"
 # Every file the server has is www/NAME; www/NAME.status, if present,
-# is the status it answers with instead (and an empty body).
+# is the status it answers with instead (and an empty body).  A name
+# starting with "slow" is answered after 5 s.
 cat >"$TEST_DIR/serve.py" <<'PY'
-import http.server, os, sys
+import http.server, os, sys, time
 root = sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         name = os.path.join(root, os.path.basename(self.path))
         sys.stderr.write("GET %s\n" % self.path)
         sys.stderr.flush()
+        if os.path.basename(self.path).startswith("slow"):
+            time.sleep(5)
         try:
             status = int(open(name + ".status").read())
             body = b""
@@ -93,10 +101,12 @@ conf() {
         me_secret_url="\"$BASE/secret\"" me_config_url="\"$BASE/list\"" \
         state_dir="\"$STATE\"" ${port:+port=$port}
 }
-# counter NAME: its value on /metrics.
+# counter RESULT: telemt_me_fetches_total{result="RESULT"} on /metrics
+# (ok = me_fetch_ok, failed = me_fetch_failed, rejected =
+# me_inputs_rejected).
 counter() {
     curl -s -m 5 "http://127.0.0.1:$admin/metrics" |
-        sed -n "s/^telemt_$1_total \([0-9]*\)$/\1/p"
+        sed -n "s/^telemt_me_fetches_total{result=\"$1\"} \([0-9]*\)$/\1/p"
 }
 # wait_new REGEX SECONDS WHAT: a log line after $mark matches.
 wait_new() {
@@ -130,31 +140,31 @@ cmp -s "$STATE/me_secret.cache" "$TEST_DIR/secret.good" ||
 cmp -s "$STATE/me_config.cache" "$TEST_DIR/list.good" ||
     die "me_config.cache is not the list served"
 [ ! -e "$STATE/me_config_v6.cache" ] || die "a v6 cache without a v6 URL"
-ok=$(counter me_fetch_ok)
+ok=$(counter ok)
 assert_eq "$ok" 2 "me_fetch_ok after the first round"
 
 # The next round fetches the same files: counted, not announced again.
 mark=$(lines "$TELEMT_LOG")
 for ((i = 0; i < 250; i++)); do
-    [ "$(counter me_fetch_ok)" -ge 4 ] && break
+    [ "$(counter ok)" -ge 4 ] && break
     sleep 0.1
 done
-assert_eq "$(counter me_fetch_ok)" 4 "me_fetch_ok after the second round"
+assert_eq "$(counter ok)" 4 "me_fetch_ok after the second round"
 assert_eq "$(count_grep "$TELEMT_LOG" "info: ME inputs: secret 128")" 1 \
     "announcements of unchanged inputs"
 
 # A list that does not parse (line 3) and a secret that is too short.
-rej0=$(counter me_inputs_rejected)
+rej0=$(counter rejected)
 mark=$(lines "$TELEMT_LOG")
 sed -i '3s/.*/proxy_for 2 not-an-address;/' "$WWW/list"
 head -c 20 /dev/urandom >"$WWW/secret"
 wait_new "ME IPv4 list from URL $L_URL ignored: line 3: .*; keeping the previous one" 25 "broken list"
 wait_new "ME proxy secret from URL $S_URL ignored: 20 bytes, not 32\.\.256; keeping the previous one" 25 "short secret"
 note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored' | head -2)"
-assert_eq "$(counter me_inputs_rejected)" $((rej0 + 2)) "me_inputs_rejected"
+assert_eq "$(counter rejected)" $((rej0 + 2)) "me_inputs_rejected"
 
 # A redirect and a 404, then the server gone.
-fail0=$(counter me_fetch_failed)
+fail0=$(counter failed)
 mark=$(lines "$TELEMT_LOG")
 echo 301 >"$WWW/secret.status"
 echo 404 >"$WWW/list.status"
@@ -165,7 +175,7 @@ mark=$(lines "$TELEMT_LOG")
 wait_new "ME proxy secret from URL $S_URL ignored: fetch failed: .*(connect|Connection refused).*; keeping the previous one" 25 "server down"
 wait_new "ME IPv4 list from URL $L_URL ignored: fetch failed: " 25 "server down list"
 note "$(lines_since "$TELEMT_LOG" "$mark" | grep -E 'ignored' | head -1)"
-assert_between "$(counter me_fetch_failed)" $((fail0 + 4)) $((fail0 + 6)) \
+assert_between "$(counter failed)" $((fail0 + 4)) $((fail0 + 6)) \
     "me_fetch_failed"
 assert_eq "$(count_grep "$TELEMT_LOG" "info: ME inputs: ")" 2 \
     "announcements (the empty start and the good inputs)"
@@ -215,8 +225,35 @@ assert_eq "$(lines_since "$TELEMT_LOG" "$mark" | grep -c 'info: ME inputs')" \
     0 "announcements after a refused file"
 stop_telemt "$TELEMT_PID"
 
-# ME off: nothing is fetched, nothing is read.
+# A fetching child that hangs: killed at its 40 s deadline, reaped; the
+# list is fetched after it.
 rm -f "$WWW"/*.status
+cp "$TEST_DIR/secret.good" "$WWW/slowsecret"
+cp "$TEST_DIR/list.good" "$WWW/list"
+start_http
+hcfg=$TEST_DIR/hang.conf
+write_config "$hcfg" workers=1 use_middle_proxy=true \
+    me_secret_url="\"$BASE/slowsecret\"" me_config_url="\"$BASE/list\"" \
+    state_dir="\"$TEST_DIR/state2\""
+start_telemt "$hcfg"
+mark=0
+wait_new "ME fetch of the proxy secret from $(esc "$BASE/slowsecret") started" 10 "slow fetch started"
+child=$(sed -n 's/.*ME fetch of the proxy secret from .* started (pid \([0-9]*\)).*/\1/p' "$TELEMT_LOG" | head -1)
+[ -n "$child" ] || die "no pid of the fetching child"
+kill -STOP "$child"
+stopped_at=$(date +%s)
+wait_new "ME proxy secret from URL $(esc "$BASE/slowsecret") ignored: fetch failed: no answer within 40 s \(the fetch was killed\); none yet" 50 "a hung fetch killed"
+assert_between $(($(date +%s) - stopped_at)) 38 46 "seconds until the kill"
+wait_new "info: ME inputs: secret none, IPv4 list 3 entries in 2 clusters \(from URL $L_URL\)" 10 "the next fetch after a kill"
+for ((i = 0; i < 50; i++)); do
+    kill -0 "$child" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$child" 2>/dev/null && die "the killed fetching child $child was not reaped"
+stop_telemt "$TELEMT_PID"
+stop_http
+
+# ME off: nothing is fetched, nothing is read.
 start_http
 conf false
 start_telemt "$cfg"
