@@ -805,7 +805,7 @@ read_frame(struct mconn *mc, struct hs_state *h, int64_t deadline,
 {
     for (;;) {
         enum me_read_status st = me_reader_next(&h->rd, pl, n);
-        size_t whole;
+        size_t whole, got = 0;
         int r;
 
         if (st == ME_READ_FRAME)
@@ -815,7 +815,7 @@ read_frame(struct mconn *mc, struct hs_state *h, int64_t deadline,
             return -1;
         }
         r = net_read_atleast(mc->fd, h->raw + h->part, 1,
-            sizeof(h->raw) - h->part, deadline, NULL, NULL);
+            sizeof(h->raw) - h->part, deadline, NULL, &got);
         if (r == NET_TIMEOUT)
             return 0;
         if (r <= 0) {
@@ -847,7 +847,7 @@ handshake(struct mconn *mc, struct hs_state *h, const char **why)
     int64_t deadline = mono_ms() + HANDSHAKE_MS;
     uint32_t clt_ts, flags;
     const uint8_t *pl;
-    size_t n;
+    size_t n, got = 0;
     int32_t err;
     int r;
 
@@ -865,7 +865,7 @@ handshake(struct mconn *mc, struct hs_state *h, const char **why)
             memcpy(a.clt_ip4, opt.nat_ip, 4);
     }
     r = net_read_atleast(mc->fd, frame, NONCE_FRAME_LEN, NONCE_FRAME_LEN,
-        deadline, NULL, NULL);
+        deadline, NULL, &got);
     if (r != NONCE_FRAME_LEN) {
         *why = r == NET_TIMEOUT ? "nonce-timeout" : "nonce-short";
         return -1;
