@@ -110,6 +110,8 @@ struct session {
     pthread_mutex_t mu;                 /* one packet at a time */
     int closed;                         /* gone from the table */
     enum kind kind;
+    int adopted;                        /* data first: echoed (moved here
+                                         * from an ME that died) */
     struct test_cmd cmd;
     struct mconn *mc;                   /* where its latest packet came */
     uint64_t packets, in, out;
@@ -555,7 +557,10 @@ session_start(struct mconn *mc, struct session *s, const uint8_t *pkt,
         return;
     }
     if (!cmd_is_cmd(pkt, n) || cmd_decode(pkt, n, &s->cmd) != 0) {
-        s->kind = K_DATA;
+        /* A session this process never saw start: the proxy moved it
+         * from another ME; serve it as an ECHO from here on. */
+        s->kind = K_ECHO;
+        s->adopted = 1;
         return;
     }
     if (strcmp(s->cmd.name, "ECHO") == 0) {
@@ -683,7 +688,8 @@ on_proxy_req(struct mconn *mc, const uint8_t *p, size_t n)
         format_addr(p + 16, get32(p + 32), client, sizeof(client));
         format_addr(p + 36, get32(p + 52), proxy, sizeof(proxy));
         session_start(mc, s, pkt, plen);
-        if (s->kind == K_ECHO || s->kind == K_SOURCE || s->kind == K_SINK)
+        if (!s->adopted &&
+            (s->kind == K_ECHO || s->kind == K_SOURCE || s->kind == K_SINK))
             logline("req conn=%016llx flags=%08x tag=%s client=%s proxy=%s "
                 "len=%zu first=cmd cmd=%s bytes=%llu me=%d",
                 (unsigned long long)conn_id, flags, tag, client, proxy, plen,
@@ -693,6 +699,11 @@ on_proxy_req(struct mconn *mc, const uint8_t *p, size_t n)
                 "len=%zu first=%s me=%d", (unsigned long long)conn_id, flags,
                 tag, client, proxy, plen, s->kind == K_MTPROTO ? "mtproto" :
                 "data", mc->id);
+        if (s->adopted) {
+            logline("adopt conn=%016llx me=%d", (unsigned long long)conn_id,
+                mc->id);
+            session_data(mc, s, pkt, plen);
+        }
         if (s->kind == K_SOURCE)
             source_start(s);
     } else if (s->kind == K_ECHO || s->kind == K_SINK) {
