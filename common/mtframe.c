@@ -90,6 +90,7 @@ mtframe_read(struct mtframe_reader *r, const uint8_t *in, size_t n,
             if (r->hdr_have < r->hdr_need)
                 continue;
             if ((h = mtframe_parse_header(r)) < 0) {
+                r->total = r->len = 0;  /* no frame: refused, see above */
                 *used = i;
                 return MTFRAME_BAD;
             }

@@ -237,12 +237,14 @@ START_TEST(test_bounds)
         MTFRAME_BAD);                   /* zero with quick ack */
     ck_assert_int_eq(read_hex(TAG_INTERMEDIATE, "02000000", &len, &qa),
         MTFRAME_BAD);
-    for (int t = 0; t < 3; t++) {
-        mtframe_reader_init(&r, tags[t]);
-        memset(in, 0, sizeof(in));
+    for (int t = 0; t < 6; t++) {
+        mtframe_reader_init(&r, tags[t % 3]);
+        /* Zero lengths, then lengths too large. */
+        memset(in, t < 3 ? 0x00 : 0xff, sizeof(in));
         ck_assert_int_eq(mtframe_read(&r, in, sizeof(in), &used, &pkt, &len,
             &qa), MTFRAME_BAD);
-        ck_assert_uint_eq(used, tags[t] == TAG_ABRIDGED ? 1 : 4);
+        ck_assert_uint_eq(used, tags[t % 3] == TAG_ABRIDGED ? 1 + (t > 2) * 3 :
+            4);
         for (int again = 0; again < 5; again++) {
             ck_assert_int_eq(mtframe_read(&r, in, sizeof(in), &used, &pkt,
                 &len, &qa), MTFRAME_BAD);
