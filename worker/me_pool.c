@@ -47,6 +47,7 @@
 #define ME_BACKOFF_MAX_MS   30000
 #define ME_READ_BUF         65536
 #define ME_THREAD_STACK     (256 * 1024)
+#define ME_KEEPALIVE_S      60              /* TCP keepalive on ME sockets */
 /* A client's queue past this many times me_client_queue_bytes is closed
  * at once: answers to what it asked before back-pressure began. */
 #define ME_QUEUE_HARD       16
@@ -992,6 +993,8 @@ me_conn_thread(void *arg)
         why = mc->fd == NET_TIMEOUT ? "connect timeout" : strerror(errno);
         mc->fd = -1;
     } else {
+        /* Small RPC frames must not wait for Nagle and a delayed ACK. */
+        net_client_opts(mc->fd, ME_KEEPALIVE_S, 0);
         if (me_handshake(mc, &s, &why, &counter) == 0)
             up = 1;
     }
