@@ -60,7 +60,7 @@ struct me_conn {
     struct me_pool *p;
     struct me_cluster *cl;
     LIST_ENTRY(me_conn) link;           /* cl->conns */
-    LIST_HEAD(, me_client) clients;     /* bound to it */
+    LIST_HEAD(me_conn_clients, me_client) clients;  /* bound to it */
     uint32_t id;                        /* for logs */
     int fd;
     int state;                          /* enum me_state */
@@ -86,7 +86,7 @@ struct me_cluster {
     socklen_t *lens;
     int naddrs;
     int next;                           /* the address the next dial tries */
-    LIST_HEAD(, me_conn) conns;
+    LIST_HEAD(me_cluster_conns, me_conn) conns;
     int nup, ndialing;
     int nclients;
     int wanted;                         /* has had a client: keep it up */
@@ -117,6 +117,7 @@ struct me_pool {
     pthread_cond_t tick;                /* wakes the manager */
     pthread_cond_t idle;                /* a connection's writers ended */
     /* The config's values (me_pool_set_config()). */
+    int enabled;                        /* use_middle_proxy */
     int min_conns, max_conns, connect_ms, ping_ms;
     size_t queue_cap;
     int prefer_v6;
@@ -130,7 +131,7 @@ struct me_pool {
     struct me_cluster **cl;
     int ncl;
     uint32_t next_id;
-    LIST_HEAD(, me_client) hash[ME_HASH];
+    LIST_HEAD(me_bucket, me_client) hash[ME_HASH];
 };
 
 static void *me_conn_thread(void *arg);
@@ -1087,6 +1088,12 @@ me_manage(struct me_pool *p, int64_t now)
         int live = 0, fresh_up = 0, target;
 
         LIST_FOREACH(mc, &cl->conns, link) {
+            /* ME mode turned off by a reload: each connection closes
+             * once the clients it still serves are gone. */
+            if (!p->enabled && !mc->retiring) {
+                mc->retiring = 1;
+                mc->retire_at_ms = now;
+            }
             if (mc->retiring)
                 continue;
             live++;
@@ -1103,6 +1110,10 @@ me_manage(struct me_pool *p, int64_t now)
                 next = LIST_NEXT(c, clink);
                 me_bind(c, me_pick(cl));
             }
+        }
+        if (!p->enabled) {
+            cl->wanted = 0;
+            continue;
         }
         if (!cl->wanted || cl->naddrs == 0)
             continue;
@@ -1264,6 +1275,7 @@ me_pool_set_config(struct me_pool *p, const struct config *cfg)
     struct in6_addr a6;
 
     pthread_mutex_lock(&p->lock);
+    p->enabled = cfg->use_middle_proxy;
     p->min_conns = cfg->me_min_connections;
     p->max_conns = cfg->me_max_connections < cfg->me_min_connections ?
         cfg->me_min_connections : cfg->me_max_connections;

@@ -75,9 +75,11 @@ mer_put(struct mer *m, const uint8_t *p, size_t n)
     struct mer_out *o = &m->out;
 
     while (n > 0) {
-        size_t room = n, used;
+        size_t room = n;
 
         if (m->r->tls != NULL) {
+            size_t used;
+
             if (!o->rec_open || o->len - o->rec - TLSREC_HEADER ==
                 TLSREC_MAX_OUT) {
                 if (mer_reserve(o, TLSREC_HEADER) != 0)
