@@ -208,7 +208,7 @@ check:
 	$(MAKE) --no-print-directory fuzz-smoke
 
 # Figures, not verdicts: the benchmark asserts nothing (README, Performance).
-bench: $(BIN) $(BENCH_BIN)
+bench: $(BIN) $(BENCH_BIN) $(TOOL_BINS)
 	TELEMT_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) \
 	    bash tests/bench/run.sh
 

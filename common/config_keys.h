@@ -227,7 +227,7 @@
     X("me_client_queue_bytes", INT, me_client_queue_bytes, LIVE, 65536,     \
       67108864, 1048576,                                                    \
       "bytes from the ME queued for one client before the proxy stops "     \
-      "reading that client's requests; at 4 times this, or over it for "    \
+      "reading that client's requests; at 16 times this, or over it for "    \
       "me_slow_client_timeout, the client is closed")                       \
     X("me_slow_client_timeout", INT, me_slow_client_timeout, LIVE, 1, 3600, \
       10, "seconds a client may stay over me_client_queue_bytes")           \

@@ -593,6 +593,14 @@ list_fail(char *err, size_t errlen, int line, const char *what, size_t n,
     return -1;
 }
 
+/* The limits' messages, spelled from the constants. */
+#define ME_STR_(x)      #x
+#define ME_STR(x)       ME_STR_(x)
+#define ME_LIST_MAX_TEXT_WHAT "the list is larger than 1 MiB"
+_Static_assert(ME_LIST_MAX_TEXT == 1 << 20, "ME_LIST_MAX_TEXT_WHAT says 1 MiB");
+#define ME_LIST_MAX_ENTRIES_WHAT "more than " ME_STR(ME_LIST_MAX_ENTRIES) \
+    " addresses"
+
 /* An integer token within lo..hi. */
 static int
 tok_int(const char *t, size_t n, long lo, long hi, long *out)
@@ -600,7 +608,7 @@ tok_int(const char *t, size_t n, long lo, long hi, long *out)
     char buf[24], *e;
     long v;
 
-    if (n == 0 || n >= sizeof(buf))
+    if (n == 0 || n >= sizeof(buf) || memchr(t, '\0', n) != NULL)
         return -1;
     memcpy(buf, t, n);
     buf[n] = '\0';
@@ -619,7 +627,8 @@ tok_addr(const char *t, size_t n, int v6, struct me_entry *e)
     int port;
     socklen_t len;
 
-    if (n >= sizeof(buf))
+    /* A NUL inside the token would cut it short and hide garbage. */
+    if (n >= sizeof(buf) || memchr(t, '\0', n) != NULL)
         return -1;
     memcpy(buf, t, n);
     buf[n] = '\0';
@@ -639,13 +648,12 @@ me_list_parse(const char *text, size_t len, int v6, struct me_list *out,
 {
     struct lx x = { .p = text, .end = text + len, .line = 1 };
     struct me_entry *v = NULL;
-    int n = 0, line;
+    int n = 0, nfor = 0, line;
 
     memset(out, 0, sizeof(*out));
     out->default_dc = 2;
     if (len > ME_LIST_MAX_TEXT)
-        return list_fail(err, errlen, 1, "the list is larger than 1 MiB", 0,
-            NULL);
+        return list_fail(err, errlen, 1, ME_LIST_MAX_TEXT_WHAT, 0, NULL);
     for (;;) {
         const char *kw, *a1, *a2, *semi;
         size_t kn = lx_next(&x, &kw, &line), n1, n2 = 0, ns;
@@ -674,8 +682,9 @@ me_list_parse(const char *text, size_t len, int v6, struct me_list *out,
         } else if (IS("proxy")) {
             if (tok_addr(a1, n1, v6, &e) != 0) {
                 free(v);
-                return list_fail(err, errlen, line, "not an address", n1,
-                    a1);
+                return list_fail(err, errlen, line, v6 ?
+                    "not an \"[IPv6]:port\" address" :
+                    "not an \"IPv4:port\" address", n1, a1);
             }
         } else if (IS("default")) {
             if (tok_int(a1, n1, -32768, 32767, &dc) != 0) {
@@ -705,8 +714,8 @@ bad_word:
             continue;                   /* default, timeout, ... */
         if (n == ME_LIST_MAX_ENTRIES) {
             free(v);
-            return list_fail(err, errlen, line, "more than 1024 addresses",
-                0, NULL);
+            return list_fail(err, errlen, line, ME_LIST_MAX_ENTRIES_WHAT, 0,
+                NULL);
         }
         if (n % 64 == 0) {
             struct me_entry *nv = realloc(v, sizeof(*v) * (size_t)(n + 64));
@@ -720,9 +729,13 @@ bad_word:
         }
         e.dc = (int)dc;
         v[n++] = e;
+        if (kn == sizeof("proxy_for") - 1)
+            nfor++;
     }
-    if (n == 0)
+    if (nfor == 0) {
+        free(v);
         return list_fail(err, errlen, x.line, "no proxy_for line", 0, NULL);
+    }
     out->e = v;
     out->n = n;
     return 0;

@@ -76,6 +76,12 @@ mtframe_read(struct mtframe_reader *r, const uint8_t *in, size_t n,
 {
     size_t i = 0;
 
+    /* A refused header stays in place (hdr_have == hdr_need, no frame
+     * started): calling again must refuse again, not write past hdr. */
+    if (r->total == 0 && r->hdr_have >= r->hdr_need) {
+        *used = 0;
+        return MTFRAME_BAD;
+    }
     while (i < n) {
         if (r->total == 0) {
             int h;
@@ -84,6 +90,7 @@ mtframe_read(struct mtframe_reader *r, const uint8_t *in, size_t n,
             if (r->hdr_have < r->hdr_need)
                 continue;
             if ((h = mtframe_parse_header(r)) < 0) {
+                r->total = r->len = 0;  /* no frame: refused, see above */
                 *used = i;
                 return MTFRAME_BAD;
             }

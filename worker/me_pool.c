@@ -47,6 +47,10 @@
 #define ME_BACKOFF_MAX_MS   30000
 #define ME_READ_BUF         65536
 #define ME_THREAD_STACK     (256 * 1024)
+#define ME_KEEPALIVE_S      60              /* TCP keepalive on ME sockets */
+/* A client's queue past this many times me_client_queue_bytes is closed
+ * at once: answers to what it asked before back-pressure began. */
+#define ME_QUEUE_HARD       16
 
 enum me_state { ME_DIALING, ME_UP, ME_DEAD };
 
@@ -613,7 +617,7 @@ me_deliver(struct me_conn *mc, const struct me_msg *m)
     }
     if (m->type == ME_RPC_CLOSE_EXT || m->type == ME_RPC_CLOSE_CONN) {
         c->closed = c->me_closed = 1;
-    } else if (c->qbytes + len > 4 * p->queue_cap) {
+    } else if (c->qbytes + len > ME_QUEUE_HARD * p->queue_cap) {
         c->closed = c->overflow = 1;    /* the client thread counts it */
     } else if ((it = malloc(sizeof(*it) + len)) != NULL) {
         it->kind = m->type == ME_RPC_PROXY_ANS ? ME_ITEM_DATA : ME_ITEM_ACK;
@@ -989,6 +993,8 @@ me_conn_thread(void *arg)
         why = mc->fd == NET_TIMEOUT ? "connect timeout" : strerror(errno);
         mc->fd = -1;
     } else {
+        /* Small RPC frames must not wait for Nagle and a delayed ACK. */
+        net_client_opts(mc->fd, ME_KEEPALIVE_S, 0);
         if (me_handshake(mc, &s, &why, &counter) == 0)
             up = 1;
     }

@@ -9,7 +9,7 @@
  * encrypt, wrap in TLS records of up to 16 KiB, write.  While more than
  * queue_cap bytes wait for a client that does not read, its requests are
  * not read either (the ME answers requests); a client that stays so for
- * slow_ms, or lets 4 times as much pile up, is closed (me_pool.c).
+ * slow_ms, or lets 16 times as much pile up, is closed (me_pool.c).
  */
 #include "me_relay.h"
 

@@ -3,8 +3,8 @@
  * client stream feed us in ME mode: the RPC frame reader with
  * me_msg_parse() on each frame, and the client framings (mtframe.c).
  * Byte 0 sets the cut size and the framing tag; frames and packets must
- * not depend on how the stream is cut, and no length may exceed its
- * input.
+ * not depend on how the stream is cut, no length may exceed its input,
+ * and a client stream once refused stays refused.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,7 +73,13 @@ frames_all(uint32_t tag, const uint8_t *p, size_t n, size_t step,
                 &used, &pkt, &len, &qa);
 
             at += used;
+            if (used > k - (at - used))
+                abort();
             if (st < 0) {
+                /* A refused stream stays refused and takes nothing. */
+                if (st == MTFRAME_BAD && (mtframe_read(&r, p + off, k,
+                    &used, &pkt, &len, &qa) != MTFRAME_BAD || used != 0))
+                    abort();
                 mtframe_reader_free(&r);
                 *sum ^= 0xdeadu;
                 return;

@@ -270,6 +270,17 @@ START_TEST(test_flags)
         0x40021002u);
     ck_assert_uint_eq(me_proxy_flags(TAG_ABRIDGED, 0, 0, zero, 7),
         0x40021000u);
+    ck_assert_uint_eq(me_proxy_flags(TAG_ABRIDGED, 1, 1, one, 8),
+        ME_FLAG_ABRIDGED | ME_FLAG_MAGIC | ME_FLAG_EXTMODE2 |
+        ME_FLAG_QUICKACK | ME_FLAG_HAS_AD_TAG);
+    ck_assert_uint_eq(me_proxy_flags(TAG_INTERMEDIATE, 1, 0, one, 8),
+        0xa0021000u);
+    ck_assert_uint_eq(me_proxy_flags(TAG_INTERMEDIATE, 0, 1, zero, 16),
+        0x2002100au);
+    ck_assert_uint_eq(me_proxy_flags(TAG_PADDED, 1, 1, zero, 8),
+        0xa802100au);
+    ck_assert_uint_eq(me_proxy_flags(TAG_PADDED, 0, 0, NULL, 0),
+        0x28021000u);
 }
 END_TEST
 
@@ -315,6 +326,24 @@ START_TEST(test_answers)
     unhex(CLOSE_CONN_PL, p, 12);
     ck_assert_int_eq(me_msg_parse(p, 12, &m), 0);
     ck_assert_uint_eq(m.type, ME_RPC_CLOSE_CONN);
+    ck_assert_uint_eq(m.conn_id, 0x50975c33f2de4630ull);
+    ck_assert_int_eq(me_msg_parse(p, 11, &m), -1);
+    unhex(CLOSE_EXT_PL, p, 12);
+    ck_assert_int_eq(me_msg_parse(p, 11, &m), -1);
+    ck_assert_uint_eq(me_ctl_build(p, ME_RPC_CLOSE_EXT,
+        0x50975c33f2de4630ull), 12);
+    ck_assert_hex(p, CLOSE_EXT_PL, 12);
+    ck_assert_uint_eq(me_ctl_build(p, ME_RPC_PONG, 0x0102030405060708ull),
+        12);
+    ck_assert_hex(p, "a7ea30840807060504030201", 12);
+    ck_assert_int_eq(me_msg_parse(p, 12, &m), 0);
+    ck_assert_uint_eq(m.type, ME_RPC_PONG);
+    ck_assert_uint_eq(m.ping_id, 0x0102030405060708ull);
+    ck_assert_int_eq(me_msg_parse(p, 3, &m), -1);
+    /* An answer with no data is still an answer. */
+    unhex(ANS_PL, p, 56);
+    ck_assert_int_eq(me_msg_parse(p, 16, &m), 0);
+    ck_assert_uint_eq(m.len, 0);
     unhex(PING_PL, p, 12);
     ck_assert_int_eq(me_msg_parse(p, 12, &m), 0);
     ck_assert_uint_eq(m.type, ME_RPC_PING);
@@ -464,6 +493,219 @@ START_TEST(test_list_limits)
 }
 END_TEST
 
+START_TEST(test_handshake_parse)
+{
+    uint8_t p[ME_HANDSHAKE_LEN], snd[ME_PID_LEN], peer[ME_PID_LEN];
+    uint32_t flags = 1;
+    int32_t err = 0;
+
+    HX(HS_PL, p);
+    ck_assert_int_eq(me_handshake_parse(p, sizeof(p), &flags, snd, peer,
+        &err), 0);
+    ck_assert_uint_eq(flags, 0);
+    ck_assert_int_eq(memcmp(snd, "IPIPPRPDTIME", ME_PID_LEN), 0);
+    ck_assert_int_eq(memcmp(peer, "IPIPPRPDTIME", ME_PID_LEN), 0);
+    p[5] = 0x08;                        /* flags 0x800: CRC32C */
+    ck_assert_int_eq(me_handshake_parse(p, sizeof(p), &flags, snd, peer,
+        &err), 0);
+    ck_assert_uint_eq(flags, ME_HS_FLAG_CRC32C);
+    ck_assert_int_eq(me_handshake_parse(p, sizeof(p) - 1, &flags, snd, peer,
+        &err), -1);
+    /* RPC_HANDSHAKE_ERROR with code -7. */
+    unhex("dabe276af9ffffff", p, 8);
+    ck_assert_int_eq(me_handshake_parse(p, 8, &flags, snd, peer, &err), 1);
+    ck_assert_int_eq(err, -7);
+    ck_assert_int_eq(me_handshake_parse(p, 7, &flags, snd, peer, &err), -1);
+    HX(NONCE_PL, p);
+    ck_assert_int_eq(me_handshake_parse(p, sizeof(p), &flags, snd, peer,
+        &err), -1);
+}
+END_TEST
+
+/* An IPv6 connection: both IPv4 fields zero, the two addresses before
+ * nonce_clt, client first. */
+START_TEST(test_kdf_v6)
+{
+    struct sockaddr_in6 l = { .sin6_family = AF_INET6,
+        .sin6_port = htons(40000) };
+    struct sockaddr_in6 r = { .sin6_family = AF_INET6,
+        .sin6_port = htons(80) };
+    struct sockaddr_in r4 = sin4("149.154.175.50", 8888);
+    uint8_t secret[128], clt[32], srv[32], s[512], key[32], iv[16];
+    uint8_t key4[32], iv4[16];
+    struct me_addrs a, a4;
+    size_t n;
+
+    ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::10", &l.sin6_addr), 1);
+    ck_assert_int_eq(inet_pton(AF_INET6, "2001:67c:4e8:f002::d",
+        &r.sin6_addr), 1);
+    ck_assert_int_eq(me_addrs_from(&a, (struct sockaddr *)&l,
+        (struct sockaddr *)&r4), -1);   /* families differ */
+    ck_assert_int_eq(me_addrs_from(&a, (struct sockaddr *)&l,
+        (struct sockaddr *)&r), 0);
+    ck_assert_int_eq(a.v6, 1);
+    ck_assert_uint_eq(a.clt_port, 40000);
+    ck_assert_uint_eq(a.srv_port, 80);
+    HX(SECRET, secret);
+    HX(NONCE_PL, clt);
+    HX(ANS_NONCE, srv);
+    n = me_kdf_string(s, srv + 16, clt + 16, 1700000000u, &a, 1, secret,
+        sizeof(secret));
+    ck_assert_uint_eq(n, 214 + 32);
+    ck_assert_hex(s + 32, "00f15365" "00000000" "409c" "434c49454e54"
+        "00000000" "5000", 22);
+    ck_assert_int_eq(memcmp(s + 54, secret, 128), 0);
+    ck_assert_int_eq(memcmp(s + 182, srv + 16, 16), 0);
+    ck_assert_hex(s + 198, "20010db8000000000000000000000010", 16);
+    ck_assert_hex(s + 214, "2001067c04e8f002000000000000000d", 16);
+    ck_assert_int_eq(memcmp(s + 230, clt + 16, 16), 0);
+    /* The keys are the digests of that string, not of the IPv4 one. */
+    me_kdf(srv + 16, clt + 16, 1700000000u, &a, 1, secret, sizeof(secret),
+        key, iv);
+    vec_addrs(&a4);
+    me_kdf(srv + 16, clt + 16, 1700000000u, &a4, 1, secret, sizeof(secret),
+        key4, iv4);
+    ck_assert_int_ne(memcmp(key, key4, 32), 0);
+    ck_assert_int_ne(memcmp(iv, iv4, 16), 0);
+}
+END_TEST
+
+/* The vectors' padded nonce and handshake frames as one CRC32 stream
+ * from seq -2, fed byte by byte: fillers skipped, two frames out. */
+START_TEST(test_reader_vectors)
+{
+    uint8_t s[96], want[ME_NONCE_LEN];
+    struct me_reader r;
+    const uint8_t *pl;
+    size_t n, got = 0;
+    enum me_read_status st;
+
+    unhex(NONCE_FRAME_PAD, s, 48);
+    unhex(HS_FRAME, s + 48, 48);
+    me_reader_init(&r, ME_SEQ_NONCE);
+    for (size_t i = 0; i < sizeof(s); i++) {
+        ck_assert_int_eq(me_reader_feed(&r, s + i, 1), 0);
+        while ((st = me_reader_next(&r, &pl, &n)) == ME_READ_FRAME) {
+            ck_assert_uint_eq(n, 32);
+            HX(got == 0 ? NONCE_PL : HS_PL, want);
+            ck_assert_int_eq(memcmp(pl, want, n), 0);
+            got++;
+        }
+        ck_assert_int_eq(st, ME_READ_MORE);
+    }
+    ck_assert_uint_eq(got, 2);
+    ck_assert_int_eq(r.seq, 0);
+    me_reader_free(&r);
+
+    /* One flipped payload bit: bad CRC, and it stays broken. */
+    s[20] ^= 1;
+    me_reader_init(&r, ME_SEQ_NONCE);
+    ck_assert_int_eq(me_reader_feed(&r, s, sizeof(s)), 0);
+    ck_assert_int_eq(me_reader_next(&r, &pl, &n), ME_READ_BAD_CRC);
+    ck_assert_int_eq(me_reader_next(&r, &pl, &n), ME_READ_BAD_CRC);
+    me_reader_free(&r);
+}
+END_TEST
+
+/* Each way a len word is wrong, found from its 4 bytes alone. */
+START_TEST(test_reader_bad_len)
+{
+    static const char *bad[] = {
+        "08000000",                     /* below 16 */
+        "00000000",
+        "12000000",                     /* 18: not a multiple of 4 */
+        "04000001",                     /* 2^24 + 4 */
+        "ffffffff",
+    };
+    struct me_reader r;
+    const uint8_t *pl;
+    size_t n;
+    uint8_t w[4];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unhex(bad[i], w, 4);
+        me_reader_init(&r, 0);
+        ck_assert_int_eq(me_reader_feed(&r, (const uint8_t *)"\x04\0\0\0",
+            4), 0);
+        ck_assert_int_eq(me_reader_feed(&r, w, 4), 0);
+        ck_assert_int_eq(me_reader_next(&r, &pl, &n), ME_READ_BAD_LEN);
+        me_reader_free(&r);
+    }
+    /* 2^24 itself is a legal length: the reader waits for the bytes. */
+    me_reader_init(&r, 0);
+    ck_assert_int_eq(me_reader_feed(&r, (const uint8_t *)"\0\0\0\x01", 4),
+        0);
+    ck_assert_int_eq(me_reader_next(&r, &pl, &n), ME_READ_MORE);
+    me_reader_free(&r);
+    /* Fillers alone, and three bytes of one, are not a frame yet. */
+    me_reader_init(&r, 0);
+    ck_assert_int_eq(me_reader_feed(&r,
+        (const uint8_t *)"\x04\0\0\0\x04\0\0\0\x04\0\0", 11), 0);
+    ck_assert_int_eq(me_reader_next(&r, &pl, &n), ME_READ_MORE);
+    me_reader_free(&r);
+    ck_assert_str_eq(me_read_status_name(ME_READ_BAD_SEQ), "bad_seq");
+    ck_assert_str_eq(me_read_status_name(ME_READ_BAD_CRC), "bad_crc");
+}
+END_TEST
+
+START_TEST(test_list_more)
+{
+    struct me_list l, l2;
+    struct sockaddr_in6 *s6;
+    static const char nul[] = "proxy_for 2 1.2.3.4:80\0x;";
+
+    /* default, proxy (dc 0), comments without a newline at the end. */
+    ck_assert_int_eq(parse("default -4;proxy_for 4 1.2.3.4:80;\n"
+        "proxy 5.6.7.8:443;# the end", 0, &l, NULL), 0);
+    ck_assert_int_eq(l.default_dc, -4);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_int_eq(l.e[1].dc, 0);
+    ck_assert_int_eq(parse("default 2;proxy_for 4 1.2.3.4:80;\n"
+        "proxy 5.6.7.8:443;", 0, &l2, NULL), 0);
+    ck_assert_int_eq(me_list_equal(&l, &l2), 0);    /* default differs */
+    me_list_free(&l2);
+    me_list_free(&l);
+    ck_assert_int_eq(parse("proxy_for 2 [::1]:1; proxy [2001:db8::1]:2;",
+        1, &l, NULL), 0);
+    s6 = (struct sockaddr_in6 *)&l.e[1].addr;
+    ck_assert_uint_eq(ntohs(s6->sin6_port), 2);
+    ck_assert_int_eq(l.e[1].dc, 0);
+    me_list_free(&l);
+    ck_assert_int_eq(parse("proxy_for -32768 1.2.3.4:1;\n"
+        "proxy_for 32767 1.2.3.4:1;", 0, &l, NULL), 0);
+    ck_assert_int_eq(l.e[0].dc, -32768);
+    ck_assert_int_eq(l.e[1].dc, 32767);
+    me_list_free(&l);
+
+    parse("proxy 1.2.3.4:80;\n", 0, &l, "line 2: no proxy_for line");
+    parse("proxy_for 1 1.2.3.4:80\nproxy_for 2 1.2.3.4:80;", 0, &l,
+        "line 2: expected ';': 'proxy_for'");
+    parse("proxy_for -32769 1.2.3.4:8888;", 0, &l,
+        "line 1: not a DC number (-32768..32767): '-32769'");
+    parse("proxy_for x 1.2.3.4:8888;", 0, &l,
+        "line 1: not a DC number (-32768..32767): 'x'");
+    parse("proxy_for 2 2001:db8::1:8888;", 1, &l,
+        "line 1: not an \"[IPv6]:port\" address: '2001:db8::1:8888'");
+    parse("proxy_for 2 1.2.3.4;", 0, &l,
+        "line 1: not an \"IPv4:port\" address: '1.2.3.4'");
+    parse("proxy_for 2 1.2.3.4:8888;\nproxy localhost:1;", 0, &l,
+        "line 2: not an \"IPv4:port\" address: 'localhost:1'");
+    parse("proxy_for 2 1.2.3.4:8888;\n# x\ntimeout soon;", 0, &l,
+        "line 3: not a number: 'soon'");
+    parse("default;", 0, &l, "line 1: not a DC number: ';'");
+    parse("proxy_for 2 1.2.3.4:8888;;", 0, &l,
+        "line 1: unknown statement: ';'");
+    {
+        char err[128];
+
+        ck_assert_int_eq(me_list_parse(nul, sizeof(nul) - 1, 0, &l, err,
+            sizeof(err)), -1);
+        ck_assert_int_eq(strncmp(err, "line 1: not an \"IPv4:port\"", 26),
+            0);
+    }
+}
+END_TEST
+
 Suite *me_proto_suite(void);
 
 Suite *
@@ -482,6 +724,11 @@ me_proto_suite(void)
     tcase_add_test(tc, test_reader);
     tcase_add_test(tc, test_list);
     tcase_add_test(tc, test_list_limits);
+    tcase_add_test(tc, test_handshake_parse);
+    tcase_add_test(tc, test_kdf_v6);
+    tcase_add_test(tc, test_reader_vectors);
+    tcase_add_test(tc, test_reader_bad_len);
+    tcase_add_test(tc, test_list_more);
     suite_add_tcase(s, tc);
     return s;
 }
