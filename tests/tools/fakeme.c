@@ -10,7 +10,9 @@
  * packet is a "TMT1" command of pattern.h is served like fakedc serves it
  * (ECHO, SOURCE, SINK), one RPC_PROXY_ANS per answer packet.  Sessions
  * live in one table for the whole process, so a client the proxy moves to
- * another ME connection goes on where it was.  Options make it misbehave
+ * another ME connection goes on where it was ("moved" in the log); one
+ * whose first packet here is neither (moved from another fake ME that
+ * died) is adopted as ECHO.  Options make it misbehave
  * the ways Telegram does (a skewed clock, no CRC32C, rotating
  * connections, closing clients).  Every event is one key=value line in
  * the log.  One thread per ME connection and per SOURCE session.
@@ -100,7 +102,7 @@ struct mconn {
     char peer[64];
 };
 
-enum kind { K_NONE, K_MTPROTO, K_DATA, K_ECHO, K_SOURCE, K_SINK };
+enum kind { K_NONE, K_MTPROTO, K_ECHO, K_SOURCE, K_SINK };
 
 /* One client of the proxy, by ext_conn_id. */
 struct session {
@@ -110,8 +112,6 @@ struct session {
     pthread_mutex_t mu;                 /* one packet at a time */
     int closed;                         /* gone from the table */
     enum kind kind;
-    int adopted;                        /* data first: echoed (moved here
-                                         * from an ME that died) */
     struct test_cmd cmd;
     struct mconn *mc;                   /* where its latest packet came */
     uint64_t packets, in, out;
@@ -120,6 +120,7 @@ struct session {
     int verdict_sent;
     const char *result;                 /* SOURCE: set by its thread */
     int close_sent;
+    int adopted;                        /* came without its command */
 };
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -184,8 +185,6 @@ kind_name(enum kind k)
         return "SINK";
     case K_MTPROTO:
         return "mtproto";
-    case K_DATA:
-        return "data";
     default:
         return "none";
     }
@@ -286,12 +285,17 @@ send_ctl(struct mconn *mc, uint32_t type, uint64_t id)
 
 /* ---- sessions --------------------------------------------------------- */
 
-/* The session of conn_id, made if new; a reference for the caller. */
+/*
+ * The session of conn_id, made if new; a reference for the caller.  A
+ * known session arriving on another ME connection than its last packet
+ * did has moved: the proxy migrated it.
+ */
 static struct session *
 session_get(uint64_t conn_id, struct mconn *mc, int *fresh)
 {
     struct mconn *old = NULL;
     struct session *s;
+    int moved = 0;
 
     pthread_mutex_lock(&table_mu);
     for (s = sessions; s != NULL; s = s->next)
@@ -312,10 +316,14 @@ session_get(uint64_t conn_id, struct mconn *mc, int *fresh)
             mc->refs++;
             old = s->mc;
             s->mc = mc;
+            moved = old != NULL;
             pthread_cond_broadcast(&table_cv);
         }
     }
     pthread_mutex_unlock(&table_mu);
+    if (moved)
+        logline("moved conn=%016llx me=%d from=%d",
+            (unsigned long long)conn_id, mc->id, old->id);
     mc_unref(old);
     return s;
 }
@@ -545,7 +553,12 @@ answer_req_pq(struct mconn *mc, struct session *s, const uint8_t *pkt,
     }
 }
 
-/* The first packet of a session: what it is. */
+/*
+ * The first packet of a session: what it is.  Neither MTProto nor a
+ * command: the proxy moved the client here from an ME that died, in the
+ * middle of its stream; it is served as ECHO (the tests that kill an ME
+ * use echo clients).
+ */
 static void
 session_start(struct mconn *mc, struct session *s, const uint8_t *pkt,
     size_t n)
@@ -557,10 +570,9 @@ session_start(struct mconn *mc, struct session *s, const uint8_t *pkt,
         return;
     }
     if (!cmd_is_cmd(pkt, n) || cmd_decode(pkt, n, &s->cmd) != 0) {
-        /* A session this process never saw start: the proxy moved it
-         * from another ME; serve it as an ECHO from here on. */
         s->kind = K_ECHO;
         s->adopted = 1;
+        snprintf(s->cmd.name, sizeof(s->cmd.name), "ECHO");
         return;
     }
     if (strcmp(s->cmd.name, "ECHO") == 0) {
@@ -572,7 +584,9 @@ session_start(struct mconn *mc, struct session *s, const uint8_t *pkt,
         s->kind = K_SOURCE;
         pattern_init(&s->pat, s->cmd.seed);
     } else {
-        s->kind = K_DATA;
+        s->kind = K_ECHO;
+        s->adopted = 1;
+        snprintf(s->cmd.name, sizeof(s->cmd.name), "ECHO");
     }
     (void)mc;
 }
@@ -688,22 +702,23 @@ on_proxy_req(struct mconn *mc, const uint8_t *p, size_t n)
         format_addr(p + 16, get32(p + 32), client, sizeof(client));
         format_addr(p + 36, get32(p + 52), proxy, sizeof(proxy));
         session_start(mc, s, pkt, plen);
-        if (!s->adopted &&
-            (s->kind == K_ECHO || s->kind == K_SOURCE || s->kind == K_SINK))
+        if (s->adopted) {
+            logline("req conn=%016llx flags=%08x tag=%s client=%s proxy=%s "
+                "len=%zu first=data me=%d", (unsigned long long)conn_id,
+                flags, tag, client, proxy, plen, mc->id);
+            logline("adopt conn=%016llx me=%d", (unsigned long long)conn_id,
+                mc->id);
+            session_data(mc, s, pkt, plen);
+        } else if (s->kind == K_ECHO || s->kind == K_SOURCE ||
+            s->kind == K_SINK)
             logline("req conn=%016llx flags=%08x tag=%s client=%s proxy=%s "
                 "len=%zu first=cmd cmd=%s bytes=%llu me=%d",
                 (unsigned long long)conn_id, flags, tag, client, proxy, plen,
                 s->cmd.name, (unsigned long long)s->cmd.bytes, mc->id);
         else
             logline("req conn=%016llx flags=%08x tag=%s client=%s proxy=%s "
-                "len=%zu first=%s me=%d", (unsigned long long)conn_id, flags,
-                tag, client, proxy, plen, s->kind == K_MTPROTO ? "mtproto" :
-                "data", mc->id);
-        if (s->adopted) {
-            logline("adopt conn=%016llx me=%d", (unsigned long long)conn_id,
-                mc->id);
-            session_data(mc, s, pkt, plen);
-        }
+                "len=%zu first=mtproto me=%d", (unsigned long long)conn_id,
+                flags, tag, client, proxy, plen, mc->id);
         if (s->kind == K_SOURCE)
             source_start(s);
     } else if (s->kind == K_ECHO || s->kind == K_SINK) {
@@ -968,12 +983,14 @@ serve(struct mconn *mc, struct hs_state *h)
 
         if (r < 0)
             return why;
-        if (r == 0) {
+        /* Every PING_MS, busy or not: a proxy must answer in traffic. */
+        if (mono_ms() >= next_ping) {
             if (send_ctl(mc, ME_RPC_PING, ++ping_id) != 0)
                 return "ping-send";
             next_ping = mono_ms() + PING_MS;
-            continue;
         }
+        if (r == 0)
+            continue;
         mc->frames_in++;
         if (on_frame(mc, pl, n) != 0)
             return "send-failed";

@@ -18,7 +18,8 @@
  * --framed (for ME mode, where the proxy re-frames every packet): all the
  * stream after the command goes in transport frames of -m's framing, and
  * what comes back is un-framed (quick acks counted and skipped) before it
- * is checked; --quickack asks for a quick ack on every frame sent.
+ * is checked; --quickack asks for a quick ack on every frame sent; --rpc
+ * (echo) goes request by request, resending a packet whose echo is late.
  * For the lifecycle tests (reload, upgrade, stop): --loop SECONDS makes
  * every connection repeat its test (connect, handshake, test, close) until
  * SECONDS have passed, printing each failure at once with a timestamp;
@@ -99,6 +100,7 @@ static struct {
     socklen_t bindlen;
     int framed;                         /* --framed: stream in frames */
     int quickack;                       /* --quickack: ask on each frame */
+    int rpc;                            /* --rpc: request, echo, next */
 } opt;
 
 /* --framed: the data packets we send, at most this many bytes each. */
@@ -113,6 +115,13 @@ struct unframe {
     size_t left;                        /* payload bytes of this frame */
     size_t skip;                        /* padding bytes after it */
 };
+
+/* --rpc: one request per chunk of this many bytes, sent again when its
+ * echo is this late; echoes of the chunks before it are late copies. */
+#define RPC_CHUNK       4096
+#define RPC_RESEND_MS   3000
+#define RPC_HISTORY     4
+#define RPC_BUF         65536
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
 #define LOOP_FAIL_PAUSE_MS  100
@@ -142,6 +151,8 @@ struct cconn {
     int64_t max_stall_ms;               /* echo: longest wait for bytes */
     struct unframe uf;                  /* --framed */
     uint64_t quickacks;                 /* --framed: quick acks received */
+    uint64_t retransmits;               /* --rpc: chunks sent again */
+    uint64_t duplicates;                /* --rpc: late echoes ignored */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -160,7 +171,7 @@ usage(void)
         "           [--dump-flight FILE] [--loop SECONDS]\n"
         "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
         "           [--header-prefix HEX] [--bind ADDR]\n"
-        "           [--framed [--quickack]]\n"
+        "           [--framed [--quickack] [--rpc]]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -190,7 +201,11 @@ usage(void)
         "  framing (at most 16 KiB, -b a multiple of 4; padded adds 0..3\n"
         "  bytes) and un-frame what comes back, counting and skipping\n"
         "  quick acks (quickacks=N in the summary), as ME mode needs.\n"
-        "  --quickack: with --framed, every frame asks for a quick ack.\n");
+        "  --quickack: with --framed, every frame asks for a quick ack.\n"
+        "  --rpc: with -t echo and --framed, request by request as an\n"
+        "  MTProto client: one 4 KiB packet, wait for its echo, the next;\n"
+        "  a packet not echoed within 3 s is sent again (retransmits=N and\n"
+        "  duplicates=N, late echoes ignored, in the summary).\n");
     exit(2);
 }
 
@@ -1086,6 +1101,239 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
     expect_eof(c, "echo: waiting for EOF");
 }
 
+/*
+ * --rpc: the next packet of the proxy's framing in buf[0..have), quick
+ * acks (counted) skipped: 1 with the packet at buf[*off], *len bytes
+ * (padding dropped); 0 if it is not complete; -1 for a length no echo
+ * can have.  *used is what the caller may drop from buf either way.
+ */
+static int
+rpc_packet(struct cconn *c, const uint8_t *buf, size_t have, size_t *used,
+    size_t *off, size_t *len)
+{
+    size_t pos = 0;
+
+    for (;;) {
+        size_t hdr, total, n;
+
+        *used = pos;
+        if (have - pos < (opt.tag == TAG_ABRIDGED ? 1u : 4u))
+            return 0;
+        if (opt.tag == TAG_ABRIDGED && buf[pos] < 0x7f) {
+            hdr = 1;
+            total = n = (size_t)buf[pos] * 4;
+        } else {
+            const uint8_t *h = buf + pos;
+            uint32_t v;
+
+            if (have - pos < 4)
+                return 0;
+            v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                (uint32_t)h[3] << 24;
+            /* A quick ack: abridged byte-swapped (first byte >= 0x80),
+             * the others with bit 31 of the word set. */
+            if ((opt.tag == TAG_ABRIDGED && h[0] >= 0x80) ||
+                (opt.tag != TAG_ABRIDGED && (v & 0x80000000u))) {
+                c->quickacks++;
+                pos += 4;
+                continue;
+            }
+            hdr = 4;
+            if (opt.tag == TAG_ABRIDGED)
+                total = n = (size_t)(v >> 8) * 4;
+            else
+                total = v, n = opt.tag == TAG_PADDED ? v & ~3u : v;
+        }
+        if (n == 0 || hdr + total > RPC_BUF)
+            return -1;
+        if (have - pos < hdr + total)
+            return 0;
+        *off = pos + hdr;
+        *len = n;
+        *used = pos + hdr + total;
+        return 1;
+    }
+}
+
+/* --rpc: send one n-byte packet in a frame of -m's framing. */
+static int
+rpc_send(struct cconn *c, const uint8_t *pkt, size_t n)
+{
+    uint8_t *p = opt.tls != NULL ? c->tbuf : c->sbuf;
+    uint8_t pad = 0;
+    size_t k;
+    int closed;
+
+    if (opt.tag == TAG_PADDED) {
+        (void)random_bytes(&pad, 1);
+        pad &= 3;
+    }
+    k = frame_header(n, pad, p);
+    memcpy(p + k, pkt, n);
+    k += n;
+    if (pad > 0)
+        (void)random_bytes(p + k, pad);
+    k += pad;
+    ctr_apply(c->up, p, p, k);
+    if (opt.tls != NULL)
+        k = tlsclient_wrap(p, k, opt.record_size, c->sbuf);
+    return send_raw(c, c->sbuf, k, &closed);
+}
+
+/*
+ * --rpc: read until a packet arrives that is not a late copy of one of
+ * the last RPC_HISTORY chunks (hist[i] of hlen[i] bytes, i < nhist;
+ * those are counted and dropped), or until resend_at (then 0: send
+ * again) or give_up (a failure).  1 with the packet in rb[0..*plen), the
+ * caller dropping *pused bytes after looking; 2 at EOF; -1 failed.
+ */
+static int
+rpc_wait(struct cconn *c, uint8_t *rb, size_t *have,
+    uint8_t hist[][RPC_CHUNK], const size_t *hlen, int nhist,
+    int64_t resend_at, int64_t give_up, size_t *poff, size_t *plen,
+    size_t *pused, const char *what)
+{
+    for (;;) {
+        size_t used, off, len;
+        int r = rpc_packet(c, rb, *have, &used, &off, &len), late = 0;
+        int64_t until;
+        ssize_t n;
+
+        if (r < 0) {
+            fail(c, "rpc: %s: a frame of a bad length", what);
+            return -1;
+        }
+        if (r == 1) {
+            for (int i = 0; i < nhist && !late; i++)
+                late = len == hlen[i] && memcmp(rb + off, hist[i], len) == 0;
+            if (!late) {
+                *poff = off;
+                *plen = len;
+                *pused = used;
+                return 1;
+            }
+            c->duplicates++;
+        }
+        memmove(rb, rb + used, *have - used);
+        *have -= used;
+        if (r == 1)
+            continue;
+        if (*have == RPC_BUF) {
+            fail(c, "rpc: %s: no frame in %d bytes", what, RPC_BUF);
+            return -1;
+        }
+        until = resend_at < give_up ? resend_at : give_up;
+        if (mono_ms() >= give_up) {
+            fail(c, "rpc: %s: nothing within %d s (%llu retransmits)", what,
+                opt.wait_s, (unsigned long long)c->retransmits);
+            return -1;
+        }
+        if (mono_ms() >= resend_at)
+            return 0;
+        if (wait_fd(c->fd, POLLIN, until) <= 0)
+            continue;
+        n = recv(c->fd, c->rbuf, RPC_BUF - *have, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+            errno == EINTR))
+            continue;
+        if (n < 0 && errno != ECONNRESET) {
+            fail(c, "rpc: %s: recv: %s", what, strerror(errno));
+            return -1;
+        }
+        if (n <= 0)
+            return 2;
+        if (opt.tls != NULL) {
+            n = tls_unwrap(c, c->rbuf, (size_t)n);
+            if (n < 0)
+                return -1;
+            if (c->tls_eof)
+                return 2;
+        }
+        ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+        memcpy(rb + *have, c->rbuf, (size_t)n);
+        *have += (size_t)n;
+    }
+}
+
+/*
+ * --rpc echo: chunk k of the pattern as one packet, its echo awaited and
+ * checked before chunk k + 1 goes; a chunk whose echo is RPC_RESEND_MS
+ * late is sent again, as an MTProto client resends a request (that is
+ * how it survives its proxy losing an ME connection).
+ */
+static void
+run_rpc(struct cconn *c, const struct test_cmd *cmd)
+{
+    static const int64_t never = INT64_MAX;
+    uint8_t (*hist)[RPC_CHUNK] = calloc(RPC_HISTORY, RPC_CHUNK);
+    uint8_t *rb = malloc(RPC_BUF);
+    size_t hlen[RPC_HISTORY] = { 0 }, have = 0, off, len, used;
+    uint64_t sent = 0, k = 0;
+    struct pattern sp;
+    char what[64];
+    int r;
+
+    if (hist == NULL || rb == NULL) {
+        fail(c, "out of memory");
+        goto out;
+    }
+    pattern_init(&sp, cmd->seed);
+    for (; sent < opt.bytes; k++) {
+        uint64_t rest = opt.bytes - sent;
+        size_t n = rest < RPC_CHUNK ? (size_t)rest : RPC_CHUNK;
+        int slot = (int)(k % RPC_HISTORY);
+        int64_t give_up = deadline_w();
+
+        pattern_fill(&sp, hist[slot], n);
+        hlen[slot] = n;
+        snprintf(what, sizeof(what), "chunk %llu", (unsigned long long)k);
+        if (rpc_send(c, hist[slot], n) != 0)
+            goto out;
+        for (;;) {
+            /* Late copies: of the chunks before, not of this one. */
+            size_t mine = hlen[slot];
+
+            hlen[slot] = 0;
+            r = rpc_wait(c, rb, &have, hist, hlen, RPC_HISTORY,
+                mono_ms() + RPC_RESEND_MS, give_up, &off, &len, &used, what);
+            hlen[slot] = mine;
+            if (r < 0)
+                goto out;
+            if (r == 2) {
+                fail(c, "rpc: early EOF waiting for the echo of %s "
+                    "(%llu of %llu bytes echoed)", what,
+                    (unsigned long long)sent, (unsigned long long)opt.bytes);
+                goto out;
+            }
+            if (r == 1)
+                break;
+            c->retransmits++;
+            if (rpc_send(c, hist[slot], n) != 0)
+                goto out;
+        }
+        if (len != n || memcmp(rb + off, hist[slot], n) != 0) {
+            fail(c, "rpc: %s: a %zu-byte packet that is not its %zu-byte "
+                "echo", what, len, n);
+            goto out;
+        }
+        memmove(rb, rb + used, have - used);
+        have -= used;
+        sent += n;
+    }
+    c->bytes += 2 * opt.bytes;
+    shutdown(c->fd, SHUT_WR);
+    /* Only late copies may come before the end. */
+    snprintf(what, sizeof(what), "waiting for EOF");
+    r = rpc_wait(c, rb, &have, hist, hlen, RPC_HISTORY, never, deadline_w(),
+        &off, &len, &used, what);
+    if (r == 1)
+        fail(c, "rpc: %s: a %zu-byte packet that echoes no chunk", what,
+            len);
+out:
+    free(hist);
+    free(rb);
+}
+
 static void
 run_source(struct cconn *c, const struct test_cmd *cmd)
 {
@@ -1279,7 +1527,10 @@ run_conn(struct cconn *c)
     }
     switch (opt.test) {
     case T_ECHO:
-        run_echo(c, &cmd);
+        if (opt.rpc)
+            run_rpc(c, &cmd);
+        else
+            run_echo(c, &cmd);
         break;
     case T_SOURCE:
         run_source(c, &cmd);
@@ -1568,6 +1819,7 @@ parse_args(int argc, char **argv)
         { "bind", required_argument, NULL, 'B' },
         { "framed", no_argument, NULL, 'M' },
         { "quickack", no_argument, NULL, 'Q' },
+        { "rpc", no_argument, NULL, 'J' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1707,6 +1959,9 @@ parse_args(int argc, char **argv)
         case 'Q':
             opt.quickack = 1;
             break;
+        case 'J':
+            opt.rpc = 1;
+            break;
         case 'X':
             opt.prefix_len = strlen(optarg) / 2;
             if (opt.prefix_len < 1 || opt.prefix_len > sizeof(opt.prefix) ||
@@ -1771,6 +2026,12 @@ parse_args(int argc, char **argv)
             "with -b a multiple of 4\n");
         exit(2);
     }
+    if (opt.rpc && (!opt.framed || opt.test != T_ECHO || opt.rate != 0 ||
+        opt.idle_ms != 0)) {
+        fprintf(stderr, "mtclient: --rpc is for -t echo with --framed "
+            "(no --rate, --idle)\n");
+        exit(2);
+    }
     if (tls_only && opt.tls == NULL) {
         fprintf(stderr, "mtclient: that option needs --tls\n");
         exit(2);
@@ -1798,6 +2059,7 @@ main(int argc, char **argv)
     pthread_t *ts;
     pthread_attr_t attr;
     uint64_t bytes = 0, iterations = 0, failures = 0, quickacks = 0;
+    uint64_t retransmits = 0, duplicates = 0;
     int ok = 0, failed = 0;
     int64_t max_stall = 0;
     double t0;
@@ -1827,6 +2089,8 @@ main(int argc, char **argv)
         iterations += cs[i].iterations;
         failures += cs[i].failures;
         quickacks += cs[i].quickacks;
+        retransmits += cs[i].retransmits;
+        duplicates += cs[i].duplicates;
         if (cs[i].ok) {
             ok++;
         } else {
@@ -1873,6 +2137,9 @@ main(int argc, char **argv)
         (long long)max_stall);
     if (opt.framed)
         printf(" quickacks=%llu", (unsigned long long)quickacks);
+    if (opt.rpc)
+        printf(" retransmits=%llu duplicates=%llu",
+            (unsigned long long)retransmits, (unsigned long long)duplicates);
     printf("\n");
     pthread_attr_destroy(&attr);
     free(cs);
