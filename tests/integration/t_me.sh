@@ -13,7 +13,9 @@
 #   - a client that never reads while others stream: closed and counted
 #     (me_queue_overflow), the others unharmed;
 #   - one fake ME killed and restarted while its clients pause: they move
-#     to the other connection (me_migrated) and their streams go on;
+#     to the other connection (me_migrated) and their streams go on; one
+#     killed mid-stream under clients that resend what gets no answer
+#     (mtclient --rpc, as MTProto clients do): all their streams complete;
 #   - paced streams that outlive every timeout in the config across a
 #     list change (SIGHUP) that moves the cluster to new addresses: new
 #     connections go to the new ME, no stream breaks;
@@ -214,6 +216,27 @@ assert_eq "$rc" 0 "streams across the ME's restart"
 wait_grep "$TELEMT_LOG" "ME 127.0.0.1:$PA \\(cluster 2\\): connection [0-9]+ up" \
     10 || die "no new connection to the restarted ME"
 
+# --- one ME killed mid-stream under clients that resend like MTProto -----
+before=$(counter me_migrated)
+"$MTCLIENT" -c "127.0.0.1:$TELEMT_PORT" -s "$ALICE" -m abridged -t echo \
+    -b 32m --framed --rpc -n 8 -w 30 >"$TEST_DIR/rpc.out" 2>&1 &
+rpc=$!
+sleep 2
+note "kill -9 meb (pid $meb_PID) mid-stream"
+kill -KILL "$meb_PID"
+sleep 0.5
+mv "$TEST_DIR/meb.log" "$TEST_DIR/meb.1.log"
+MELOGS+=("$TEST_DIR/meb.1.log")
+start_fakeme meb "$PB"
+rc=0
+wait "$rpc" || rc=$?
+cat "$TEST_DIR/rpc.out"
+after=$(counter me_migrated)
+note "me_migrated $before -> $after," \
+    "$(summary_field "$TEST_DIR/rpc.out" retransmits) packets resent"
+assert_eq "$rc" 0 "request/response streams across an ME killed mid-stream"
+[ "$after" -gt "$before" ] || die "no client moved off the killed ME"
+
 # --- a list change under paced streams that outlive every timeout ---------
 "$MTCLIENT" -c "127.0.0.1:$TELEMT_PORT" -s "$ALICE" -m padded -t echo \
     -b 1200k --rate 80k --framed -n 4 >"$TEST_DIR/streams.out" 2>&1 &
@@ -242,7 +265,7 @@ echo "failed connection attempts: ${failed:-?} (of $(summary_field \
 assert_eq "$broken" 0 "broken streams across the list change"
 assert_eq "$failed" 0 "failed connection attempts across the list change"
 assert_eq "$rc_s$rc_l" 00 "mtclient exit statuses"
-wait_grep "$TELEMT_LOG" "ME 127.0.0.1:$PB \\(cluster 2\\): connection [0-9]+ closed: retired" 20 ||
+wait_grep "$TELEMT_LOG" "ME 127.0.0.1:($PA|$PB) \\(cluster 2\\): connection [0-9]+ closed: retired" 20 ||
     die "the old ME connections were not retired"
 
 # --- clock skew, then every ME down --------------------------------------
