@@ -24,9 +24,11 @@ TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
 TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
 REPS=${BENCH_REPS:-3}
 SECRET=0123456789abcdef0123456789abcdef
-DC_PORT=19100
-ME_PORT=19101
-PROXY_PORT=19444
+# Below 1024: run.sh opens the whole 1024..65535 range to outgoing
+# connections, and one may hold a higher port when we bind.
+DC_PORT=901
+ME_PORT=902
+PROXY_PORT=903
 IDLE_N=2000
 TICK=$(getconf CLK_TCK)
 work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-me.XXXXXX")
@@ -51,6 +53,7 @@ wait_port() {
         sleep 0.1
     done
     say "me.sh: nothing listens on port $1"
+    tail -n 5 "$work"/*.log "$work"/*.out >&2
     exit 1
 }
 
