@@ -21,32 +21,16 @@
 #include "proto.h"
 
 static void
-put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-        (uint32_t)p[3] << 24;
-}
-
-static void
 put64(uint8_t *p, uint64_t v)
 {
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
+    me_put32(p, (uint32_t)v);
+    me_put32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint64_t
 get64(const uint8_t *p)
 {
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+    return (uint64_t)me_get32(p) | (uint64_t)me_get32(p + 4) << 32;
 }
 
 /* ---- CRC ------------------------------------------------------------- */
@@ -100,10 +84,10 @@ me_frame_build(uint8_t *out, int32_t seq, const uint8_t *payload, size_t n,
 {
     size_t len = ME_FRAME_OVERHEAD + n;
 
-    put32(out, (uint32_t)len);
-    put32(out + 4, (uint32_t)seq);
+    me_put32(out, (uint32_t)len);
+    me_put32(out + 4, (uint32_t)seq);
     memmove(out + 8, payload, n);
-    put32(out + 8 + n, crc32c ? me_crc32c(out, 8 + n) : me_crc32(out, 8 + n));
+    me_put32(out + 8 + n, crc32c ? me_crc32c(out, 8 + n) : me_crc32(out, 8 + n));
     return len;
 }
 
@@ -117,7 +101,7 @@ void
 me_pad_fill(uint8_t *out, size_t k)
 {
     for (size_t i = 0; i + 4 <= k; i += 4)
-        put32(out + i, ME_FILLER);
+        me_put32(out + i, ME_FILLER);
 }
 
 static void me_reader_drop(struct me_reader *r);
@@ -165,7 +149,7 @@ me_reader_drop(struct me_reader *r)
 {
     size_t off = r->used;
 
-    while (r->have - off >= 4 && get32(r->buf + off) == ME_FILLER)
+    while (r->have - off >= 4 && me_get32(r->buf + off) == ME_FILLER)
         off += 4;
     if (off > 0) {
         memmove(r->buf, r->buf + off, r->have - off);
@@ -183,16 +167,16 @@ me_reader_next(struct me_reader *r, const uint8_t **payload, size_t *len)
     me_reader_drop(r);
     if (r->have < 4)
         return ME_READ_MORE;
-    flen = get32(r->buf);
+    flen = me_get32(r->buf);
     if (flen < ME_FRAME_MIN || flen > ME_FRAME_MAX || flen % 4 != 0)
         return ME_READ_BAD_LEN;
     if (r->have < flen)
         return ME_READ_MORE;
-    if ((int32_t)get32(r->buf + 4) != r->seq)
+    if ((int32_t)me_get32(r->buf + 4) != r->seq)
         return ME_READ_BAD_SEQ;
     crc = r->crc32c ? me_crc32c(r->buf, flen - 4) :
         me_crc32(r->buf, flen - 4);
-    if (crc != get32(r->buf + flen - 4))
+    if (crc != me_get32(r->buf + flen - 4))
         return ME_READ_BAD_CRC;
     r->seq++;
     r->used = flen;
@@ -227,10 +211,10 @@ void
 me_nonce_build(uint8_t out[ME_NONCE_LEN], const uint8_t key_select[4],
     uint32_t ts, const uint8_t nonce[16])
 {
-    put32(out, ME_RPC_NONCE);
+    me_put32(out, ME_RPC_NONCE);
     memcpy(out + 4, key_select, 4);
-    put32(out + 8, ME_CRYPTO_AES);
-    put32(out + 12, ts);
+    me_put32(out + 8, ME_CRYPTO_AES);
+    me_put32(out + 12, ts);
     memcpy(out + 16, nonce, 16);
 }
 
@@ -238,11 +222,11 @@ int
 me_nonce_parse(const uint8_t *p, size_t n, uint8_t key_select[4],
     uint32_t *ts, uint8_t nonce[16])
 {
-    if (n < ME_NONCE_LEN || get32(p) != ME_RPC_NONCE ||
-        get32(p + 8) != ME_CRYPTO_AES)
+    if (n < ME_NONCE_LEN || me_get32(p) != ME_RPC_NONCE ||
+        me_get32(p + 8) != ME_CRYPTO_AES)
         return -1;
     memcpy(key_select, p + 4, 4);
-    *ts = get32(p + 12);
+    *ts = me_get32(p + 12);
     memcpy(nonce, p + 16, 16);
     return 0;
 }
@@ -251,8 +235,8 @@ void
 me_handshake_build(uint8_t out[ME_HANDSHAKE_LEN], uint32_t flags,
     const uint8_t sender_pid[ME_PID_LEN], const uint8_t peer_pid[ME_PID_LEN])
 {
-    put32(out, ME_RPC_HANDSHAKE);
-    put32(out + 4, flags);
+    me_put32(out, ME_RPC_HANDSHAKE);
+    me_put32(out + 4, flags);
     memcpy(out + 8, sender_pid, ME_PID_LEN);
     memcpy(out + 20, peer_pid, ME_PID_LEN);
 }
@@ -262,13 +246,13 @@ me_handshake_parse(const uint8_t *p, size_t n, uint32_t *flags,
     uint8_t sender_pid[ME_PID_LEN], uint8_t peer_pid[ME_PID_LEN],
     int32_t *err)
 {
-    if (n >= 8 && get32(p) == ME_RPC_HANDSHAKE_ERROR) {
-        *err = (int32_t)get32(p + 4);
+    if (n >= 8 && me_get32(p) == ME_RPC_HANDSHAKE_ERROR) {
+        *err = (int32_t)me_get32(p + 4);
         return 1;
     }
-    if (n < ME_HANDSHAKE_LEN || get32(p) != ME_RPC_HANDSHAKE)
+    if (n < ME_HANDSHAKE_LEN || me_get32(p) != ME_RPC_HANDSHAKE)
         return -1;
-    *flags = get32(p + 4);
+    *flags = me_get32(p + 4);
     memcpy(sender_pid, p + 8, ME_PID_LEN);
     memcpy(peer_pid, p + 20, ME_PID_LEN);
     return 0;
@@ -327,7 +311,7 @@ me_kdf_string(uint8_t *out, const uint8_t nonce_srv[16],
     n += 16;
     memcpy(out + n, nonce_clt, 16);
     n += 16;
-    put32(out + n, clt_ts);
+    me_put32(out + n, clt_ts);
     n += 4;
     if (a->v6)
         memcpy(out + n, zero, 4);
@@ -462,12 +446,12 @@ put_addr(uint8_t *out, const struct sockaddr *sa)
 
         out[10] = out[11] = 0xff;
         memcpy(out + 12, &s4->sin_addr, 4);
-        put32(out + 16, ntohs(s4->sin_port));
+        me_put32(out + 16, ntohs(s4->sin_port));
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 
         memcpy(out, &s6->sin6_addr, 16);
-        put32(out + 16, ntohs(s6->sin6_port));
+        me_put32(out + 16, ntohs(s6->sin6_port));
     }
 }
 
@@ -478,14 +462,14 @@ me_proxy_req_build(uint8_t *out, uint32_t flags, uint64_t conn_id,
 {
     size_t off = ME_PROXY_REQ_HDR;
 
-    put32(out, ME_RPC_PROXY_REQ);
-    put32(out + 4, flags);
+    me_put32(out, ME_RPC_PROXY_REQ);
+    me_put32(out + 4, flags);
     put64(out + 8, conn_id);
     put_addr(out + 16, client);
     put_addr(out + 36, proxy);
     if (ad_tag != NULL) {
-        put32(out + 56, 24);
-        put32(out + 60, ME_TL_PROXY_TAG);
+        me_put32(out + 56, 24);
+        me_put32(out + 60, ME_TL_PROXY_TAG);
         out[64] = ME_AD_TAG_LEN;
         memcpy(out + 65, ad_tag, ME_AD_TAG_LEN);
         out[81] = out[82] = out[83] = 0;
@@ -501,12 +485,12 @@ me_msg_parse(const uint8_t *p, size_t n, struct me_msg *m)
     memset(m, 0, sizeof(*m));
     if (n < 4)
         return -1;
-    m->type = get32(p);
+    m->type = me_get32(p);
     switch (m->type) {
     case ME_RPC_PROXY_ANS:
         if (n < 16)
             return -1;
-        m->flags = get32(p + 4);
+        m->flags = me_get32(p + 4);
         m->conn_id = get64(p + 8);
         m->data = p + 16;
         m->len = n - 16;
@@ -537,7 +521,7 @@ me_msg_parse(const uint8_t *p, size_t n, struct me_msg *m)
 size_t
 me_ctl_build(uint8_t out[12], uint32_t type, uint64_t id)
 {
-    put32(out, type);
+    me_put32(out, type);
     put64(out + 4, id);
     return 12;
 }

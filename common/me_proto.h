@@ -61,6 +61,23 @@
 #define ME_PROXY_REQ_HDR        56
 #define ME_PROXY_REQ_TAG_HDR    84
 
+/* Little-endian words, as every ME field is written. */
+static inline void
+me_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t
+me_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+        (uint32_t)p[3] << 24;
+}
+
 /* CRC32 (IEEE, as zlib's crc32(0, p, n)) and CRC32C (Castagnoli). */
 uint32_t me_crc32(const uint8_t *p, size_t n);
 uint32_t me_crc32c(const uint8_t *p, size_t n);

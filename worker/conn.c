@@ -164,6 +164,31 @@ conn_cut_count(struct conn *c, enum user_verdict v)
 }
 
 /*
+ * What every relay of a user's client counts at its end, direct or ME:
+ * the cut or quota that ended it, the bytes each way (totals and the
+ * user's), an idle close.
+ */
+static void
+conn_relay_ended(struct conn *c, int rc, int cut, uint64_t up, uint64_t down)
+{
+    struct stats_region *s = c->w->stats;
+    struct stats_user *us = &s->users[c->user_slot];
+
+    if (rc == RELAY_QUOTA)
+        conn_cut_count(c, USER_QUOTA);
+    else if (cut != 0)
+        conn_cut_count(c, (enum user_verdict)cut);
+    STATS_ADD(s, bytes_client_to_dc, up);
+    STATS_ADD(s, bytes_dc_to_client, down);
+    atomic_fetch_add_explicit(&us->bytes_client_to_dc, up,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&us->bytes_dc_to_client, down,
+        memory_order_relaxed);
+    if (rc == RELAY_IDLE)
+        STATS_ADD(s, relay_idle_closed, 1);
+}
+
+/*
  * Relay an authenticated client (c->user set) to its DC, counting the
  * bytes for the user and the totals; the relay may be handed over to a
  * new binary on the way.
@@ -172,7 +197,6 @@ static void
 conn_relay(struct conn *c, struct relay *r)
 {
     struct stats_region *s = c->w->stats;
-    struct stats_user *us = &s->users[c->user_slot];
     int rc, cut;
 
     conn_handoff_setup(c, r);
@@ -181,18 +205,7 @@ conn_relay(struct conn *c, struct relay *r)
     r->lim_slot = c->user_slot;
     rc = relay_run(r);
     cut = atomic_load(&c->cut);
-    if (rc == RELAY_QUOTA)
-        conn_cut_count(c, USER_QUOTA);
-    else if (cut != 0)
-        conn_cut_count(c, (enum user_verdict)cut);
-    STATS_ADD(s, bytes_client_to_dc, r->c2d_bytes);
-    STATS_ADD(s, bytes_dc_to_client, r->d2c_bytes);
-    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r->c2d_bytes,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r->d2c_bytes,
-        memory_order_relaxed);
-    if (rc == RELAY_IDLE)
-        STATS_ADD(s, relay_idle_closed, 1);
+    conn_relay_ended(c, rc, cut, r->c2d_bytes, r->d2c_bytes);
     log_debug("%s: %s%s%s, %llu bytes up, %llu bytes down", c->peer,
         rc == RELAY_HANDED ? "handed over to the new binary" :
         rc == RELAY_IDLE ? "closed (relay_idle_timeout)" :
@@ -232,22 +245,10 @@ static void
 conn_me_ended(struct conn *c, const struct me_relay *r, int rc)
 {
     struct stats_region *s = c->w->stats;
-    struct stats_user *us = &s->users[c->user_slot];
     int cut = atomic_load(&c->cut);
 
-    if (rc == RELAY_QUOTA)
-        conn_cut_count(c, USER_QUOTA);
-    else if (cut != 0)
-        conn_cut_count(c, (enum user_verdict)cut);
-    STATS_ADD(s, bytes_client_to_dc, r->c2d_bytes);
-    STATS_ADD(s, bytes_dc_to_client, r->d2c_bytes);
-    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r->c2d_bytes,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r->d2c_bytes,
-        memory_order_relaxed);
-    if (rc == RELAY_IDLE)
-        STATS_ADD(s, relay_idle_closed, 1);
-    else if (rc == ME_RELAY_CLOSED)
+    conn_relay_ended(c, rc, cut, r->c2d_bytes, r->d2c_bytes);
+    if (rc == ME_RELAY_CLOSED)
         STATS_ADD(s, me_closed_by_me, 1);
     else if (rc == ME_RELAY_OVERFLOW) {
         STATS_ADD(s, me_queue_overflow, 1);

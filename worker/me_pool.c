@@ -136,22 +136,6 @@ struct me_pool {
 
 static void *me_conn_thread(void *arg);
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-        (uint32_t)p[3] << 24;
-}
-
 /* Same family, address and port. */
 static int
 me_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -230,10 +214,10 @@ mc_write_frame(struct me_conn *mc, uint8_t *buf, size_t n)
         mc->wbuf = nb;
         mc->wcap = len + pad;
     }
-    put32(buf, (uint32_t)len);
-    put32(buf + 4, seq);
+    me_put32(buf, (uint32_t)len);
+    me_put32(buf + 4, seq);
     crc = mc->crc32c ? me_crc32c(buf, 8 + n) : me_crc32(buf, 8 + n);
-    put32(buf + 8 + n, crc);
+    me_put32(buf + 8 + n, crc);
     me_pad_fill(buf + len, pad);
     if (me_cbc_apply(mc->enc, buf, mc->wbuf, len + pad) != 0 ||
         net_write_all(mc->fd, mc->wbuf, len + pad,
@@ -642,7 +626,7 @@ me_dispatch(struct me_conn *mc, const uint8_t *payload, size_t n)
 
     if (me_msg_parse(payload, n, &m) != 0) {
         log_debug("ME %s: ignored a frame of %zu bytes, type %08x",
-            mc->name, n, n >= 4 ? get32(payload) : 0);
+            mc->name, n, n >= 4 ? me_get32(payload) : 0);
         return 0;
     }
     switch (m.type) {
@@ -677,7 +661,7 @@ me_pid(const struct me_addrs *a, uint8_t out[ME_PID_LEN])
     out[5] = (uint8_t)(a->clt_port >> 8);
     out[6] = (uint8_t)getpid();
     out[7] = (uint8_t)(getpid() >> 8);
-    put32(out + 8, (uint32_t)time(NULL));
+    me_put32(out + 8, (uint32_t)time(NULL));
 }
 
 /* Read until the reader has one frame, decrypting with dec if set. */
