@@ -20,7 +20,7 @@ O       ?= build
 SAN     ?= 0
 TSAN    ?= 0
 CC      ?= cc
-PKGS    := libcrypto libconfig libmicrohttpd libqrencode
+PKGS    := libcrypto libconfig libmicrohttpd libqrencode libcurl
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -60,19 +60,21 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/links.c common/net.c common/stats.c common/replay.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c \
-              common/userlim.c
+              common/userlim.c common/me_proto.c common/mtframe.c \
+              common/me_inputs.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
               master/reload.c master/upgrade.c master/quota.c \
-              master/users_edit.c master/replace.c
+              master/users_edit.c master/replace.c master/me_fetch.c
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
-              worker/keys.c worker/adopt.c worker/handoff.c
+              worker/keys.c worker/adopt.c worker/handoff.c \
+              worker/me_pool.c worker/me_relay.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
               admin/render_json.c admin/render_prom.c admin/render_html.c \
               admin/json_in.c admin/users_api.c admin/render_qr.c
 UNIT_SRC   := $(sort $(wildcard tests/unit/*.c))
-TOOLS      := fakedc mtclient
+TOOLS      := fakedc mtclient fakeme
 BENCH_SRC  := $(sort $(wildcard tests/bench/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/%.o)
@@ -206,7 +208,7 @@ check:
 	$(MAKE) --no-print-directory fuzz-smoke
 
 # Figures, not verdicts: the benchmark asserts nothing (README, Performance).
-bench: $(BIN) $(BENCH_BIN)
+bench: $(BIN) $(BENCH_BIN) $(TOOL_BINS)
 	TELEMT_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) \
 	    bash tests/bench/run.sh
 

@@ -95,6 +95,22 @@ json_user_setting_TIME(struct abuf *b, const char *name, int64_t v)
 }
 
 static void
+json_user_setting_TAG(struct abuf *b, const char *name,
+    struct config_ad_tag v)
+{
+    char hex[2 * CONFIG_AD_TAG_LEN + 1];
+
+    if (v.kind == CONFIG_TAG_OWN) {
+        hex_encode(v.tag, sizeof(v.tag), hex);
+        abuf_printf(b, ",\"%s\":\"%s\"", name, hex);
+    } else if (v.kind == CONFIG_TAG_DIRECT) {
+        abuf_printf(b, ",\"%s\":\"direct\"", name);
+    } else {
+        abuf_printf(b, ",\"%s\":null", name);
+    }
+}
+
+static void
 json_user_fields(struct abuf *b, const struct admin_snap_user *u)
 {
     abuf_puts(b, "\"name\":");
@@ -234,13 +250,18 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     for (int d = 0; d < STATS_NDCS; d++) {
         const struct admin_snap_dc *dc = &s->dcs[d];
 
-        if (dc->connections == 0 && dc->connect_failures == 0)
+        if (dc->connections == 0 && dc->connect_failures == 0 &&
+            dc->me_opened == 0 && dc->me_failed == 0)
             continue;
         abuf_printf(b, "%s{\"dc\":%d,\"connections\":%llu,"
-            "\"connect_failures\":%llu,\"connect_ms_avg\":%.3f}",
+            "\"connect_failures\":%llu,\"connect_ms_avg\":%.3f,"
+            "\"me_up\":%llu,\"me_opened\":%llu,\"me_closed\":%llu,"
+            "\"me_failed\":%llu}",
             first ? "" : ",", dc->index, U(dc->connections),
             U(dc->connect_failures), dc->connections == 0 ? 0.0 :
-            (double)dc->connect_us_sum / (double)dc->connections / 1000.0);
+            (double)dc->connect_us_sum / (double)dc->connections / 1000.0,
+            U(dc->me_opened >= dc->me_closed ? dc->me_opened - dc->me_closed :
+            0), U(dc->me_opened), U(dc->me_closed), U(dc->me_failed));
         first = 0;
     }
     abuf_puts(b, "]");

@@ -81,6 +81,40 @@ static const struct prom_map counter_maps[PC_COUNT] = {
       "result", "in", 0 },
     [PC_conn_handoff_failed] = { 0, "telemt_handoff_connections_total",
       NULL, "result", "failed", 0 },
+    [PC_me_fail_connect] = { 0, "telemt_me_connection_failures_total",
+      "ME connections that failed or ended, by reason (connect, nonce, "
+      "clock_skew, handshake: before it was up; frame, silent, closed: "
+      "after)", "reason", "connect", 0 },
+    [PC_me_fail_nonce] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "nonce", 0 },
+    [PC_me_fail_clock_skew] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "clock_skew", 0 },
+    [PC_me_fail_handshake] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "handshake", 0 },
+    [PC_me_fail_frame] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "frame", 0 },
+    [PC_me_fail_silent] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "silent", 0 },
+    [PC_me_fail_closed] = { 0, "telemt_me_connection_failures_total",
+      NULL, "reason", "closed", 0 },
+    [PC_me_packets_up] = { 0, "telemt_me_packets_total",
+      "packets relayed through ME connections, by direction", "direction",
+      "client_to_dc", 0 },
+    [PC_me_packets_down] = { 0, "telemt_me_packets_total", NULL,
+      "direction", "dc_to_client", 0 },
+    [PC_me_bytes_up] = { 0, "telemt_me_bytes_total",
+      "packet bytes relayed through ME connections, by direction",
+      "direction", "client_to_dc", 0 },
+    [PC_me_bytes_down] = { 0, "telemt_me_bytes_total", NULL, "direction",
+      "dc_to_client", 0 },
+    [PC_me_fetch_ok] = { 0, "telemt_me_fetches_total",
+      "fetches of the ME secret and lists, by result (ok, failed: "
+      "unreachable or HTTP error, rejected: fetched or read but invalid)",
+      "result", "ok", 0 },
+    [PC_me_fetch_failed] = { 0, "telemt_me_fetches_total", NULL, "result",
+      "failed", 0 },
+    [PC_me_inputs_rejected] = { 0, "telemt_me_fetches_total", NULL,
+      "result", "rejected", 0 },
 };
 
 static const struct prom_map user_maps[PU_COUNT] = {
@@ -287,7 +321,8 @@ prom_dcs(struct abuf *b, const struct admin_snap *s)
         const struct admin_snap_dc *dc = &s->dcs[d];
         int f = 0;
 
-        if (dc->connections == 0 && dc->connect_failures == 0)
+        if (dc->connections == 0 && dc->connect_failures == 0 &&
+            dc->me_opened == 0 && dc->me_failed == 0)
             continue;
         snprintf(names[ne], sizeof(names[ne]), "%d", dc->index);
         evals[ne] = names[ne];

@@ -121,6 +121,7 @@ api_field(struct abuf *b, char *req, size_t cap,
 #define TYPE_BOOL   JSON_IN_BOOL
 #define TYPE_COUNT  JSON_IN_INT
 #define TYPE_TIME   JSON_IN_STRING
+#define TYPE_TAG    JSON_IN_STRING
 #define X(name, ftype, field, min, max, def, help)                        \
     if (strcmp(mb->key, name) == 0) {                                     \
         known = 1;                                                        \
@@ -133,6 +134,7 @@ api_field(struct abuf *b, char *req, size_t cap,
 #undef TYPE_BOOL
 #undef TYPE_COUNT
 #undef TYPE_TIME
+#undef TYPE_TAG
     if (!known) {
         snprintf(msg, sizeof(msg), "%.64s is not a user field", mb->key);
         return api_error(b, 400, "unknown_field", msg);
@@ -145,8 +147,8 @@ api_field(struct abuf *b, char *req, size_t cap,
             (long long)mb->num);
     else if (mb->type == JSON_IN_NULL || mb->str[0] == '\0')
         snprintf(line, sizeof(line), "set %s -\n", mb->key);
-    else if (strlen(mb->str) < 32 && mb->str[strspn(mb->str,
-        "0123456789-:TZ")] == '\0')
+    else if (strlen(mb->str) <= 2 * CONFIG_AD_TAG_LEN &&
+        mb->str[strspn(mb->str, "0123456789-:TZabcdefABCDEFirt")] == '\0')
         snprintf(line, sizeof(line), "set %s %s\n", mb->key, mb->str);
     else
         goto bad_type;
@@ -156,7 +158,8 @@ api_field(struct abuf *b, char *req, size_t cap,
     return 0;
 bad_type:
     snprintf(msg, sizeof(msg), "%.64s: wrong type (booleans: true/false, "
-        "limits: integers, expiration: \"YYYY-MM-DDTHH:MM:SSZ\" or null)",
+        "limits: integers, expiration: \"YYYY-MM-DDTHH:MM:SSZ\" or null, "
+        "ad_tag: 32 hex digits, \"direct\" or null)",
         mb->key);
     return api_error(b, 400, "invalid_field", msg);
 }

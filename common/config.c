@@ -48,7 +48,9 @@ enum ck_type {
     CK_HOSTPORT,
     CK_TOKEN,
     CK_CIDRLIST,
-    CK_UNAME
+    CK_UNAME,
+    CK_ADTAG,
+    CK_URL
 };
 
 struct ck_key {
@@ -79,6 +81,8 @@ struct ck_key {
 #define CK_DEF_TOKEN(d)     .sdef = (d)
 #define CK_DEF_CIDRLIST(d)  .sdef = (d)
 #define CK_DEF_UNAME(d)     .sdef = (d)
+#define CK_DEF_ADTAG(d)     .sdef = (d)
+#define CK_DEF_URL(d)       .sdef = (d)
 
 #define CK_LIVE             0
 #define CK_RESTART          1
@@ -95,7 +99,8 @@ enum { CONFIG_KEYS(CK_INDEX) CK_NKEYS };
 enum cu_type {
     CU_BOOL,
     CU_COUNT,
-    CU_TIME
+    CU_TIME,
+    CU_TAG
 };
 
 struct cu_field {
@@ -440,6 +445,23 @@ ck_check_string(enum ck_type type, const char *v)
                 return "is not a user or group name";
         return NULL;
     }
+    case CK_ADTAG: {
+        uint8_t tag[CONFIG_AD_TAG_LEN];
+
+        return strlen(v) == 2 * CONFIG_AD_TAG_LEN &&
+            hex_decode(v, tag, sizeof(tag)) == 0 ? NULL :
+            "is not an ad tag (32 hex digits, from @MTProxybot)";
+    }
+    case CK_URL: {
+        size_t n = strlen(v);
+
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return "is not an http:// or https:// URL";
+        for (size_t i = 0; i < n; i++)
+            if (v[i] <= ' ' || v[i] > '~')
+                return "must be printable ASCII without spaces";
+        return n < 1024 ? NULL : "is longer than 1023 characters";
+    }
     case CK_TOKEN: {
         size_t n = strlen(v);
 
@@ -523,6 +545,32 @@ config_parse_time(const char *v, int64_t *out)
     return NULL;
 }
 
+/* A user's ad_tag: "" (the global one), "direct" or 32 hex digits. */
+static int
+ck_parse_tag(struct ck_ctx *c, const char *name, const config_setting_t *s,
+    struct config_ad_tag *t)
+{
+    const char *v;
+
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return ck_fail(c, s, "%s: expected a string (32 hex digits, "
+            "\"direct\" or \"\"), got %s", name,
+            ck_type_name(config_setting_type(s)));
+    v = config_setting_get_string(s);
+    memset(t, 0, sizeof(*t));
+    if (*v == '\0')
+        t->kind = CONFIG_TAG_INHERIT;
+    else if (strcmp(v, "direct") == 0)
+        t->kind = CONFIG_TAG_DIRECT;
+    else if (strlen(v) == 2 * CONFIG_AD_TAG_LEN &&
+        hex_decode(v, t->tag, sizeof(t->tag)) == 0)
+        t->kind = CONFIG_TAG_OWN;
+    else
+        return ck_fail(c, s, "%s: '%s' is not an ad tag (32 hex digits "
+            "from @MTProxybot), \"direct\" or \"\"", name, v);
+    return 0;
+}
+
 /* One per-user field f from setting s into cu; name is its dotted name. */
 static int
 ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
@@ -556,6 +604,8 @@ ck_parse_ufield(struct ck_ctx *c, const char *name, const struct cu_field *f,
             return ck_fail(c, s, "%s: '%s' %s", name, v, why);
         *(int64_t *)field = t;
         return 0;
+    case CU_TAG:
+        return ck_parse_tag(c, name, s, (struct config_ad_tag *)field);
     }
     return 0;
 }
@@ -715,7 +765,7 @@ ck_user_defaults_init(struct config_user *cu)
 
         if (cu_fields[i].type == CU_BOOL)
             *(bool *)field = cu_fields[i].def != 0;
-        else
+        else if (cu_fields[i].type != CU_TAG)   /* TAG: inherit, zeros */
             *(int64_t *)field = (int64_t)cu_fields[i].def;
     }
 }
@@ -1318,6 +1368,21 @@ ck_write_TIME(char **b, size_t *l, size_t *c, const char *name, int64_t v,
     ck_append(b, l, c, " %s = \"%s\";", name, when);
 }
 
+static void
+ck_write_TAG(char **b, size_t *l, size_t *c, const char *name,
+    struct config_ad_tag v, struct config_ad_tag d)
+{
+    char hex[2 * CONFIG_AD_TAG_LEN + 1];
+
+    if (v.kind == d.kind && (v.kind != CONFIG_TAG_OWN ||
+        memcmp(v.tag, d.tag, sizeof(v.tag)) == 0))
+        return;
+    if (v.kind == CONFIG_TAG_OWN)
+        hex_encode(v.tag, sizeof(v.tag), hex);
+    ck_append(b, l, c, " %s = \"%s\";", name, v.kind == CONFIG_TAG_OWN ?
+        hex : v.kind == CONFIG_TAG_DIRECT ? "direct" : "");
+}
+
 char *
 config_users_text(const struct config *cfg, const struct config_user *users,
     int n)
@@ -1541,6 +1606,8 @@ ck_is_string(enum ck_type t)
     case CK_HOSTPORT:
     case CK_TOKEN:
     case CK_UNAME:
+    case CK_ADTAG:
+    case CK_URL:
         return 1;
     default:
         return 0;
@@ -1714,6 +1781,9 @@ config_print_user_fields(FILE *out)
         case CU_TIME:
             fprintf(out, "| %s | string | \"\" | %s (\"YYYY-MM-DDTHH:MM:SSZ\", "
                 "UTC) |\n", f->name, f->help);
+            break;
+        case CU_TAG:
+            fprintf(out, "| %s | string | \"\" | %s |\n", f->name, f->help);
             break;
         }
     }

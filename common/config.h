@@ -25,6 +25,20 @@
 #define CONFIG_UFIELD_BOOL(f)       bool f;
 #define CONFIG_UFIELD_COUNT(f)      int64_t f;      /* 0 = no limit */
 #define CONFIG_UFIELD_TIME(f)       int64_t f;      /* unix s; 0 = never */
+#define CONFIG_UFIELD_TAG(f)        struct config_ad_tag f;
+
+/* A user's ad_tag setting (ME mode). */
+enum config_tag_kind {
+    CONFIG_TAG_INHERIT = 0,             /* "": the global ad_tag */
+    CONFIG_TAG_OWN,                     /* its own tag */
+    CONFIG_TAG_DIRECT                   /* "direct": no ME, no tag */
+};
+#define CONFIG_AD_TAG_LEN           16
+
+struct config_ad_tag {
+    int kind;                           /* enum config_tag_kind */
+    uint8_t tag[CONFIG_AD_TAG_LEN];     /* CONFIG_TAG_OWN */
+};
 
 struct config_user {
     char *name;                         /* setting name, [A-Za-z][A-Za-z0-9_-]* */
@@ -56,6 +70,8 @@ struct config_dc_override {
 #define CONFIG_FIELD_HOSTPORT(f)    char *f;
 #define CONFIG_FIELD_TOKEN(f)       char *f;
 #define CONFIG_FIELD_UNAME(f)       char *f;
+#define CONFIG_FIELD_ADTAG(f)       char *f;    /* "" or 32 hex digits */
+#define CONFIG_FIELD_URL(f)         char *f;
 #define CONFIG_FIELD_USERS(f)       int n##f; struct config_user *f;
 #define CONFIG_FIELD_USERDEFS(f)    struct config_user f;   /* no name */
 #define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;

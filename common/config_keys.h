@@ -32,6 +32,8 @@
  *            TOKEN   char * field; "" or 16..256 printable characters
  *            CIDRLIST  array of "address/prefix" strings; max = count
  *            UNAME   char * field; "" or a user/group name
+ *            ADTAG   char * field; "" or 32 hex digits (an ad tag)
+ *            URL     char * field; "" or an http:// or https:// URL
  *   field    member of struct config
  *   apply    LIVE: a reload (SIGHUP) applies it in the running workers;
  *            RESTART: it needs new sockets, a new region or the start-up
@@ -183,6 +185,55 @@
     X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \
+    X("use_middle_proxy", BOOL, use_middle_proxy, LIVE, 0, 0, false,        \
+      "relay clients through Telegram's middle-end proxies (ME), which "    \
+      "ad tags need, instead of straight to the DCs")                       \
+    X("ad_tag", ADTAG, ad_tag, LIVE, 0, 0, "",                              \
+      "the ad tag from @MTProxybot (32 hex digits) sent with every "        \
+      "user's traffic in ME mode unless the user has its own; \"\" = none") \
+    X("me_secret_file", PATH, me_secret_file, LIVE, 0, 0, "",               \
+      "file holding the ME proxy secret (getProxySecret's bytes)")          \
+    X("me_config_file", PATH, me_config_file, LIVE, 0, 0, "",               \
+      "file holding the IPv4 ME list (getProxyConfig's proxy-multi.conf)")  \
+    X("me_config_v6_file", PATH, me_config_v6_file, LIVE, 0, 0, "",         \
+      "file holding the IPv6 ME list (getProxyConfigV6)")                   \
+    X("me_secret_url", URL, me_secret_url, LIVE, 0, 0, "",                  \
+      "URL to fetch the proxy secret from every me_refresh_interval "       \
+      "(https://core.telegram.org/getProxySecret, or a mirror); cached in " \
+      "state_dir; used when me_secret_file is \"\"")                        \
+    X("me_config_url", URL, me_config_url, LIVE, 0, 0, "",                  \
+      "URL of the IPv4 ME list (https://core.telegram.org/getProxyConfig)," \
+      " fetched and cached the same way; used when me_config_file is \"\"") \
+    X("me_config_v6_url", URL, me_config_v6_url, LIVE, 0, 0, "",            \
+      "URL of the IPv6 ME list (https://core.telegram.org/"                 \
+      "getProxyConfigV6)")                                                  \
+    X("me_refresh_interval", INT, me_refresh_interval, LIVE, 10, 604800,    \
+      86400, "seconds between two fetches of the ME URLs (and two reads "   \
+      "of the ME files)")                                                   \
+    X("me_nat_ipv4", IPV4, me_nat_ipv4, LIVE, 0, 0, "",                     \
+      "public IPv4 address of this machine behind a 1:1 NAT, used in the "  \
+      "ME key derivation instead of the local address")                     \
+    X("me_nat_ipv6", IPV6, me_nat_ipv6, LIVE, 0, 0, "",                     \
+      "the same for IPv6")                                                  \
+    X("me_min_connections", INT, me_min_connections, LIVE, 1, 64, 2,        \
+      "ME connections each worker keeps open per DC cluster once it has "   \
+      "served a client of it")                                              \
+    X("me_max_connections", INT, me_max_connections, LIVE, 1, 64, 8,        \
+      "ME connections each worker opens per cluster at most (one more "     \
+      "per 256 clients above the minimum)")                                 \
+    X("me_ping_interval", INT, me_ping_interval, LIVE, 0, 3600, 10,         \
+      "seconds between pings on an idle ME connection; one silent for "     \
+      "three intervals is closed and its clients move; 0 = no pings")       \
+    X("me_client_queue_bytes", INT, me_client_queue_bytes, LIVE, 65536,     \
+      67108864, 1048576,                                                    \
+      "bytes from the ME queued for one client before the proxy stops "     \
+      "reading that client's requests; at 16 times this, or over it for "    \
+      "me_slow_client_timeout, the client is closed")                       \
+    X("me_slow_client_timeout", INT, me_slow_client_timeout, LIVE, 1, 3600, \
+      10, "seconds a client may stay over me_client_queue_bytes")           \
+    X("me_fallback_direct", BOOL, me_fallback_direct, LIVE, 0, 0, true,     \
+      "with no ME reachable for a client's cluster (or no ME list), "       \
+      "relay it straight to the DC, without ad tag; false closes it")       \
     X("public_host", ADDR, public_host, LIVE, 0, 0, "",                     \
       "host name or IP address put in tg:// links")                         \
     X("public_port", INT, public_port, LIVE, 0, 65535, 0,                   \
@@ -251,6 +302,8 @@
  *                    literal is accepted where the value needs one)
  *            TIME    int64_t field, unix seconds; written as an RFC 3339
  *                    UTC time "2027-03-01T00:00:00Z"; "" (0) = never
+ *            TAG     struct config_ad_tag; "" (inherit), 32 hex digits
+ *                    or "direct"
  */
 /* stats.h keeps twice as many recent addresses per user (checked). */
 #define CONFIG_MAX_UNIQUE_IPS   32
@@ -276,6 +329,10 @@
       "connections")                                                        \
     X("rate_limit_down_bps", COUNT, rate_limit_down_bps, 0, INT64_MAX, 0,  \
       "bytes per second DC -> client, shared by all the user's "            \
-      "connections")
+      "connections") \
+    X("ad_tag", TAG, ad_tag, 0, 0, 0,                                       \
+      "in ME mode (use_middle_proxy): the user's own ad tag (32 hex "       \
+      "digits), \"direct\" to relay the user straight to the DCs without "  \
+      "one, or \"\" for the global ad_tag")
 
 #endif

@@ -141,11 +141,11 @@ fail:
     return -1;
 }
 
-char *
-ctl_fd_text(int fd, size_t max)
+uint8_t *
+ctl_fd_bytes(int fd, size_t max, size_t *len)
 {
     struct stat st;
-    char *text;
+    uint8_t *p;
     size_t got = 0;
     int seals = fcntl(fd, F_GET_SEALS);
 
@@ -154,10 +154,11 @@ ctl_fd_text(int fd, size_t max)
         fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
         (size_t)st.st_size > max)
         return NULL;
-    if ((text = malloc((size_t)st.st_size + 1)) == NULL)
+    /* One byte more: ctl_fd_text() ends it with a NUL. */
+    if ((p = malloc((size_t)st.st_size + 1)) == NULL)
         return NULL;
     while (got < (size_t)st.st_size) {
-        ssize_t n = pread(fd, text + got, (size_t)st.st_size - got,
+        ssize_t n = pread(fd, p + got, (size_t)st.st_size - got,
             (off_t)got);
 
         if (n == -1 && errno == EINTR)
@@ -166,8 +167,24 @@ ctl_fd_text(int fd, size_t max)
             break;
         got += (size_t)n;
     }
-    text[got] = '\0';
-    if (got != (size_t)st.st_size || strlen(text) != got) {
+    if (got != (size_t)st.st_size) {
+        free(p);
+        return NULL;
+    }
+    *len = got;
+    return p;
+}
+
+char *
+ctl_fd_text(int fd, size_t max)
+{
+    size_t len;
+    char *text = (char *)ctl_fd_bytes(fd, max, &len);
+
+    if (text == NULL)
+        return NULL;
+    text[len] = '\0';
+    if (strlen(text) != len) {
         free(text);
         return NULL;
     }

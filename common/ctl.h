@@ -28,6 +28,9 @@ enum ctl_type {
                                  * request's number, generation the one
                                  * that carries the change, fd "STATUS
                                  * CODE\nMESSAGE" */
+    CTL_ME = 6,                 /* master -> worker: fd is a sealed memfd
+                                 * with the ME inputs (me_inputs.h);
+                                 * arg unused */
 };
 
 struct ctl_msg {
@@ -53,7 +56,8 @@ int ctl_recv(int fd, struct ctl_msg *m, int *passfd);
  * were closed).
  */
 int ctl_msg_fds(struct msghdr *mh, int *fds, int max);
-/* A sealed memfd holding the len bytes of text; -1 on failure. */
+/* A sealed memfd holding the len bytes of text (any bytes, NUL too);
+ * -1 on failure. */
 int ctl_text_fd(const char *text, size_t len);
 /*
  * Read a memfd made by ctl_text_fd() into a NUL-terminated malloc()ed
@@ -61,5 +65,7 @@ int ctl_text_fd(const char *text, size_t len);
  * holding no NUL, or out of memory.
  */
 char *ctl_fd_text(int fd, size_t max);
+/* The same for binary contents (NUL allowed): *len bytes, malloc()ed. */
+uint8_t *ctl_fd_bytes(int fd, size_t max, size_t *len);
 
 #endif

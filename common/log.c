@@ -185,7 +185,9 @@ log_write(const char *line, size_t n, const struct tm *tm)
 static void
 log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-    char line[1024];
+    /* The master's "stats:" line at a stop, every counter, is the
+     * longest (about 2.3 KiB). */
+    char line[4096];
     struct tm tm;
     time_t now;
     size_t n;

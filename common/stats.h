@@ -34,7 +34,7 @@
 #include "stats_fields.h"
 
 #define STATS_MAGIC             0x54454c454d545331ull   /* "TELEMTS1" */
-#define STATS_VERSION           8
+#define STATS_VERSION           9
 /* Rows for 64 slots twice: an upgrade's new workers start (and a reload's
  * new generation) before the old ones have gone. */
 #define STATS_MAX_WORKERS       128

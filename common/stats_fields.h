@@ -35,7 +35,39 @@
     X(addr_unguarded, "handshakes not limited by address: its table was full") \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
-    X(conn_handoff_failed, "hand-overs that failed (kept by the old one)")
+    X(conn_handoff_failed, "hand-overs that failed (kept by the old one)") \
+    X(me_clients, "clients relayed through a middle-end proxy (ME)")       \
+    X(me_fallback_direct, "ME-mode clients sent straight to the DC: no "   \
+      "ME reachable for their cluster")                                    \
+    X(me_no_route, "ME-mode clients closed: no ME reachable and "          \
+      "me_fallback_direct off")                                            \
+    X(me_packets_up, "client packets sent to an ME as RPC_PROXY_REQ")      \
+    X(me_packets_down, "packets from an ME passed to clients")             \
+    X(me_bytes_up, "client packet bytes sent to an ME")                    \
+    X(me_bytes_down, "ME packet bytes passed to clients")                  \
+    X(me_quickacks, "quick acks from an ME passed to clients")             \
+    X(me_closed_by_me, "clients closed because the ME said RPC_CLOSE_EXT") \
+    X(me_queue_overflow, "clients closed: their ME queue stayed full")     \
+    X(me_migrated, "clients moved to another ME connection when theirs "   \
+      "died or was retired")                                               \
+    X(me_unknown_conn, "ME answers for a client that is gone")             \
+    X(me_fail_connect, "ME dials that failed (refused, unreachable, "      \
+      "timeout)")                                                          \
+    X(me_fail_nonce, "ME handshakes failed: bad or missing nonce answer")  \
+    X(me_fail_clock_skew, "ME handshakes refused: our clock and the ME's " \
+      "differ by more than 30 s")                                          \
+    X(me_fail_handshake, "ME handshakes failed: bad or refused "           \
+      "RPC_HANDSHAKE")                                                     \
+    X(me_fail_frame, "ME connections closed: a bad frame (length, "        \
+      "sequence number, CRC, cipher)")                                     \
+    X(me_fail_silent, "ME connections closed: silent for three "           \
+      "me_ping_interval")                                                  \
+    X(me_fail_closed, "ME connections the ME closed")                      \
+    X(me_fetch_ok, "ME secret or list fetches that gave a valid file")     \
+    X(me_fetch_failed, "ME fetches that failed (unreachable, HTTP "        \
+      "error, too big)")                                                   \
+    X(me_inputs_rejected, "ME secrets or lists read or fetched but "       \
+      "refused (bad size, list does not parse)")
 
 /*
  * Handshake outcomes, X(name, VERDICT, help).  The refusals are the
@@ -96,7 +128,11 @@
 #define STATS_DC_FIELDS(X)                                                  \
     X(connections, "connections established to the DC")                   \
     X(connect_failures, "dials to the DC that failed on every address")   \
-    X(connect_us_sum, "microseconds spent connecting, summed")
+    X(connect_us_sum, "microseconds spent connecting, summed")            \
+    X(me_opened, "ME connections of the DC's cluster that completed the "  \
+      "handshake")                                                         \
+    X(me_closed, "ME connections of the cluster that ended after it")      \
+    X(me_failed, "ME connections of the cluster that failed before it")
 
 #define STATS_HISTOGRAMS(X)                                                 \
     X(handshake_seconds, "time from accept to a handshake verdict")       \

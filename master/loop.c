@@ -44,6 +44,8 @@ loop_stop(struct master *m, const sigset_t *set, int upgraded)
             kill(m->admin.pid, SIGTERM);
         if (m->probe_pid > 0)
             kill(m->probe_pid, SIGTERM);
+        if (m->me.pid > 0)
+            kill(m->me.pid, SIGTERM);
     } else {
         spawn_signal_all(m, SIGTERM);
     }
@@ -154,8 +156,10 @@ master_loop(struct master *m)
             log_info("stopped");
             return 0;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             reload_run(m);
+            me_fetch_reload(m);
+        }
         if (sig == SIGUSR1)
             loop_reopen(m);
         if (sig == SIGUSR2)
@@ -163,5 +167,6 @@ master_loop(struct master *m)
         spawn_due(m);
         quota_tick(m);
         users_edit_poll(m);
+        me_fetch_tick(m);
     }
 }

@@ -200,6 +200,7 @@ master_init(struct master *m, char **argv)
         m->slots[i].ctl_fd = m->slots[i].give_fd = -1;
     m->admin.ctl_fd = m->admin.give_fd = -1;
     m->death_pipe[0] = m->death_pipe[1] = -1;
+    m->me.fd = -1;
 }
 
 /*
@@ -307,6 +308,7 @@ start(struct master *m, struct inherit *in)
         setup_log_sink(m);
     if (pipe2(m->death_pipe, O_CLOEXEC) == -1)
         fatal("pipe");
+    me_fetch_start(m);
     for (int i = 0; i < m->nslots; i++)
         if (spawn_worker(m, i) != 0)
             fatalx("cannot start worker %d", i);

@@ -17,6 +17,7 @@
 #include "inherit.h"
 #include "privs.h"
 #include "stats.h"
+#include "util.h"
 
 #define MASTER_MAX_SLOTS        64
 #define MASTER_MAX_LISTEN       2       /* IPv4 and IPv6 per slot */
@@ -33,6 +34,37 @@ struct slot {
     int64_t started_ms;
     int64_t respawn_at_ms;              /* 0 = not waiting */
     int quick_deaths;                   /* for back-off */
+};
+
+/*
+ * ME inputs (me_fetch.c): the proxy secret, the IPv4 and the IPv6 list,
+ * each with where it came from, and the one fetching child.
+ */
+enum { ME_SRC_SECRET, ME_SRC_V4, ME_SRC_V6, ME_NSRC };
+#define ME_FROM_LEN     (PATH_BUF_LEN + 64)
+
+struct me_src {
+    uint8_t *data;                      /* NUL-terminated copy; NULL: none */
+    size_t len;
+    char from[ME_FROM_LEN];             /* "file P", "URL U", "cache P" */
+    char last_err[320];                 /* a file's failure, logged once */
+};
+
+struct me_state {
+    struct me_src src[ME_NSRC];
+    pid_t pid;                          /* the fetching child, 0 = none */
+    int fd;                             /* its pipe's reading end, -1 */
+    int which;                          /* the source it fetches */
+    char *url;                          /* from this URL (a reload may
+                                         * change the key meanwhile) */
+    int killed;                         /* it took too long */
+    int64_t started_ms, next_ms;        /* its start; the next round */
+    int todo;                           /* 1 << source: fetches to start */
+    int on;                             /* use_middle_proxy as last seen */
+    uint8_t *rx;                        /* what the child wrote so far */
+    size_t rxlen;
+    uint8_t *bundle;                    /* what the workers were sent */
+    size_t bundle_len;
 };
 
 struct master {
@@ -62,6 +94,7 @@ struct master {
     int ready_fd;                       /* ours to write READY to, -1 */
     int pidfile_ours;                   /* we wrote cfg->pidfile */
     int64_t quota_tick_ms, quota_saved_ms;  /* quota.c's last rounds */
+    struct me_state me;                 /* me_fetch.c */
 };
 
 /* listen.c: open every slot's sockets; exits with a message on failure. */
@@ -122,6 +155,25 @@ void quota_tick(struct master *m);
  */
 int replace_file_at(int dfd, const char *name, const char *data,
     size_t len);
+/*
+ * quota.c: state_dir, made if missing and checked (ours, writable by
+ * nobody else, no symbolic link); a descriptor, or -1 logged with
+ * "; <unkept> is not kept".
+ */
+int state_dir_open(const struct config *cfg, const char *unkept);
+/*
+ * me_fetch.c: at start, before the first worker: with use_middle_proxy,
+ * take the ME files and, for a URL, its cache in state_dir; the fetches
+ * start with the loop.
+ */
+void me_fetch_start(struct master *m);
+/* me_fetch.c: each loop round: the fetching child's output, its 40 s
+ * deadline, the refresh rounds. */
+void me_fetch_tick(struct master *m);
+/* me_fetch.c: SIGHUP: re-read the files and fetch the URLs now. */
+void me_fetch_reload(struct master *m);
+/* me_fetch.c: hand worker slot i the current ME inputs (after a spawn). */
+void me_fetch_send(struct master *m, int i);
 /* quota.c: write the usage now (at a stop, before an upgrade). */
 void quota_save(struct master *m);
 /* loop.c: the signals the master blocks and takes synchronously. */

@@ -43,9 +43,8 @@ quota_wanted(const struct config *cfg)
     return 0;
 }
 
-/* state_dir, made and checked; a descriptor, or -1 (logged). */
-static int
-quota_dir(const struct config *cfg)
+int
+state_dir_open(const struct config *cfg, const char *unkept)
 {
     struct stat st;
     int fd;
@@ -64,8 +63,8 @@ quota_dir(const struct config *cfg)
     if (fstat(fd, &st) == -1 || st.st_uid != geteuid() ||
         (st.st_mode & 022) != 0) {
         log_warnx("state_dir %s: must be a directory of uid %d that only "
-            "its owner may write to; quota usage is not kept",
-            cfg->state_dir, (int)geteuid());
+            "its owner may write to; %s is not kept",
+            cfg->state_dir, (int)geteuid(), unkept);
         close(fd);
         return -1;
     }
@@ -161,7 +160,8 @@ quota_save(struct master *m)
     FILE *f;
     int dfd;
 
-    if (!quota_wanted(m->cfg) || (dfd = quota_dir(m->cfg)) < 0)
+    if (!quota_wanted(m->cfg) ||
+        (dfd = state_dir_open(m->cfg, "quota usage")) < 0)
         return;
     if ((f = open_memstream(&text, &len)) == NULL) {
         log_warn("quota: no memory for %s", QUOTA_FILE);
@@ -204,7 +204,7 @@ quota_start(struct master *m)
     int dfd;
 
     if (!m->inherited && quota_wanted(m->cfg) &&
-        (dfd = quota_dir(m->cfg)) >= 0) {
+        (dfd = state_dir_open(m->cfg, "quota usage")) >= 0) {
         quota_load(m, dfd);
         close(dfd);
     }

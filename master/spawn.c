@@ -34,8 +34,11 @@
 #define SPAWN_QUICK_DEATH_MS    1000
 #define SPAWN_MAX_BACKOFF_MS    30000
 
-/* Room for every descriptor spawn_held() can list. */
-#define SPAWN_MAX_HELD  (MASTER_MAX_SLOTS * (MASTER_MAX_LISTEN + 2) + 8)
+/* Room for every descriptor spawn_held() can list: each slot's, and the
+ * master's own (its singles[], checked there). */
+#define SPAWN_SINGLES   9
+#define SPAWN_MAX_HELD  (MASTER_MAX_SLOTS * (MASTER_MAX_LISTEN + 2) + \
+                         SPAWN_SINGLES)
 
 /*
  * Every descriptor the master holds, for itself or for some child.  One
@@ -54,14 +57,16 @@ spawn_held(const struct master *m, int *fds)
         fds[n++] = m->slots[i].ctl_fd;
         fds[n++] = m->slots[i].give_fd;
     }
-    fds[n++] = m->offer_fd;
-    fds[n++] = m->admin.ctl_fd;
-    fds[n++] = m->death_pipe[0];
-    fds[n++] = m->death_pipe[1];
-    fds[n++] = m->region_fd;
-    fds[n++] = m->admin_fd;
-    fds[n++] = m->upgrade_fd;
-    fds[n++] = m->ready_fd;
+    {
+        const int singles[] = { m->offer_fd, m->admin.ctl_fd,
+            m->death_pipe[0], m->death_pipe[1], m->region_fd, m->admin_fd,
+            m->upgrade_fd, m->ready_fd, m->me.fd };
+
+        _Static_assert(sizeof(singles) / sizeof(singles[0]) ==
+            SPAWN_SINGLES, "SPAWN_SINGLES counts the master's own");
+        for (size_t k = 0; k < sizeof(singles) / sizeof(singles[0]); k++)
+            fds[n++] = singles[k];
+    }
     if (n > SPAWN_MAX_HELD)
         panic("spawn_held: %d descriptors, room for %d", n, SPAWN_MAX_HELD);
     return n;
@@ -225,6 +230,8 @@ spawn_worker(struct master *m, int i)
     s->row = row;
     s->started_ms = mono_ms();
     s->respawn_at_ms = 0;
+    /* Before its first client: a worker always has the current inputs. */
+    me_fetch_send(m, i);
     return 0;
 }
 
@@ -305,6 +312,10 @@ spawn_reap(struct master *m, int stopping)
             m->probe_pid = 0;
             continue;
         }
+        if (pid == m->me.pid) {         /* its pipe says how it went */
+            m->me.pid = 0;
+            continue;
+        }
         if (pid == m->upgrade_pid) {
             spawn_log_death("new binary", pid, status);
             m->upgrade_pid = 0;         /* upgrade_poll() rolls back */
@@ -380,7 +391,7 @@ spawn_due(struct master *m)
 int
 spawn_children_left(const struct master *m)
 {
-    int n = (m->admin.pid > 0) + (m->probe_pid > 0);
+    int n = (m->admin.pid > 0) + (m->probe_pid > 0) + (m->me.pid > 0);
 
     for (int i = 0; i < m->nslots; i++)
         n += m->slots[i].pid > 0;
@@ -397,4 +408,6 @@ spawn_signal_all(struct master *m, int sig)
         kill(m->admin.pid, sig);
     if (m->probe_pid > 0)
         kill(m->probe_pid, sig);
+    if (m->me.pid > 0)
+        kill(m->me.pid, sig);
 }

@@ -167,6 +167,26 @@ edit_set_TIME(int64_t *f, const char *name, const char *v, struct answer *a)
     return 0;
 }
 
+static int
+edit_set_TAG(struct config_ad_tag *f, const char *name, const char *v,
+    struct answer *a)
+{
+    memset(f, 0, sizeof(*f));
+    if (strcmp(v, "-") == 0)
+        f->kind = CONFIG_TAG_INHERIT;
+    else if (strcmp(v, "direct") == 0)
+        f->kind = CONFIG_TAG_DIRECT;
+    else if (strlen(v) == 2 * CONFIG_AD_TAG_LEN &&
+        hex_decode(v, f->tag, sizeof(f->tag)) == 0)
+        f->kind = CONFIG_TAG_OWN;
+    else {
+        answer(a, 400, "invalid_field", "%s: 32 hex digits, \"direct\" or "
+            "null", name);
+        return -1;
+    }
+    return 0;
+}
+
 /* Set one field of u from its text; 0, or -1 with the answer set. */
 static int
 edit_set(struct config_user *u, const char *field, const char *v,

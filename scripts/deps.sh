@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
-    libmicrohttpd-dev libqrencode-dev python3 python3-telethon iproute2 util-linux procps \
+    libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
     zbar-tools librsvg2-bin

@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "me_pool.h"
 
 void
 adopt_config(struct worker *w, const struct ctl_msg *m, int fd)
@@ -38,6 +39,8 @@ adopt_config(struct worker *w, const struct ctl_msg *m, int fd)
         }
         w->keys_started = 1;
     }
+    if (w->me_pool != NULL)
+        me_pool_set_config(w->me_pool, sn->cfg);
     pthread_mutex_lock(&w->all_lock);
     old = w->snap;
     w->snap = sn;

@@ -8,6 +8,8 @@
  */
 #include "conn.h"
 
+#include <sys/eventfd.h>
+
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "mask.h"
+#include "me_relay.h"
 #include "net.h"
 #include "relay.h"
 #include "srcguard.h"
@@ -161,6 +164,31 @@ conn_cut_count(struct conn *c, enum user_verdict v)
 }
 
 /*
+ * What every relay of a user's client counts at its end, direct or ME:
+ * the cut or quota that ended it, the bytes each way (totals and the
+ * user's), an idle close.
+ */
+static void
+conn_relay_ended(struct conn *c, int rc, int cut, uint64_t up, uint64_t down)
+{
+    struct stats_region *s = c->w->stats;
+    struct stats_user *us = &s->users[c->user_slot];
+
+    if (rc == RELAY_QUOTA)
+        conn_cut_count(c, USER_QUOTA);
+    else if (cut != 0)
+        conn_cut_count(c, (enum user_verdict)cut);
+    STATS_ADD(s, bytes_client_to_dc, up);
+    STATS_ADD(s, bytes_dc_to_client, down);
+    atomic_fetch_add_explicit(&us->bytes_client_to_dc, up,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&us->bytes_dc_to_client, down,
+        memory_order_relaxed);
+    if (rc == RELAY_IDLE)
+        STATS_ADD(s, relay_idle_closed, 1);
+}
+
+/*
  * Relay an authenticated client (c->user set) to its DC, counting the
  * bytes for the user and the totals; the relay may be handed over to a
  * new binary on the way.
@@ -169,7 +197,6 @@ static void
 conn_relay(struct conn *c, struct relay *r)
 {
     struct stats_region *s = c->w->stats;
-    struct stats_user *us = &s->users[c->user_slot];
     int rc, cut;
 
     conn_handoff_setup(c, r);
@@ -178,18 +205,7 @@ conn_relay(struct conn *c, struct relay *r)
     r->lim_slot = c->user_slot;
     rc = relay_run(r);
     cut = atomic_load(&c->cut);
-    if (rc == RELAY_QUOTA)
-        conn_cut_count(c, USER_QUOTA);
-    else if (cut != 0)
-        conn_cut_count(c, (enum user_verdict)cut);
-    STATS_ADD(s, bytes_client_to_dc, r->c2d_bytes);
-    STATS_ADD(s, bytes_dc_to_client, r->d2c_bytes);
-    atomic_fetch_add_explicit(&us->bytes_client_to_dc, r->c2d_bytes,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&us->bytes_dc_to_client, r->d2c_bytes,
-        memory_order_relaxed);
-    if (rc == RELAY_IDLE)
-        STATS_ADD(s, relay_idle_closed, 1);
+    conn_relay_ended(c, rc, cut, r->c2d_bytes, r->d2c_bytes);
     log_debug("%s: %s%s%s, %llu bytes up, %llu bytes down", c->peer,
         rc == RELAY_HANDED ? "handed over to the new binary" :
         rc == RELAY_IDLE ? "closed (relay_idle_timeout)" :
@@ -201,6 +217,148 @@ conn_relay(struct conn *c, struct relay *r)
 }
 
 static void conn_serve_admitted(struct conn *c, struct hs_result *hs);
+
+/*
+ * From here a reload sees the user; one that came while we shook hands
+ * on the older config may already have ruled them out (then 1, logged).
+ */
+static int
+conn_claim(struct conn *c, const struct hs_result *hs, int uslot)
+{
+    int gone;
+
+    pthread_mutex_lock(&c->w->all_lock);
+    c->user = hs->user;
+    c->user_slot = uslot;
+    c->dc = hs->dc;
+    gone = c->snap != c->w->snap && conn_user_gone(c, c->w->snap);
+    pthread_mutex_unlock(&c->w->all_lock);
+    if (gone)
+        log_info("%s: user %s: closed, a reload removed the user or "
+            "changed the secret during the handshake", c->peer,
+            c->cfg->users[hs->user].name);
+    return gone;
+}
+
+/* Count and log how an ME relay ended. */
+static void
+conn_me_ended(struct conn *c, const struct me_relay *r, int rc)
+{
+    struct stats_region *s = c->w->stats;
+    int cut = atomic_load(&c->cut);
+
+    conn_relay_ended(c, rc, cut, r->c2d_bytes, r->d2c_bytes);
+    if (rc == ME_RELAY_CLOSED)
+        STATS_ADD(s, me_closed_by_me, 1);
+    else if (rc == ME_RELAY_OVERFLOW) {
+        STATS_ADD(s, me_queue_overflow, 1);
+        conn_log_limited(c->w, &c->w->log_me, "%s: user %s: closed: more "
+            "than me_client_queue_bytes (%d) from the ME waited for it "
+            "too long (a client that does not read)", c->peer,
+            c->cfg->users[c->user].name, c->cfg->me_client_queue_bytes);
+    } else if (rc == ME_RELAY_LOST)
+        conn_log_limited(c->w, &c->w->log_me, "%s: user %s: closed: its "
+            "ME connection died and no other of cluster %d came up within "
+            "dc_connect_timeout", c->peer, c->cfg->users[c->user].name,
+            c->dc);
+    log_debug("%s: ME relay %s, %llu bytes up, %llu bytes down", c->peer,
+        rc == 0 ? "closed (eof)" : rc == RELAY_IDLE ?
+        "closed (relay_idle_timeout)" : rc == RELAY_QUOTA ?
+        "closed (data_quota_bytes used up)" : rc == ME_RELAY_CLOSED ?
+        "closed by the ME" : rc == ME_RELAY_OVERFLOW ?
+        "closed (queue overflow)" : rc == ME_RELAY_LOST ?
+        "closed (no ME connection)" : rc == ME_RELAY_BAD_FRAME ?
+        "closed (bad transport frame)" : cut != 0 ? "cut" :
+        "closed (reset)", (unsigned long long)r->c2d_bytes,
+        (unsigned long long)r->d2c_bytes);
+}
+
+/* The ad tag the user's traffic carries in ME mode, or NULL. */
+static const uint8_t *
+conn_ad_tag(const struct config *cfg, const struct config_user *cu,
+    uint8_t buf[CONFIG_AD_TAG_LEN])
+{
+    if (cu->ad_tag.kind == CONFIG_TAG_OWN)
+        return cu->ad_tag.tag;
+    if (cfg->ad_tag[0] != '\0' &&
+        hex_decode(cfg->ad_tag, buf, CONFIG_AD_TAG_LEN) == 0)
+        return buf;
+    return NULL;
+}
+
+/*
+ * ME mode (docs/protocol.md 8): the client's packets through the
+ * worker's ME pool.  0 when it was served (or closed), 1 when no ME is
+ * reachable and the client should go straight to its DC.
+ */
+static int
+conn_serve_me(struct conn *c, struct hs_result *hs, int uslot)
+{
+    const struct config *cfg = c->cfg;
+    const struct config_user *cu = &cfg->users[hs->user];
+    struct stats_region *s = c->w->stats;
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    uint8_t tagbuf[CONFIG_AD_TAG_LEN];
+    struct me_relay r = { 0 };
+    const char *why = "";
+    int efd, rc;
+
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0 || getsockname(c->cfd, (struct sockaddr *)&local,
+        &llen) != 0) {
+        log_warn("%s: cannot set up an ME client", c->peer);
+        if (efd >= 0)
+            close(efd);
+        return 0;
+    }
+    r.mc = me_client_open(c->w->me_pool, hs->dc, efd,
+        cfg->dc_connect_timeout * 1000, &why);
+    if (r.mc == NULL) {
+        close(efd);
+        conn_log_limited(c->w, &c->w->log_me, "%s: user %s dc %d: no ME: "
+            "%s; %s", c->peer, cu->name, hs->dc, why,
+            cfg->me_fallback_direct ? "straight to the DC, without ad tag "
+            "(me_fallback_direct)" : "closed (me_fallback_direct is off)");
+        if (cfg->me_fallback_direct) {
+            STATS_ADD(s, me_fallback_direct, 1);
+            return 1;
+        }
+        STATS_ADD(s, me_no_route, 1);
+        return 0;
+    }
+    STATS_ADD(s, me_clients, 1);
+    net_keepalive(c->cfd, cfg->client_keepalive);
+    r.cfd = c->cfd;
+    r.c_dec = hs->c_dec;
+    r.c_enc = hs->c_enc;
+    r.tls = hs->tls ? &hs->rec : NULL;
+    r.tag = hs->tag;
+    r.early = hs->early;
+    r.early_len = hs->early_len;
+    r.client_eof = c->client_eof;
+    r.efd = efd;
+    r.client = (const struct sockaddr *)&c->peer_addr;
+    r.proxy = (const struct sockaddr *)&local;
+    r.ad_tag = conn_ad_tag(cfg, cu, tagbuf);
+    r.send_wait_ms = cfg->dc_connect_timeout * 1000;
+    r.idle_ms = cfg->relay_idle_timeout * 1000;
+    r.queue_cap = (size_t)cfg->me_client_queue_bytes;
+    r.slow_ms = cfg->me_slow_client_timeout * 1000;
+    r.stats = s;
+    r.lim_slot = uslot;
+    log_debug("%s: user %s tag %08x dc %d -> ME cluster %d, ext_conn_id "
+        "%016llx, %s", c->peer, cu->name, hs->tag, hs->dc,
+        me_client_cluster(r.mc), (unsigned long long)me_client_id(r.mc),
+        r.ad_tag != NULL ? "with ad tag" : "no ad tag");
+    if (conn_claim(c, hs, uslot) == 0) {
+        rc = me_relay_run(&r);
+        conn_me_ended(c, &r, rc);
+    }
+    me_client_close(r.mc);
+    close(efd);
+    return 0;
+}
 
 /*
  * After a good handshake: the user's limits say whether it may connect
@@ -238,9 +396,15 @@ conn_serve_admitted(struct conn *c, struct hs_result *hs)
     int uslot = c->snap->user_slot[hs->user];
     int64_t t0 = mono_us();
     char dcaddr[80];
-    int rc;
+    int fast;
 
     stats_user_connected(s, uslot);
+    if (cfg->use_middle_proxy &&
+        cfg->users[hs->user].ad_tag.kind != CONFIG_TAG_DIRECT &&
+        conn_serve_me(c, hs, uslot) == 0)
+        return;
+    /* Fast mode needs a handshake that made no c_enc (ME mode makes one). */
+    fast = cfg->fast_mode && hs->c_enc == NULL;
     c->dfd = dc_dial(cfg, hs->dc, dcaddr, sizeof(dcaddr));
     if (c->dfd < 0) {
         stats_dc_failed(s, hs->dc);
@@ -254,15 +418,14 @@ conn_serve_admitted(struct conn *c, struct hs_result *hs)
     net_keepalive(c->cfd, cfg->client_keepalive);
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
-        cfg->fast_mode ? hs->keys.down_key : NULL,
-        cfg->fast_mode ? hs->keys.down_iv : NULL, &d_enc,
-        cfg->fast_mode ? NULL : &d_dec) != 0) {
+        fast ? hs->keys.down_key : NULL, fast ? hs->keys.down_iv : NULL,
+        &d_enc, fast ? NULL : &d_dec) != 0) {
         log_warnx("%s: out of memory building the DC header", c->peer);
         return;
     }
     log_debug("%s: user %s tag %08x dc %d -> %s%s", c->peer,
         cfg->users[hs->user].name, hs->tag, hs->dc, dcaddr,
-        cfg->fast_mode ? " (fast)" : "");
+        fast ? " (fast)" : "");
 
     r.cfd = c->cfd;
     r.dfd = c->dfd;
@@ -277,18 +440,7 @@ conn_serve_admitted(struct conn *c, struct hs_result *hs)
     r.tls = hs->tls ? &hs->rec : NULL;
     r.release = c->hs;              /* hs->early lives in it */
     c->hs = NULL;
-    /* From here a reload sees the user; one that came while we shook
-     * hands on the older config may already have ruled them out. */
-    pthread_mutex_lock(&c->w->all_lock);
-    c->user = hs->user;
-    c->user_slot = uslot;
-    c->dc = hs->dc;
-    rc = c->snap != c->w->snap && conn_user_gone(c, c->w->snap);
-    pthread_mutex_unlock(&c->w->all_lock);
-    if (rc) {
-        log_info("%s: user %s: closed, a reload removed the user or "
-            "changed the secret during the handshake", c->peer,
-            cfg->users[hs->user].name);
+    if (conn_claim(c, hs, uslot)) {
         free(r.release);
         ctr_free(d_enc);
         ctr_free(d_dec);

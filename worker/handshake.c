@@ -251,9 +251,10 @@ hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
         r->tag = tag;
         r->dc = dc;
         r->mode = mode;
-        /* Fast mode: the DC encrypts for the client, no c_enc. */
+        /* Fast mode: the DC encrypts for the client, no c_enc.  ME
+         * mode re-frames every packet, so it always needs one. */
         if (obfs2_streams(hdr, &r->keys, &r->c_dec,
-            cfg->fast_mode ? NULL : &r->c_enc) != 0)
+            cfg->fast_mode && !cfg->use_middle_proxy ? NULL : &r->c_enc) != 0)
             return HS_ERROR;
         return HS_OK;
     }

@@ -27,9 +27,12 @@
 #include "conn.h"
 #include "ctl.h"
 #include "handoff.h"
+#include "me_pool.h"
 #include "log.h"
+#include "me_inputs.h"
 #include "net.h"
 #include "util.h"
+#include "xmem.h"
 
 static int
 worker_signalfd(void)
@@ -192,6 +195,33 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
     }
 }
 
+/* What a worker takes from a CTL_ME memfd: both lists at their largest,
+ * the secret and the headers. */
+#define WORKER_ME_BUNDLE_MAX    (2 * ME_LIST_MAX_TEXT + ME_SECRET_MAX + 128)
+
+/* CTL_ME: the master's current ME inputs replace what we had. */
+static void
+worker_me_inputs(struct worker *w, int fd)
+{
+    struct me_inputs *in = xmalloc(sizeof(*in));
+    size_t len;
+    uint8_t *b = ctl_fd_bytes(fd, WORKER_ME_BUNDLE_MAX, &len);
+
+    close(fd);
+    if (b == NULL || me_inputs_decode(b, len, in) != 0) {
+        log_warnx("ME inputs from the master refused: not a sealed, "
+            "well-formed bundle");
+        free(b);
+        free(in);
+        return;
+    }
+    free(b);
+    log_debug("ME inputs received: secret %zu bytes, IPv4 list %zu bytes, "
+        "IPv6 list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
+    me_pool_set_inputs(w->me_pool, in);     /* takes the contents */
+    free(in);
+}
+
 /* The master's messages: read them all; EOF means it is gone. */
 static void
 worker_ctl(struct worker *w, struct pollfd *pfd)
@@ -206,6 +236,10 @@ worker_ctl(struct worker *w, struct pollfd *pfd)
         }
         if (m.type == CTL_HANDOFF) {
             worker_upgrade(w, pfd, &m, fd);
+            continue;
+        }
+        if (m.type == CTL_ME && fd >= 0) {
+            worker_me_inputs(w, fd);
             continue;
         }
         log_warnx("control message of type %u ignored", m.type);
@@ -238,6 +272,8 @@ worker_main(struct worker *w)
         fatalx("cannot set up the connection threads");
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    if ((w->me_pool = me_pool_new(w)) == NULL)
+        fatalx("cannot start the ME pool");
     w->keys_started = cfg->mode_tls;
     if (pthread_mutex_init(&w->hs_lock, NULL) != 0 ||
         pthread_mutex_init(&w->all_lock, NULL) != 0 ||

@@ -25,6 +25,7 @@
 #define WORKER_CUT_MS           500     /* users past a limit: cut this often */
 
 struct conn;
+struct me_inputs;
 
 struct worker {
     int slot;
@@ -49,6 +50,7 @@ struct worker {
     atomic_int masked;              /* of them, relaying to mask_host */
     struct threads threads;         /* connection threads */
     struct keys keys;               /* fake TLS: key shares made ahead */
+    struct me_pool *me_pool;        /* ME mode's connections (me_pool.h) */
     int keys_started;               /* once a config turned fake TLS on */
     pthread_mutex_t hs_lock;        /* guards the handshake list: */
     TAILQ_HEAD(conn_hs, conn) hs_list;  /* connections in the handshake, */
@@ -62,8 +64,11 @@ struct worker {
      * per client otherwise; conn_log_limited()), guarded by log_lock. */
     pthread_mutex_t log_lock;
     struct log_rl log_mask;         /* mask host unreachable */
+    struct log_rl log_me;           /* ME mode: no ME, closed clients */
     /* DC unreachable, by stats_dc_slot(): one dead DC hides no other. */
     struct log_rl log_dc[STATS_NDCS];
+    /* The ME inputs the master sent last (CTL_ME), not yet taken by the
+     * ME pool; main thread only. */
 };
 
 /*

@@ -8,6 +8,8 @@
 # figure as a ratio to the relay's, measured in the same run.  It asserts
 # nothing: the figures are for reading (and for the README's table).
 #
+# The ME-mode rows come from me.sh, run last (see there).
+#
 # Targets: "direct" is the load client straight to the fake DC (the
 # tool's own ceiling), "relay" the baseline, "classic", "secure" and
 # "tls" telemt in that client mode (fast mode on, 2 workers).
@@ -522,4 +524,5 @@ REPS=1 handshakes _w4 tls
 stop_pid "$PROXY_PID"
 PROXY_PID=
 report | tee "$OUT"
+TELEMT_BIN=$TELEMT_BIN BENCH_REPS=$REPS bash "$here/me.sh" | tee -a "$OUT"
 say "bench: $(($(date +%s) - t0)) s; table in $OUT"

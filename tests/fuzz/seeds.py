@@ -138,3 +138,47 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.check_call(['cc', '-std=c11', '-D_GNU_SOURCE', '-Icommon',
                            '-o', os.path.join(tmp, 'seed'), src])
     subprocess.check_call([os.path.join(tmp, 'seed')], cwd=d)
+
+# me_list: the documented list (IPv4), an IPv6 one, and broken ones.
+put('me_list', 'doc', b'\x00# force_probability 10 10\ndefault 2;\n'
+    b'proxy_for 1 149.154.175.50:8888;\nproxy_for -1 149.154.175.50:8888;\n'
+    b'proxy_for 203 91.105.192.110:443;\ntimeout 300;\n')
+put('me_list', 'v6', b'\x01proxy_for 2 [2001:b28:f23d:f001::d]:8888;\n')
+put('me_list', 'broken', b'\x00proxy_for 2 1.2.3.4:8888\nproxy 5;')
+put('me_list', 'mixed', b'\x00proxy_for 2 1.2.3.4:8888; # c\nproxy_for 4 '
+    b'5.6.7.8:443;proxy 9.9.9.9:1;\nproxy_for 2 1.2.3.5:8888;\n'
+    b'min_connections 2; max_connections 8;\ndefault 4;')
+
+# me_reader: a frame seq -2 with CRC32 (the vectors' nonce), and a
+# client stream of intermediate frames.
+def me_frame(seq, payload):
+    import zlib
+    head = struct.pack('<Ii', 12 + len(payload), seq) + payload
+    return head + struct.pack('<I', zlib.crc32(head) & 0xffffffff)
+put('me_reader', 'nonce', b'\x00' + me_frame(-2, bytes.fromhex(
+    'aa87cb7a0d80536a0100000000f153650fb60534b895c6356e7bb3521fd3445e')))
+put('me_reader', 'two', b'\x06' + me_frame(-2, b'\x0d\xda\x03\x44' +
+    bytes(20)) + b'\x04\x00\x00\x00' + me_frame(-1, b'\xdf\xa2\x30\x57' +
+    bytes(8)))
+put('me_reader', 'frames', b'\x05' + struct.pack('<I', 8) + bytes(8) +
+    struct.pack('<I', 0x80000004) + b'abcd')
+# Byte 0 = 0x0c: abridged, cuts of 4: short, quick-ack and long forms.
+put('me_reader', 'abridged', b'\x0c' + b'\x02' + bytes(8) + b'\x82' +
+    b'abcdefgh' + b'\x7f\x80\x00\x00' + bytes(512))
+# Byte 0 = 0x04: intermediate, cuts of 2; one frame with quick ack.
+put('me_reader', 'intermediate', b'\x04' + struct.pack('<I', 4) + b'abcd' +
+    struct.pack('<I', 0x80000008) + bytes(8))
+# Byte 0 = 0x01: CRC32C frames (as after the handshake) from seq -2.
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    return c ^ 0xffffffff
+def me_frame_c(seq, payload):
+    head = struct.pack('<Ii', 12 + len(payload), seq) + payload
+    return head + struct.pack('<I', crc32c(head))
+put('me_reader', 'crc32c', b'\x01' + me_frame_c(-2, b'\x9b\x40\xac\x3b' +
+    bytes(12)) + me_frame_c(-1, b'\xa2\x34\xb6\x5e' + bytes(8)) +
+    b'\x04\x00\x00\x00' * 3)

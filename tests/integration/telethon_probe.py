@@ -4,7 +4,9 @@ Used by t_telethon.sh with Debian's python3-telethon (/usr/bin/python3).
 Starts TelegramClient.connect() through 127.0.0.1:PORT with the chosen
 MTProxy connection class and stops as soon as the fake DC's log shows a new
 "conn " line (the fake DC never answers, so connect() itself never
-completes), or after --timeout seconds.  Any attempt to dial an address
+completes), or after --timeout seconds; --wait-for REGEX waits for a
+line matching REGEX instead (the fake ME's "req-mtproto ... d712e4be":
+the client got our answer to its first request and sent its second).  Any attempt to dial an address
 other than the proxy is refused and makes the exit status 3.
 
 Exit: 0 the fake DC logged a connection, 1 it did not, 3 forbidden dial.
@@ -13,6 +15,7 @@ Exit: 0 the fake DC logged a connection, 1 it did not, 3 forbidden dial.
 import argparse
 import asyncio
 import logging
+import re
 import socket
 import sys
 import time
@@ -64,7 +67,7 @@ async def probe(args):
         "intermediate": tc.ConnectionTcpMTProxyIntermediate,
         "randomized": tc.ConnectionTcpMTProxyRandomizedIntermediate,
     }
-    before = len(log_lines(args.log))
+    before = [len(log_lines(f)) for f in args.log]
     client = TelegramClient(
         StringSession(), 1, "x" * 32,
         connection=classes[args.connection],
@@ -76,8 +79,9 @@ async def probe(args):
     found = None
     done_at = None
     while time.monotonic() < deadline:
-        new = [line for line in log_lines(args.log)[before:]
-               if line.startswith("conn ")]
+        new = [line for f, b in zip(args.log, before)
+               for line in log_lines(f)[b:]
+               if re.search(args.wait_for, line)]
         if new:
             found = new[0]
             break
@@ -108,8 +112,11 @@ def main():
                     help="32 hex digits, or dd + 32 hex digits")
     ap.add_argument("--connection", required=True,
                     choices=("abridged", "intermediate", "randomized"))
-    ap.add_argument("--log", required=True, help="the fake DC's log file")
+    ap.add_argument("--log", required=True, action="append",
+                    help="the fake DC's log file (repeatable)")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--wait-for", default="^conn ",
+                    help="regex of the log line to wait for")
     args = ap.parse_args()
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -15,6 +15,11 @@
  * --dump-flight FILE saves connection 0's first flight (the bytes it sent
  * before the server's first byte) for replay tests; --print-answer prints
  * the size of the fake certificate record of each fake TLS answer.
+ * --framed (for ME mode, where the proxy re-frames every packet): all the
+ * stream after the command goes in transport frames of -m's framing, and
+ * what comes back is un-framed (quick acks counted and skipped) before it
+ * is checked; --quickack asks for a quick ack on every frame sent; --rpc
+ * (echo) goes request by request, resending a packet whose echo is late.
  * For the lifecycle tests (reload, upgrade, stop): --loop SECONDS makes
  * every connection repeat its test (connect, handshake, test, close) until
  * SECONDS have passed, printing each failure at once with a timestamp;
@@ -93,7 +98,30 @@ static struct {
     size_t prefix_len;
     struct sockaddr_storage bind;       /* --bind ADDR, family 0 = none */
     socklen_t bindlen;
+    int framed;                         /* --framed: stream in frames */
+    int quickack;                       /* --quickack: ask on each frame */
+    int rpc;                            /* --rpc: request, echo, next */
 } opt;
+
+/* --framed: the data packets we send, at most this many bytes each. */
+#define FRAMED_CHUNK    16384
+/* Framing bytes a chunk_cap() worth of data needs at most. */
+#define FRAMED_SLACK(n) (((n) / FRAMED_CHUNK + 1) * 7 + 4)
+
+/* --framed: where the reader of the proxy's frames is. */
+struct unframe {
+    uint8_t hdr[4];
+    size_t have, need;                  /* header bytes */
+    size_t left;                        /* payload bytes of this frame */
+    size_t skip;                        /* padding bytes after it */
+};
+
+/* --rpc: one request per chunk of this many bytes, sent again when its
+ * echo is this late; echoes of the chunks before it are late copies. */
+#define RPC_CHUNK       4096
+#define RPC_RESEND_MS   3000
+#define RPC_HISTORY     4
+#define RPC_BUF         65536
 
 /* --loop: pause after a failed iteration, so a dead port is not hammered. */
 #define LOOP_FAIL_PAUSE_MS  100
@@ -121,6 +149,10 @@ struct cconn {
     uint64_t iterations, failures;      /* --loop (1 and 0/1 without it) */
     char first_why[256];                /* --loop: the first failure */
     int64_t max_stall_ms;               /* echo: longest wait for bytes */
+    struct unframe uf;                  /* --framed */
+    uint64_t quickacks;                 /* --framed: quick acks received */
+    uint64_t retransmits;               /* --rpc: chunks sent again */
+    uint64_t duplicates;                /* --rpc: late echoes ignored */
 };
 
 static void usage(void) __attribute__((noreturn));
@@ -139,6 +171,7 @@ usage(void)
         "           [--dump-flight FILE] [--loop SECONDS]\n"
         "           [--rate BYTES_PER_SECOND] [--idle MS]\n"
         "           [--header-prefix HEX] [--bind ADDR]\n"
+        "           [--framed [--quickack] [--rpc]]\n"
         "       mtclient --self-test\n"
         "  --tls: fake TLS with SNI DOMAIN; hello of N bytes (default 517;\n"
         "  big ones carry an X25519MLKEM768 share), records of N payload\n"
@@ -163,7 +196,16 @@ usage(void)
         "  --header-prefix HEX: the plain obfuscated2 header starts with\n"
         "  these 1..8 bytes (the rest still follows PROTOCOL.md 2.1).\n"
         "  --bind ADDR: connect from this local address (127.0.0.2, say:\n"
-        "  one more client address on loopback).\n");
+        "  one more client address on loopback).\n"
+        "  --framed: after the command, send the stream in frames of -m's\n"
+        "  framing (at most 16 KiB, -b a multiple of 4; padded adds 0..3\n"
+        "  bytes) and un-frame what comes back, counting and skipping\n"
+        "  quick acks (quickacks=N in the summary), as ME mode needs.\n"
+        "  --quickack: with --framed, every frame asks for a quick ack.\n"
+        "  --rpc: with -t echo and --framed, request by request as an\n"
+        "  MTProto client: one 4 KiB packet, wait for its echo, the next;\n"
+        "  a packet not echoed within 3 s is sent again (retransmits=N and\n"
+        "  duplicates=N, late echoes ignored, in the summary).\n");
     exit(2);
 }
 
@@ -500,9 +542,152 @@ recv_payload(struct cconn *c, uint8_t *buf, size_t max, int64_t deadline,
 static size_t
 chunk_cap(void)
 {
-    if (opt.tls == NULL)
-        return BUF_LEN;
-    return BUF_LEN / (opt.record_size + TLSREC_HEADER) * opt.record_size;
+    size_t cap = opt.tls == NULL ? BUF_LEN :
+        BUF_LEN / (opt.record_size + TLSREC_HEADER) * opt.record_size;
+
+    /* --framed: cap is data bytes, and their frames must fit too. */
+    if (opt.framed)
+        cap = (cap - FRAMED_SLACK(cap)) & ~(size_t)3;
+    return cap;
+}
+
+/* pace_chunk(chunk_cap()), in whole words when --framed. */
+static size_t
+send_cap(void)
+{
+    size_t cap = pace_chunk(chunk_cap());
+
+    if (opt.framed) {
+        cap &= ~(size_t)3;
+        if (cap < 4)
+            cap = 4;
+    }
+    return cap;
+}
+
+/*
+ * A frame header in -m's framing for an n-byte packet with pad bytes of
+ * padding (padded only), the quick-ack bit set with --quickack; its
+ * length.
+ */
+static size_t
+frame_header(size_t n, size_t pad, uint8_t *out)
+{
+    if (opt.tag == TAG_ABRIDGED) {
+        size_t w = n / 4;
+        uint8_t qa = opt.quickack ? 0x80 : 0;
+
+        if (w < 0x7f) {
+            out[0] = (uint8_t)w | qa;
+            return 1;
+        }
+        out[0] = 0x7f | qa;
+        out[1] = (uint8_t)w;
+        out[2] = (uint8_t)(w >> 8);
+        out[3] = (uint8_t)(w >> 16);
+        return 4;
+    } else {
+        uint32_t v = (uint32_t)(n + pad);
+
+        if (opt.quickack)
+            v |= 0x80000000u;
+        out[0] = (uint8_t)v;
+        out[1] = (uint8_t)(v >> 8);
+        out[2] = (uint8_t)(v >> 16);
+        out[3] = (uint8_t)(v >> 24);
+        return 4;
+    }
+}
+
+/* --framed: n pattern bytes (a multiple of 4) as frames into out. */
+static size_t
+frame_pattern(struct pattern *sp, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+
+    while (n > 0) {
+        size_t k = n < FRAMED_CHUNK ? n : FRAMED_CHUNK;
+        uint8_t pad = 0;
+
+        if (opt.tag == TAG_PADDED) {
+            (void)random_bytes(&pad, 1);
+            pad &= 3;
+        }
+        o += frame_header(k, pad, out + o);
+        pattern_fill(sp, out + o, k);
+        o += k;
+        if (pad > 0)
+            (void)random_bytes(out + o, pad);
+        o += pad;
+        n -= k;
+    }
+    return o;
+}
+
+/*
+ * --framed: strip the proxy's framing from n decrypted bytes in place:
+ * headers, padding and quick acks (counted) go, payload stays.  Returns
+ * the payload bytes left at the start of buf.
+ */
+static size_t
+unframe(struct cconn *c, uint8_t *buf, size_t n)
+{
+    struct unframe *u = &c->uf;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        size_t k;
+
+        if (u->left > 0) {              /* the payload, then padding */
+            k = u->left < n - i ? u->left : n - i;
+            memmove(buf + o, buf + i, k);
+            o += k;
+            i += k;
+            u->left -= k;
+            continue;
+        }
+        if (u->skip > 0) {
+            k = u->skip < n - i ? u->skip : n - i;
+            i += k;
+            u->skip -= k;
+            continue;
+        }
+        if (u->have == 0)
+            u->need = opt.tag == TAG_ABRIDGED ? 1 : 4;
+        u->hdr[u->have++] = buf[i++];
+        if (opt.tag == TAG_ABRIDGED && u->have == 1) {
+            if (u->hdr[0] >= 0x7f) {
+                u->need = 4;            /* a long length or a quick ack */
+                continue;
+            }
+            u->left = (size_t)u->hdr[0] * 4;
+            u->have = 0;
+            continue;
+        }
+        if (u->have < u->need)
+            continue;
+        u->have = 0;
+        if (opt.tag == TAG_ABRIDGED) {
+            if (u->hdr[0] >= 0x80)
+                c->quickacks++;
+            else
+                u->left = ((size_t)u->hdr[1] | (size_t)u->hdr[2] << 8 |
+                    (size_t)u->hdr[3] << 16) * 4;
+        } else {
+            uint32_t v = (uint32_t)u->hdr[0] | (uint32_t)u->hdr[1] << 8 |
+                (uint32_t)u->hdr[2] << 16 | (uint32_t)u->hdr[3] << 24;
+
+            if (v & 0x80000000u) {
+                c->quickacks++;
+            } else if (opt.tag == TAG_PADDED) {
+                u->left = v & ~3u;
+                u->skip = v & 3u;
+            } else {
+                u->left = v;
+            }
+        }
+    }
+    return o;
 }
 
 /*
@@ -514,7 +699,11 @@ next_chunk(struct cconn *c, struct pattern *sp, size_t n)
 {
     uint8_t *p = opt.tls != NULL ? c->tbuf : c->sbuf;
 
-    pattern_fill(sp, p, n);
+    if (opt.framed) {
+        n = frame_pattern(sp, n, p);
+    } else {
+        pattern_fill(sp, p, n);
+    }
     ctr_apply(c->up, p, p, n);
     if (opt.tls == NULL)
         return n;
@@ -620,7 +809,8 @@ build_cmd_frame(const struct test_cmd *cmd, uint8_t *out)
 
     cmd_encode(cmd, payload);
     if (opt.tag == TAG_ABRIDGED) {
-        out[n++] = (uint8_t)(CMD_LEN / 4);
+        out[n++] = (uint8_t)(CMD_LEN / 4) |
+            (opt.framed && opt.quickack ? 0x80 : 0);
     } else {
         uint8_t pad = 0;
 
@@ -632,7 +822,8 @@ build_cmd_frame(const struct test_cmd *cmd, uint8_t *out)
         out[n++] = (uint8_t)total;
         out[n++] = (uint8_t)(total >> 8);
         out[n++] = (uint8_t)(total >> 16);
-        out[n++] = (uint8_t)(total >> 24);
+        out[n++] = (uint8_t)(total >> 24) |
+            (opt.framed && opt.quickack ? 0x80 : 0);
     }
     memcpy(out + n, payload, CMD_LEN);
     if (total > CMD_LEN)
@@ -751,6 +942,13 @@ expect_eof(struct cconn *c, const char *what)
     ssize_t r = recv_payload(c, c->rbuf, BUF_LEN, deadline_w(), &reset,
         what);
 
+    /* Framed: quick acks and padding may still come before the end. */
+    while (opt.framed && r > 0) {
+        ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)r);
+        if (unframe(c, c->rbuf, (size_t)r) > 0)
+            break;
+        r = recv_payload(c, c->rbuf, BUF_LEN, deadline_w(), &reset, what);
+    }
     if (r > 0)
         fail(c, "%s: %zd unexpected bytes", what, r);
     else if (r == 0 && reset)
@@ -762,7 +960,7 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
 {
     struct pattern sp, rp;
     uint64_t sent = 0, rcvd = 0;        /* sent: handed to the buffer */
-    size_t spos = 0, slen = 0, cap = pace_chunk(chunk_cap());
+    size_t spos = 0, slen = 0, cap = send_cap();
     int64_t t0 = mono_ms(), deadline = deadline_w(), waiting = 0;
     int idled = opt.idle_ms == 0;
 
@@ -875,6 +1073,12 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
                     continue;
             }
             ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+            if (opt.framed) {
+                n = (ssize_t)unframe(c, c->rbuf, (size_t)n);
+                deadline = deadline_w();
+                if (n == 0)
+                    continue;
+            }
             at = pattern_check(&rp, c->rbuf, (size_t)n);
             if (at != (size_t)n) {
                 fail(c, "echo: mismatch at offset %llu",
@@ -895,6 +1099,239 @@ run_echo(struct cconn *c, const struct test_cmd *cmd)
     c->bytes += 2 * opt.bytes;
     shutdown(c->fd, SHUT_WR);
     expect_eof(c, "echo: waiting for EOF");
+}
+
+/*
+ * --rpc: the next packet of the proxy's framing in buf[0..have), quick
+ * acks (counted) skipped: 1 with the packet at buf[*off], *len bytes
+ * (padding dropped); 0 if it is not complete; -1 for a length no echo
+ * can have.  *used is what the caller may drop from buf either way.
+ */
+static int
+rpc_packet(struct cconn *c, const uint8_t *buf, size_t have, size_t *used,
+    size_t *off, size_t *len)
+{
+    size_t pos = 0;
+
+    for (;;) {
+        size_t hdr, total, n;
+
+        *used = pos;
+        if (have - pos < (opt.tag == TAG_ABRIDGED ? 1u : 4u))
+            return 0;
+        if (opt.tag == TAG_ABRIDGED && buf[pos] < 0x7f) {
+            hdr = 1;
+            total = n = (size_t)buf[pos] * 4;
+        } else {
+            const uint8_t *h = buf + pos;
+            uint32_t v;
+
+            if (have - pos < 4)
+                return 0;
+            v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                (uint32_t)h[3] << 24;
+            /* A quick ack: abridged byte-swapped (first byte >= 0x80),
+             * the others with bit 31 of the word set. */
+            if ((opt.tag == TAG_ABRIDGED && h[0] >= 0x80) ||
+                (opt.tag != TAG_ABRIDGED && (v & 0x80000000u))) {
+                c->quickacks++;
+                pos += 4;
+                continue;
+            }
+            hdr = 4;
+            if (opt.tag == TAG_ABRIDGED)
+                total = n = (size_t)(v >> 8) * 4;
+            else
+                total = v, n = opt.tag == TAG_PADDED ? v & ~3u : v;
+        }
+        if (n == 0 || hdr + total > RPC_BUF)
+            return -1;
+        if (have - pos < hdr + total)
+            return 0;
+        *off = pos + hdr;
+        *len = n;
+        *used = pos + hdr + total;
+        return 1;
+    }
+}
+
+/* --rpc: send one n-byte packet in a frame of -m's framing. */
+static int
+rpc_send(struct cconn *c, const uint8_t *pkt, size_t n)
+{
+    uint8_t *p = opt.tls != NULL ? c->tbuf : c->sbuf;
+    uint8_t pad = 0;
+    size_t k;
+    int closed;
+
+    if (opt.tag == TAG_PADDED) {
+        (void)random_bytes(&pad, 1);
+        pad &= 3;
+    }
+    k = frame_header(n, pad, p);
+    memcpy(p + k, pkt, n);
+    k += n;
+    if (pad > 0)
+        (void)random_bytes(p + k, pad);
+    k += pad;
+    ctr_apply(c->up, p, p, k);
+    if (opt.tls != NULL)
+        k = tlsclient_wrap(p, k, opt.record_size, c->sbuf);
+    return send_raw(c, c->sbuf, k, &closed);
+}
+
+/*
+ * --rpc: read until a packet arrives that is not a late copy of one of
+ * the last RPC_HISTORY chunks (hist[i] of hlen[i] bytes, i < nhist;
+ * those are counted and dropped), or until resend_at (then 0: send
+ * again) or give_up (a failure).  1 with the packet in rb[0..*plen), the
+ * caller dropping *pused bytes after looking; 2 at EOF; -1 failed.
+ */
+static int
+rpc_wait(struct cconn *c, uint8_t *rb, size_t *have,
+    uint8_t hist[][RPC_CHUNK], const size_t *hlen, int nhist,
+    int64_t resend_at, int64_t give_up, size_t *poff, size_t *plen,
+    size_t *pused, const char *what)
+{
+    for (;;) {
+        size_t used, off, len;
+        int r = rpc_packet(c, rb, *have, &used, &off, &len), late = 0;
+        int64_t until;
+        ssize_t n;
+
+        if (r < 0) {
+            fail(c, "rpc: %s: a frame of a bad length", what);
+            return -1;
+        }
+        if (r == 1) {
+            for (int i = 0; i < nhist && !late; i++)
+                late = len == hlen[i] && memcmp(rb + off, hist[i], len) == 0;
+            if (!late) {
+                *poff = off;
+                *plen = len;
+                *pused = used;
+                return 1;
+            }
+            c->duplicates++;
+        }
+        memmove(rb, rb + used, *have - used);
+        *have -= used;
+        if (r == 1)
+            continue;
+        if (*have == RPC_BUF) {
+            fail(c, "rpc: %s: no frame in %d bytes", what, RPC_BUF);
+            return -1;
+        }
+        until = resend_at < give_up ? resend_at : give_up;
+        if (mono_ms() >= give_up) {
+            fail(c, "rpc: %s: nothing within %d s (%llu retransmits)", what,
+                opt.wait_s, (unsigned long long)c->retransmits);
+            return -1;
+        }
+        if (mono_ms() >= resend_at)
+            return 0;
+        if (wait_fd(c->fd, POLLIN, until) <= 0)
+            continue;
+        n = recv(c->fd, c->rbuf, RPC_BUF - *have, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+            errno == EINTR))
+            continue;
+        if (n < 0 && errno != ECONNRESET) {
+            fail(c, "rpc: %s: recv: %s", what, strerror(errno));
+            return -1;
+        }
+        if (n <= 0)
+            return 2;
+        if (opt.tls != NULL) {
+            n = tls_unwrap(c, c->rbuf, (size_t)n);
+            if (n < 0)
+                return -1;
+            if (c->tls_eof)
+                return 2;
+        }
+        ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+        memcpy(rb + *have, c->rbuf, (size_t)n);
+        *have += (size_t)n;
+    }
+}
+
+/*
+ * --rpc echo: chunk k of the pattern as one packet, its echo awaited and
+ * checked before chunk k + 1 goes; a chunk whose echo is RPC_RESEND_MS
+ * late is sent again, as an MTProto client resends a request (that is
+ * how it survives its proxy losing an ME connection).
+ */
+static void
+run_rpc(struct cconn *c, const struct test_cmd *cmd)
+{
+    static const int64_t never = INT64_MAX;
+    uint8_t (*hist)[RPC_CHUNK] = calloc(RPC_HISTORY, RPC_CHUNK);
+    uint8_t *rb = malloc(RPC_BUF);
+    size_t hlen[RPC_HISTORY] = { 0 }, have = 0, off, len, used;
+    uint64_t sent = 0, k = 0;
+    struct pattern sp;
+    char what[64];
+    int r;
+
+    if (hist == NULL || rb == NULL) {
+        fail(c, "out of memory");
+        goto out;
+    }
+    pattern_init(&sp, cmd->seed);
+    for (; sent < opt.bytes; k++) {
+        uint64_t rest = opt.bytes - sent;
+        size_t n = rest < RPC_CHUNK ? (size_t)rest : RPC_CHUNK;
+        int slot = (int)(k % RPC_HISTORY);
+        int64_t give_up = deadline_w();
+
+        pattern_fill(&sp, hist[slot], n);
+        hlen[slot] = n;
+        snprintf(what, sizeof(what), "chunk %llu", (unsigned long long)k);
+        if (rpc_send(c, hist[slot], n) != 0)
+            goto out;
+        for (;;) {
+            /* Late copies: of the chunks before, not of this one. */
+            size_t mine = hlen[slot];
+
+            hlen[slot] = 0;
+            r = rpc_wait(c, rb, &have, hist, hlen, RPC_HISTORY,
+                mono_ms() + RPC_RESEND_MS, give_up, &off, &len, &used, what);
+            hlen[slot] = mine;
+            if (r < 0)
+                goto out;
+            if (r == 2) {
+                fail(c, "rpc: early EOF waiting for the echo of %s "
+                    "(%llu of %llu bytes echoed)", what,
+                    (unsigned long long)sent, (unsigned long long)opt.bytes);
+                goto out;
+            }
+            if (r == 1)
+                break;
+            c->retransmits++;
+            if (rpc_send(c, hist[slot], n) != 0)
+                goto out;
+        }
+        if (len != n || memcmp(rb + off, hist[slot], n) != 0) {
+            fail(c, "rpc: %s: a %zu-byte packet that is not its %zu-byte "
+                "echo", what, len, n);
+            goto out;
+        }
+        memmove(rb, rb + used, have - used);
+        have -= used;
+        sent += n;
+    }
+    c->bytes += 2 * opt.bytes;
+    shutdown(c->fd, SHUT_WR);
+    /* Only late copies may come before the end. */
+    snprintf(what, sizeof(what), "waiting for EOF");
+    r = rpc_wait(c, rb, &have, hist, hlen, RPC_HISTORY, never, deadline_w(),
+        &off, &len, &used, what);
+    if (r == 1)
+        fail(c, "rpc: %s: a %zu-byte packet that echoes no chunk", what,
+            len);
+out:
+    free(hist);
+    free(rb);
 }
 
 static void
@@ -920,6 +1357,8 @@ run_source(struct cconn *c, const struct test_cmd *cmd)
             return;
         }
         ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+        if (opt.framed && (n = (ssize_t)unframe(c, c->rbuf, (size_t)n)) == 0)
+            continue;
         at = pattern_check(&rp, c->rbuf, (size_t)n);
         if (at != (size_t)n) {
             fail(c, "source: mismatch at offset %llu",
@@ -945,8 +1384,7 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
     pattern_init(&sp, cmd->seed);
     while (sent < opt.bytes) {
         uint64_t rest = opt.bytes - sent;
-        size_t cap = pace_chunk(chunk_cap()), n = rest < cap ? (size_t)rest :
-            cap;
+        size_t cap = send_cap(), n = rest < cap ? (size_t)rest : cap;
         int64_t pace;
 
         /* Paced: wait, but notice at once if the peer closes meanwhile. */
@@ -988,10 +1426,16 @@ run_sink(struct cconn *c, const struct test_cmd *cmd)
                 reset ? "reset" : "EOF", have);
             return;
         }
+        if (opt.framed) {
+            /* Decrypted piece by piece: the framing is in between. */
+            ctr_apply(c->down, c->rbuf, c->rbuf, (size_t)n);
+            n = (ssize_t)unframe(c, c->rbuf, (size_t)n);
+        }
         memcpy(verdict + have, c->rbuf, (size_t)n);
         have += (size_t)n;
     }
-    ctr_apply(c->down, verdict, verdict, sizeof(verdict));
+    if (!opt.framed)
+        ctr_apply(c->down, verdict, verdict, sizeof(verdict));
     if (memcmp(verdict, "SINK-OK!", 8) != 0) {
         fail(c, "sink: verdict '%.8s' instead of SINK-OK!",
             memcmp(verdict, "SINK-BAD", 8) == 0 ? "SINK-BAD" : "garbled");
@@ -1083,7 +1527,10 @@ run_conn(struct cconn *c)
     }
     switch (opt.test) {
     case T_ECHO:
-        run_echo(c, &cmd);
+        if (opt.rpc)
+            run_rpc(c, &cmd);
+        else
+            run_echo(c, &cmd);
         break;
     case T_SOURCE:
         run_source(c, &cmd);
@@ -1145,6 +1592,7 @@ conn_thread(void *arg)
             c->up = c->down = NULL;
             memset(&c->rd, 0, sizeof(c->rd));
             c->tls_eof = 0;
+            memset(&c->uf, 0, sizeof(c->uf));
             c->iter_ms = mono_ms();
             run_conn(c);
             if (c->fd >= 0)
@@ -1369,6 +1817,9 @@ parse_args(int argc, char **argv)
         { "idle", required_argument, NULL, 'I' },
         { "header-prefix", required_argument, NULL, 'X' },
         { "bind", required_argument, NULL, 'B' },
+        { "framed", no_argument, NULL, 'M' },
+        { "quickack", no_argument, NULL, 'Q' },
+        { "rpc", no_argument, NULL, 'J' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1502,6 +1953,15 @@ parse_args(int argc, char **argv)
                 usage();
             opt.idle_ms = (int)v;
             break;
+        case 'M':
+            opt.framed = 1;
+            break;
+        case 'Q':
+            opt.quickack = 1;
+            break;
+        case 'J':
+            opt.rpc = 1;
+            break;
         case 'X':
             opt.prefix_len = strlen(optarg) / 2;
             if (opt.prefix_len < 1 || opt.prefix_len > sizeof(opt.prefix) ||
@@ -1556,6 +2016,22 @@ parse_args(int argc, char **argv)
             "prefix (PROTOCOL.md 2.1)\n");
         exit(2);
     }
+    if (opt.quickack && !opt.framed) {
+        fprintf(stderr, "mtclient: --quickack needs --framed\n");
+        exit(2);
+    }
+    if (opt.framed && (opt.bytes % 4 != 0 || (opt.test != T_ECHO &&
+        opt.test != T_SOURCE && opt.test != T_SINK))) {
+        fprintf(stderr, "mtclient: --framed is for echo, source and sink "
+            "with -b a multiple of 4\n");
+        exit(2);
+    }
+    if (opt.rpc && (!opt.framed || opt.test != T_ECHO || opt.rate != 0 ||
+        opt.idle_ms != 0)) {
+        fprintf(stderr, "mtclient: --rpc is for -t echo with --framed "
+            "(no --rate, --idle)\n");
+        exit(2);
+    }
     if (tls_only && opt.tls == NULL) {
         fprintf(stderr, "mtclient: that option needs --tls\n");
         exit(2);
@@ -1582,7 +2058,8 @@ main(int argc, char **argv)
     struct cconn *cs;
     pthread_t *ts;
     pthread_attr_t attr;
-    uint64_t bytes = 0, iterations = 0, failures = 0;
+    uint64_t bytes = 0, iterations = 0, failures = 0, quickacks = 0;
+    uint64_t retransmits = 0, duplicates = 0;
     int ok = 0, failed = 0;
     int64_t max_stall = 0;
     double t0;
@@ -1611,6 +2088,9 @@ main(int argc, char **argv)
         bytes += cs[i].bytes;
         iterations += cs[i].iterations;
         failures += cs[i].failures;
+        quickacks += cs[i].quickacks;
+        retransmits += cs[i].retransmits;
+        duplicates += cs[i].duplicates;
         if (cs[i].ok) {
             ok++;
         } else {
@@ -1647,7 +2127,7 @@ main(int argc, char **argv)
             max_stall = cs[i].max_stall_ms;
     printf("mtclient: mode=%s%s%s test=%s%s conns=%d ok=%d failed=%d "
         "bytes=%llu seconds=%.3f iterations=%llu failures=%llu "
-        "max_stall_ms=%lld\n", opt.mode,
+        "max_stall_ms=%lld", opt.mode,
         opt.tls != NULL ? " tls=" : "", opt.tls != NULL ? opt.tls : "",
         test_names[opt.test],
         opt.expect_close ? (opt.expect_inner ? "+expect-close=inner" :
@@ -1655,6 +2135,12 @@ main(int argc, char **argv)
         (unsigned long long)bytes, now_s() - t0,
         (unsigned long long)iterations, (unsigned long long)failures,
         (long long)max_stall);
+    if (opt.framed)
+        printf(" quickacks=%llu", (unsigned long long)quickacks);
+    if (opt.rpc)
+        printf(" retransmits=%llu duplicates=%llu",
+            (unsigned long long)retransmits, (unsigned long long)duplicates);
+    printf("\n");
     pthread_attr_destroy(&attr);
     free(cs);
     free(ts);

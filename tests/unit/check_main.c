@@ -25,6 +25,9 @@ Suite *userlim_suite(void);
 Suite *json_in_suite(void);
 Suite *admin_access_suite(void);
 Suite *qr_suite(void);
+Suite *me_inputs_suite(void);
+Suite *me_proto_suite(void);
+Suite *mtframe_suite(void);
 
 int
 main(void)
@@ -49,6 +52,9 @@ main(void)
     srunner_add_suite(sr, json_in_suite());
     srunner_add_suite(sr, admin_access_suite());
     srunner_add_suite(sr, qr_suite());
+    srunner_add_suite(sr, me_inputs_suite());
+    srunner_add_suite(sr, me_proto_suite());
+    srunner_add_suite(sr, mtframe_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

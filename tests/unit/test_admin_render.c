@@ -269,14 +269,18 @@ START_TEST(test_stats_json)
         "\"bytes_client_to_dc\":300108,\"bytes_dc_to_client\":100024,"
         "\"mask_relayed\":4,\"mask_connect_fail\":3,");
     ck_assert_has(b.p, "\"conn_handed_out\":0,\"conn_handed_in\":0,"
-        "\"conn_handoff_failed\":0,\"user_disabled\":0,\"user_expired\":0,"
+        "\"conn_handoff_failed\":0,\"me_clients\":0,");
+    ck_assert_has(b.p, "\"me_inputs_rejected\":0,"
+        "\"user_disabled\":0,\"user_expired\":0,"
         "\"user_quota\":0,\"user_conns\":0,\"user_ips\":0,"
         "\"conn_active\":7}");
+#define NO_ME ",\"me_up\":0,\"me_opened\":0,\"me_closed\":0,\"me_failed\":0}"
     ck_assert_has(b.p, "\"dcs\":[{\"dc\":2,\"connections\":4,"
-        "\"connect_failures\":0,\"connect_ms_avg\":1.500},{\"dc\":-2,"
-        "\"connections\":1,\"connect_failures\":0,\"connect_ms_avg\":0.500},"
-        "{\"dc\":0,\"connections\":0,\"connect_failures\":1,"
-        "\"connect_ms_avg\":0.000}]");
+        "\"connect_failures\":0,\"connect_ms_avg\":1.500" NO_ME ",{\"dc\":-2,"
+        "\"connections\":1,\"connect_failures\":0,\"connect_ms_avg\":0.500"
+        NO_ME ",{\"dc\":0,\"connections\":0,\"connect_failures\":1,"
+        "\"connect_ms_avg\":0.000" NO_ME "]");
+#undef NO_ME
     /* Config order, though bob took the first slot. */
     ck_assert_has(b.p, "\"users\":[{\"name\":\"alice\",\"active\":3,"
         "\"connections\":3,\"bytes_client_to_dc\":300108,"
@@ -285,7 +289,7 @@ START_TEST(test_stats_json)
         "\"max_unique_ips\":0,\"data_quota_bytes\":1000,"
         "\"quota_reset_day\":1,\"expiration\":\"2023-11-14T22:15:00Z\","
         "\"rate_limit_up_bps\":0,\"rate_limit_down_bps\":0,"
-        "\"quota_used_bytes\":600,\"quota_period_start\":1699999950,"
+        "\"ad_tag\":null,\"quota_used_bytes\":600,\"quota_period_start\":1699999950,"
         "\"refused\":{\"disabled\":0,\"expired\":0,\"quota\":1,"
         "\"conns\":2,\"ips\":0}},{\"name\":\"bob\",\"active\":0,"
         "\"connections\":2,\"bytes_client_to_dc\":74,"
@@ -294,7 +298,7 @@ START_TEST(test_stats_json)
         "\"max_unique_ips\":0,\"data_quota_bytes\":0,"
         "\"quota_reset_day\":0,\"expiration\":null,"
         "\"rate_limit_up_bps\":0,\"rate_limit_down_bps\":0,"
-        "\"quota_used_bytes\":0,\"quota_period_start\":null,"
+        "\"ad_tag\":null,\"quota_used_bytes\":0,\"quota_period_start\":null,"
         "\"refused\":{\"disabled\":0,\"expired\":0,\"quota\":0,"
         "\"conns\":0,\"ips\":0}}]");
     snprintf(want, sizeof(want), "\"workers\":[{\"slot\":0,\"pid\":%d,"
