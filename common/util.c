@@ -13,6 +13,36 @@
 
 #include "log.h"
 
+struct timespec
+mono_deadline(int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+int
+mono_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    int err = pthread_condattr_init(&ca);
+
+    if (err != 0)
+        return err;
+    err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (err == 0)
+        err = pthread_cond_init(c, &ca);
+    (void)pthread_condattr_destroy(&ca);
+    return err;
+}
+
 int64_t
 mono_ms(void)
 {

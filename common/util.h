@@ -5,8 +5,10 @@
 #ifndef TELEMT_UTIL_H
 #define TELEMT_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /*
  * The longest path a config key may hold (NUL included), and room for
@@ -35,6 +37,12 @@ int64_t mono_ms(void);
 int64_t mono_us(void);
 /* Nanoseconds on the monotonic clock. */
 int64_t mono_ns(void);
+/* CLOCK_MONOTONIC ms from now, for pthread_cond_timedwait() on a
+ * condition variable made by mono_cond_init(). */
+struct timespec mono_deadline(int64_t ms);
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC (a step
+ * of the wall clock neither cuts nor stretches them); 0 or an errno. */
+int mono_cond_init(pthread_cond_t *c);
 /*
  * Block every signal in the calling thread (call before starting threads,
  * so they inherit the full mask) and return a non-blocking signalfd for

@@ -640,6 +640,7 @@ conn_drop_gone(struct worker *w)
     int n = 0;
 
     LIST_FOREACH(c, &w->all_list, all_link) {
+        /* cppcheck-suppress uninitvar ; LIST_FOREACH (sys/queue.h) set it */
         if (c->user < 0 || c->snap == w->snap ||
             !conn_gone_memo(memo, c, w->snap))
             continue;

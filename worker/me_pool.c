@@ -54,6 +54,12 @@
 
 enum me_state { ME_DIALING, ME_UP, ME_DEAD };
 
+/* Where an ME connection failed: each its me_fail_* counter. */
+enum me_fail {
+    ME_FAIL_CONNECT, ME_FAIL_NONCE, ME_FAIL_CLOCK_SKEW, ME_FAIL_HANDSHAKE,
+    ME_FAIL_FRAME, ME_FAIL_SILENT, ME_FAIL_CLOSED, ME_FAIL_NONE
+};
+
 struct me_cluster;
 
 struct me_conn {
@@ -82,8 +88,7 @@ struct me_conn {
 
 struct me_cluster {
     int dc;
-    struct sockaddr_storage *addrs;
-    socklen_t *lens;
+    struct me_entry *addrs;             /* naddrs, of its dc */
     int naddrs;
     int next;                           /* the address the next dial tries */
     LIST_HEAD(me_cluster_conns, me_conn) conns;
@@ -274,6 +279,7 @@ me_pick(struct me_cluster *cl)
     struct me_conn *mc, *best = NULL, *old = NULL;
 
     LIST_FOREACH(mc, &cl->conns, link) {
+        /* cppcheck-suppress uninitvar ; LIST_FOREACH (sys/queue.h) set it */
         if (mc->state != ME_UP)
             continue;
         if (mc->retiring) {
@@ -351,14 +357,7 @@ me_bind_wait(struct me_client *c, int64_t deadline)
         if (left <= 0 || me_cluster_down(c->cl))
             return -1;
         pthread_cond_signal(&p->tick);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        left = me_min64(left, ME_TICK_MS);
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = mono_deadline(me_min64(left, ME_TICK_MS));
         (void)pthread_cond_timedwait(&c->cl->changed, &p->lock, &ts);
     }
 }
@@ -460,44 +459,39 @@ int
 me_client_send(struct me_client *c, uint8_t *buf, size_t n, int wait_ms)
 {
     struct me_pool *p = c->p;
-    struct me_conn *mc;
-    int rc;
 
-    pthread_mutex_lock(&p->lock);
-    if (me_bind_wait(c, mono_ms() + wait_ms) != 0) {
+    /* A second try on the connection we are moved to if the first one
+     * dies under the write (mc_write_frame() leaves buf as it was). */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct me_conn *mc;
+        int rc;
+
+        pthread_mutex_lock(&p->lock);
+        if (me_bind_wait(c, mono_ms() + wait_ms) != 0) {
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
+        mc = me_writer_take(c);
         pthread_mutex_unlock(&p->lock);
-        return -1;
+        pthread_mutex_lock(&mc->wlock);
+        rc = mc_write_frame(mc, buf, n);
+        pthread_mutex_unlock(&mc->wlock);
+        if (rc != 0) {
+            /* Still a writer: mc cannot be freed under us yet. */
+            pthread_mutex_lock(&p->lock);
+            mc->retiring = 1;               /* dying: nobody picks it */
+            mc->retire_at_ms = 0;
+            if (c->mc == mc)
+                me_bind(c, NULL);
+            pthread_mutex_unlock(&p->lock);
+        }
+        me_writer_drop(p, mc);
+        if (rc == 0) {
+            STATS_ADD(p->w->stats, me_packets_up, 1);
+            return 0;
+        }
     }
-    mc = me_writer_take(c);
-    pthread_mutex_unlock(&p->lock);
-    pthread_mutex_lock(&mc->wlock);
-    rc = mc_write_frame(mc, buf, n);
-    pthread_mutex_unlock(&mc->wlock);
-    me_writer_drop(p, mc);
-    if (rc == 0) {
-        STATS_ADD(p->w->stats, me_packets_up, 1);
-        return 0;
-    }
-    /* That connection just died (its reader moves the clients); the
-     * packet goes again on the one we are moved to. */
-    pthread_mutex_lock(&p->lock);
-    mc->retiring = 1;                   /* dying: nobody picks it */
-    mc->retire_at_ms = 0;
-    if (c->mc == mc)
-        me_bind(c, NULL);
-    if (me_bind_wait(c, mono_ms() + wait_ms) != 0) {
-        pthread_mutex_unlock(&p->lock);
-        return -1;
-    }
-    mc = me_writer_take(c);
-    pthread_mutex_unlock(&p->lock);
-    pthread_mutex_lock(&mc->wlock);
-    rc = mc_write_frame(mc, buf, n);
-    pthread_mutex_unlock(&mc->wlock);
-    me_writer_drop(p, mc);
-    if (rc == 0)
-        STATS_ADD(p->w->stats, me_packets_up, 1);
-    return rc;
+    return -1;
 }
 
 size_t
@@ -649,14 +643,9 @@ me_dispatch(struct me_conn *mc, const uint8_t *payload, size_t n)
 static void
 me_pid(const struct me_addrs *a, uint8_t out[ME_PID_LEN])
 {
-    memcpy(out, a->v6 ? (const uint8_t *)"\0\0\0\0" : a->clt_ip4, 4);
-    if (!a->v6) {
-        uint8_t ip[4];
-
-        for (int i = 0; i < 4; i++)
-            ip[i] = a->clt_ip4[3 - i];
-        memcpy(out, ip, 4);
-    }
+    /* The IPv4 address as a host-order value written LE: reversed. */
+    for (int i = 0; i < 4; i++)
+        out[i] = a->v6 ? 0 : a->clt_ip4[3 - i];
     out[4] = (uint8_t)a->clt_port;
     out[5] = (uint8_t)(a->clt_port >> 8);
     out[6] = (uint8_t)getpid();
@@ -709,11 +698,11 @@ struct me_session {
 
 /*
  * Nonce exchange, keys, RPC_HANDSHAKE.  0 with s ready and mc->enc set,
- * or -1 with *why and *counter (the failure's counter) set.
+ * or -1 with *why and *stage (where it failed) set.
  */
 static int
 me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
-    int *counter)
+    enum me_fail *stage)
 {
     struct me_pool *p = mc->p;
     struct sockaddr_storage local;
@@ -729,7 +718,7 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
     int32_t err;
     long skew;
 
-    *counter = 0;
+    *stage = ME_FAIL_CONNECT;
     if (getsockname(mc->fd, (struct sockaddr *)&local, &llen) != 0 ||
         me_addrs_from(&a, (struct sockaddr *)&local,
         (struct sockaddr *)&mc->addr) != 0) {
@@ -744,7 +733,7 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
         *why = "no random bytes";
         return -1;
     }
-    *counter = 1;                       /* nonce */
+    *stage = ME_FAIL_NONCE;
     me_nonce_build(nonce, p->secret, ts, clt_nonce);
     n = me_frame_build(frame, ME_SEQ_NONCE, nonce, sizeof(nonce), 0);
     if (net_write_all(mc->fd, frame, n, deadline) != 0) {
@@ -761,7 +750,7 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
     }
     skew = (long)(int32_t)(srv_ts - ts);
     if (skew > ME_CLOCK_SKEW_MAX || skew < -ME_CLOCK_SKEW_MAX) {
-        *counter = 2;
+        *stage = ME_FAIL_CLOCK_SKEW;
         *why = "clock skew";
         log_warnx_limited(&mc->cl->rl, &p->w->log_lock, "ME %s: refused: "
             "its clock and ours differ by %ld s (at most %d s): fix this "
@@ -779,7 +768,7 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
         *why = "out of memory";
         return -1;
     }
-    *counter = 3;                       /* handshake */
+    *stage = ME_FAIL_HANDSHAKE;
     me_pid(&a, pid);
     me_handshake_build(frame + ME_SEND_HEAD, ME_HS_FLAG_CRC32C, pid,
         (const uint8_t[ME_PID_LEN]){ 0 });
@@ -811,9 +800,43 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
     return 0;
 }
 
+/*
+ * Decrypt the whole blocks of the part bytes read into buf (keeping the
+ * rest for the next read) and dispatch every complete frame; NULL, or why
+ * the connection must end with *stage set.
+ */
+static const char *
+me_take_frames(struct me_conn *mc, struct me_session *s, uint8_t *buf,
+    size_t *part, enum me_fail *stage)
+{
+    size_t whole = *part - *part % ME_CBC_BLOCK, n;
+    const uint8_t *pl;
+    enum me_read_status st;
+
+    if (whole == 0)
+        return NULL;
+    if (me_cbc_apply(s->dec, buf, buf, whole) != 0 ||
+        me_reader_feed(&s->rd, buf, whole) != 0) {
+        *stage = ME_FAIL_FRAME;
+        return "cipher or memory";
+    }
+    memmove(buf, buf + whole, *part - whole);
+    *part -= whole;
+    while ((st = me_reader_next(&s->rd, &pl, &n)) == ME_READ_FRAME)
+        if (me_dispatch(mc, pl, n) != 0) {
+            *stage = ME_FAIL_CLOSED;
+            return "write failed";
+        }
+    if (st != ME_READ_MORE) {
+        *stage = ME_FAIL_FRAME;
+        return me_read_status_name(st);
+    }
+    return NULL;
+}
+
 /* Read and dispatch until the connection ends; why it ended. */
 static const char *
-me_read_loop(struct me_conn *mc, struct me_session *s, int *counter)
+me_read_loop(struct me_conn *mc, struct me_session *s, enum me_fail *stage)
 {
     struct me_pool *p = mc->p;
     uint8_t *buf = malloc(ME_READ_BUF);
@@ -843,15 +866,17 @@ me_read_loop(struct me_conn *mc, struct me_session *s, int *counter)
         now = mono_ms();
         if (r == 0) {
             if (ping_ms > 0 && now - last_rx >= 3 * (int64_t)ping_ms) {
-                *counter = 5;
+                *stage = ME_FAIL_SILENT;
                 why = "silent";
             } else if (ping_ms > 0 && now - mc->last_tx_ms >= ping_ms &&
                 now - last_rx >= ping_ms) {
                 uint64_t id;
 
                 (void)random_bytes((uint8_t *)&id, sizeof(id));
-                if (mc_send_ctl(mc, ME_RPC_PING, id) != 0)
+                if (mc_send_ctl(mc, ME_RPC_PING, id) != 0) {
+                    *stage = ME_FAIL_CLOSED;
                     why = "write failed";
+                }
             }
             continue;
         }
@@ -859,71 +884,45 @@ me_read_loop(struct me_conn *mc, struct me_session *s, int *counter)
         if (got <= 0) {
             if (got < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
-            *counter = 6;
+            *stage = ME_FAIL_CLOSED;
             why = got == 0 ? "closed by the ME" : "read error";
             break;
         }
         last_rx = now;
         part += (size_t)got;
-        {
-            size_t whole = part - part % ME_CBC_BLOCK;
-            const uint8_t *pl;
-            size_t n;
-            enum me_read_status st;
-
-            if (whole == 0)
-                continue;
-            if (me_cbc_apply(s->dec, buf, buf, whole) != 0 ||
-                me_reader_feed(&s->rd, buf, whole) != 0) {
-                *counter = 4;
-                why = "cipher or memory";
-                break;
-            }
-            memmove(buf, buf + whole, part - whole);
-            part -= whole;
-            while ((st = me_reader_next(&s->rd, &pl, &n)) == ME_READ_FRAME)
-                if (me_dispatch(mc, pl, n) != 0) {
-                    why = "write failed";
-                    break;
-                }
-            if (why == NULL && st != ME_READ_MORE) {
-                *counter = 4;
-                why = me_read_status_name(st);
-            }
-        }
+        why = me_take_frames(mc, s, buf, &part, stage);
     }
     free(buf);
     return why;
 }
 
-/* Count a failure by its stage (the counters of me_handshake() and
- * me_read_loop()). */
+/* Count a failure by its stage. */
 static void
-me_count_failure(struct stats_region *s, int counter)
+me_count_failure(struct stats_region *s, enum me_fail stage)
 {
-    switch (counter) {
-    case 0:
+    switch (stage) {
+    case ME_FAIL_CONNECT:
         STATS_ADD(s, me_fail_connect, 1);
         break;
-    case 1:
+    case ME_FAIL_NONCE:
         STATS_ADD(s, me_fail_nonce, 1);
         break;
-    case 2:
+    case ME_FAIL_CLOCK_SKEW:
         STATS_ADD(s, me_fail_clock_skew, 1);
         break;
-    case 3:
+    case ME_FAIL_HANDSHAKE:
         STATS_ADD(s, me_fail_handshake, 1);
         break;
-    case 4:
+    case ME_FAIL_FRAME:
         STATS_ADD(s, me_fail_frame, 1);
         break;
-    case 5:
+    case ME_FAIL_SILENT:
         STATS_ADD(s, me_fail_silent, 1);
         break;
-    case 6:
+    case ME_FAIL_CLOSED:
         STATS_ADD(s, me_fail_closed, 1);
         break;
-    default:
+    case ME_FAIL_NONE:
         break;
     }
 }
@@ -970,7 +969,8 @@ me_conn_thread(void *arg)
     struct me_cluster *cl = mc->cl;
     struct me_session s = { .dec = NULL };
     const char *why = NULL;
-    int counter = 0, up = 0;
+    enum me_fail stage = ME_FAIL_CONNECT;
+    int up = 0;
 
     mc->fd = net_connect((struct sockaddr *)&mc->addr, mc->addrlen,
         mono_ms() + p->connect_ms);
@@ -980,14 +980,14 @@ me_conn_thread(void *arg)
     } else {
         /* Small RPC frames must not wait for Nagle and a delayed ACK. */
         net_client_opts(mc->fd, ME_KEEPALIVE_S, 0);
-        if (me_handshake(mc, &s, &why, &counter) == 0)
+        if (me_handshake(mc, &s, &why, &stage) == 0)
             up = 1;
     }
     if (!up) {
-        me_count_failure(p->w->stats, counter);
+        me_count_failure(p->w->stats, stage);
         atomic_fetch_add(&me_dc_stats(p, cl->dc)->me_failed, 1);
         log_warnx_limited(&cl->rl, &p->w->log_lock, "ME %s (cluster %d): "
-            "%s: %s", mc->name, cl->dc, counter == 0 ? "cannot connect" :
+            "%s: %s", mc->name, cl->dc, stage == ME_FAIL_CONNECT ? "cannot connect" :
             "handshake failed", why);
         pthread_mutex_lock(&p->lock);
         cl->fail_streak++;
@@ -1008,10 +1008,10 @@ me_conn_thread(void *arg)
         atomic_fetch_add(&me_dc_stats(p, cl->dc)->me_opened, 1);
         log_info("ME %s (cluster %d): connection %u up (%s)", mc->name,
             cl->dc, mc->id, mc->crc32c ? "CRC32C" : "CRC32");
-        why = me_read_loop(mc, &s, &counter);
+        stage = ME_FAIL_NONE;
+        why = me_read_loop(mc, &s, &stage);
         atomic_fetch_add(&me_dc_stats(p, cl->dc)->me_closed, 1);
-        if (strcmp(why, "retired") != 0)
-            me_count_failure(p->w->stats, counter);
+        me_count_failure(p->w->stats, stage);   /* retired: NONE */
         log_info("ME %s (cluster %d): connection %u closed: %s", mc->name,
             cl->dc, mc->id, why);
     }
@@ -1038,8 +1038,8 @@ me_dial(struct me_pool *p, struct me_cluster *cl)
     mc->fd = -1;
     mc->state = ME_DIALING;
     LIST_INIT(&mc->clients);
-    memcpy(&mc->addr, &cl->addrs[i], sizeof(mc->addr));
-    mc->addrlen = cl->lens[i];
+    mc->addr = cl->addrs[i].addr;
+    mc->addrlen = cl->addrs[i].addrlen;
     net_format((struct sockaddr *)&mc->addr, mc->name, sizeof(mc->name));
     pthread_mutex_init(&mc->wlock, NULL);
     LIST_INSERT_HEAD(&cl->conns, mc, link);
@@ -1058,7 +1058,7 @@ static int
 me_cluster_has(const struct me_cluster *cl, const struct sockaddr_storage *a)
 {
     for (int i = 0; i < cl->naddrs; i++)
-        if (me_same_addr(&cl->addrs[i], a))
+        if (me_same_addr(&cl->addrs[i].addr, a))
             return 1;
     return 0;
 }
@@ -1074,6 +1074,7 @@ me_manage(struct me_pool *p, int64_t now)
         LIST_FOREACH(mc, &cl->conns, link) {
             /* ME mode turned off by a reload: each connection closes
              * once the clients it still serves are gone. */
+            /* cppcheck-suppress uninitvar ; LIST_FOREACH (sys/queue.h) set it */
             if (!p->enabled && !mc->retiring) {
                 mc->retiring = 1;
                 mc->retire_at_ms = now;
@@ -1127,12 +1128,7 @@ me_manager(void *arg)
         struct timespec ts;
 
         me_manage(p, mono_ms());
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += ME_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = mono_deadline(ME_TICK_MS);
         (void)pthread_cond_timedwait(&p->tick, &p->lock, &ts);
     }
     return NULL;
@@ -1154,45 +1150,33 @@ me_cluster_add(struct me_pool *p, int dc)
     p->cl = v;
     cl->dc = dc;
     LIST_INIT(&cl->conns);
-    pthread_cond_init(&cl->changed, NULL);
+    if (mono_cond_init(&cl->changed) != 0) {
+        free(cl);
+        return NULL;
+    }
     p->cl[p->ncl++] = cl;
     return cl;
 }
 
 /* Give cl the addresses of dc in the lists (preferred family first). */
 static void
-me_cluster_fill(struct me_pool *p, struct me_cluster *cl,
-    const struct me_list *first, const struct me_list *second)
+me_cluster_fill(struct me_cluster *cl, const struct me_list *first,
+    const struct me_list *second)
 {
     const struct me_list *ls[2] = { first, second };
     int n = 0;
 
-    free(cl->addrs);
-    free(cl->lens);
-    cl->addrs = NULL;
-    cl->lens = NULL;
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < ls[k]->n; i++)
             n += ls[k]->e[i].dc == cl->dc;
+    free(cl->addrs);
+    cl->addrs = n > 0 ? calloc((size_t)n, sizeof(*cl->addrs)) : NULL;
     cl->naddrs = 0;
-    if (n == 0)
-        return;
-    cl->addrs = calloc((size_t)n, sizeof(*cl->addrs));
-    cl->lens = calloc((size_t)n, sizeof(*cl->lens));
-    if (cl->addrs == NULL || cl->lens == NULL) {
-        free(cl->addrs);
-        free(cl->lens);
-        cl->addrs = NULL;
-        cl->lens = NULL;
-        return;
-    }
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < ls[k]->n; i++)
-            if (ls[k]->e[i].dc == cl->dc) {
-                cl->addrs[cl->naddrs] = ls[k]->e[i].addr;
-                cl->lens[cl->naddrs++] = ls[k]->e[i].addrlen;
-            }
-    (void)p;
+    if (cl->addrs != NULL)
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < ls[k]->n; i++)
+                if (ls[k]->e[i].dc == cl->dc)
+                    cl->addrs[cl->naddrs++] = ls[k]->e[i];
     cl->fail_streak = 0;
     cl->retry_ms = 0;
 }
@@ -1233,7 +1217,7 @@ me_pool_set_inputs(struct me_pool *p, struct me_inputs *in)
         struct me_cluster *cl = p->cl[i];
         struct me_conn *mc;
 
-        me_cluster_fill(p, cl, p->prefer_v6 ? &v6 : &v4,
+        me_cluster_fill(cl, p->prefer_v6 ? &v6 : &v4,
             p->prefer_v6 ? &v4 : &v6);
         LIST_FOREACH(mc, &cl->conns, link)
             if (!mc->retiring && !me_cluster_has(cl, &mc->addr)) {
@@ -1288,7 +1272,10 @@ me_pool_new(struct worker *w)
     p->w = w;
     p->default_dc = 2;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->tick, NULL);
+    if (mono_cond_init(&p->tick) != 0) {
+        free(p);
+        return NULL;
+    }
     pthread_cond_init(&p->idle, NULL);
     for (int i = 0; i < ME_HASH; i++)
         LIST_INIT(&p->hash[i]);

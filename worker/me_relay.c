@@ -332,7 +332,7 @@ mer_loop(struct mer *m, uint8_t *buf)
     sigdelset(&wake, RELAY_WAKE_SIG);
     for (;;) {
         struct pollfd p[2];
-        int64_t now = mono_ms(), now_ns = mono_ns(), wait_ms = -1;
+        int64_t now_ns = mono_ns(), now = now_ns / 1000000, wait_ms = -1;
         size_t queued;
         int rc, n, reading;
 

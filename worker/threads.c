@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 struct parked {
     pthread_cond_t cv;
     void (*fn)(void *);             /* set by threads_run(): the next job */
@@ -67,21 +69,6 @@ threads_trim_stack(void)
     pthread_attr_destroy(&a);
 }
 
-static struct timespec
-deadline_after_ms(int ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Wait on the pool for a next job; 0 with it in j, -1 to end the thread. */
 static int
 threads_park(struct threads *t, struct parked *me, struct job *j)
@@ -98,7 +85,7 @@ threads_park(struct threads *t, struct parked *me, struct job *j)
     me->next = t->parked;
     t->parked = me;
     t->nparked++;
-    until = deadline_after_ms(THREADS_TRIM_AFTER_MS);
+    until = mono_deadline(THREADS_TRIM_AFTER_MS);
     while (me->fn == NULL && !timed_out) {
         if (pthread_cond_timedwait(&me->cv, &t->lock, &until) != ETIMEDOUT)
             continue;
@@ -113,7 +100,7 @@ threads_park(struct threads *t, struct parked *me, struct job *j)
         threads_trim_stack();
         pthread_mutex_lock(&t->lock);
         trimmed = 1;
-        until = deadline_after_ms(THREADS_PARK_MS - THREADS_TRIM_AFTER_MS);
+        until = mono_deadline(THREADS_PARK_MS - THREADS_TRIM_AFTER_MS);
     }
     if (me->fn == NULL) {
         /* Nobody took us: leave the list. */
@@ -137,14 +124,10 @@ threads_main(void *arg)
 {
     struct job j = *(struct job *)arg;
     struct parked me = { .fn = NULL };
-    pthread_condattr_t ca;
     int can_park;
 
     free(arg);
-    can_park = pthread_condattr_init(&ca) == 0 &&
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-        pthread_cond_init(&me.cv, &ca) == 0;
-    (void)pthread_condattr_destroy(&ca);
+    can_park = mono_cond_init(&me.cv) == 0;
     do
         j.fn(j.arg);
     while (can_park && threads_park(j.pool, &me, &j) == 0);

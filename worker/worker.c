@@ -203,23 +203,21 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
 static void
 worker_me_inputs(struct worker *w, int fd)
 {
-    struct me_inputs *in = xmalloc(sizeof(*in));
+    struct me_inputs in;
     size_t len;
     uint8_t *b = ctl_fd_bytes(fd, WORKER_ME_BUNDLE_MAX, &len);
 
     close(fd);
-    if (b == NULL || me_inputs_decode(b, len, in) != 0) {
+    if (b == NULL || me_inputs_decode(b, len, &in) != 0) {
         log_warnx("ME inputs from the master refused: not a sealed, "
             "well-formed bundle");
         free(b);
-        free(in);
         return;
     }
     free(b);
     log_debug("ME inputs received: secret %zu bytes, IPv4 list %zu bytes, "
-        "IPv6 list %zu bytes", in->secret_len, in->v4_len, in->v6_len);
-    me_pool_set_inputs(w->me_pool, in);     /* takes the contents */
-    free(in);
+        "IPv6 list %zu bytes", in.secret_len, in.v4_len, in.v6_len);
+    me_pool_set_inputs(w->me_pool, &in);    /* takes the contents */
 }
 
 /* The master's messages: read them all; EOF means it is gone. */

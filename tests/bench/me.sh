@@ -20,6 +20,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
 TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
 REPS=${BENCH_REPS:-3}
@@ -30,7 +32,6 @@ DC_PORT=901
 ME_PORT=902
 PROXY_PORT=903
 IDLE_N=2000
-TICK=$(getconf CLK_TCK)
 work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-me.XXXXXX")
 PIDS=()
 
@@ -45,7 +46,6 @@ cleanup() {
 trap cleanup EXIT
 
 say() { echo "$*" >&2; }
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 
 wait_port() {
     for _ in $(seq 100); do
@@ -57,24 +57,7 @@ wait_port() {
     exit 1
 }
 
-cpu_ticks() {
-    local t=0 f
-    for f in "$@"; do
-        [ -r "/proc/$f/stat" ] || continue
-        t=$((t + $(sed 's/^.*) //' "/proc/$f/stat" |
-            awk '{ print $12 + $13 }')))
-    done
-    echo "$t"
-}
 
-rss_kib() {
-    local t=0 f v
-    for f in "$@"; do
-        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$f/status" 2>/dev/null)
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
 
 head -c 128 /dev/urandom >"$work/secret"
 printf 'default 2;\nproxy_for 2 127.0.0.1:%s;\n' "$ME_PORT" >"$work/list"
@@ -114,28 +97,18 @@ stop_proxy() {
 
 proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
 
-declare -A R
-add() { R[$1]="${R[$1]:-}${R[$1]:+ }$2"; }
-median() {
-    local v=${R[$1]:-}
-    [ -n "$v" ] || { echo "-"; return; }
-    tr ' ' '\n' <<<"$v" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "-" || b == "-" || b + 0 == 0) print "-";
-        else printf "%.2fx", a / b }'
-}
 FAILS=0
+
+# framing MODE: ME mode parses the client's frames, so its bytes go in
+# them (an unquoted word: nothing in direct mode).
+framing() { [ "$1" != me ] || echo --framed; }
 
 # mtc MODE ARGS...: mtclient against the proxy (framed in ME mode).
 mtc() {
     local mode=$1 out
     shift
     out=$("$TOOLS_DIR/mtclient" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
-        -m intermediate $([ "$mode" = me ] && echo --framed) "$@" 2>&1 |
+        -m intermediate $(framing "$mode") "$@" 2>&1 |
         grep '^mtclient: mode=' | tail -n 1)
     [ "$(kv "$out" failed)" = 0 ] || {
         FAILS=$((FAILS + 1))
@@ -167,7 +140,7 @@ run_mode() {
     sleep 1
     r0=$(rss_kib $pids)
     "$TOOLS_DIR/mtclient" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
-        -m intermediate $([ "$mode" = me ] && echo --framed) -t echo -b 8 \
+        -m intermediate $(framing "$mode") -t echo -b 8 \
         --idle 8000 -n "$IDLE_N" >"$work/idle.$mode" 2>&1 &
     local cl=$!
     sleep 6

@@ -25,6 +25,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 if [ -z "${BENCH_IN_NETNS:-}" ] && [ -z "${BENCH_NO_NETNS:-}" ] &&
     [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
@@ -164,25 +166,7 @@ pids_of() {
     echo "$p" $(pgrep -P "$p")
 }
 
-# cpu_ticks PID...: user + system clock ticks, dead threads included.
-cpu_ticks() {
-    local t=0 f
-    for f in "$@"; do
-        [ -r "/proc/$f/stat" ] || continue
-        t=$((t + $(sed 's/^.*) //' "/proc/$f/stat" |
-            awk '{ print $12 + $13 }')))
-    done
-    echo "$t"
-}
 
-rss_kib() {
-    local t=0 f v
-    for f in "$@"; do
-        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$f/status" 2>/dev/null)
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
 
 fd_count() {
     local t=0 f
@@ -194,7 +178,6 @@ fd_count() {
 
 mem_available_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 
-TICK=$(getconf CLK_TCK)
 
 target_args() {
     case $1 in
@@ -213,19 +196,8 @@ total() {
     tr ' ' '\n' <<<"$v" | awk '{ s += $1 } END { print s }'
 }
 
-# kv LINE KEY: the value of KEY in a "k=v k=v" line.
-kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 
-declare -A R          # R[name] = "v1 v2 ..." (one per repetition)
-add() { R[$1]="${R[$1]:-}${R[$1]:+ }$2"; }
 
-median() {
-    local v=${R[$1]:-}
-    [ -n "$v" ] || { echo "-"; return; }
-    tr ' ' '\n' <<<"$v" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 FAILS=0
 # load TARGET ARGS...: run one load, record the proxy-side CPU seconds in
@@ -247,11 +219,6 @@ load() {
     fi
 }
 
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "-" || b == "-" || b + 0 == 0) print "-";
-        else printf "%.2fx", a / b }'
-}
 
 # ---------------------------------------------------------------- runs
 
