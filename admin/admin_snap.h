@@ -53,6 +53,14 @@ struct admin_snap_dc {
 #undef X
 };
 
+struct admin_snap_upstream {
+    char name[STATS_UPSTREAM_NAME];     /* its address */
+#define X(field, help) uint64_t field;
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    unsigned backed_off;                /* workers holding it backed off */
+};
+
 struct admin_snap_hist {
     uint64_t cum[STATS_HIST_NBOUNDS + 1];   /* cumulative; last is +Inf */
     uint64_t sum_us;
@@ -80,6 +88,8 @@ struct admin_snap {
     int nusers;
     struct admin_snap_user *users;      /* cfg->users order */
     struct admin_snap_dc dcs[STATS_NDCS];
+    int nupstreams;                     /* named slots, in slot order */
+    struct admin_snap_upstream upstreams[STATS_MAX_UPSTREAMS];
     uint32_t tls_cert_len;              /* 0 = none learnt */
     int64_t tls_profile_at;
     uint64_t replay_entries;

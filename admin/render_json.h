@@ -18,6 +18,10 @@
  *   "dcs": [ { "dc": I, "connections": N, "connect_failures": N,
  *              "connect_ms_avg": F } ]   (DCs with any activity, in slot
  *                                         order; dc 0 = any other index)
+ *   "upstreams": [ { "address": S, "attempts": N, "failures": N,
+ *                    "target_failures": N, "backed_off": N } ]
+ *                                        (SOCKS5 upstreams dialled since
+ *                                         the region was made)
  *   "users": [ USER ],                   (configured users, config order)
  *   "workers": [ WORKER ],               (slots 0..nworkers-1)
  *   "workers_expected": N, "workers_up": N,

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "upstream.h"
 #include "util.h"
 
 #define DC_MAX_CANDIDATES       32
@@ -97,6 +98,14 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
     for (int i = 0; i < naddrs; i++)
         n = dc_expand(addrs[i], cand, n, DC_MAX_CANDIDATES);
     snprintf(desc, desclen, "DC %d (no address)", dc);
-    return net_connect_any(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET,
-        cfg->dc_connect_timeout, desc, desclen);
+    net_order(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
+    for (int i = 0; i < n; i++) {
+        int fd = outbound_connect(cfg, (struct sockaddr *)&cand[i].ss,
+            cand[i].len, mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000,
+            desc, desclen, NULL);
+
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
 }

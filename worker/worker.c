@@ -31,6 +31,7 @@
 #include "log.h"
 #include "me_inputs.h"
 #include "net.h"
+#include "upstream.h"
 #include "util.h"
 #include "xmem.h"
 
@@ -270,6 +271,7 @@ worker_main(struct worker *w)
         fatalx("cannot set up the connection threads");
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    upstream_attach(w->stats, w->row);
     if ((w->me_pool = me_pool_new(w)) == NULL)
         fatalx("cannot start the ME pool");
     w->keys_started = cfg->mode_tls;
