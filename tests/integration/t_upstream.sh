@@ -9,6 +9,8 @@
 # clients fail over (none fails), and its failures and back-off are
 # counted per upstream in /metrics and the JSON.  Wrong credentials are
 # a counted failure; with every upstream down a dial fails and says so.
+# ME connections go through an upstream that says its BND address, and
+# fail clearly through one that does not (then the DC fallback serves).
 # The fake DC's from= shows which address each connection came from:
 # each microsocks binds its own (127.0.0.3, 127.0.0.4).
 #
@@ -172,8 +174,9 @@ assert_eq "$rc" 0 "clients with both upstreams up"
 via_a=$(lines_since "$DC_LOG" "$mark" | grep -c ' from=127\.0\.0\.3:' || true)
 via_b=$(lines_since "$DC_LOG" "$mark" | grep -c ' from=127\.0\.0\.4:' || true)
 note "connections through A: $via_a, through B: $via_b"
-[ "$via_a" -gt 0 ] && [ "$via_b" -gt 0 ] ||
+if [ "$via_a" = 0 ] || [ "$via_b" = 0 ]; then
     die "the weights did not spread connections over both upstreams"
+fi
 fail_a0=$(metric telemt_upstream_failures_total "$UA")
 assert_eq "$fail_a0" 0 "A's failures while it is up"
 
@@ -222,6 +225,63 @@ mtc -s "$ALICE" -m intermediate -t echo -b 16k -w 10 >/dev/null &&
     die "a client got through with every upstream down"
 wait_grep "$TELEMT_LOG" 'all 2 upstreams are down; cannot reach' 10 ||
     die "no 'all upstreams are down' line"
+stop_telemt
+
+# --- ME connections through an upstream ---------------------------------
+# The ME keys bind the addresses the ME sees: socks5_bnd.py says them in
+# its CONNECT reply (the ME then sees 127.0.0.1, where a direct
+# connection would come from dc_bind_ipv4's 127.0.0.2); microsocks says
+# 0.0.0.0:0, so the ME dial through it fails with a clear line and the
+# client goes straight to its DC (me_fallback_direct) - through the
+# upstream too.
+
+FAKEME=$TOOLS_DIR/fakeme
+head -c 128 /dev/urandom >"$TEST_DIR/secret"
+PM=$(free_port)
+"$FAKEME" -l "127.0.0.1:$PM" --secret-file "$TEST_DIR/secret" \
+    --log "$TEST_DIR/me.log" >"$TEST_DIR/me.out" 2>&1 &
+PIDS+=($!)
+wait_grep "$TEST_DIR/me.out" '^fakeme: listening' 5 || die "fakeme did not start"
+printf 'default 2;\nproxy_for 2 127.0.0.1:%s;\n' "$PM" \
+    >"$TEST_DIR/proxy-multi.conf"
+PS=$(free_port)
+python3 "$(dirname "${BASH_SOURCE[0]}")/socks5_bnd.py" "$PS" \
+    >"$TEST_DIR/socks_bnd.out" 2>&1 &
+PIDS+=($!)
+wait_grep "$TEST_DIR/socks_bnd.out" '^socks5_bnd: listening' 5 ||
+    die "socks5_bnd.py did not start"
+PD=$(free_port)
+start_socks socks_d "$PD"
+me=(port="$PORT" admin_listen="127.0.0.1:$ADMIN_PORT"
+    dc_bind_ipv4='"127.0.0.2"' use_middle_proxy=true
+    me_secret_file="\"$TEST_DIR/secret\""
+    me_config_file="\"$TEST_DIR/proxy-multi.conf\"" workers=1)
+write_config "$TEST_DIR/me.conf" "${me[@]}" me_fallback_direct=false \
+    "upstreams=( { type = \"socks5\"; address = \"127.0.0.1:$PS\"; } )"
+start_telemt "$TEST_DIR/me.conf"
+wait_grep "$TELEMT_LOG" 'ME inputs: secret 128 bytes' 10 ||
+    die "the master did not announce the ME inputs"
+mtc_ok -s "$ALICE" -m intermediate -t echo -b 256k --framed -n 2
+assert_grep "$TELEMT_LOG" "ME 127\\.0\\.0\\.1:$PM \\(cluster 2\\): connection [0-9]+ up" \
+    "an ME connection up through the upstream"
+assert_grep "$TEST_DIR/me.log" '^me-conn id=[0-9]+ peer=127\.0\.0\.1:' \
+    "the fake ME sees the upstream's address"
+[ "$(count_grep "$TEST_DIR/me.log" 'peer=127\.0\.0\.2:')" = 0 ] ||
+    die "an ME connection went around the upstream"
+stop_telemt
+
+write_config "$TEST_DIR/me-ms.conf" "${me[@]}" me_fallback_direct=true \
+    "upstreams=( { type = \"socks5\"; address = \"127.0.0.1:$PD\"; } )"
+mark=$(lines "$DC_LOG")
+start_telemt "$TEST_DIR/me-ms.conf"
+wait_grep "$TELEMT_LOG" 'ME inputs: secret 128 bytes' 10 ||
+    die "the master did not announce the ME inputs"
+mtc_ok -s "$ALICE" -m intermediate -t echo -b 64k
+wait_grep "$TELEMT_LOG" 'did not say which address it connects from' 10 ||
+    die "no line for the upstream that hides its address"
+note "$(grep -m1 'did not say which address' "$TELEMT_LOG")"
+assert_match "$(lines_since "$DC_LOG" "$mark" | grep '^conn ' | tail -n 1)" \
+    ' from=127\.0\.0\.1:' "the fallback reached the DC through microsocks"
 stop_telemt
 
 # --- wrong credentials --------------------------------------------------
