@@ -225,9 +225,8 @@ up_dial(const struct config *cfg, const struct sockaddr *sa, socklen_t len,
 
         net_format(sa, a, sizeof(a));
         log_warnx_limited(&up_ctx.rl_bind, &up_ctx.log_lock, "outgoing "
-            "connection to %s: %s (%s%s%s): %s", a, what,
-            cfg->dc_bind_interface, *src != '\0' ? " " : "", src,
-            strerror(errno));
+            "connection to %s: %s (dc_bind_interface '%s', source '%s'): "
+            "%s", a, what, cfg->dc_bind_interface, src, strerror(errno));
         *why = "cannot bind the outgoing socket";
         return -1;
     }
