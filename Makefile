@@ -146,7 +146,7 @@ $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
         $(O)/admin/render_prom.o $(O)/admin/access.o $(O)/admin/json_in.o \
         $(O)/admin/render_qr.o \
-        $(O)/worker/relay.o $(O)/worker/threads.o
+        $(O)/worker/relay.o $(O)/worker/threads.o $(O)/worker/upstream.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
 

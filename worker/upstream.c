@@ -59,8 +59,11 @@ static struct {
 void
 upstream_attach(struct stats_region *stats, int row)
 {
+    pthread_mutex_lock(&up_ctx.lock);
+    memset(up_ctx.up, 0, sizeof(up_ctx.up));    /* slots of another region */
     up_ctx.stats = stats;
     up_ctx.row = row;
+    pthread_mutex_unlock(&up_ctx.lock);
 }
 
 /* The counters of state st, or NULL (no region, or no slot left). */

@@ -27,8 +27,8 @@ struct outbound_via {
 
 /*
  * Once per worker, before connections: the region the per-upstream
- * counters go to and this worker's row in it.  Without it nothing is
- * counted.
+ * counters go to and this worker's row in it (the back-off state starts
+ * afresh).  Without it nothing is counted.
  */
 void upstream_attach(struct stats_region *stats, int row);
 /*

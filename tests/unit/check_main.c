@@ -29,6 +29,7 @@ Suite *me_inputs_suite(void);
 Suite *me_proto_suite(void);
 Suite *mtframe_suite(void);
 Suite *socks5_suite(void);
+Suite *upstream_suite(void);
 
 int
 main(void)
@@ -57,6 +58,7 @@ main(void)
     srunner_add_suite(sr, me_proto_suite());
     srunner_add_suite(sr, mtframe_suite());
     srunner_add_suite(sr, socks5_suite());
+    srunner_add_suite(sr, upstream_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
