@@ -182,3 +182,13 @@ def me_frame_c(seq, payload):
 put('me_reader', 'crc32c', b'\x01' + me_frame_c(-2, b'\x9b\x40\xac\x3b' +
     bytes(12)) + me_frame_c(-1, b'\xa2\x34\xb6\x5e' + bytes(8)) +
     b'\x04\x00\x00\x00' * 3)
+# socks5: method answer, RFC 1929 answer, then a CONNECT reply (IPv4 with
+# a bound address, IPv6, a host name, a refusal).
+put('socks5', 'ipv4', b'\x05\x00\x01\x00' +
+    b'\x05\x00\x00\x01\x7f\x00\x00\x03\x91\xa2')
+put('socks5', 'ipv6', b'\x05\x02\x01\x00' + b'\x05\x00\x00\x04' +
+    bytes(15) + b'\x01\x1f\x90')
+put('socks5', 'name', b'\x05\x00\x01\x01' + b'\x05\x00\x00\x03\x09' +
+    b'localhost\x04\x38')
+put('socks5', 'refused', b'\x05\xff\x01\x00' + b'\x05\x05\x00\x01' +
+    bytes(6))
