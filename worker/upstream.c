@@ -8,9 +8,10 @@
  * lock that no I/O is done under.  An upstream fails by its own fault
  * (refused, silent, a reply that is not SOCKS5, credentials refused, a
  * general failure): it is left out for a back-off that doubles from
- * UP_BACKOFF_MIN_MS to UP_BACKOFF_MAX_MS, then tried again, and one
- * success makes it live.  A reply saying it could not reach the target
- * (refused, unreachable) is the target's fault, not held against it.
+ * UP_BACKOFF_MIN_MS to UP_BACKOFF_MAX_MS, then one dial probes it, and
+ * one success makes it live.  A reply saying it could not reach the
+ * target (refused, unreachable) is the target's fault and shows the
+ * upstream works; no reply in time tells nothing either way.
  */
 #include "upstream.h"
 
@@ -34,12 +35,18 @@
 struct up_state {
     char addr[STATS_UPSTREAM_NAME]; /* "" = unused entry */
     int64_t retry_ms;               /* 0: live; else left out until then */
+    int64_t down_ms;                /* when the back-off was last set */
     int backoff_ms;                 /* the last back-off; 0 after success */
     int slot;                       /* stats upstreams[] slot; -1 none */
 };
 
-/* Who is to blame for a failed dial through an upstream. */
-enum up_fault { UP_FAULT_UPSTREAM, UP_FAULT_TARGET };
+/*
+ * How a dial through an upstream ended: it worked (or the upstream
+ * answered that the target would not: it works), it failed by the
+ * upstream's fault, or no one can tell (no CONNECT reply in time).
+ */
+enum up_fault { UP_FAULT_NONE, UP_FAULT_UPSTREAM, UP_FAULT_TARGET,
+    UP_FAULT_UNKNOWN };
 
 static struct {
     pthread_mutex_t lock;           /* guards up[] */
@@ -129,7 +136,10 @@ up_random(uint32_t n)
 /*
  * Pick by weight among the upstreams neither backed off nor in tried (a
  * bit per index); -1 if none.  *eligible counts the ones it chose from,
- * *wait_ms is the soonest retry of those backed off.
+ * *wait_ms is the soonest retry of those backed off.  A backed-off one
+ * whose retry is due goes in too; picked, it is held off once more while
+ * this one dial probes it, so that a dead upstream costs one dial per
+ * back-off, not one per client waiting.
  */
 static int
 up_pick(const struct config *cfg, uint32_t tried, int *eligible,
@@ -137,47 +147,60 @@ up_pick(const struct config *cfg, uint32_t tried, int *eligible,
 {
     int64_t now = mono_ms();
     uint32_t total = 0, r;
-    int cand[CONFIG_MAX_UPSTREAMS], n = 0;
+    int cand[CONFIG_MAX_UPSTREAMS], n = 0, u;
+    struct up_state *st[CONFIG_MAX_UPSTREAMS];
 
     *wait_ms = INT64_MAX;
     pthread_mutex_lock(&up_ctx.lock);
     for (int i = 0; i < cfg->nupstreams; i++) {
-        struct up_state *st = up_find(cfg, cfg->upstreams[i].address);
+        struct up_state *s = up_find(cfg, cfg->upstreams[i].address);
 
         if (tried & (1u << i))
             continue;
-        if (st->retry_ms != 0 && st->retry_ms > now) {
-            if (st->retry_ms - now < *wait_ms)
-                *wait_ms = st->retry_ms - now;
+        if (s->retry_ms != 0 && s->retry_ms > now) {
+            if (s->retry_ms - now < *wait_ms)
+                *wait_ms = s->retry_ms - now;
             continue;
         }
+        st[n] = s;
         cand[n++] = i;
         total += (uint32_t)cfg->upstreams[i].weight;
     }
-    pthread_mutex_unlock(&up_ctx.lock);
     *eligible = n;
-    if (n == 0)
-        return -1;
-    r = up_random(total);
-    for (int k = 0; k < n; k++) {
-        uint32_t w = (uint32_t)cfg->upstreams[cand[k]].weight;
+    u = n - 1;
+    if (n > 0) {
+        r = up_random(total);
+        for (int k = 0; k < n; k++) {
+            uint32_t w = (uint32_t)cfg->upstreams[cand[k]].weight;
 
-        if (r < w)
-            return cand[k];
-        r -= w;
+            if (r < w) {
+                u = k;
+                break;
+            }
+            r -= w;
+        }
+        if (st[u]->retry_ms != 0)
+            st[u]->retry_ms = now + st[u]->backoff_ms;
     }
-    return cand[n - 1];
+    pthread_mutex_unlock(&up_ctx.lock);
+    return n == 0 ? -1 : cand[u];
 }
 
-/* Count one outcome of upstream u; back it off or bring it back. */
+/*
+ * Count how a dial through upstream u that began at picked_ms ended, and
+ * back the upstream off or bring it back.  Dials that were under way
+ * when another one backed it off do not double the back-off again: a
+ * burst of clients must not take it from 1 s to 60 s at once.
+ */
 static void
-up_outcome(const struct config *cfg, int u, int ok, enum up_fault fault,
-    const char *why)
+up_outcome(const struct config *cfg, int u, enum up_fault fault,
+    int64_t picked_ms, const char *why)
 {
     const char *addr = cfg->upstreams[u].address;
     struct stats_upstream *ss;
     struct up_state *st;
-    int was_down, backoff = 0;
+    int64_t now = mono_ms();
+    int was_down, backoff = -1;
 
     pthread_mutex_lock(&up_ctx.lock);
     st = up_find(cfg, addr);
@@ -185,29 +208,31 @@ up_outcome(const struct config *cfg, int u, int ok, enum up_fault fault,
     was_down = st->retry_ms != 0;
     if (ss != NULL)
         atomic_fetch_add_explicit(&ss->attempts, 1, memory_order_relaxed);
-    if (ok) {
+    if (fault == UP_FAULT_TARGET && ss != NULL)
+        atomic_fetch_add_explicit(&ss->target_failures, 1,
+            memory_order_relaxed);
+    if (fault == UP_FAULT_NONE || fault == UP_FAULT_TARGET) {
         st->retry_ms = 0;
         st->backoff_ms = 0;
-    } else if (fault == UP_FAULT_TARGET) {
-        if (ss != NULL)
-            atomic_fetch_add_explicit(&ss->target_failures, 1,
-                memory_order_relaxed);
-    } else {
-        st->backoff_ms = st->backoff_ms == 0 ? UP_BACKOFF_MIN_MS :
-            2 * st->backoff_ms > UP_BACKOFF_MAX_MS ? UP_BACKOFF_MAX_MS :
-            2 * st->backoff_ms;
-        st->retry_ms = mono_ms() + st->backoff_ms;
-        backoff = st->backoff_ms;
+    } else if (fault == UP_FAULT_UPSTREAM) {
         if (ss != NULL)
             atomic_fetch_add_explicit(&ss->failures, 1,
                 memory_order_relaxed);
+        if (!was_down || picked_ms >= st->down_ms) {
+            st->backoff_ms = st->backoff_ms == 0 ? UP_BACKOFF_MIN_MS :
+                2 * st->backoff_ms > UP_BACKOFF_MAX_MS ? UP_BACKOFF_MAX_MS :
+                2 * st->backoff_ms;
+            st->retry_ms = now + st->backoff_ms;
+            st->down_ms = now;
+        }
+        backoff = (int)(st->retry_ms - now);
     }
     if (ss != NULL && up_ctx.row >= 0)
         atomic_store(&ss->down[up_ctx.row], st->retry_ms != 0);
     pthread_mutex_unlock(&up_ctx.lock);
-    if (ok && was_down)
+    if (was_down && (fault == UP_FAULT_NONE || fault == UP_FAULT_TARGET))
         log_info("upstream %s: up again", addr);
-    else if (!ok && fault == UP_FAULT_UPSTREAM)
+    else if (backoff >= 0)
         log_warnx_limited(&up_ctx.rl_down, &up_ctx.log_lock, "upstream %s: "
             "%s; left out for %d ms", addr, why, backoff);
 }
@@ -319,7 +344,7 @@ up_request(int fd, const struct sockaddr *sa, int64_t deadline_ms,
      * one says more about the target than about the upstream. */
     if (up_read(fd, rep, SOCKS5_REPLY_HEAD, deadline_ms, why) != 0) {
         if (mono_ms() >= deadline_ms)
-            *fault = UP_FAULT_TARGET;
+            *fault = UP_FAULT_UNKNOWN;
         return -1;
     }
     want = socks5_reply_length(rep);
@@ -342,6 +367,7 @@ up_request(int fd, const struct sockaddr *sa, int64_t deadline_ms,
         *why = "bad SOCKS5 CONNECT reply";
         return -1;
     }
+    *fault = UP_FAULT_NONE;
     return 0;
 }
 
@@ -413,10 +439,10 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
     if (cfg->nupstreams == 0)
         return up_direct(cfg, sa, len, deadline_ms, via);
     for (;;) {
+        int64_t now = mono_ms(), attempt_ms;
         int u = up_pick(cfg, tried, &eligible, &wait_ms);
         const char *why = NULL;
         enum up_fault fault;
-        int64_t now = mono_ms(), attempt_ms;
         int fd;
 
         if (u < 0) {
@@ -436,12 +462,12 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
         attempt_ms = now + (deadline_ms - now) / eligible;
         fd = up_through(cfg, &cfg->upstreams[u], sa, attempt_ms,
             deadline_ms, via, &why, &fault);
-        up_outcome(cfg, u, fd >= 0, fault, why);
+        up_outcome(cfg, u, fd >= 0 ? UP_FAULT_NONE : fault, now, why);
         if (fd >= 0) {
             via->upstream = u;
             return fd;
         }
-        if (fault == UP_FAULT_TARGET) {
+        if (fault == UP_FAULT_TARGET || fault == UP_FAULT_UNKNOWN) {
             log_debug("%s: %s", desc, why);
             errno = ECONNREFUSED;
             return -1;
