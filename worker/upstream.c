@@ -308,7 +308,7 @@ up_hello(int fd, const struct config_upstream *u, int64_t deadline_ms,
     if (!auth)
         return 0;
     n = socks5_auth_request(req, u->username, u->password);
-    if (net_write_all(fd, req, n, deadline_ms) != 0) {
+    if (n == 0 || net_write_all(fd, req, n, deadline_ms) != 0) {
         *why = "cannot send the SOCKS5 credentials";
         return -1;
     }
@@ -440,20 +440,22 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
         return up_direct(cfg, sa, len, deadline_ms, via);
     for (;;) {
         int64_t now = mono_ms(), attempt_ms;
-        int u = up_pick(cfg, tried, &eligible, &wait_ms);
         const char *why = NULL;
         enum up_fault fault;
-        int fd;
+        int u, fd;
 
-        if (u < 0) {
+        if (now >= deadline_ms) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if ((u = up_pick(cfg, tried, &eligible, &wait_ms)) < 0) {
             log_warnx_limited(&up_ctx.rl_all, &up_ctx.log_lock, "all %d "
                 "upstreams are down; cannot reach %s (next retry in %lld "
                 "ms)", cfg->nupstreams, target, (long long)(wait_ms ==
                 INT64_MAX ? 0 : wait_ms));
-            break;
+            errno = ENETUNREACH;
+            return -1;
         }
-        if (now >= deadline_ms)
-            break;
         tried |= 1u << u;
         snprintf(desc, desclen, "%s via socks5 %s", target,
             cfg->upstreams[u].address);
@@ -473,6 +475,4 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
             return -1;
         }
     }
-    errno = ENETUNREACH;
-    return -1;
 }
