@@ -146,7 +146,7 @@ up_pick(const struct config *cfg, uint32_t tried, int *eligible,
     int64_t *wait_ms)
 {
     int64_t now = mono_ms();
-    uint32_t total = 0, r;
+    uint32_t total = 0;
     int cand[CONFIG_MAX_UPSTREAMS], n = 0, u;
     struct up_state *st[CONFIG_MAX_UPSTREAMS];
 
@@ -169,7 +169,8 @@ up_pick(const struct config *cfg, uint32_t tried, int *eligible,
     *eligible = n;
     u = n - 1;
     if (n > 0) {
-        r = up_random(total);
+        uint32_t r = up_random(total);
+
         for (int k = 0; k < n; k++) {
             uint32_t w = (uint32_t)cfg->upstreams[cand[k]].weight;
 
