@@ -7,10 +7,13 @@
  *       print the fingerprints (hex) of the RSA public keys built into this
  *       libtdjson, one a line: the fake DC must offer one TDLib knows.
  *   node probe.js --port P --secret HEX --log FAKEDC_LOG --db DIR
- *                 [--wait-for REGEX] [--timeout S]
+ *                 [--wait-for REGEX] [--timeout S] [--records FILE]
  *       a fresh TDLib (dummy api_id, no account, its database in DIR) with
  *       only an MTProto proxy at 127.0.0.1:P and that secret; waits until a
  *       line added to FAKEDC_LOG matches REGEX, then closes TDLib.
+ *       --records: TDLib reaches the proxy through a tap here that writes
+ *       the TLS records the proxy sent, "conn=N type=T len=L" a line (for
+ *       ee secrets: what the client was shown and accepted).
  *
  * The proxy is added before TDLib gets its parameters, so it never tries a
  * DC directly; the scenario runs in a network namespace with loopback only
@@ -46,13 +49,15 @@ function parseArgs(argv) {
         case '--db': a.db = v(); break;
         case '--wait-for': a.waitFor = v(); break;
         case '--timeout': a.timeout = Number(v()); break;
+        case '--records': a.records = v(); break;
         default: usage(`unknown argument ${k}`);
         }
     }
     if (a.fingerprints)
         return a;
     if (!(a.port > 0 && a.port < 65536) ||
-        !/^[0-9a-f]+$/i.test(a.secret || '') || !a.log || !a.db || !(a.timeout > 0))
+        !/^[0-9a-f]+$/i.test(a.secret || '') || !a.log || !a.db ||
+        !(a.timeout > 0))
         usage('need --port, --secret HEX, --log FILE, --db DIR');
     return a;
 }
@@ -103,6 +108,51 @@ function logLines(file) {
     }
 }
 
+/*
+ * A loopback TCP relay to 127.0.0.1:port that parses what comes back as
+ * TLS records (5-byte header: type, version, length) and logs each one to
+ * the file.  Resolves to the port it listens on.
+ */
+function tap(port, file) {
+    const net = require('node:net');
+    let conns = 0;
+    const server = net.createServer((down) => {
+        const id = ++conns;
+        const up = net.connect(port, '127.0.0.1');
+        let buf = Buffer.alloc(0);
+        let broken = false;
+        up.on('data', (d) => {
+            down.write(d);
+            buf = Buffer.concat([buf, d]);
+            while (!broken && buf.length >= 5) {
+                const type = buf[0], len = buf.readUInt16BE(3);
+                if (type < 20 || type > 23 || buf[1] !== 3) {
+                    fs.appendFileSync(file, `conn=${id} not-tls\n`);
+                    broken = true;
+                    break;
+                }
+                if (buf.length < 5 + len)
+                    break;
+                fs.appendFileSync(file,
+                    `conn=${id} type=${type} len=${len}\n`);
+                buf = buf.subarray(5 + len);
+            }
+            if (broken)
+                buf = Buffer.alloc(0);
+        });
+        down.on('data', (d) => up.write(d));
+        up.on('error', () => down.destroy());
+        down.on('error', () => up.destroy());
+        up.on('close', () => down.destroy());
+        down.on('close', () => up.destroy());
+    });
+    server.unref();
+    return new Promise((resolve, reject) => {
+        server.on('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+    });
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* promise, or a rejection after s seconds. */
@@ -124,6 +174,11 @@ async function probe(a, tdl) {
     tdl.execute({ _: 'setLogVerbosityLevel', new_verbosity_level: 4 });
 
     const before = logLines(a.log).length;
+    let port = a.port;
+    if (a.records) {
+        fs.writeFileSync(a.records, '');
+        port = await tap(a.port, a.records);
+    }
     const client = tdl.createBareClient();
     let failed = null;
     client.on('error', (e) => { failed = failed || String(e); });
@@ -137,7 +192,7 @@ async function probe(a, tdl) {
      */
     const added = client.invoke({
         _: 'addProxy', enable: true, proxy: {
-            _: 'proxy', server: '127.0.0.1', port: a.port,
+            _: 'proxy', server: '127.0.0.1', port,
             type: { _: 'proxyTypeMtproto',
                 secret: a.secret.toLowerCase() } } });
     const params = client.invoke({
@@ -173,7 +228,14 @@ async function probe(a, tdl) {
 
 async function main() {
     const a = parseArgs(process.argv.slice(2));
-    const { getTdjson } = require('prebuilt-tdlib');
+    /*
+     * The platform package of prebuilt-tdlib, named directly: npm leaves
+     * prebuilt-tdlib's other platforms out of the lock file and npm ci
+     * then refuses it.
+     */
+    const getTdjson = () => path.join(path.dirname(
+        require.resolve('@prebuilt-tdlib/linux-x64-glibc/package.json')),
+        'libtdjson.so');
     if (a.fingerprints) {
         for (const f of fingerprints(getTdjson()))
             process.stdout.write(`${f}\n`);
