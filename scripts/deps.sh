@@ -10,3 +10,13 @@ apt-get install -y --no-install-recommends \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
     zbar-tools librsvg2-bin
+# TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
+# node with its own npm is installed already), then the pinned npm packages
+# of tests/tdlib (tdl ships its addon prebuilt, so no install scripts).
+# The TDLib package there is the x86-64 one; elsewhere t_tdlib skips.
+command -v npm >/dev/null ||
+    apt-get install -y --no-install-recommends nodejs npm
+if [ "$(uname -m)" = x86_64 ]; then
+    (cd "$(dirname "$0")/../tests/tdlib" &&
+        npm ci --ignore-scripts --no-audit --no-fund)
+fi
