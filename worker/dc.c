@@ -115,19 +115,19 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
 
     n = dc_candidates(cfg, dc, addrs, DC_MAX_CANDIDATES);
     for (int i = 0; i < n; i++)
-        cand[i].a = addrs[i];
+        cand[i].a = &addrs[i];
     down = dc_health_prepare(cand, n, dc, cfg->prefer_ipv6 ? AF_INET6 :
         AF_INET, mono_ms(), backoff, cfg->dc_probe_interval > 0);
     if (s != NULL && down > 0 && down < n)
         STATS_ADD(s, dc_addr_demoted, 1);
     snprintf(desc, desclen, "DC %d (no address)", dc);
     for (int i = 0; i < n; i++) {
-        const struct sockaddr *sa = (const struct sockaddr *)&cand[i].a.ss;
+        const struct sockaddr *sa = (const struct sockaddr *)&cand[i].a->ss;
         int64_t t0 = mono_us();
         int fd, err;
 
         net_format(sa, desc, desclen);
-        fd = net_connect(sa, cand[i].a.len,
+        fd = net_connect(sa, cand[i].a->len,
             mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000);
         err = fd < 0 ? errno : 0;
         dc_health_record(cand[i].slot, fd >= 0, mono_us() - t0, err,

@@ -63,7 +63,7 @@ static void
 cand_key(const struct dc_health_cand *c, int first, int k[4])
 {
     k[0] = c->state == DC_HEALTH_DOWN;
-    k[1] = c->a.ss.ss_family != first;
+    k[1] = c->a->ss.ss_family != first;
     k[2] = c->state != DC_HEALTH_TRIAL;
     k[3] = dc_health_speed_class(c->avg_us);
 }
@@ -220,7 +220,7 @@ dc_health_prepare(struct dc_health_cand *c, int n, int dc, int first,
         c[i].state = DC_HEALTH_UP;
         c[i].avg_us = 0;
         c[i].slot = s == NULL ? -1 :
-            dc_health_slot(s, (const struct sockaddr *)&c[i].a.ss, dc, now);
+            dc_health_slot(s, (const struct sockaddr *)&c[i].a->ss, dc, now);
         if (c[i].slot < 0)
             continue;
         d = &s->dc_addrs[c[i].slot];

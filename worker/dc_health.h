@@ -37,7 +37,7 @@ enum dc_health_state {
 
 /* One candidate of a dial, as the ordering sees it. */
 struct dc_health_cand {
-    struct net_addr a;
+    const struct net_addr *a;           /* the caller's, not copied */
     int slot;                           /* in dc_addrs[]; -1 = none */
     int state;                          /* enum dc_health_state */
     int64_t avg_us;                     /* 0 = never measured */

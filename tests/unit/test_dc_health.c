@@ -32,13 +32,17 @@ addr_of(const char *s, struct net_addr *a)
     ck_assert_int_eq(net_parse_addr(s, &a->ss, &a->len), 0);
 }
 
+/* The addresses the candidates point at, one per order number. */
+static struct net_addr addrs[8];
+
 static struct dc_health_cand
 cand(const char *s, int state, int64_t avg_us, int order)
 {
     struct dc_health_cand c;
 
     memset(&c, 0, sizeof(c));
-    addr_of(s, &c.a);
+    addr_of(s, &addrs[order]);
+    c.a = &addrs[order];
     c.slot = -1;
     c.state = state;
     c.avg_us = avg_us;
@@ -190,7 +194,6 @@ START_TEST(test_slots)
 {
     struct stats_region *r = region();
     struct net_addr a, b;
-    char text[64];
     int sa, sb;
 
     sa = dc_health_slot(r, sa_of("10.0.0.1:443", &a), -2, T0);
@@ -205,6 +208,7 @@ START_TEST(test_slots)
         sa);
     {
         uint64_t key[STATS_DC_ADDR_KEY];
+        char text[64];
 
         for (int k = 0; k < STATS_DC_ADDR_KEY; k++)
             key[k] = atomic_load(&r->dc_addrs[sb].key[k]);
@@ -281,8 +285,10 @@ START_TEST(test_prepare_one_trial)
     struct dc_health_cand c[2], d[2];
     int s, down;
 
-    addr_of("10.0.0.1:443", &c[0].a);
-    addr_of("10.0.0.2:443", &c[1].a);
+    addr_of("10.0.0.1:443", &addrs[0]);
+    addr_of("10.0.0.2:443", &addrs[1]);
+    c[0].a = &addrs[0];
+    c[1].a = &addrs[1];
     memcpy(d, c, sizeof(c));
     ck_assert_int_eq(dc_health_prepare(c, 2, 2, AF_INET, T0, BASE, 0), 0);
     ck_assert_int_eq(c[0].order, 0);
@@ -318,8 +324,10 @@ START_TEST(test_no_region)
     struct dc_health_cand c[2];
 
     dc_health_init(NULL);
-    addr_of("[::1]:443", &c[0].a);
-    addr_of("127.0.0.1:443", &c[1].a);
+    addr_of("[::1]:443", &addrs[0]);
+    addr_of("127.0.0.1:443", &addrs[1]);
+    c[0].a = &addrs[0];
+    c[1].a = &addrs[1];
     ck_assert_int_eq(dc_health_prepare(c, 2, 2, AF_INET, T0, BASE, 0), 0);
     ck_assert_int_eq(c[0].order, 1);
     ck_assert_int_eq(c[0].slot, -1);
