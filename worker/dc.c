@@ -129,13 +129,12 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
         net_format(sa, desc, desclen);
         fd = net_connect(sa, cand[i].a->len,
             mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000);
-        err = fd < 0 ? errno : 0;
+        err = fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0;
         dc_health_record(cand[i].slot, fd >= 0, mono_us() - t0, err,
             mono_ms(), backoff, 0);
         if (fd >= 0)
             return fd;
-        log_debug("DC %d address %s: %s", dc, desc,
-            fd == NET_TIMEOUT ? "timed out" : strerror(err));
+        log_debug("DC %d address %s: %s", dc, desc, strerror(err));
     }
     return -1;
 }

@@ -15,6 +15,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 
 #define LD(x)           atomic_load_explicit(&(x), memory_order_relaxed)
 #define ST(x, v)        atomic_store_explicit(&(x), (v), memory_order_relaxed)
@@ -248,12 +251,25 @@ local_error(int err)
         err == ENOMEM || err == EAFNOSUPPORT || err == EINTR;
 }
 
+/* The slot's address as text, for a log line. */
+static void
+slot_name(const struct stats_dc_addr *d, char *out, size_t outlen)
+{
+    uint64_t key[STATS_DC_ADDR_KEY];
+
+    for (int i = 0; i < STATS_DC_ADDR_KEY; i++)
+        key[i] = LD(d->key[i]);
+    stats_dc_addr_format(key, out, outlen);
+}
+
 void
 dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
     int64_t backoff_ms, int probe)
 {
     struct stats_region *s = dh_region;
     struct stats_dc_addr *d;
+    char name[64];
+    uint32_t prev;
 
     if (s == NULL || slot < 0 || slot >= STATS_DC_ADDRS)
         return;
@@ -272,8 +288,15 @@ dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
          * does not reorder a DC's addresses, a lasting change does. */
         ST(d->avg_us, avg == 0 ? us : avg + (us - avg) / 4);
         ST(d->last_ok_ms, now);
-        ST(d->fails_in_row, 0);
         ST(d->retry_ms, 0);
+        /* One line per change of state, in whichever worker saw it. */
+        prev = atomic_exchange(&d->fails_in_row, 0);
+        if (prev > 0) {
+            slot_name(d, name, sizeof(name));
+            log_info("DC %d address %s answers again%s (after %u "
+                "failure(s))", (int)LD(d->dc), name, probe ? " to a probe" :
+                "", prev);
+        }
         if (probe)
             STATS_ADD(s, dc_probes_ok, 1);
         return;
@@ -282,8 +305,13 @@ dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
         return;
     ADD(d->failures, 1);
     ST(d->last_fail_ms, now);
-    ST(d->retry_ms, now + dc_health_backoff_ms(backoff_ms,
-        (uint32_t)ADD(d->fails_in_row, 1) + 1));
+    prev = ADD(d->fails_in_row, 1);
+    ST(d->retry_ms, now + dc_health_backoff_ms(backoff_ms, prev + 1));
+    if (prev == 0) {
+        slot_name(d, name, sizeof(name));
+        log_warnx("DC %d address %s down (%s): tried after the others "
+            "until it answers again", (int)LD(d->dc), name, strerror(err));
+    }
     if (probe)
         STATS_ADD(s, dc_probes_failed, 1);
     else

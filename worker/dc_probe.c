@@ -55,7 +55,8 @@ probe_one(const struct config *cfg, const struct net_addr *a, int64_t iv)
     t0 = mono_us();
     fd = net_connect(sa, a->len, now + (int64_t)cfg->dc_connect_timeout *
         1000);
-    dc_health_record(slot, fd >= 0, mono_us() - t0, fd < 0 ? errno : 0,
+    dc_health_record(slot, fd >= 0, mono_us() - t0,
+        fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0,
         mono_ms(), (int64_t)cfg->dc_retry_after * 1000, 1);
     if (fd >= 0)
         close(fd);

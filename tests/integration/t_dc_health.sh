@@ -187,6 +187,10 @@ done
 note "A used again after $k client(s)"
 wait_addr state up 10
 assert_eq "$(addr failures_in_row)" 0 "A's failures in a row when back"
+# One line each way (in whichever worker saw the change).
+assert_eq "$(count_grep "$TELEMT_LOG" "address $A down")" 1 "'down' lines"
+assert_eq "$(count_grep "$TELEMT_LOG" "address $A answers again")" 1 \
+    "'answers again' lines"
 stop_telemt
 
 # --- with probes: a probe finds A back, clients never try it ------------
@@ -212,6 +216,8 @@ wait_addr state up 20
 [ "$(addr probes)" -ge 2 ] || die "A's probes: $(addr probes)"
 [ "$(counter dc_probes_ok)" -ge 1 ] || die "no probe succeeded"
 [ "$(conns "$A_LOG")" -gt "$a_before" ] || die "A saw no probe"
+assert_grep "$TELEMT_LOG" "address $A answers again to a probe" \
+    "the probe's log line"
 note "a probe found A back before any client tried it"
 stop_telemt
 sanitizer_check "$TELEMT_LOG" || die "sanitizer report in the telemt log"
