@@ -53,8 +53,8 @@
  *              "active": N, "total": N }
  * DCADDR = { "dc": I, "addr": "1.2.3.4:443" or "[v6]:443",
  *            "state": "up"|"down"|"unknown", "up": true|false,
- *            "connects": N, "failures": N, "probes": N,
- *            every STATS_DC_ADDR_FIELDS name, "failures_in_row": N,
+ *            every STATS_DC_ADDR_FIELDS name ("connects", "failures",
+ *            "probes"): N, "failures_in_row": N,
  *            "last_connect_ms": F or null, "avg_connect_ms": F or null,
  *            "last_ok_ago_s": F or null, "last_fail_ago_s": F or null,
  *            "retry_in_s": F }
