@@ -69,7 +69,8 @@ MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
 WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c \
-              worker/me_pool.c worker/me_relay.c
+              worker/me_pool.c worker/me_relay.c \
+              worker/dc_health.c worker/dc_probe.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
               admin/render_json.c admin/render_prom.c admin/render_html.c \
               admin/json_in.c admin/users_api.c admin/render_qr.c
@@ -146,7 +147,7 @@ $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/abuf.o $(O)/admin/admin_snap.o $(O)/admin/render_json.o \
         $(O)/admin/render_prom.o $(O)/admin/access.o $(O)/admin/json_in.o \
         $(O)/admin/render_qr.o \
-        $(O)/worker/relay.o $(O)/worker/threads.o
+        $(O)/worker/relay.o $(O)/worker/threads.o $(O)/worker/dc_health.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
 

@@ -53,6 +53,26 @@ struct admin_snap_dc {
 #undef X
 };
 
+/* One DC address's health (stats_region.dc_addrs[]). */
+struct admin_snap_dc_addr {
+    int dc;                             /* DC index that first used it */
+    char addr[64];                      /* "1.2.3.4:443", "[::1]:443" */
+    int state;                          /* ADMIN_DC_ADDR_* */
+#define X(field, help) uint64_t field;
+    STATS_DC_ADDR_FIELDS(X)
+#undef X
+    uint32_t fails_in_row;
+    int64_t last_us, avg_us;            /* 0 = never connected */
+    int64_t ok_age_ms, fail_age_ms;     /* since the last one; -1 = never */
+    int64_t retry_in_ms;                /* down: tried last this long */
+};
+
+enum {
+    ADMIN_DC_ADDR_UNKNOWN,              /* no connect finished yet */
+    ADMIN_DC_ADDR_UP,                   /* the last connect answered */
+    ADMIN_DC_ADDR_DOWN                  /* the last one failed */
+};
+
 struct admin_snap_hist {
     uint64_t cum[STATS_HIST_NBOUNDS + 1];   /* cumulative; last is +Inf */
     uint64_t sum_us;
@@ -80,6 +100,8 @@ struct admin_snap {
     int nusers;
     struct admin_snap_user *users;      /* cfg->users order */
     struct admin_snap_dc dcs[STATS_NDCS];
+    int ndc_addrs;
+    struct admin_snap_dc_addr dc_addrs[STATS_DC_ADDRS];    /* slot order */
     uint32_t tls_cert_len;              /* 0 = none learnt */
     int64_t tls_profile_at;
     uint64_t replay_entries;

@@ -182,6 +182,14 @@
       "seconds to wait for a connection to a DC")                           \
     X("default_dc", INT, default_dc, LIVE, 1, 5, 2,                         \
       "DC used when a client asks for one we do not know")                  \
+    X("dc_retry_after", INT, dc_retry_after, LIVE, 1, 3600, 30,            \
+      "seconds a DC address whose connect failed is tried after the "       \
+      "others (doubling with each failure in a row, up to 16 times); "      \
+      "then one dial tries it first again, unless dc_probe_interval is on") \
+    X("dc_probe_interval", INT, dc_probe_interval, LIVE, 0, 86400, 0,      \
+      "seconds between probes (a TCP connect, closed at once) of the DC "   \
+      "addresses no client used that long, failed ones included: a "        \
+      "probe, not a client, finds a dead address back; 0 is off")           \
     X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \

@@ -11,6 +11,7 @@
  *                                        label reason=); see below
  *   STATS_USER_FIELDS   X(name, help)    per user (label user=)
  *   STATS_DC_FIELDS     X(name, help)    per DC index (label dc=)
+ *   STATS_DC_ADDR_FIELDS X(name, help)   per DC address (dc=, addr=)
  *   STATS_HISTOGRAMS    X(name, help)    latency histograms, in seconds
  */
 #ifndef TELEMT_STATS_FIELDS_H
@@ -67,7 +68,14 @@
     X(me_fetch_failed, "ME fetches that failed (unreachable, HTTP "        \
       "error, too big)")                                                   \
     X(me_inputs_rejected, "ME secrets or lists read or fetched but "       \
-      "refused (bad size, list does not parse)")
+      "refused (bad size, list does not parse)")                          \
+    X(dc_addr_failed, "connects to one DC address that failed or timed "  \
+      "out (the dial goes on to the next address)")                       \
+    X(dc_addr_demoted, "dials that tried an address last because it "     \
+      "failed recently (worker/dc_health.c)")                             \
+    X(dc_probes_ok, "probe connects (dc_probe_interval) that a DC "       \
+      "address answered")                                                 \
+    X(dc_probes_failed, "probe connects that failed or timed out")
 
 /*
  * Handshake outcomes, X(name, VERDICT, help).  The refusals are the
@@ -133,6 +141,18 @@
       "handshake")                                                         \
     X(me_closed, "ME connections of the cluster that ended after it")      \
     X(me_failed, "ME connections of the cluster that failed before it")
+
+/*
+ * Per DC address (each resolved address of each DC index, one slot of
+ * stats_region.dc_addrs[] shared by every worker: worker/dc_health.c),
+ * labels dc= and addr=.  The slot's gauges (up, connect times, failures
+ * in a row) are in struct stats_dc_addr.
+ */
+#define STATS_DC_ADDR_FIELDS(X)                                             \
+    X(connects, "connects to the address that succeeded (clients and "    \
+      "probes)")                                                           \
+    X(failures, "connects to the address that failed or timed out")       \
+    X(probes, "probe connects made to the address (dc_probe_interval)")
 
 #define STATS_HISTOGRAMS(X)                                                 \
     X(handshake_seconds, "time from accept to a handshake verdict")       \

@@ -270,7 +270,8 @@ START_TEST(test_stats_json)
         "\"mask_relayed\":4,\"mask_connect_fail\":3,");
     ck_assert_has(b.p, "\"conn_handed_out\":0,\"conn_handed_in\":0,"
         "\"conn_handoff_failed\":0,\"me_clients\":0,");
-    ck_assert_has(b.p, "\"me_inputs_rejected\":0,"
+    ck_assert_has(b.p, "\"me_inputs_rejected\":0,");
+    ck_assert_has(b.p, "\"dc_probes_failed\":0,"
         "\"user_disabled\":0,\"user_expired\":0,"
         "\"user_quota\":0,\"user_conns\":0,\"user_ips\":0,"
         "\"conn_active\":7}");

@@ -151,6 +151,8 @@ START_TEST(test_minimal)
     ck_assert_int_eq(cfg->client_ack_timeout, 300);
     ck_assert_int_eq(cfg->handshake_timeout, 10);
     ck_assert_int_eq(cfg->dc_connect_timeout, 10);
+    ck_assert_int_eq(cfg->dc_retry_after, 30);
+    ck_assert_int_eq(cfg->dc_probe_interval, 0);
     ck_assert_int_eq(cfg->default_dc, 2);
     ck_assert_int_eq(cfg->ndc_overrides, 0);
     ck_assert_str_eq(cfg->public_host, "");
@@ -200,6 +202,8 @@ START_TEST(test_full)
     ck_assert_int_eq(cfg->client_ack_timeout, 0);
     ck_assert_int_eq(cfg->handshake_timeout, 300);
     ck_assert_int_eq(cfg->dc_connect_timeout, 1);
+    ck_assert_int_eq(cfg->dc_retry_after, 5);
+    ck_assert_int_eq(cfg->dc_probe_interval, 60);
     ck_assert_int_eq(cfg->default_dc, 4);
     ck_assert_int_eq(cfg->ndc_overrides, 3);
     o = &cfg->dc_overrides[0];
