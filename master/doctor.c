@@ -345,12 +345,12 @@ doctor_limit_fds(const struct config *cfg, const struct doctor_limits *lim,
     if (nd->nofile < nd->fds) {
         l->status = DOCTOR_FAIL;
         snprintf(l->fix, sizeof(l->fix), "a worker runs out of descriptors "
-            "at about %llu connections, not %d: raise the hard limit to %llu "
+            "at about %llu connections (masked ones included), not %d + %d: raise the hard limit to %llu "
             "(LimitNOFILE=%llu in the systemd unit, or `ulimit -Hn` / "
             "limits.conf where it starts%s)%s, or lower max_connections to "
             "%llu", (unsigned long long)(nd->nofile > DOCTOR_FD_SLACK ?
             (nd->nofile - DOCTOR_FD_SLACK) / 2 : 0), cfg->max_connections,
-            (unsigned long long)nd->fds, (unsigned long long)nd->fds,
+            cfg->mask_max_connections, (unsigned long long)nd->fds, (unsigned long long)nd->fds,
             lim->root ? "; as root, max_open_files can raise it too" : "",
             nd->fds > lim->nr_open ? ", and fs.nr_open with it (sysctl -w "
             "fs.nr_open=N)" : "", (unsigned long long)doctor_fit(cfg,
@@ -1000,22 +1000,32 @@ doctor_clock_line(struct doctor *d, struct doctor_check *c, const char *host,
 
     if (off - slack > cfg->tls_time_skew)
         st = cfg->mode_tls ? DOCTOR_FAIL : DOCTOR_WARN;
-    else if (off - slack > cfg->tls_time_skew / 2.0)
+    else if (off - slack > cfg->tls_time_skew / 2.0 && cfg->mode_tls)
         st = DOCTOR_WARN;
     l = doctor_say(c, st, "clock: %.0f s %s %s's Date (+-%.1f s; "
         "tls_time_skew %d; %s)", off, skew >= 0 ? "ahead of" : "behind",
         host, slack, cfg->tls_time_skew, sync);
     if (st == DOCTOR_OK)
         return;
-    doctor_fix(l, "%s; fake TLS refuses every client whose clock differs "
-        "from this one by more than tls_time_skew, so %s: sync this clock "
-        "(timedatectl set-ntp true, or install chrony) and check `date -u`"
-        "%s", st == DOCTOR_FAIL ? "fake-TLS clients with a correct clock "
-        "are refused now" : "this is over half the margin",
-        st == DOCTOR_FAIL ? "a clock this far off locks them out" :
-        "clients whose clocks err the other way by the rest are refused",
-        unsynced ? "" : "; this clock claims to be synchronised, so the "
-        "mask host's may be the wrong one: compare with another server");
+    if (st == DOCTOR_FAIL)
+        doctor_fix(l, "fake TLS refuses every hello whose timestamp differs "
+            "from this clock by more than tls_time_skew (%d s), so clients "
+            "with a correct clock are all refused now: sync this clock "
+            "(timedatectl set-ntp true, or install chrony) and check `date "
+            "-u`%s", cfg->tls_time_skew, unsynced ? "" : "; this clock "
+            "claims to be synchronised, so the mask host's may be the wrong "
+            "one: compare with another server");
+    else if (!cfg->mode_tls)
+        doctor_fix(l, "fake TLS is off, so no one is refused for it now; "
+            "with modes.tls on, every client would be (more than "
+            "tls_time_skew, %d s): sync this clock (timedatectl set-ntp "
+            "true, or install chrony)", cfg->tls_time_skew);
+    else
+        doctor_fix(l, "that is over half of tls_time_skew (%d s): clients "
+            "whose own clock errs the other way by the rest are refused; "
+            "sync this clock (timedatectl set-ntp true, or install chrony)"
+            "%s", cfg->tls_time_skew, unsynced ? "" : "; this clock claims "
+            "to be synchronised, so the mask host's may be the wrong one");
 }
 
 static void
@@ -1378,9 +1388,10 @@ doctor_dc_line(struct doctor *d, struct doctor_check *c,
             nok++;
             if (first_ok < 0)
                 first_ok = i;
-        } else {
-            if (first_ok < 0)
-                dead_before = 1;
+        } else if (first_ok < 0 || gr->me) {
+            /* A DC: those tried before the first that answers; an ME
+             * cluster: every one that does not. */
+            dead_before |= first_ok < 0;
             doctor_cat(bad, sizeof(bad), "%s%s", bad[0] ? ", " : "", one);
         }
     }
@@ -1416,9 +1427,10 @@ doctor_dc_line(struct doctor *d, struct doctor_check *c,
     } else if (dead_before) {
         l = doctor_say(c, DOCTOR_WARN, "dc %d (%s): %s", gr->dc, gr->from,
             list);
-        doctor_fix(l, "%s is tried first and does not answer, so every "
-            "connection to DC %d waits on it first (up to "
-            "dc_connect_timeout, %d s): %s", bad, gr->dc,
+        doctor_fix(l, "%s: tried before the address that answers, so "
+            "every connection to DC %d tries it first (and waits up to "
+            "dc_connect_timeout, %d s, when it does not answer at all): %s",
+            bad, gr->dc,
             cfg->dc_connect_timeout, cfg->prefer_ipv6 ?
             "if IPv6 does not work here, set prefer_ipv6 = false; else fix "
             "or remove that address" : "fix or remove that address "
