@@ -326,9 +326,10 @@ doctor_limit_fds(const struct config *cfg, const struct doctor_limits *lim,
     l->status = DOCTOR_OK;
     snprintf(l->what, sizeof(l->what), "descriptors: each worker needs "
         "%llu (2 per connection: max_connections %d + mask_max_connections "
-        "%d, and %d more) and gets RLIMIT_NOFILE %s (hard %s, fs.nr_open "
+        "%d, and %llu more) and gets RLIMIT_NOFILE %s (hard %s, fs.nr_open "
         "%s)", (unsigned long long)nd->fds, cfg->max_connections,
-        cfg->mask_max_connections, DOCTOR_FD_SLACK,
+        cfg->mask_max_connections,
+        (unsigned long long)(nd->fds - 2 * nd->conns),
         doctor_lim(nd->nofile, a, sizeof(a)),
         doctor_lim(lim->nofile_hard, b, sizeof(b)),
         lim->nr_open == DOCTOR_UNLIMITED ? "unknown" :
@@ -345,12 +346,14 @@ doctor_limit_fds(const struct config *cfg, const struct doctor_limits *lim,
     if (nd->nofile < nd->fds) {
         l->status = DOCTOR_FAIL;
         snprintf(l->fix, sizeof(l->fix), "a worker runs out of descriptors "
-            "at about %llu connections (masked ones included), not %d + %d: raise the hard limit to %llu "
-            "(LimitNOFILE=%llu in the systemd unit, or `ulimit -Hn` / "
-            "limits.conf where it starts%s)%s, or lower max_connections to "
-            "%llu", (unsigned long long)(nd->nofile > DOCTOR_FD_SLACK ?
+            "at about %llu connections (masked ones included), not %d + %d: "
+            "raise the hard limit to %llu (LimitNOFILE=%llu in the systemd "
+            "unit, or `ulimit -Hn` / limits.conf where it starts%s)%s, or "
+            "lower max_connections to %llu",
+            (unsigned long long)(nd->nofile > DOCTOR_FD_SLACK ?
             (nd->nofile - DOCTOR_FD_SLACK) / 2 : 0), cfg->max_connections,
-            cfg->mask_max_connections, (unsigned long long)nd->fds, (unsigned long long)nd->fds,
+            cfg->mask_max_connections, (unsigned long long)nd->fds,
+            (unsigned long long)nd->fds,
             lim->root ? "; as root, max_open_files can raise it too" : "",
             nd->fds > lim->nr_open ? ", and fs.nr_open with it (sysctl -w "
             "fs.nr_open=N)" : "", (unsigned long long)doctor_fit(cfg,
@@ -398,8 +401,9 @@ doctor_limit_threads(const struct config *cfg,
             "TasksMax= must allow as many), or lower max_connections to "
             "%llu", cfg->user[0] != '\0' ? " (" : "", cfg->user,
             cfg->user[0] != '\0' ? ")" : "", (unsigned long long)total,
-            (unsigned long long)total, (unsigned long long)doctor_fit(cfg, share,
-            DOCTOR_THREAD_SLACK, 1));
+            (unsigned long long)total,
+            (unsigned long long)doctor_fit(cfg, share, DOCTOR_THREAD_SLACK,
+            1));
         return;
     }
     if (total > lim->threads_max || total > lim->pid_max) {
@@ -1065,7 +1069,8 @@ doctor_check_mask(struct doctor *d, struct doctor_check *c)
             snprintf(t.addr, sizeof(t.addr), "%s", one);
         } else {
             doctor_cat(tried, sizeof(tried), "%s%s %s", tried[0] ? ", " : "",
-                one, fd == NET_TIMEOUT ? "no answer" : strerror(errno));
+                one, fd == NET_TIMEOUT ? "no answer" : errno == ECONNREFUSED ?
+                "refused" : strerror(errno));
         }
     }
     if (fd >= 0 && doctor_tls_talk(d, fd, &t) != 0) {
@@ -1442,12 +1447,49 @@ doctor_dc_line(struct doctor *d, struct doctor_check *c,
     }
 }
 
+/* With use_middle_proxy: the ME lists' lines, their clusters into x. */
+static void
+doctor_me_groups(struct doctor *d, struct doctor_check *c,
+    struct doctor_dcs *x)
+{
+    const struct config *cfg = d->cfg;
+    int nlists = 0;
+
+    for (int v6 = 0; v6 < 2; v6++) {
+        char from[PATH_BUF_LEN], why[CONFIG_ERR_LEN + PATH_BUF_LEN];
+        struct me_list l;
+
+        if (doctor_me_list(cfg, v6, &l, from, sizeof(from), why,
+            sizeof(why)) != 0) {
+            if (!v6 || cfg->me_config_v6_file[0] != '\0' ||
+                cfg->me_config_v6_url[0] != '\0')
+                doctor_say(c, DOCTOR_OK, "ME %s list: none (%s)",
+                    v6 ? "IPv6" : "IPv4", why);
+            continue;
+        }
+        nlists++;
+        doctor_say(c, DOCTOR_OK, "ME %s list: %d entries from %s",
+            v6 ? "IPv6" : "IPv4", l.n, from);
+        doctor_add_me(x, &l);
+        me_list_free(&l);
+    }
+    if (nlists == 0) {
+        struct doctor_line *l = doctor_say(c, cfg->me_fallback_direct ?
+            DOCTOR_WARN : DOCTOR_FAIL, "ME: use_middle_proxy is on but "
+            "there is no ME list to check");
+        doctor_fix(l, "until one is read, clients %s: set "
+            "me_config_file, or me_config_url and a writable state_dir "
+            "(the master fetches and caches it there at start)",
+            cfg->me_fallback_direct ? "go straight to the DCs without "
+            "the ad tag" : "are closed (me_fallback_direct = false)");
+    }
+}
+
 static void
 doctor_check_dc(struct doctor *d, struct doctor_check *c)
 {
     const struct config *cfg = d->cfg;
     struct doctor_dcs *x = calloc(1, sizeof(*x));
-    int nlists = 0;
 
     if (x == NULL) {
         doctor_say(c, DOCTOR_FAIL, "dc: out of memory");
@@ -1463,36 +1505,8 @@ doctor_check_dc(struct doctor *d, struct doctor_check *c)
         if (!doctor_overridden(cfg, dc))
             doctor_add_dc(x, dc, "built-in", &doctor_dc_builtin[k][1], 2);
     }
-    if (cfg->use_middle_proxy) {
-        for (int v6 = 0; v6 < 2; v6++) {
-            char from[PATH_BUF_LEN], why[CONFIG_ERR_LEN + PATH_BUF_LEN];
-            struct me_list l;
-
-            if (doctor_me_list(cfg, v6, &l, from, sizeof(from), why,
-                sizeof(why)) != 0) {
-                if (!v6 || cfg->me_config_v6_file[0] != '\0' ||
-                    cfg->me_config_v6_url[0] != '\0')
-                    doctor_say(c, DOCTOR_OK, "ME %s list: none (%s)",
-                        v6 ? "IPv6" : "IPv4", why);
-                continue;
-            }
-            nlists++;
-            doctor_say(c, DOCTOR_OK, "ME %s list: %d entries from %s",
-                v6 ? "IPv6" : "IPv4", l.n, from);
-            doctor_add_me(x, &l);
-            me_list_free(&l);
-        }
-        if (nlists == 0) {
-            struct doctor_line *l = doctor_say(c, cfg->me_fallback_direct ?
-                DOCTOR_WARN : DOCTOR_FAIL, "ME: use_middle_proxy is on but "
-                "there is no ME list to check");
-            doctor_fix(l, "until one is read, clients %s: set "
-                "me_config_file, or me_config_url and a writable state_dir "
-                "(the master fetches and caches it there at start)",
-                cfg->me_fallback_direct ? "go straight to the DCs without "
-                "the ad tag" : "are closed (me_fallback_direct = false)");
-        }
-    }
+    if (cfg->use_middle_proxy)
+        doctor_me_groups(d, c, x);
     {
         int64_t end = mono_ms() + DOCTOR_DIAL_MS;
 
