@@ -823,8 +823,7 @@ struct doctor_tls {
     long verify;                        /* X509_V_OK: trusted here */
     int have_date;
     int64_t date;                       /* the Date header's */
-    double at;                          /* our clock when it arrived */
-    double rtt_ms;                      /* request to the end of the head */
+    double sent, at;                    /* our clock: request sent, head in */
     char why[256];                      /* the failure, if any */
 };
 
@@ -903,7 +902,7 @@ doctor_http_head(const struct doctor *d, SSL *ssl, int fd, const char *host,
             break;
     }
     t->at = doctor_wall();
-    t->rtt_ms = (t->at - t0) * 1000.0;
+    t->sent = t0;
     if (doctor_find_date(head, have, &t->date) == 0)
         t->have_date = 1;
     else if (have == 0)
@@ -993,10 +992,14 @@ doctor_clock_line(struct doctor *d, struct doctor_check *c, const char *host,
     const struct config *cfg = d->cfg;
     struct timex tx = { .modes = 0 };
     int unsynced = adjtimex(&tx) == TIME_ERROR;
-    /* The Date is truncated to the second: its middle is the estimate. */
-    double skew = t->at - ((double)t->date + 0.5);
+    /*
+     * The server wrote its Date between our request and the end of its
+     * answer, truncated to the second: the estimate compares the two
+     * middles, give or take half of each span.
+     */
+    double skew = (t->sent + t->at) / 2 - ((double)t->date + 0.5);
     double off = skew < 0 ? -skew : skew;
-    double slack = 0.5 + t->rtt_ms / 1000.0;
+    double slack = 0.5 + (t->at - t->sent) / 2;
     const char *sync = unsynced ? "the kernel says this clock is not "
         "NTP-synchronised" : "the kernel says this clock is synchronised";
     struct doctor_line *l;
@@ -1125,9 +1128,11 @@ doctor_check_mask(struct doctor *d, struct doctor_check *c)
             DOCTOR_OK : DOCTOR_WARN;
 
         l = doctor_say(c, st, "mask host %s: %s TCP %.1f ms, %s %s, "
-            "certificate for %s (%s tls_domain %s; %s here)%s", hp, t.addr,
+            "certificate for %s (%s%s%s%s here)%s", hp, t.addr,
             t.connect_ms, t.version, t.cipher, t.cert_name,
-            t.name_ok ? "valid for" : "NOT valid for", cfg->tls_domain,
+            cfg->tls_domain[0] == '\0' ? "" : t.name_ok ?
+            "valid for tls_domain " : "NOT valid for tls_domain ",
+            cfg->tls_domain, cfg->tls_domain[0] == '\0' ? "" : "; ",
             t.verify == X509_V_OK ? "trusted" : "not trusted",
             cfg->mask ? "" : "; masking is off (mask = false)");
         if (!v13)
@@ -1147,69 +1152,84 @@ doctor_check_mask(struct doctor *d, struct doctor_check *c)
  * tls_domain: what it resolves to, and whether that is this machine
  */
 
+/* One SNI name's line: what it resolves to, and whether that is here. */
+static void
+doctor_domain_line(struct doctor *d, struct doctor_check *c,
+    const char *key, const char *name, const struct net_addr *pub,
+    int npub)
+{
+    const struct config *cfg = d->cfg;
+    struct net_addr a[DOCTOR_MAX_ADDRS];
+    char list[DOCTOR_TEXT] = "";
+    struct doctor_line *l;
+    int n, local = 0, mask_self;
+
+    n = net_resolve(name, 443, a, 0, DOCTOR_MAX_ADDRS);
+    for (int i = 0; i < n; i++) {
+        char one[80], *colon;
+        int here = doctor_is_local(d, (struct sockaddr *)&a[i].ss);
+
+        for (int j = 0; j < npub && !here; j++)
+            here = doctor_same_ip((struct sockaddr *)&a[i].ss,
+                (const struct sockaddr *)&pub[j].ss);
+        local |= here;
+        net_format((struct sockaddr *)&a[i].ss, one, sizeof(one));
+        if ((colon = strrchr(one, ':')) != NULL)
+            *colon = '\0';              /* the port means nothing here */
+        doctor_cat(list, sizeof(list), "%s%s%s", i ? ", " : "", one,
+            here ? " (this machine)" : "");
+    }
+    mask_self = strcmp(cfg->mask_host, name) == 0;
+    if (n == 0) {
+        l = doctor_say(c, DOCTOR_WARN, "%s %s: does not resolve from here",
+            key, name);
+        doctor_fix(l, "clients do not need it resolved (they dial the "
+            "link's server), but a censor sees an SNI for a name with no "
+            "site behind it%s: use the name of a real HTTPS site",
+            mask_self ? ", and mask_host (this name) cannot be reached" :
+            "");
+    } else if (local && mask_self && cfg->mask_port == cfg->port) {
+        l = doctor_say(c, DOCTOR_FAIL, "%s %s: resolves to %s; mask_host is "
+            "the same name on telemt's own port %d", key, name, list,
+            cfg->port);
+        doctor_fix(l, "with the domain pointing here, masking relays "
+            "refused clients back into telemt: serve the real site for %s "
+            "on another port and set mask_host = \"127.0.0.1\" and "
+            "mask_port to it", name);
+    } else if (local) {
+        doctor_say(c, DOCTOR_OK, "%s %s: resolves to %s: the SNI matches "
+            "the server clients reach, so %s:%d must serve a real site for "
+            "%s (refused clients and probers are shown it)", key, name,
+            list, cfg->mask_host, cfg->mask_port, name);
+    } else {
+        doctor_say(c, DOCTOR_OK, "%s %s: resolves to %s, not this machine: "
+            "clients name another site in their SNI while connecting here "
+            "(the usual set-up; a censor that resolves the SNI and compares "
+            "can tell; a domain of your own pointed here, with its real "
+            "site as mask host, cannot be told)", key, name, list);
+    }
+}
+
 static void
 doctor_check_domain(struct doctor *d, struct doctor_check *c)
 {
     const struct config *cfg = d->cfg;
-    struct net_addr a[DOCTOR_MAX_ADDRS], pub[DOCTOR_MAX_ADDRS];
-    char list[DOCTOR_TEXT] = "";
-    struct doctor_line *l;
-    int n, npub = 0, local = 0, mask_self;
+    struct net_addr pub[DOCTOR_MAX_ADDRS];
+    int npub = 0;
 
     if (cfg->tls_domain[0] == '\0') {
         doctor_say(c, DOCTOR_OK, "tls_domain: not set (fake TLS is off)");
         return;
     }
-    n = net_resolve(cfg->tls_domain, 443, a, 0, DOCTOR_MAX_ADDRS);
+    /* public_host's addresses are this machine too (behind a NAT). */
     if (cfg->public_host[0] != '\0')
         npub = net_resolve(cfg->public_host, 443, pub, 0, DOCTOR_MAX_ADDRS);
-    for (int i = 0; i < n; i++) {
-        char one[80];
-        int here = doctor_is_local(d, (struct sockaddr *)&a[i].ss);
-
-        for (int j = 0; j < npub && !here; j++)
-            here = doctor_same_ip((struct sockaddr *)&a[i].ss,
-                (struct sockaddr *)&pub[j].ss);
-        local |= here;
-        net_format((struct sockaddr *)&a[i].ss, one, sizeof(one));
-        *strrchr(one, ':') = '\0';      /* the port means nothing here */
-        doctor_cat(list, sizeof(list), "%s%s%s", i ? ", " : "", one,
-            here ? " (this machine)" : "");
-    }
-    if (n == 0) {
-        l = doctor_say(c, DOCTOR_WARN, "tls_domain %s: does not resolve "
-            "from here", cfg->tls_domain);
-        doctor_fix(l, "clients do not need it resolved (they dial the "
-            "link's server), but a censor sees an SNI for a name with no "
-            "site behind it%s: use the name of a real HTTPS site",
-            strcmp(cfg->mask_host, cfg->tls_domain) == 0 ?
-            ", and mask_host (unset, so tls_domain) cannot be reached" : "");
-        return;
-    }
-    mask_self = strcmp(cfg->mask_host, cfg->tls_domain) == 0 &&
-        cfg->mask_port == cfg->port;
-    if (local && mask_self) {
-        l = doctor_say(c, DOCTOR_FAIL, "tls_domain %s: resolves to %s; "
-            "mask_host is the same name on telemt's own port %d",
-            cfg->tls_domain, list, cfg->port);
-        doctor_fix(l, "with the domain pointing here, masking relays "
-            "refused clients back into telemt: serve the real site for %s "
-            "on another port and set mask_host = \"127.0.0.1\" and "
-            "mask_port to it", cfg->tls_domain);
-    } else if (local) {
-        doctor_say(c, DOCTOR_OK, "tls_domain %s: resolves to %s: the SNI "
-            "matches the server clients reach, so %s:%d must serve a real "
-            "site for %s (refused clients and probers are shown it)",
-            cfg->tls_domain, list, cfg->mask_host, cfg->mask_port,
-            cfg->tls_domain);
-    } else {
-        doctor_say(c, DOCTOR_OK, "tls_domain %s: resolves to %s, not this "
-            "machine: clients name another site in their SNI while "
-            "connecting here (the usual set-up; a censor that resolves the "
-            "SNI and compares can tell; a domain of your own pointed here, "
-            "with its real site as mask host, cannot be told)",
-            cfg->tls_domain, list);
-    }
+    doctor_domain_line(d, c, "tls_domain", cfg->tls_domain, pub, npub);
+    /* tls_domains starts with tls_domain (config.h). */
+    for (int i = 0; i < cfg->ntls_domains; i++)
+        if (strcmp(cfg->tls_domains[i], cfg->tls_domain) != 0)
+            doctor_domain_line(d, c, "tls_domains", cfg->tls_domains[i], pub,
+                npub);
 }
 
 /* ---------------------------------------------------------------------
@@ -1647,8 +1667,11 @@ doctor_run(const struct config *cfg, FILE *out)
     d.cfg = cfg;
     d.deadline_ms = mono_ms() + DOCTOR_CHECK_MS;
     pthread_mutex_init(&d.mu, NULL);
-    if (mono_cond_init(&d.cv) != 0)
-        pthread_cond_init(&d.cv, NULL);
+    if (mono_cond_init(&d.cv) != 0) {
+        fprintf(stderr, "telemt: --doctor: no monotonic condition "
+            "variable\n");
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     doctor_local_addrs(&d);
     fprintf(out, "telemt doctor: %s (each check takes at most %d s)\n",

@@ -9,7 +9,7 @@
 # silent (a listener whose queue is full: the connect times out), telemt
 # not running (public_host:public_port refused), RLIMIT_NOFILE below what
 # max_connections needs: each is a FAIL or warn line followed by its fix,
-# exit 1, still in bounded time.  Then a warning alone (exit 0), a mask
+# exit 1, still in bounded time.  Then warnings alone (exit 0), a mask
 # host that is telemt itself (FAIL), and a bad config (FILE:LINE, exit 1).
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -124,14 +124,18 @@ assert_match "$(tail -n 1 <<<"$OUT")" '^doctor: [0-9]+ ok, 0 warn, 0 FAIL$' \
 
 # The same port: telemt still runs there, for the public_host check.
 config "$TEST_DIR/warn.conf" "$GOOD_DC" "\"127.0.0.1:$DEAD\", $GOOD_DC" \
-    "$GOOD_DC" port="$TELEMT_PORT"
-note "DC 3's first address down: a warning, exit 0"
+    "$GOOD_DC" port="$TELEMT_PORT" tls_domains='[ "nx.invalid" ]'
+note "DC 3's first address down, a tls_domains name that does not resolve:"
+note "warnings, exit 0"
 doctor "$TEST_DIR/warn.conf"
 assert_eq "$RC" 0 "exit status with warnings alone"
 has warn "dc 3 \(dc_overrides\): 127\.0\.0\.1:$DEAD refused, 127\.0\.0\.1:$FAKEDC_PORT [0-9.]+ ms" \
     "DC 3 with its first address down"
 fixed '^warn +dc 3 ' "127\.0\.0\.1:$DEAD refused: tried before" "DC 3's fix"
-assert_match "$(tail -n 1 <<<"$OUT")" '^doctor: [0-9]+ ok, 1 warn, 0 FAIL$' \
+has warn 'tls_domains nx\.invalid: does not resolve' "an SNI name with no site"
+fixed '^warn +tls_domains ' 'use the name of a real HTTPS site' \
+    "the unresolved name's fix"
+assert_match "$(tail -n 1 <<<"$OUT")" '^doctor: [0-9]+ ok, 2 warn, 0 FAIL$' \
     "the summary"
 stop_telemt
 
