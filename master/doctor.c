@@ -1273,7 +1273,25 @@ struct doctor_dcs {
     int n;
     struct doctor_group g[DOCTOR_MAX_GROUPS];
     int ng;
+    int order[DOCTOR_MAX_GROUPS];       /* the order of the lines */
 };
+
+/* Lines in reading order: the DCs, then the ME clusters, each by index
+ * (1, -1, 2, -2, ..., 203). */
+static int
+doctor_group_cmp(const void *a, const void *b, void *arg)
+{
+    const struct doctor_dcs *x = arg;
+    const struct doctor_group *p = &x->g[*(const int *)a];
+    const struct doctor_group *q = &x->g[*(const int *)b];
+    int pa = p->dc < 0 ? -p->dc : p->dc, qa = q->dc < 0 ? -q->dc : q->dc;
+
+    if (p->me != q->me)
+        return p->me - q->me;
+    if (pa != qa)
+        return pa < qa ? -1 : 1;
+    return (p->dc < 0) - (q->dc < 0);
+}
 
 static int
 doctor_overridden(const struct config *cfg, int dc)
@@ -1534,7 +1552,11 @@ doctor_check_dc(struct doctor *d, struct doctor_check *c)
             d->deadline_ms);
     }
     for (int g = 0; g < x->ng; g++)
-        doctor_dc_line(d, c, x, g);
+        x->order[g] = g;
+    qsort_r(x->order, (size_t)x->ng, sizeof(x->order[0]), doctor_group_cmp,
+        x);
+    for (int g = 0; g < x->ng; g++)
+        doctor_dc_line(d, c, x, x->order[g]);
     free(x);
 }
 

@@ -54,9 +54,8 @@ enum {
     X("user-fields", FLAG_USER_FIELDS, "print the per-user field table "   \
       "(Markdown)")                                                         \
     X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")    \
-    X("doctor", FLAG_DOCTOR, "check from this machine what the config "   \
-      "needs (clock, DCs, mask host, tls_domain, public_host, limits) and " \
-      "exit (0 no check failed, 1 one did)")
+    X("doctor", FLAG_DOCTOR, "check the clock, DCs, mask host and limits " \
+      "from here, then exit (1: a check failed)")
 
 static const struct flag {
     const char *name;
