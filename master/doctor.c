@@ -1699,6 +1699,8 @@ doctor_run(const struct config *cfg, FILE *out)
     fprintf(out, "telemt doctor: %s (each check takes at most %d s)\n",
         cfg->path, DOCTOR_CHECK_MS / 1000);
     fflush(out);
+    /* Held while they start: one that ends at once waits to count down. */
+    pthread_mutex_lock(&d.mu);
     for (int i = 0; i < NCHECKS; i++) {
         struct doctor_check *c = &d.check[i];
 
@@ -1714,6 +1716,7 @@ doctor_run(const struct config *cfg, FILE *out)
             c->done = 1;
         }
     }
+    pthread_mutex_unlock(&d.mu);
     doctor_limits_read(cfg, &lim);
     (void)doctor_limits_check(cfg, &lim, lim_lines);
     until = mono_deadline(DOCTOR_TOTAL_MS);
