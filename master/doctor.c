@@ -1696,8 +1696,8 @@ doctor_run(const struct config *cfg, FILE *out)
     }
     signal(SIGPIPE, SIG_IGN);
     doctor_local_addrs(&d);
-    fprintf(out, "telemt doctor: %s (each check takes at most %d s)\n",
-        cfg->path, DOCTOR_CHECK_MS / 1000);
+    fprintf(out, "telemt doctor: %s (every check ends within %d s)\n",
+        cfg->path, DOCTOR_TOTAL_MS / 1000);
     fflush(out);
     /* Held while they start: one that ends at once waits to count down. */
     pthread_mutex_lock(&d.mu);

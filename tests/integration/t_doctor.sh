@@ -10,7 +10,9 @@
 # not running (public_host:public_port refused), RLIMIT_NOFILE below what
 # max_connections needs: each is a FAIL or warn line followed by its fix,
 # exit 1, still in bounded time.  Then warnings alone (exit 0), a mask
-# host that is telemt itself (FAIL), and a bad config (FILE:LINE, exit 1).
+# host that is telemt itself and one without TLS (FAILs), a host name
+# whose lookup hangs (a FAIL, in bounded time), and a bad config
+# (FILE:LINE, exit 1).
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -236,6 +238,58 @@ has FAIL "mask host 127\.0\.0\.1:$port: that is this machine on telemt's own por
     "the masking loop"
 fixed '^FAIL +mask host ' 'relay every refused client back into telemt' \
     "the loop's fix"
+
+# --- the mask host speaks no TLS --------------------------------------
+
+config "$TEST_DIR/notls.conf" "$GOOD_DC" "$GOOD_DC" "$GOOD_DC" \
+    mask_port="$FAKEDC_PORT"
+note "mask_port is the fake DC's (no TLS there)"
+doctor "$TEST_DIR/notls.conf"
+assert_eq "$RC" 1 "exit status with a mask host without TLS"
+has FAIL "mask host 127\.0\.0\.1:$FAKEDC_PORT: TCP to .* but no TLS" \
+    "the mask host without TLS"
+fixed '^FAIL +mask host ' 'expect a real HTTPS site there' \
+    "the fix for a mask host without TLS"
+
+# --- a name lookup that hangs -----------------------------------------
+
+# A resolver on loopback that never answers (this mount namespace's
+# /etc/resolv.conf names it): DC 2's host name hangs in getaddrinfo(),
+# and the doctor still ends in bounded time, naming the resolver.
+if unshare -m true 2>/dev/null; then
+    "$PY" - <<'EOF' >"$TEST_DIR/deaf.out" 2>&1 &
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("deaf", flush=True)
+while True:
+    s.recv(4096)                # and never a word back
+EOF
+    PIDS+=("$!")
+    wait_grep "$TEST_DIR/deaf.out" '^deaf' 10 || die "no deaf resolver"
+    printf 'nameserver 127.0.0.1\noptions timeout:30 attempts:1\n' \
+        >"$TEST_DIR/resolv.conf"
+    config "$TEST_DIR/hang.conf" '"slow.example.com:443"' "$GOOD_DC" \
+        "$GOOD_DC"
+    note "DC 2 is a name whose lookup hangs"
+    t0=$(date +%s%N)
+    RC=0
+    # shellcheck disable=SC2016  # expanded by that sh, from its arguments
+    OUT=$(unshare -m sh -c 'mount --bind "$1" /etc/resolv.conf &&
+        exec "$2" --doctor "$3"' sh "$TEST_DIR/resolv.conf" "$TELEMT_BIN" \
+        "$TEST_DIR/hang.conf" 2>"$TEST_DIR/doctor.err") || RC=$?
+    SECS=$(awk -v a="$t0" -v b="$(date +%s%N)" \
+        'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+    printf '%s\n' "$OUT"
+    note "doctor exited $RC after $SECS s"
+    assert_eq "$RC" 1 "exit status with a lookup that hangs"
+    assert_between "$SECS" 0 "$MAXSECS" "seconds with a lookup that hangs"
+    has FAIL 'dc: did not finish within 8 s' "the check that hung"
+    fixed '^FAIL +dc: ' 'resolver' "its fix"
+    has ok 'descriptors: ' "the other checks are still there"
+else
+    note "no mount namespace here: the hanging lookup is not tried"
+fi
 
 # --- a bad config ------------------------------------------------------
 
