@@ -724,14 +724,15 @@ doctor_dial_all(struct doctor_dial *d, int n, int64_t deadline_ms)
 {
     struct pollfd *p = calloc((size_t)n + 1, sizeof(*p));
     int *idx = calloc((size_t)n + 1, sizeof(*idx));
-    int64_t t0 = mono_us();
+    int64_t *t0 = calloc((size_t)n + 1, sizeof(*t0));
     int pending = 0;
 
-    if (p == NULL || idx == NULL) {
+    if (p == NULL || idx == NULL || t0 == NULL) {
         for (int i = 0; i < n; i++)
             d[i].err = ENOMEM;
         free(p);
         free(idx);
+        free(t0);
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -739,12 +740,13 @@ doctor_dial_all(struct doctor_dial *d, int n, int64_t deadline_ms)
             SOCK_CLOEXEC, 0);
 
         d[i].err = 0;
+        t0[i] = mono_us();
         if (fd == -1) {
             d[i].err = errno;
             continue;
         }
         if (connect(fd, (struct sockaddr *)&d[i].a.ss, d[i].a.len) == 0) {
-            d[i].ms = (double)(mono_us() - t0) / 1000.0;
+            d[i].ms = (double)(mono_us() - t0[i]) / 1000.0;
             close(fd);
             continue;
         }
@@ -776,7 +778,7 @@ doctor_dial_all(struct doctor_dial *d, int n, int64_t deadline_ms)
             if (getsockopt(p[j].fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
                 err = errno;
             d[idx[j]].err = err;
-            d[idx[j]].ms = (double)(mono_us() - t0) / 1000.0;
+            d[idx[j]].ms = (double)(mono_us() - t0[idx[j]]) / 1000.0;
             close(p[j].fd);
             p[j] = p[--pending];
             idx[j] = idx[pending];
@@ -789,6 +791,7 @@ doctor_dial_all(struct doctor_dial *d, int n, int64_t deadline_ms)
     }
     free(p);
     free(idx);
+    free(t0);
 }
 
 /* "12.3 ms", "refused", "no answer within 3 s", ... for one dial. */
@@ -1695,6 +1698,10 @@ doctor_run(const struct config *cfg, FILE *out)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* The limits as the daemon would start with them; then as many
+     * descriptors as it would have, for the dials all at once. */
+    doctor_limits_read(cfg, &lim);
+    (void)nofile_raise_to_hard();
     doctor_local_addrs(&d);
     fprintf(out, "telemt doctor: %s (every check ends within %d s)\n",
         cfg->path, DOCTOR_TOTAL_MS / 1000);
@@ -1717,7 +1724,6 @@ doctor_run(const struct config *cfg, FILE *out)
         }
     }
     pthread_mutex_unlock(&d.mu);
-    doctor_limits_read(cfg, &lim);
     (void)doctor_limits_check(cfg, &lim, lim_lines);
     until = mono_deadline(DOCTOR_TOTAL_MS);
     pthread_mutex_lock(&d.mu);
