@@ -965,7 +965,9 @@ doctor_tls_talk(struct doctor *d, int fd, struct doctor_tls *t)
     /* RFC 6066 3: no SNI for an address literal. */
     if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
         (!doctor_is_literal(sni) &&
-        SSL_set_tlsext_host_name(ssl, sni) != 1)) {
+        /* SSL_set_tlsext_host_name(), without its macro's cast. */
+        SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+        TLSEXT_NAMETYPE_host_name, unconst(sni)) != 1)) {
         snprintf(t->why, sizeof(t->why), "OpenSSL: cannot set up the "
             "connection");
         goto out;

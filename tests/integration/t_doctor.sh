@@ -186,6 +186,7 @@ class H(http.server.BaseHTTPRequestHandler):
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(d + "/cert.pem", d + "/key.pem")
+ctx.sni_callback = lambda sock, name, c: print("sni", name, flush=True)
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print("skewed", flush=True)
@@ -219,6 +220,8 @@ fixed '^FAIL +descriptors: ' 'LimitNOFILE=296.*max_connections to 80$' \
     "the descriptors' fix ((256 - 64) / 2 - 16 = 80)"
 has ok "mask host 127\.0\.0\.1:$SKEWED: .*TLSv1\.3" \
     "the mask host itself is fine"
+assert_grep "$TEST_DIR/skewed.out" '^sni localhost$' \
+    "the doctor's SNI (tls_domain)"
 # Every problem line is followed by its fix.
 n_bad=$(grep -cE '^(FAIL|warn) ' <<<"$OUT")
 n_fix=$(grep -A1 -E '^(FAIL|warn) ' <<<"$OUT" | grep -cE '^      fix: ')
