@@ -1475,14 +1475,19 @@ doctor_dc_line(struct doctor *d, struct doctor_check *c,
     } else if (dead_before) {
         l = doctor_say(c, DOCTOR_WARN, "dc %d (%s): %s", gr->dc, gr->from,
             list);
-        doctor_fix(l, "%s: tried before the address that answers, so "
-            "every connection to DC %d tries it first (and waits up to "
-            "dc_connect_timeout, %d s, when it does not answer at all): %s",
-            bad, gr->dc,
-            cfg->dc_connect_timeout, cfg->prefer_ipv6 ?
-            "if IPv6 does not work here, set prefer_ipv6 = false; else fix "
-            "or remove that address" : "fix or remove that address "
-            "(dc_overrides)");
+        /* DC health (worker/dc_health.c) moves a failing address last
+         * for its back-off; each back-off's end costs one trial dial. */
+        doctor_fix(l, "%s: comes before the address that answers; the "
+            "proxy tries it last while it keeps failing, but %s "
+            "(dc_retry_after, %d s, doubling), and a dial to an address "
+            "that does not answer at all waits dc_connect_timeout (%d s): "
+            "%s", bad, cfg->dc_probe_interval > 0 ? "a probe tries it "
+            "again every dc_probe_interval instead of a client" : "one "
+            "client tries it again each time its back-off ends",
+            cfg->dc_retry_after, cfg->dc_connect_timeout,
+            cfg->prefer_ipv6 ? "if IPv6 does not work here, set "
+            "prefer_ipv6 = false; else fix or remove that address" :
+            "fix or remove that address (dc_overrides)");
     } else {
         doctor_say(c, DOCTOR_OK, "dc %d (%s): %s%s", gr->dc, gr->from, list,
             nok < n ? " (the ones that fail come after one that answers)" :

@@ -133,7 +133,8 @@ doctor "$TEST_DIR/warn.conf"
 assert_eq "$RC" 0 "exit status with warnings alone"
 has warn "dc 3 \(dc_overrides\): 127\.0\.0\.1:$DEAD refused, 127\.0\.0\.1:$FAKEDC_PORT [0-9.]+ ms" \
     "DC 3 with its first address down"
-fixed '^warn +dc 3 ' "127\.0\.0\.1:$DEAD refused: tried before" "DC 3's fix"
+fixed '^warn +dc 3 ' "127\.0\.0\.1:$DEAD refused: comes before the address that answers.*back-off ends" \
+    "DC 3's fix"
 has warn 'tls_domains nx\.invalid: does not resolve' "an SNI name with no site"
 fixed '^warn +tls_domains ' 'use the name of a real HTTPS site' \
     "the unresolved name's fix"
