@@ -20,7 +20,7 @@ O       ?= build
 SAN     ?= 0
 TSAN    ?= 0
 CC      ?= cc
-PKGS    := libcrypto libconfig libmicrohttpd libqrencode libcurl
+PKGS    := libcrypto libconfig libmicrohttpd libqrencode libcurl libssl
 VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
