@@ -9,4 +9,4 @@ apt-get install -y --no-install-recommends \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
-    zbar-tools librsvg2-bin
+    zbar-tools librsvg2-bin tcpdump
