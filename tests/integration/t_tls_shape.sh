@@ -14,7 +14,11 @@
 # ssl_reject_handshake on sends the same client, also for a hello
 # without SNI and for a client with a valid secret and a wrong SNI),
 # while a client with the right SNI is still served.  Each action is
-# counted.  Skipped without tcpdump, nginx or openssl, unless CI is set.
+# counted.  tls_emulation against nginx with http/1.1 and with h2: the
+# probe learns nginx's ALPN choice and the length of its encrypted
+# flight, and our flight to mtclient (offering h2 and http/1.1, as TDLib
+# does) is exactly as long as nginx's to openssl s_client offering the
+# same.  Skipped without tcpdump, nginx or openssl, unless CI is set.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +30,7 @@ OTHER=other.example.org
 N=300000                # bytes streamed to the client in each run
 FULL=16401              # a full TLS 1.3 record: 2^14 + 1 + 16
 MIN=18                  # the least a TLS 1.3 record of data can be
+SUITES=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 TLSRECS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tlsrecs.py
 
 need_nginx
@@ -45,7 +50,9 @@ capture_start() {
     CAP_FILE=$TEST_DIR/$1.pcap
     # -Z root: the capture file is written as the user running the test,
     # not tcpdump's own user, who may not write into TEST_DIR.
-    "$TCPDUMP" -i lo -U --immediate-mode -n -s 0 -Z root -w "$CAP_FILE" "tcp port $2" \
+    # A large buffer (-B, KiB): a loaded machine schedules tcpdump late,
+    # and the kernel drops what does not fit.
+    "$TCPDUMP" -i lo -U --immediate-mode -B 65536 -n -s 0 -Z root -w "$CAP_FILE" "tcp port $2" \
         2>"$TEST_DIR/$1.tcpdump" &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
@@ -59,18 +66,26 @@ capture_start() {
 }
 
 capture_stop() {
-    local i size last=-1
+    local i size last=-1 same=0
     # tcpdump lags on a loaded machine, and what it has not written when
-    # it is stopped is lost: wait until the file stops growing.
-    for ((i = 0; i < 40; i++)); do
+    # it is stopped is lost: wait until the file has not grown for 1 s.
+    for ((i = 0; i < 80 && same < 4; i++)); do
         sleep 0.25
         size=$(stat -c %s "$CAP_FILE" 2>/dev/null || echo 0)
-        [ "$size" != "$last" ] || [ "$size" = 0 ] || break
+        if [ "$size" = "$last" ] && [ "$size" != 0 ]; then
+            same=$((same + 1))
+        else
+            same=0
+        fi
         last=$size
     done
     kill -INT "$CAP_PID" 2>/dev/null || true
     wait "$CAP_PID" 2>/dev/null || true
     CAP_PID=
+    if grep -Eq '^[1-9][0-9]* packets dropped by kernel' \
+        "${CAP_FILE%.pcap}.tcpdump"; then
+        die "tcpdump lost packets: $(tr '\n' ' ' <"${CAP_FILE%.pcap}.tcpdump")"
+    fi
 }
 
 # recs PORT [--hex]: tlsrecs.py's line for the first connection to PORT
@@ -120,7 +135,9 @@ note "telemt, DC -> client records: $(printf '%s\n' "${o[@]}" | shape)"
 stop_telemt
 
 note "=== record sizes: $N bytes from openssl s_server -tls1_3"
-head -c "$N" /dev/urandom >"$TEST_DIR/payload.bin"
+# Not random: s_server takes a read from stdin that starts with Q or q
+# for a command to quit.
+head -c "$N" /dev/zero | tr '\0' x >"$TEST_DIR/payload.bin"
 SPORT=$(free_port)
 openssl s_server -tls1_3 -accept "127.0.0.1:$SPORT" -naccept 1 -quiet \
     -cert "$NGINX_DIR/cert.pem" -key "$NGINX_DIR/key.pem" \
@@ -164,7 +181,8 @@ awk -v r="$rshare" -v o="$oshare" 'BEGIN { exit !(r >= 0.9 && o >= 0.5) }' ||
     die "bulk data must travel in full records (s_server $rshare, telemt $oshare)"
 
 # A second nginx: a default server that refuses every name it does not
-# serve (ssl_reject_handshake on), and www.example.com.
+# serve (ssl_reject_handshake on), and www.example.com, both with h2
+# (the mask nginx speaks http/1.1 only).
 RDIR=$TEST_DIR/reject
 RPORT=$(free_port)
 mkdir -p "$RDIR/tmp" "$RDIR/logs"
@@ -182,12 +200,12 @@ http {
     access_log $RDIR/logs/access.log;
 $(_nginx_temp_paths "$RDIR")
     server {
-        listen 127.0.0.1:$RPORT ssl default_server;
+        listen 127.0.0.1:$RPORT ssl http2 default_server;
         ssl_reject_handshake on;
         ssl_protocols TLSv1.2 TLSv1.3;
     }
     server {
-        listen 127.0.0.1:$RPORT ssl;
+        listen 127.0.0.1:$RPORT ssl http2;
         server_name $DOMAIN;
         ssl_certificate $NGINX_DIR/cert.pem;
         ssl_certificate_key $NGINX_DIR/key.pem;
@@ -217,6 +235,52 @@ s_client_to() {
         'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     note "s_client $name: $S_SECS s"
 }
+
+# flight_of LINE: the ApplicationData total of a server's first flight
+# in a tlsrecs.py line: the records between the ChangeCipherSpec and the
+# first NewSessionTicket-sized gap are not told apart by a capture, so
+# the caller says how many (COUNT) make the flight.
+flight_of() {
+    appdata "$1" | head -n "$2" | awk '{ t += $1 } END { print t }'
+}
+
+# emulation PORT ALPN: telemt with tls_emulation against nginx on PORT
+# must learn ALPN and a flight as long as nginx's own to a client
+# offering h2 and http/1.1 (openssl s_client here; its EncryptedExtensions,
+# Certificate, CertificateVerify and Finished), and send mtclient, whose
+# hello offers the same, a flight of that length.
+emulation() {
+    local port=$1 alpn=$2 real_flight learnt got
+    note "=== tls_emulation against nginx on $port (ALPN $alpn)"
+    capture_start "flight-$port" "$port"
+    # The suites in the probe's order: the Finished message is as long as
+    # the suite's hash, and nginx takes the client's first choice.
+    s_client_to "$port" "-alpn h2,http/1.1" -servername "$DOMAIN" \
+        -alpn h2,http/1.1 -ciphersuites "$SUITES"
+    capture_stop
+    assert_match "$S_OUT" "ALPN protocol: $alpn" "nginx's ALPN choice"
+    real_flight=$(flight_of "$(recs "$port")" 4)
+    write_config "$TEST_DIR/emu-$port.conf" modes.classic=false \
+        modes.secure=false modes.tls=true tls_domain="$DOMAIN" \
+        mask=true mask_host=127.0.0.1 mask_port="$port" tls_emulation=true
+    start_telemt "$TEST_DIR/emu-$port.conf"
+    wait_grep "$TELEMT_LOG" "TLS profile of 127\.0\.0\.1:$port: " 20 ||
+        die "no TLS profile of nginx on $port within 20 s"
+    learnt=$(grep -E "TLS profile of 127\.0\.0\.1:$port: " "$TELEMT_LOG" |
+        tail -n 1)
+    note "${learnt#*info: }"
+    assert_match "$learnt" "certificate flight $real_flight bytes, ALPN $alpn\$" \
+        "what the probe learnt (nginx's flight: $real_flight bytes)"
+    capture_start "emu-$port" "$TELEMT_PORT"
+    mtc_ok -s "$ALICE" -m padded --tls "$DOMAIN" -t echo -b 4096
+    capture_stop
+    got=$(appdata "$(recs "$TELEMT_PORT")" | head -n 1)
+    assert_eq "$got" "$real_flight" "our flight, next to nginx's"
+    stop_telemt
+}
+
+emulation "$NGINX_PORT" http/1.1
+emulation "$RPORT" h2
 
 note "=== what nginx with ssl_reject_handshake on sends"
 capture_start nginx_reject "$RPORT"
