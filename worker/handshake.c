@@ -4,7 +4,7 @@
  *
  * Every byte read is kept in c->hs: masking replays them to the mask
  * host.  States: SNIFF (a TLS hello or an obfuscated2 header?) ->
- * TLS_HELLO (whole record, digest per user, time window, SNI, replay) ->
+ * TLS_HELLO (whole record, SNI, digest per user, time window, replay) ->
  * TLS_ANSWER (ServerHello written) -> TLS_INNER (64-byte header from
  * ApplicationData records) -> OBFS2 (try every user's secret, check the
  * tag against the enabled modes, replay) -> verdict.  The whole machine

@@ -326,7 +326,9 @@ relay_limits(const struct relay *r, const struct dir *up,
         return RELAY_QUOTA;
     if (r->end_ms > 0 && now >= r->end_ms)
         return RELAY_EXPIRED;
-    if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms)
+    /* Bytes held for a record are not idle: they go first. */
+    if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms && up->hold == 0 &&
+        down->hold == 0)
         return RELAY_IDLE;
     *wait_ms = -1;
     if (r->idle_ms > 0)
