@@ -8,5 +8,5 @@ apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
-    nginx-light openssl curl ca-certificates chromium prometheus \
-    zbar-tools librsvg2-bin tcpdump
+    nginx-light openssl curl ca-certificates chromium prometheus tcpdump \
+    zbar-tools librsvg2-bin
