@@ -43,7 +43,8 @@ fi
 [ -n "$PY" ] || die "python3 is needed"
 
 # capture_start NAME PORT: tcpdump on lo for TCP port PORT into
-# $TEST_DIR/NAME.pcap, once it is listening.  capture_stop ends it.
+# $TEST_DIR/NAME.pcap, once it is listening.  capture_stop PORT ends it
+# once the server side of each connection to PORT has closed.
 CAP_PID=
 capture_start() {
     local i
@@ -66,9 +67,17 @@ capture_start() {
 }
 
 capture_stop() {
-    local i size last=-1 same=0
+    local i size last=-1 same=0 port=$1
     # tcpdump lags on a loaded machine, and what it has not written when
-    # it is stopped is lost: wait until the file has not grown for 1 s.
+    # it is stopped is lost: wait until every connection's FIN from the
+    # server is in the file with all it sent before, then until the file
+    # has not grown for 1 s.
+    for ((i = 0; i < 100; i++)); do
+        "$PY" "$TLSRECS" "$CAP_FILE" "$port" 2>/dev/null |
+            awk '$NF != "fin" { bad = 1 } END { exit bad || NR == 0 }' &&
+            break
+        sleep 0.2
+    done
     for ((i = 0; i < 80 && same < 4; i++)); do
         sleep 0.25
         size=$(stat -c %s "$CAP_FILE" 2>/dev/null || echo 0)
@@ -125,7 +134,7 @@ write_config "$TEST_DIR/shape.conf" modes.classic=false modes.secure=false \
 start_telemt "$TEST_DIR/shape.conf"
 capture_start ours "$TELEMT_PORT"
 mtc_ok -s "$ALICE" -m padded --tls "$DOMAIN" -t source -b "$N"
-capture_stop
+capture_stop "$TELEMT_PORT"
 ours=$(recs "$TELEMT_PORT")
 [ -n "$ours" ] || die "no connection to telemt in the capture"
 # Our flight is one ApplicationData record (the certificate's stand-in);
@@ -152,7 +161,7 @@ capture_start real "$SPORT"
 timeout 30 openssl s_client -connect "127.0.0.1:$SPORT" -tls1_3 -quiet \
     -servername "$DOMAIN" </dev/null >"$TEST_DIR/s_client.bin" \
     2>"$TEST_DIR/s_client.err" || true
-capture_stop
+capture_stop "$SPORT"
 assert_eq "$(stat -c %s "$TEST_DIR/s_client.bin")" "$N" \
     "bytes s_client got from s_server"
 real=$(recs "$SPORT")
@@ -257,7 +266,7 @@ emulation() {
     # the suite's hash, and nginx takes the client's first choice.
     s_client_to "$port" "-alpn h2,http/1.1" -servername "$DOMAIN" \
         -alpn h2,http/1.1 -ciphersuites "$SUITES"
-    capture_stop
+    capture_stop "$port"
     assert_match "$S_OUT" "ALPN protocol: $alpn" "nginx's ALPN choice"
     real_flight=$(flight_of "$(recs "$port")" 4)
     write_config "$TEST_DIR/emu-$port.conf" modes.classic=false \
@@ -273,7 +282,7 @@ emulation() {
         "what the probe learnt (nginx's flight: $real_flight bytes)"
     capture_start "emu-$port" "$TELEMT_PORT"
     mtc_ok -s "$ALICE" -m padded --tls "$DOMAIN" -t echo -b 4096
-    capture_stop
+    capture_stop "$TELEMT_PORT"
     got=$(appdata "$(recs "$TELEMT_PORT")" | head -n 1)
     assert_eq "$got" "$real_flight" "our flight, next to nginx's"
     stop_telemt
@@ -285,7 +294,7 @@ emulation "$RPORT" h2
 note "=== what nginx with ssl_reject_handshake on sends"
 capture_start nginx_reject "$RPORT"
 s_client_to "$RPORT" "-servername $OTHER" -servername "$OTHER"
-capture_stop
+capture_stop "$RPORT"
 want=$(recs "$RPORT" --hex | sed -n 's/.* hex=//p')
 note "nginx: $want"
 assert_eq "$want" 15030300020270 "nginx's answer to an unknown name"
@@ -312,7 +321,7 @@ note "=== unknown_sni_action = drop"
 sni_proxy drop
 capture_start drop "$TELEMT_PORT"
 s_client_to "$TELEMT_PORT" "-servername $OTHER" -servername "$OTHER"
-capture_stop
+capture_stop "$TELEMT_PORT"
 got=$(recs "$TELEMT_PORT")
 assert_match "$got" " bytes=0 " "telemt's answer under drop"
 assert_between "$(awk -v s="$S_SECS" 'BEGIN { print int(s * 1000) }')" \
@@ -327,7 +336,7 @@ sni_proxy reject
 capture_start reject "$TELEMT_PORT"
 s_client_to "$TELEMT_PORT" "-servername $OTHER" -servername "$OTHER"
 s_client_to "$TELEMT_PORT" "without SNI" -noservername
-capture_stop
+capture_stop "$TELEMT_PORT"
 mapfile -t answers < <("$PY" "$TLSRECS" "$CAP_FILE" "$TELEMT_PORT" --hex |
     sed -n 's/.* hex=//p')
 assert_eq "${#answers[@]}" 2 "connections answered under reject"

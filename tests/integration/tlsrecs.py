@@ -9,12 +9,14 @@ or raw IP framing; IPv4 and IPv6) and walks the bytes sent from PORT
 (with --from-client: sent to PORT) as TLS records.  One line per
 connection, in the order the connections started:
 
-  conn CLIENT_PORT bytes=N records=TYPE:LEN,TYPE:LEN,... [tail=K]
+  conn CLIENT_PORT bytes=N records=TYPE:LEN,TYPE:LEN,... [tail=K] [fin]
 
 TYPE is the record's content type in decimal (22 handshake, 20
 ChangeCipherSpec, 21 alert, 23 ApplicationData) and LEN its length
 field; tail=K counts bytes after the last complete record (a capture
-that ended mid-record, or bytes that are not TLS).  --hex adds hex=...,
+that ended mid-record, or bytes that are not TLS); fin says that the
+sender's FIN is in the capture with every byte before it (so a test can
+wait for a capture to be complete).  --hex adds hex=...,
 all the bytes of that direction.  Exit status 0, or 2
 when the file is not a capture this script reads.
 """
@@ -94,8 +96,9 @@ def segments(path):
 
 
 def streams(path, port, from_client):
-    """{client port: bytes sent one way}, in the order connections began."""
-    isn, parts, order = {}, {}, []
+    """([client ports in the order they began], {client port: bytes sent
+    one way}, {client port: offset of the sender's FIN})."""
+    isn, parts, order, fins = {}, {}, [], {}
     for sport, dport, seq, flags, data in segments(path):
         if from_client:
             if dport != port:
@@ -111,9 +114,13 @@ def streams(path, port, from_client):
             isn[client] = (seq + 1) & 0xFFFFFFFF
             parts[client] = {}
             continue
-        if client not in isn or not data:
+        if client not in isn:
             continue
         rel = (seq - isn[client]) & 0xFFFFFFFF
+        if flags & 0x01:
+            fins[client] = rel + len(data)
+        if not data:
+            continue
         # A retransmission of the same start keeps the longer copy.
         if len(data) > len(parts[client].get(rel, b"")):
             parts[client][rel] = data
@@ -126,7 +133,7 @@ def streams(path, port, from_client):
                 break                   # a hole: the capture lost bytes
             buf += data[len(buf) - rel:]
         out[client] = bytes(buf)
-    return order, out
+    return order, out, fins
 
 
 def records(buf):
@@ -149,7 +156,7 @@ def main():
         sys.stderr.write(__doc__)
         return 2
     try:
-        order, out = streams(args[0], int(args[1]),
+        order, out, fins = streams(args[0], int(args[1]),
                              "--from-client" in sys.argv[1:])
     except (OSError, ValueError) as e:
         sys.stderr.write("tlsrecs.py: %s: %s\n" % (args[0], e))
@@ -161,6 +168,8 @@ def main():
             ",".join("%d:%d" % r for r in recs))
         if tail:
             line += " tail=%d" % tail
+        if fins.get(client) == len(out[client]):
+            line += " fin"
         if "--hex" in sys.argv[1:]:
             line += " hex=%s" % out[client].hex()
         print(line)
