@@ -40,6 +40,7 @@ enum ck_type {
     CK_HOST,
     CK_ADDR,
     CK_LOGLVL,
+    CK_SNIACT,
     CK_USERS,
     CK_USERDEFS,
     CK_DCLIST,
@@ -72,6 +73,7 @@ struct ck_key {
 #define CK_DEF_HOST(d)      .sdef = (d)
 #define CK_DEF_ADDR(d)      .sdef = (d)
 #define CK_DEF_LOGLVL(d)    .sdef = (d)
+#define CK_DEF_SNIACT(d)    .sdef = (d)
 #define CK_DEF_USERS(d)     .sdef = (d)
 #define CK_DEF_USERDEFS(d)  .sdef = (d)
 #define CK_DEF_DCLIST(d)    .sdef = (d)
@@ -930,6 +932,23 @@ ck_parse_strlist(struct ck_ctx *c, const struct ck_key *k,
 }
 
 /* Parse one setting s that matched key k. */
+/* unknown_sni_action's names (enum config_sni_action); -1 if none. */
+static int
+ck_sni_action(const char *v)
+{
+    static const char *const names[] = {
+        [CONFIG_SNI_MASK] = "mask",
+        [CONFIG_SNI_DROP] = "drop",
+        [CONFIG_SNI_REJECT] = "reject",
+        [CONFIG_SNI_ACCEPT] = "accept",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(v, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int
 ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
 {
@@ -979,6 +998,15 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
             return ck_fail(c, s, "%s: '%s' is not one of error, warn, "
                 "info, debug", k->name, v);
         *(int *)field = lvl;
+        return 0;
+    }
+    if (k->type == CK_SNIACT) {
+        int act = ck_sni_action(v);
+
+        if (act == -1)
+            return ck_fail(c, s, "%s: '%s' is not one of mask, drop, "
+                "reject, accept", k->name, v);
+        *(int *)field = act;
         return 0;
     }
     if ((why = ck_check_string(k->type, v)) != NULL)
@@ -1041,6 +1069,9 @@ ck_defaults(struct ck_ctx *c)
         case CK_LOGLVL:
             *(int *)field = log_level_parse(k->sdef);
             break;
+        case CK_SNIACT:
+            *(int *)field = ck_sni_action(k->sdef);
+            break;
         case CK_USERS:
         case CK_USERDEFS:
         case CK_DCLIST:
@@ -1093,6 +1124,33 @@ static int
 ck_line(struct ck_ctx *c, int idx)
 {
     return c->seen[idx] ? c->line[idx] : 0;
+}
+
+/*
+ * tls_sni_strict came before unknown_sni_action: an old config still
+ * loads, with a warning saying what to write instead; one that sets both
+ * in contradiction does not.
+ */
+static int
+ck_sni_legacy(struct ck_ctx *c)
+{
+    struct config *cfg = c->cfg;
+    int line = ck_line(c, CKI_tls_sni_strict);
+    int accept = cfg->unknown_sni_action == CONFIG_SNI_ACCEPT;
+
+    if (!c->seen[CKI_tls_sni_strict])
+        return 0;
+    if (c->seen[CKI_unknown_sni_action] && accept == cfg->tls_sni_strict)
+        return ck_fail_line(c, line, "tls_sni_strict: %s contradicts "
+            "unknown_sni_action (line %d); remove tls_sni_strict, which "
+            "unknown_sni_action replaces", cfg->tls_sni_strict ? "true" :
+            "false", ck_line(c, CKI_unknown_sni_action));
+    if (!cfg->tls_sni_strict)
+        cfg->unknown_sni_action = CONFIG_SNI_ACCEPT;
+    log_warnx("%s:%d: tls_sni_strict is deprecated; write "
+        "unknown_sni_action = \"%s\" instead", c->path, line,
+        cfg->tls_sni_strict ? "mask" : "accept");
+    return 0;
 }
 
 /* Rules that involve more than one key; run after defaults. */
@@ -1157,6 +1215,8 @@ ck_cross_check(struct ck_ctx *c)
             "address that failed before could time out waiting",
             cfg->fail_delay_max, cfg->handshake_timeout);
     }
+    if (ck_sni_legacy(c) == -1)
+        return -1;
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");

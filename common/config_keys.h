@@ -22,6 +22,8 @@
  *            HOST    char * field; "" or a DNS host name
  *            ADDR    char * field; "" or a host name or an IP literal
  *            LOGLVL  int field, written as a level name; default a name
+ *            SNIACT  int field (enum config_sni_action), written as mask,
+ *                    drop, reject or accept; default a name
  *            USERS   the users group; min..max is the number of users
  *            USERDEFS  the user_defaults group: CONFIG_USER_FIELDS, parsed
  *                    before users wherever it is in the file
@@ -93,8 +95,15 @@
       "more SNI names to accept besides tls_domain; each gets its own ee "  \
       "link")                                                               \
     X("tls_sni_strict", BOOL, tls_sni_strict, LIVE, 0, 0, true,             \
-      "refuse a fake-TLS hello whose SNI is not tls_domain or one of "      \
-      "tls_domains (a hello without SNI is accepted)")                      \
+      "deprecated (a warning): false is unknown_sni_action = \"accept\", "  \
+      "true changes nothing")                                               \
+    X("unknown_sni_action", SNIACT, unknown_sni_action, LIVE, 0, 0, "mask", \
+      "a fake-TLS hello whose SNI is not tls_domain or one of tls_domains, " \
+      "whatever its digest: \"mask\" (relayed to mask_host), \"drop\" "    \
+      "(closed after 0.2..1.5 s), \"reject\" (a fatal unrecognized_name "  \
+      "alert, as nginx's ssl_reject_handshake), \"accept\" (SNI not "      \
+      "checked); a hello without SNI is served if its digest is valid and " \
+      "else gets this action")                                              \
     X("tls_time_skew", INT, tls_time_skew, LIVE, 1, 86400, 120,             \
       "seconds a fake-TLS hello's timestamp may differ from our clock")     \
     X("tls_accept_boot_time", BOOL, tls_accept_boot_time, LIVE, 0, 0, false, \

@@ -190,6 +190,7 @@ struct stats_region {
     _Atomic uint32_t nworkers;          /* worker slots configured */
     _Atomic uint32_t tls_cert_len;      /* learnt from mask_host; 0 = none */
     _Atomic int64_t tls_profile_at;     /* when (unix time) */
+    _Atomic uint32_t tls_alpn;          /* enum faketls_alpn, learnt with it */
     struct stats_counters c;
     _Atomic uint64_t user_refused[STATS_UR_COUNT];     /* all users */
     _Atomic uint64_t hs[STATS_HS_COUNT];

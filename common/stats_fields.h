@@ -101,7 +101,10 @@
     X(bad_sni, BAD_SNI, "refused: SNI is not tls_domain")                 \
     X(bad_header, BAD_HEADER, "refused: first bytes no client sends")     \
     X(replay, REPLAY, "refused: replay of a remembered handshake")        \
-    X(error, ERROR, "aborted: socket or memory error")
+    X(error, ERROR, "aborted: socket or memory error")                    \
+    X(sni_drop, SNI_DROP, "closed: SNI not ours, unknown_sni_action drop") \
+    X(sni_reject, SNI_REJECT, "alert sent: SNI not ours, "                 \
+      "unknown_sni_action reject")
 
 #define STATS_HS_EVICTIONS(X)                                               \
     X(evicted, EVICTED, "masked to make room (max_handshakes)")           \

@@ -4,6 +4,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
+# tcpdump: t_tls_shape reads the TLS records on loopback from a capture.
+apt-get install -y --no-install-recommends tcpdump
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \

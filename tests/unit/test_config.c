@@ -809,6 +809,53 @@ START_TEST(test_host_names)
 }
 END_TEST
 
+/* unknown_sni_action and the tls_sni_strict it replaced. */
+START_TEST(test_sni_action)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } good[] = {
+        { "", CONFIG_SNI_MASK },
+        { "unknown_sni_action = \"mask\";\n", CONFIG_SNI_MASK },
+        { "unknown_sni_action = \"drop\";\n", CONFIG_SNI_DROP },
+        { "unknown_sni_action = \"reject\";\n", CONFIG_SNI_REJECT },
+        { "unknown_sni_action = \"accept\";\n", CONFIG_SNI_ACCEPT },
+        /* An old config: loads, with a warning. */
+        { "tls_sni_strict = false;\n", CONFIG_SNI_ACCEPT },
+        { "tls_sni_strict = true;\n", CONFIG_SNI_MASK },
+        { "tls_sni_strict = true;\nunknown_sni_action = \"reject\";\n",
+          CONFIG_SNI_REJECT },
+        { "tls_sni_strict = false;\nunknown_sni_action = \"accept\";\n",
+          CONFIG_SNI_ACCEPT },
+    };
+    char text[512];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct config *cfg;
+
+        snprintf(text, sizeof(text), USERS1 DOMAIN "%s", good[i].text);
+        cfg = expect_ok(text);
+        ck_assert_msg(cfg->unknown_sni_action == good[i].want, "%s",
+            good[i].text);
+        config_free(cfg);
+    }
+    expect_error(USERS1 DOMAIN "unknown_sni_action = \"close\";\n",
+        "3: unknown_sni_action: 'close' is not one of mask, drop, reject, "
+        "accept");
+    expect_error(USERS1 DOMAIN "unknown_sni_action = 1;\n",
+        "3: unknown_sni_action: expected a string, got an integer");
+    expect_error(USERS1 DOMAIN "tls_sni_strict = false;\n"
+        "unknown_sni_action = \"drop\";\n",
+        "3: tls_sni_strict: false contradicts unknown_sni_action (line 4); "
+        "remove tls_sni_strict, which unknown_sni_action replaces");
+    expect_error(USERS1 DOMAIN "unknown_sni_action = \"accept\";\n"
+        "tls_sni_strict = true;\n",
+        "4: tls_sni_strict: true contradicts unknown_sni_action (line 3); "
+        "remove tls_sni_strict, which unknown_sni_action replaces");
+}
+END_TEST
+
 START_TEST(test_print_keys)
 {
     /* The rows are config_keys.h's, in its order: README order. */
@@ -1070,6 +1117,7 @@ config_suite(void)
     tcase_add_test(tc, test_dc_addresses);
     tcase_add_test(tc, test_dc_shapes);
     tcase_add_test(tc, test_host_names);
+    tcase_add_test(tc, test_sni_action);
     tcase_add_test(tc, test_print_keys);
     tcase_add_test(tc, test_keep_restart);
     tcase_add_test(tc, test_parse_text);
