@@ -28,6 +28,7 @@ Suite *qr_suite(void);
 Suite *me_inputs_suite(void);
 Suite *me_proto_suite(void);
 Suite *mtframe_suite(void);
+Suite *proxyproto_suite(void);
 
 int
 main(void)
@@ -55,6 +56,7 @@ main(void)
     srunner_add_suite(sr, me_inputs_suite());
     srunner_add_suite(sr, me_proto_suite());
     srunner_add_suite(sr, mtframe_suite());
+    srunner_add_suite(sr, proxyproto_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
