@@ -83,6 +83,7 @@ pp_v1_line_end(const uint8_t *buf, size_t len, const char **why)
 {
     size_t n = len < PROXYPROTO_V1_MAX ? len : PROXYPROTO_V1_MAX;
 
+    /* cppcheck-suppress knownConditionTrueFalse ; len >= 1 here */
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == '\r') {
             if (i + 1 == len)
@@ -106,7 +107,7 @@ pp_v1(const uint8_t *buf, size_t len, struct proxyproto_hdr *out,
     char line[PROXYPROTO_V1_MAX + 1], *tok[PP_V1_TOKENS], *p;
     int end = pp_v1_line_end(buf, len, why), n = 0, family;
 
-    if (end <= 0)
+    if (end < 2)                        /* 0 or -1; a line has its CRLF */
         return end;
     memcpy(line, buf, (size_t)end - 2);
     line[end - 2] = '\0';
@@ -332,13 +333,14 @@ pp_pair(const struct sockaddr *src, const struct sockaddr *dst,
 static size_t
 pp_build_v1(const struct pp_pair *p, int ip, uint8_t *out, size_t cap)
 {
-    char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
     char line[PROXYPROTO_V1_MAX + 1];
     int n;
 
     if (!ip)
         n = snprintf(line, sizeof(line), "PROXY UNKNOWN\r\n");
     else {
+        char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
         if (inet_ntop(p->family, p->s, s, sizeof(s)) == NULL ||
             inet_ntop(p->family, p->d, d, sizeof(d)) == NULL)
             return 0;
