@@ -21,6 +21,10 @@
 #     it, nginx never sees it;
 #   - 127.0.0.1 (trusted) sends HTTP without a header: closed without a
 #     byte, proxy_bad_header counts it.
+# Last, a daemon behind HAProxy (v2) is upgraded (USR2) while a client
+# from 127.0.0.5 streams: the new binary's worker logs the resumed
+# connection by 127.0.0.5, the stream ends intact, and the new workers
+# refuse 127.0.0.6 for max_unique_ips as the old ones did.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -289,4 +293,49 @@ is on and the address is not in proxy_protocol_trusted" "the untrusted line"
     stop_pid "$HAPID" haproxy
     stop_telemt
 done
+
+# --- a binary upgrade: the client's address moves with the connection ----
+
+note "=== USR2 while a client of HAProxy's streams"
+bindir=$TEST_DIR/bin
+mkdir -p "$bindir"
+cp "$TELEMT_BIN" "$bindir/telemt"
+pidf=$TEST_DIR/telemt.pid
+log=$TEST_DIR/telemt.daemon.log
+write_config "$cfg" workers=2 modes.classic=false modes.secure=true \
+    proxy_protocol=true 'proxy_protocol_trusted=[ "127.0.0.1/32" ]' \
+    pidfile="$pidf" log_file="$log" shutdown_timeout=5 users="$users"
+TELEMT_PORT=$(config_port "$cfg")
+timeout 30 "$bindir/telemt" "$cfg" 2>"$TEST_DIR/daemon.err" ||
+    die "the daemon did not start"
+m1=$(cat "$pidf")
+track "$m1"
+DAEMONS+=("$m1")
+start_haproxy haproxy3 send-proxy-v2
+"$MTCLIENT" -c "127.0.0.1:$HAPORT" --bind 127.0.0.5 -s "$IPS" -m padded \
+    -t echo -b 96k --rate 12k -w 30 >"$TEST_DIR/stream.out" 2>&1 &
+stream=$!
+PIDS+=("$stream")
+wait_grep "$log" "127\.0\.0\.5:[0-9]+: user ips tag" 10 ||
+    die "the streaming client did not get through"
+kill -USR2 "$m1"
+m2=$(new_pid "$pidf" "$m1" 10)
+[ -n "$m2" ] || die "no new master within 10 s of SIGUSR2"
+track "$m2"
+DAEMONS+=("$m2")
+note "new master $m2"
+wait_grep "$log" "127\.0\.0\.5:[0-9]+: user ips dc 2: resumed after" 15 ||
+    die "the resumed connection is not named by the client's address"
+wait "$stream" || { cat "$TEST_DIR/stream.out"; die "the stream broke"; }
+note "stream: $(cat "$TEST_DIR/stream.out")"
+# The new binary's workers count the same addresses.
+via 127.0.0.6 "$IPS" "from 127.0.0.6 after the upgrade" --expect-close
+via 127.0.0.5 "$IPS" "from 127.0.0.5 after the upgrade"
+kill -TERM "$m2"
+for ((i = 0; i < 100; i++)); do
+    running "$m2" || running "$m1" || break
+    sleep 0.1
+done
+! running "$m2" || die "the new master did not stop"
+sanitizer_check "$log" || die "sanitizer report in $log"
 note "PASS"
