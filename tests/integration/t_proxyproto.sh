@@ -20,7 +20,9 @@
 #     straight to telemt: closed without a byte, proxy_untrusted counts
 #     it, nginx never sees it;
 #   - 127.0.0.1 (trusted) sends HTTP without a header: closed without a
-#     byte, proxy_bad_header counts it.
+#     byte, proxy_bad_header counts it;
+#   - v2 only: HAProxy's health checks (check) send LOCAL headers, taken
+#     as naming no client (proxy_local).
 # Last, a daemon behind HAProxy (v2) is upgraded (USR2) while a client
 # from 127.0.0.5 streams: the new binary's worker logs the resumed
 # connection by 127.0.0.5, the stream ends intact, and the new workers
@@ -108,11 +110,11 @@ EOF
     die "nginx did not listen on 127.0.0.1:$port within 10 s"
 }
 
-# start_haproxy NAME SEND: HAProxy in TCP mode on 127.0.0.1 (and ::1) at
-# a fresh port, to telemt from 127.0.0.1 with server option SEND
-# (send-proxy or send-proxy-v2).  Sets HAPORT and HAPID.
+# start_haproxy NAME SEND...: HAProxy in TCP mode on 127.0.0.1 (and ::1)
+# at a fresh port, to telemt from 127.0.0.1 with server options SEND...
+# (send-proxy or send-proxy-v2, ...).  Sets HAPORT and HAPID.
 start_haproxy() {
-    local name=$1 send=$2 port pid i bind6=""
+    local name=$1 send=${*:2} port pid i bind6=""
     port=$(free_port)
     ! have_ipv6 || bind6="bind [::1]:$port"
     cat >"$TEST_DIR/$name.cfg" <<EOF
@@ -199,7 +201,11 @@ ADMIN=$(free_port)
 cfg=$TEST_DIR/telemt.conf
 for round in 1 2; do
     send="send-proxy"
-    [ "$round" = 1 ] || send="send-proxy-v2"
+    check=""
+    if [ "$round" = 2 ]; then
+        send="send-proxy-v2"
+        check="check inter 300"
+    fi
     note "=== round $round: haproxy $send, mask_proxy_protocol = $round"
     users="{ ips = { secret = \"$IPS\"; max_unique_ips = 1; };"
     users+=" v6 = \"$V6\"; }"
@@ -209,7 +215,8 @@ for round in 1 2; do
         proxy_protocol=true 'proxy_protocol_trusted=[ "127.0.0.1/32" ]' \
         admin_listen="127.0.0.1:$ADMIN" users="$users"
     start_telemt "$cfg"
-    start_haproxy "haproxy$round" "$send"
+    # shellcheck disable=SC2086  # server options, one word each
+    start_haproxy "haproxy$round" "$send" $check
 
     # The client's address, not HAProxy's.
     via 127.0.0.5 "$IPS" "a client from 127.0.0.5"
@@ -251,6 +258,15 @@ address past max_unique_ips" "the refusal logged by 127.0.0.6"
     # peer is telemt, which connected; pp the client its header named.
     assert_match "$line" "^pp=127\.0\.0\.5:[0-9]+ peer=127\.0\.0\.1 \
 \"GET /r$round HTTP/1\.1\" 200" "nginx's log of the masked client"
+
+    # v2: HAProxy's health checks send LOCAL, which names no client.
+    if [ "$round" = 2 ]; then
+        wait_grep "$TELEMT_LOG" "127\.0\.0\.1:[0-9]+: PROXY v2 header \
+without a client address" 10 || die "no health check (v2 LOCAL) seen"
+        n=$(counter proxy_local)
+        [ "$n" -ge 1 ] || die "proxy_local: $n"
+        note "health checks: proxy_local=$n"
+    fi
 
     # A source not trusted, with a perfectly good header: no client.
     # (The start-up checks of the ports connected too: counted as deltas.)
