@@ -20,15 +20,6 @@
     X(conn_accepted, "client connections accepted")                        \
     X(conn_refused_limit, "connections over max_connections (masked)")     \
     X(conn_refused_thread, "connections closed: no thread could start")    \
-    X(proxy_untrusted, "connections closed: proxy_protocol on and the "   \
-      "source not in proxy_protocol_trusted")                              \
-    X(proxy_bad_header, "connections closed: no valid PROXY header from "  \
-      "a trusted source (malformed, too long, closed or timed out)")       \
-    X(proxy_ok, "PROXY headers that named the client")                     \
-    X(proxy_local, "PROXY headers without a client (v2 LOCAL, v1 "         \
-      "UNKNOWN): the socket's address is used")                            \
-    X(mask_proxy_failed, "masked connections reset: the PROXY header to "  \
-      "the mask host could not be sent")                                   \
     X(dc_connect_ok, "DC connections established")                        \
     X(dc_connect_fail, "DC dials that failed on every address")           \
     X(bytes_client_to_dc, "payload bytes relayed client -> DC")           \
@@ -39,9 +30,18 @@
     X(mask_idle_closed, "masked connections closed: mask_idle_timeout")    \
     X(mask_expired, "masked connections closed: mask_max_lifetime")        \
     X(mask_capped, "masked connections closed: mask_max_bytes_*")          \
+    X(mask_proxy_failed, "masked connections reset: the PROXY header to "  \
+      "the mask host could not be sent")                                   \
     X(relay_idle_closed, "relayed connections closed: relay_idle_timeout") \
     X(search_waited, "secret searches that waited for their address's turn") \
     X(addr_unguarded, "handshakes not limited by address: its table was full") \
+    X(proxy_untrusted, "connections closed: proxy_protocol on and the "   \
+      "source not in proxy_protocol_trusted")                              \
+    X(proxy_bad_header, "connections closed: no valid PROXY header from "  \
+      "a trusted source (malformed, too long, closed or timed out)")       \
+    X(proxy_ok, "PROXY headers that named the client")                     \
+    X(proxy_local, "PROXY headers without a client (v2 LOCAL, v1 "         \
+      "UNKNOWN): the socket's address is used")                            \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)") \
