@@ -19,8 +19,10 @@
 #   - 127.0.0.7 sends a valid PROXY header (curl --haproxy-protocol)
 #     straight to telemt: closed without a byte, proxy_untrusted counts
 #     it, nginx never sees it;
-#   - 127.0.0.1 (trusted) sends HTTP without a header: closed without a
-#     byte, proxy_bad_header counts it;
+#   - 127.0.0.1 (trusted) sends HTTP without a header, a header cut
+#     short (closed at handshake_timeout) and a v2 header longer than
+#     telemt takes (closed at once): each closed without a byte, counted
+#     in proxy_bad_header;
 #   - v2 only: HAProxy's health checks (check) send LOCAL headers, taken
 #     as naming no client (proxy_local).
 # Last, a daemon behind HAProxy (v2) is upgraded (USR2) while a client
@@ -54,6 +56,7 @@ IPS=1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a
 V6=6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a
 DOMAIN=$NGINX_DOMAIN
 PAD=$(printf 'x%.0s' {1..80})           # a request well over 64 bytes
+HT=4                                    # handshake_timeout
 
 start_fakedc fakedc
 
@@ -213,7 +216,8 @@ for round in 1 2; do
         modes.tls=true tls_domain="$DOMAIN" mask=true mask_host=127.0.0.1 \
         mask_port="$PPNGINX_PORT" mask_proxy_protocol="$round" \
         proxy_protocol=true 'proxy_protocol_trusted=[ "127.0.0.1/32" ]' \
-        admin_listen="127.0.0.1:$ADMIN" users="$users"
+        admin_listen="127.0.0.1:$ADMIN" users="$users" \
+        handshake_timeout=$HT
     start_telemt "$cfg"
     # shellcheck disable=SC2086  # server options, one word each
     start_haproxy "haproxy$round" "$send" $check
@@ -288,12 +292,30 @@ without a client address" 10 || die "no health check (v2 LOCAL) seen"
     if [ "$rc" = 0 ] || [ -n "$out" ]; then
         die "a connection without a PROXY header got an answer: $out"
     fi
+    # A header cut short waits for the rest until handshake_timeout; one
+    # longer than we take is refused at once.  Neither gets a byte.
+    probe "partial$round" "$TELEMT_PORT" --timeout $((HT + 10)) \
+        --send-hex "$(hex_of 'PROXY TCP4 192.0.2.')"
+    assert_eq "$PROBE_END/$PROBE_GOT" eof/0 "a header cut short"
+    assert_between "$PROBE_SECS" $((HT - 1)) $((HT + 3 * SLOW)) \
+        "a header cut short: closed after (s)"
+    probe "oversized$round" "$TELEMT_PORT" --timeout $((HT + 10)) \
+        --send-hex "0d0a0d0a000d0a515549540a2111ffff"
+    # (A reset when it had sent more than telemt read: the kernel's way.)
+    assert_match "$PROBE_END/$PROBE_GOT" "^(eof|reset)/0$" \
+        "an oversized v2 header"
+    assert_between "$PROBE_SECS" 0 $((2 * SLOW)) \
+        "an oversized v2 header: closed after (s)"
     sleep 0.5
     if lines_since "$PPNGINX_LOG" "$mark" | grep -Eq 'untrusted|noheader'; then
         die "nginx saw a refused connection"
     fi
     assert_eq "$(counter proxy_untrusted)" $((untrusted + 1)) "proxy_untrusted"
-    assert_eq "$(counter proxy_bad_header)" $((bad + 1)) "proxy_bad_header"
+    assert_eq "$(counter proxy_bad_header)" $((bad + 3)) "proxy_bad_header"
+    assert_grep "$TELEMT_LOG" "closed: no valid PROXY header: \
+handshake_timeout passed" "the cut-short header's line"
+    assert_grep "$TELEMT_LOG" "closed: no valid PROXY header: v2: longer \
+than we take" "the oversized header's line"
     assert_grep "$TELEMT_LOG" "127\.0\.0\.7:[0-9]+: closed: proxy_protocol \
 is on and the address is not in proxy_protocol_trusted" "the untrusted line"
     # HAProxy's start-up check may have gone through to telemt too.
