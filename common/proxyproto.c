@@ -16,6 +16,11 @@ const uint8_t proxyproto_v2_sig[PROXYPROTO_V2_SIG_LEN] = {
     0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
 };
 
+/* v2's fixed part: the signature, then these bytes. */
+#define PP_V2_VER_CMD   12              /* version << 4 | command */
+#define PP_V2_FAM       13              /* family << 4 | transport */
+#define PP_V2_LEN       14              /* 16-bit length of the rest */
+
 static const char pp_v1_sig[] = "PROXY ";
 #define PP_V1_SIG_LEN   (sizeof(pp_v1_sig) - 1)
 #define PP_V1_TOKENS    6               /* PROXY TCPx src dst sport dport */
@@ -208,14 +213,14 @@ pp_v2(const uint8_t *buf, size_t len, struct proxyproto_hdr *out,
         return pp_fail(why, "no PROXY signature");
     if (len < PROXYPROTO_V2_FIXED)
         return 0;
-    if ((buf[12] & 0xf0) != PROXYPROTO_V2_VERSION)
+    if ((buf[PP_V2_VER_CMD] & 0xf0) != PROXYPROTO_V2_VERSION)
         return pp_fail(why, "v2: version is not 2");
-    cmd = buf[12] & 0x0f;
+    cmd = buf[PP_V2_VER_CMD] & 0x0f;
     if (cmd != PROXYPROTO_V2_LOCAL && cmd != PROXYPROTO_V2_PROXY)
         return pp_fail(why, "v2: command neither LOCAL nor PROXY");
-    fam = buf[13] & 0xf0;
-    proto = buf[13] & 0x0f;
-    plen = pp_be16(buf + 14);
+    fam = buf[PP_V2_FAM] & 0xf0;
+    proto = buf[PP_V2_FAM] & 0x0f;
+    plen = pp_be16(buf + PP_V2_LEN);
     if (plen > PROXYPROTO_V2_MAX_LEN)
         return pp_fail(why, "v2: longer than we take");
     if (len < PROXYPROTO_V2_FIXED + plen)
@@ -364,13 +369,13 @@ pp_build_v2(const struct pp_pair *p, int ip, uint8_t *out, size_t cap)
     if (cap < PROXYPROTO_V2_FIXED + alen)
         return 0;
     memcpy(out, proxyproto_v2_sig, PROXYPROTO_V2_SIG_LEN);
-    out[12] = PROXYPROTO_V2_VERSION |
+    out[PP_V2_VER_CMD] = PROXYPROTO_V2_VERSION |
         (ip ? PROXYPROTO_V2_PROXY : PROXYPROTO_V2_LOCAL);
-    out[13] = !ip ? PROXYPROTO_AF_UNSPEC | PROXYPROTO_T_UNSPEC :
+    out[PP_V2_FAM] = !ip ? PROXYPROTO_AF_UNSPEC | PROXYPROTO_T_UNSPEC :
         (p->family == AF_INET ? PROXYPROTO_AF_INET : PROXYPROTO_AF_INET6) |
         PROXYPROTO_T_STREAM;
-    out[14] = (uint8_t)(alen >> 8);
-    out[15] = (uint8_t)alen;
+    out[PP_V2_LEN] = (uint8_t)(alen >> 8);
+    out[PP_V2_LEN + 1] = (uint8_t)alen;
     if (ip) {
         size_t a = alen / 2 - 2;        /* one address's length */
 
