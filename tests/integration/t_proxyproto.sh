@@ -13,9 +13,9 @@
 #     again; through one HAProxy address that could only be if telemt
 #     counts the addresses the headers name;
 #   - an IPv6 client through HAProxy's IPv4 connection is named [::1];
-#   - curl from 127.0.0.5 through HAProxy is masked to nginx, which
-#     listens with proxy_protocol (it refuses a connection without the
-#     header) and logs $proxy_protocol_addr: 127.0.0.5;
+#   - curl (HTTPS) from 127.0.0.5 through HAProxy is masked to nginx,
+#     which listens with proxy_protocol (it refuses a connection without
+#     the header) and logs $proxy_protocol_addr: 127.0.0.5;
 #   - 127.0.0.7 sends a valid PROXY header (curl --haproxy-protocol)
 #     straight to telemt: closed without a byte, proxy_untrusted counts
 #     it, nginx never sees it;
@@ -59,59 +59,6 @@ PAD=$(printf 'x%.0s' {1..80})           # a request well over 64 bytes
 HT=4                                    # handshake_timeout
 
 start_fakedc fakedc
-
-# start_pp_nginx: a plain HTTP nginx on 127.0.0.1 that takes only
-# connections with a PROXY header and logs the address it names.  Sets
-# PPNGINX_PORT and PPNGINX_LOG.
-start_pp_nginx() {
-    local dir=$TEST_DIR/ppnginx port pid i
-    dir=$TEST_DIR/ppnginx
-    mkdir -p "$dir/tmp" "$dir/logs"
-    port=$(free_port)
-    cat >"$dir/nginx.conf" <<EOF
-# written by tests/integration/t_proxyproto.sh
-daemon off;
-master_process off;
-worker_processes 1;
-pid $dir/nginx.pid;
-lock_file $dir/nginx.lock;
-error_log $dir/logs/error.log info;
-events {
-    worker_connections 256;
-}
-http {
-    log_format pp 'pp=\$proxy_protocol_addr:\$proxy_protocol_port '
-                  'peer=\$remote_addr "\$request" \$status';
-    access_log $dir/logs/access.log pp;
-$(_nginx_temp_paths "$dir")
-    server {
-        listen 127.0.0.1:$port proxy_protocol;
-        server_tokens off;
-        location / {
-            return 200 "hello from the mask host\n";
-        }
-    }
-}
-EOF
-    "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" \
-        >"$dir/nginx.out" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || {
-            cat "$dir/nginx.out" "$dir/logs/error.log" >&2 || true
-            die "nginx exited during start-up"
-        }
-        if port_open "$port"; then
-            PPNGINX_PORT=$port
-            PPNGINX_LOG=$dir/logs/access.log
-            note "nginx (proxy_protocol) on 127.0.0.1:$port (pid $pid)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "nginx did not listen on 127.0.0.1:$port within 10 s"
-}
 
 # start_haproxy NAME SEND...: HAProxy in TCP mode on 127.0.0.1 (and ::1)
 # at a fresh port, to telemt from 127.0.0.1 with server options SEND...
@@ -199,7 +146,13 @@ via() {
     }
 }
 
-start_pp_nginx
+# nginx takes only connections with a PROXY header, and logs the client
+# it names (pp) beside the one that connected (peer).
+# shellcheck disable=SC2016  # nginx's variables, not ours
+fmt='pp=$proxy_protocol_addr:$proxy_protocol_port peer=$remote_addr'
+NGINX_LISTEN_OPTS=proxy_protocol \
+    NGINX_LOG_FORMAT="$fmt \"\$request\" \$status" start_nginx nginx
+NGINX_LOG=$NGINX_DIR/logs/access.log
 ADMIN=$(free_port)
 cfg=$TEST_DIR/telemt.conf
 for round in 1 2; do
@@ -214,7 +167,7 @@ for round in 1 2; do
     users+=" v6 = \"$V6\"; }"
     write_config "$cfg" workers=2 modes.classic=false modes.secure=true \
         modes.tls=true tls_domain="$DOMAIN" mask=true mask_host=127.0.0.1 \
-        mask_port="$PPNGINX_PORT" mask_proxy_protocol="$round" \
+        mask_port="$NGINX_PORT" mask_proxy_protocol="$round" \
         proxy_protocol=true 'proxy_protocol_trusted=[ "127.0.0.1/32" ]' \
         admin_listen="127.0.0.1:$ADMIN" users="$users" \
         handshake_timeout=$HT
@@ -248,16 +201,17 @@ address past max_unique_ips" "the refusal logged by 127.0.0.6"
     fi
 
     # Masked: nginx hears of the client from telemt's header.
-    mark=$(lines "$PPNGINX_LOG")
+    mark=$(lines "$NGINX_LOG")
     note "curl from 127.0.0.5 through haproxy, masked to nginx"
-    body=$(curl -s -m 10 --interface 127.0.0.5 -H "X-Pad: $PAD" \
-        "http://127.0.0.1:$HAPORT/r$round") || die "curl through haproxy failed"
+    body=$(curl -sk -m 10 --interface 127.0.0.5 \
+        --resolve "$DOMAIN:$HAPORT:127.0.0.1" \
+        "https://$DOMAIN:$HAPORT/r$round") || die "curl through haproxy failed"
     assert_eq "$body" "hello from the mask host" "the masked answer"
     for ((i = 0; i < 50; i++)); do
-        lines_since "$PPNGINX_LOG" "$mark" | grep -q "/r$round" && break
+        lines_since "$NGINX_LOG" "$mark" | grep -q "/r$round" && break
         sleep 0.1
     done
-    line=$(lines_since "$PPNGINX_LOG" "$mark" | grep "/r$round" || true)
+    line=$(lines_since "$NGINX_LOG" "$mark" | grep "/r$round" || true)
     note "nginx: $line"
     # peer is telemt, which connected; pp the client its header named.
     assert_match "$line" "^pp=127\.0\.0\.5:[0-9]+ peer=127\.0\.0\.1 \
@@ -274,7 +228,7 @@ without a client address" 10 || die "no health check (v2 LOCAL) seen"
 
     # A source not trusted, with a perfectly good header: no client.
     # (The start-up checks of the ports connected too: counted as deltas.)
-    mark=$(lines "$PPNGINX_LOG")
+    mark=$(lines "$NGINX_LOG")
     untrusted=$(counter proxy_untrusted)
     bad=$(counter proxy_bad_header)
     rc=0
@@ -307,7 +261,7 @@ without a client address" 10 || die "no health check (v2 LOCAL) seen"
     assert_between "$PROBE_SECS" 0 $((2 * SLOW)) \
         "an oversized v2 header: closed after (s)"
     sleep 0.5
-    if lines_since "$PPNGINX_LOG" "$mark" | grep -Eq 'untrusted|noheader'; then
+    if lines_since "$NGINX_LOG" "$mark" | grep -Eq 'untrusted|noheader'; then
         die "nginx saw a refused connection"
     fi
     assert_eq "$(counter proxy_untrusted)" $((untrusted + 1)) "proxy_untrusted"
