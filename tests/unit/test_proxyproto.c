@@ -8,12 +8,12 @@
  */
 #include <check.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <stdio.h>
 #include <string.h>
 
+#include "net.h"
 #include "proxyproto.h"
 
 Suite *proxyproto_suite(void);
@@ -26,28 +26,6 @@ parse_str(const char *s, struct proxyproto_hdr *h)
     return proxyproto_parse((const uint8_t *)s, strlen(s), h, &why);
 }
 
-/* The address and port of ss as "addr:port". */
-static const char *
-fmt(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char a[INET6_ADDRSTRLEN];
-
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-        inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-        snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-        inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-        snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-    } else {
-        snprintf(buf, len, "family %d", ss->ss_family);
-    }
-    return buf;
-}
-
 static void
 assert_addrs(const struct proxyproto_hdr *h, const char *src,
     const char *dst)
@@ -55,8 +33,10 @@ assert_addrs(const struct proxyproto_hdr *h, const char *src,
     char b[80];
 
     ck_assert_int_eq(h->local, 0);
-    ck_assert_str_eq(fmt(&h->src, b, sizeof(b)), src);
-    ck_assert_str_eq(fmt(&h->dst, b, sizeof(b)), dst);
+    net_format((const struct sockaddr *)&h->src, b, sizeof(b));
+    ck_assert_str_eq(b, src);
+    net_format((const struct sockaddr *)&h->dst, b, sizeof(b));
+    ck_assert_str_eq(b, dst);
 }
 
 /* Every proper prefix of buf[0..len) is a header not yet complete. */
@@ -311,25 +291,12 @@ START_TEST(test_v2_bad)
 END_TEST
 
 static void
-set4(struct sockaddr_storage *ss, const char *a, int port)
+set_addr(struct sockaddr_storage *ss, const char *a, int port)
 {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    socklen_t len;
 
     memset(ss, 0, sizeof(*ss));
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    ck_assert_int_eq(inet_pton(AF_INET, a, &s4->sin_addr), 1);
-}
-
-static void
-set6(struct sockaddr_storage *ss, const char *a, int port)
-{
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-    memset(ss, 0, sizeof(*ss));
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)port);
-    ck_assert_int_eq(inet_pton(AF_INET6, a, &s6->sin6_addr), 1);
+    ck_assert_int_eq(net_parse_literal(a, port, ss, &len), 0);
 }
 
 /* Build version v of src -> dst, parse it back, compare. */
@@ -363,10 +330,10 @@ START_TEST(test_build)
     uint8_t buf[PROXYPROTO_BUILD_MAX];
     size_t n;
 
-    set4(&a4, "127.0.0.5", 40000);
-    set4(&b4, "127.0.0.1", 443);
-    set6(&a6, "2001:db8::5", 1);
-    set6(&b6, "::1", 8443);
+    set_addr(&a4, "127.0.0.5", 40000);
+    set_addr(&b4, "127.0.0.1", 443);
+    set_addr(&a6, "2001:db8::5", 1);
+    set_addr(&b6, "::1", 8443);
     memset(&unix_sa, 0, sizeof(unix_sa));
     unix_sa.ss_family = AF_UNIX;
     n = proxyproto_build(1, (struct sockaddr *)&a4, (struct sockaddr *)&b4,
