@@ -109,8 +109,8 @@ struct ck_key {
 #define CK_RESTART          1
 #define CK_ENTRY(n, t, f, a, lo, hi, d, h)                                  \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
-      .noff = CK_NOFF_##t(f), .restart = CK_##a, .min = (lo), .max = (hi), CK_DEF_##t(d),          \
-      .help = (h) },
+      .noff = CK_NOFF_##t(f), .restart = CK_##a, .min = (lo), .max = (hi), \
+      CK_DEF_##t(d), .help = (h) },
 #define CK_INDEX(n, t, f, a, lo, hi, d, h)  CKI_##f,
 
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
