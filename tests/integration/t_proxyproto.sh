@@ -25,10 +25,12 @@
 #     in proxy_bad_header;
 #   - v2 only: HAProxy's health checks (check) send LOCAL headers, taken
 #     as naming no client (proxy_local).
-# Last, a daemon behind HAProxy (v2) is upgraded (USR2) while a client
-# from 127.0.0.5 streams: the new binary's worker logs the resumed
-# connection by 127.0.0.5, the stream ends intact, and the new workers
-# refuse 127.0.0.6 for max_unique_ips as the old ones did.
+# Last, a daemon behind HAProxy (v2), one worker, max_connections = 1:
+# while a client from 127.0.0.5 streams, one from 127.0.0.6 is over
+# max_connections and masked at once, and nginx logs it by 127.0.0.6;
+# then the daemon is upgraded (USR2): the new binary's worker logs the
+# resumed connection by 127.0.0.5, the stream ends intact, and the new
+# workers refuse 127.0.0.6 for max_unique_ips as the old ones did.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -294,7 +296,9 @@ mkdir -p "$bindir"
 cp "$TELEMT_BIN" "$bindir/telemt"
 pidf=$TEST_DIR/telemt.pid
 log=$TEST_DIR/telemt.daemon.log
-write_config "$cfg" workers=2 modes.classic=false modes.secure=true \
+write_config "$cfg" workers=1 max_connections=1 modes.classic=false \
+    modes.secure=true modes.tls=true tls_domain="$DOMAIN" mask=true \
+    mask_host=127.0.0.1 mask_port="$NGINX_PORT" mask_proxy_protocol=2 \
     proxy_protocol=true 'proxy_protocol_trusted=[ "127.0.0.1/32" ]' \
     pidfile="$pidf" log_file="$log" shutdown_timeout=5 users="$users"
 TELEMT_PORT=$(config_port "$cfg")
@@ -310,6 +314,23 @@ stream=$!
 PIDS+=("$stream")
 wait_grep "$log" "127\.0\.0\.5:[0-9]+: user ips tag" 10 ||
     die "the streaming client did not get through"
+# The stream fills max_connections = 1: the next client is masked at
+# once, by the client its header names.
+mark=$(lines "$NGINX_LOG")
+body=$(curl -sk -m 10 --interface 127.0.0.6 \
+    --resolve "$DOMAIN:$HAPORT:127.0.0.1" \
+    "https://$DOMAIN:$HAPORT/overflow") || die "curl over max_connections"
+assert_eq "$body" "hello from the mask host" "the answer over max_connections"
+for ((i = 0; i < 50; i++)); do
+    lines_since "$NGINX_LOG" "$mark" | grep -q /overflow && break
+    sleep 0.1
+done
+line=$(lines_since "$NGINX_LOG" "$mark" | grep /overflow || true)
+note "nginx: $line"
+assert_match "$line" "^pp=127\.0\.0\.6:[0-9]+ peer=127\.0\.0\.1 " \
+    "nginx's log of the client over max_connections"
+assert_grep "$log" "max_connections \(1\) reached, masking" \
+    "the client over max_connections was masked"
 kill -USR2 "$m1"
 m2=$(new_pid "$pidf" "$m1" 10)
 [ -n "$m2" ] || die "no new master within 10 s of SIGUSR2"
