@@ -62,6 +62,7 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c \
               common/userlim.c common/me_proto.c common/mtframe.c \
               common/me_inputs.c
+COMMON_SRC += common/proxyproto.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
               master/reload.c master/upgrade.c master/quota.c \
@@ -71,7 +72,8 @@ WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/mask.c worker/relay.c worker/threads.c \
               worker/keys.c worker/adopt.c worker/handoff.c \
               worker/me_pool.c worker/me_relay.c \
-              worker/dc_health.c worker/dc_probe.c
+              worker/dc_health.c worker/dc_probe.c \
+              worker/proxy_in.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
               admin/render_json.c admin/render_prom.c admin/render_html.c \
               admin/json_in.c admin/users_api.c admin/render_qr.c

@@ -58,6 +58,7 @@ struct ck_key {
     const char *name;
     enum ck_type type;
     size_t off;                         /* of the field in struct config */
+    size_t noff;                        /* CIDRLIST: of its count */
     int restart;                        /* a reload keeps the running value */
     long long min, max;
     long long idef;                     /* INT, BOOL */
@@ -86,12 +87,32 @@ struct ck_key {
 #define CK_DEF_ADTAG(d)     .sdef = (d)
 #define CK_DEF_URL(d)       .sdef = (d)
 
+/* Where a list type's count is (CONFIG_FIELD_CIDRLIST's n##f). */
+#define CK_NOFF_INT(f)      0
+#define CK_NOFF_BOOL(f)     0
+#define CK_NOFF_IPV4(f)     0
+#define CK_NOFF_IPV6(f)     0
+#define CK_NOFF_HOST(f)     0
+#define CK_NOFF_ADDR(f)     0
+#define CK_NOFF_LOGLVL(f)   0
+#define CK_NOFF_USERS(f)    0
+#define CK_NOFF_USERDEFS(f) 0
+#define CK_NOFF_DCLIST(f)   0
+#define CK_NOFF_HOSTLIST(f) 0
+#define CK_NOFF_PATH(f)     0
+#define CK_NOFF_HOSTPORT(f) 0
+#define CK_NOFF_TOKEN(f)    0
+#define CK_NOFF_CIDRLIST(f) offsetof(struct config, n##f)
+#define CK_NOFF_UNAME(f)    0
+#define CK_NOFF_ADTAG(f)    0
+#define CK_NOFF_URL(f)      0
+
 #define CK_LIVE             0
 #define CK_RESTART          1
 #define CK_ENTRY(n, t, f, a, lo, hi, d, h)                                  \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
-      .restart = CK_##a, .min = (lo), .max = (hi), CK_DEF_##t(d),          \
-      .help = (h) },
+      .noff = CK_NOFF_##t(f), .restart = CK_##a, .min = (lo), .max = (hi), \
+      CK_DEF_##t(d), .help = (h) },
 #define CK_INDEX(n, t, f, a, lo, hi, d, h)  CKI_##f,
 
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
@@ -982,8 +1003,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return ck_parse_strlist(c, k, s, ck_elem_host, 1,
             &c->cfg->tls_domains, &c->cfg->ntls_domains);
     case CK_CIDRLIST:
-        return ck_parse_strlist(c, k, s, ck_elem_cidr, 0,
-            &c->cfg->admin_whitelist, &c->cfg->nadmin_whitelist);
+        return ck_parse_strlist(c, k, s, ck_elem_cidr, 0, (char ***)field,
+            (int *)(void *)((char *)c->cfg + k->noff));
     default:
         break;
     }
@@ -1190,6 +1211,11 @@ ck_cross_check(struct ck_ctx *c)
                 "admin_token or admin_whitelist (or both)",
                 cfg->admin_listen);
     }
+    /* Nobody trusted would refuse every client: surely not meant. */
+    if (cfg->proxy_protocol && cfg->nproxy_protocol_trusted == 0)
+        return ck_fail_line(c, ck_line(c, CKI_proxy_protocol),
+            "proxy_protocol: true needs proxy_protocol_trusted, the "
+            "networks of the load balancers that send the headers");
     if (cfg->tls_cert_len_min > cfg->tls_cert_len_max)
         return ck_fail_line(c, ck_line(c, CKI_tls_cert_len_max),
             "tls_cert_len_max: %d is below tls_cert_len_min %d",
@@ -1764,9 +1790,18 @@ config_free(struct config *cfg)
         free(cfg->dc_overrides[i].addrs);
     }
     free(cfg->dc_overrides);
-    for (int i = 0; i < cfg->nadmin_whitelist; i++)
-        free(cfg->admin_whitelist[i]);
-    free(cfg->admin_whitelist);
+    for (int i = 0; i < CK_NKEYS; i++) {
+        char **list;
+        int n;
+
+        if (ck_keys[i].type != CK_CIDRLIST)
+            continue;
+        list = *(char ***)ck_field(cfg, &ck_keys[i]);
+        n = *(int *)(void *)((char *)cfg + ck_keys[i].noff);
+        for (int j = 0; j < n; j++)
+            free(list[j]);
+        free(list);
+    }
     if (cfg->tls_domains != NULL) {
         /* Slot 0 (tls_domain) exists even when ntls_domains is 0. */
         int n = cfg->ntls_domains > 0 ? cfg->ntls_domains : 1;

@@ -63,6 +63,15 @@
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
+    X("proxy_protocol", BOOL, proxy_protocol, LIVE, 0, 0, false,           \
+      "every client connection starts with a PROXY protocol header (v1 "    \
+      "or v2) from a load balancer in proxy_protocol_trusted, and the "     \
+      "client it names is the client; a connection from anywhere else "     \
+      "is closed")                                                          \
+    X("proxy_protocol_trusted", CIDRLIST, proxy_protocol_trusted, LIVE, 0,  \
+      64, "[]", "networks of the load balancers allowed to send PROXY "     \
+      "headers (\"10.0.0.0/8\", \"::1/128\"); required with "               \
+      "proxy_protocol")                                                     \
     X("users_file", PATH, users_file, LIVE, 0, 0, "",                       \
       "a file holding users = { ... }; instead of this one (the users API " \
       "writes it; the master reads it, never through a symbolic link)")   \
@@ -148,6 +157,10 @@
     X("mask_max_connections", INT, mask_max_connections, LIVE, 1, 1000000,  \
       1024, "masked connections each worker relays at once, apart from "    \
       "max_connections; past it a new one is reset")                        \
+    X("mask_proxy_protocol", INT, mask_proxy_protocol, LIVE, 0, 2, 0,       \
+      "send a PROXY protocol header (1: v1 text, 2: v2 binary; 0: none) "   \
+      "with the client's address first on each connection to mask_host, "  \
+      "so its logs show the client, not telemt")                            \
     X("replay_window", INT, replay_window, RESTART, 10, 604800, 600,        \
       "seconds a handshake is remembered; at least twice tls_time_skew")    \
     X("replay_capacity", INT, replay_capacity, RESTART, 1024, 16777216, 65536, \

@@ -31,9 +31,18 @@
     X(mask_idle_closed, "masked connections closed: mask_idle_timeout")    \
     X(mask_expired, "masked connections closed: mask_max_lifetime")        \
     X(mask_capped, "masked connections closed: mask_max_bytes_*")          \
+    X(mask_proxy_failed, "masked connections reset: the PROXY header to "  \
+      "the mask host could not be sent")                                   \
     X(relay_idle_closed, "relayed connections closed: relay_idle_timeout") \
     X(search_waited, "secret searches that waited for their address's turn") \
     X(addr_unguarded, "handshakes not limited by address: its table was full") \
+    X(proxy_untrusted, "connections closed: proxy_protocol on and the "   \
+      "source not in proxy_protocol_trusted")                              \
+    X(proxy_bad_header, "connections closed: no valid PROXY header from "  \
+      "a trusted source (malformed, too long, closed or timed out)")       \
+    X(proxy_ok, "PROXY headers that named the client")                     \
+    X(proxy_local, "PROXY headers without a client (v2 LOCAL, v1 "         \
+      "UNKNOWN): the socket's address is used")                            \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)") \

@@ -11,6 +11,7 @@ apt-get install -y --no-install-recommends \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
+    haproxy \
     zbar-tools librsvg2-bin nftables
 # TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
 # node with its own npm is installed already), then the pinned npm packages

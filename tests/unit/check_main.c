@@ -30,6 +30,7 @@ Suite *me_proto_suite(void);
 Suite *mtframe_suite(void);
 Suite *dc_health_suite(void);
 Suite *doctor_suite(void);
+Suite *proxyproto_suite(void);
 
 int
 main(void)
@@ -59,6 +60,7 @@ main(void)
     srunner_add_suite(sr, mtframe_suite());
     srunner_add_suite(sr, dc_health_suite());
     srunner_add_suite(sr, doctor_suite());
+    srunner_add_suite(sr, proxyproto_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

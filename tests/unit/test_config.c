@@ -1092,6 +1092,30 @@ START_TEST(test_users_file)
 }
 END_TEST
 
+/* PROXY protocol keys: off by default; a second CIDRLIST of its own. */
+START_TEST(test_proxy_protocol)
+{
+    struct config *cfg = expect_ok(USERS1 DOMAIN);
+
+    ck_assert(!cfg->proxy_protocol);
+    ck_assert_int_eq(cfg->nproxy_protocol_trusted, 0);
+    ck_assert_int_eq(cfg->mask_proxy_protocol, 0);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "proxy_protocol = true;\n"
+        "proxy_protocol_trusted = [ \"10.0.0.0/8\", \"::1/128\" ];\n"
+        "admin_whitelist = [ \"192.168.0.0/16\" ];\n"
+        "mask_proxy_protocol = 2;\n");
+    ck_assert(cfg->proxy_protocol);
+    ck_assert_int_eq(cfg->nproxy_protocol_trusted, 2);
+    ck_assert_str_eq(cfg->proxy_protocol_trusted[0], "10.0.0.0/8");
+    ck_assert_str_eq(cfg->proxy_protocol_trusted[1], "::1/128");
+    ck_assert_int_eq(cfg->nadmin_whitelist, 1);
+    ck_assert_str_eq(cfg->admin_whitelist[0], "192.168.0.0/16");
+    ck_assert_int_eq(cfg->mask_proxy_protocol, 2);
+    config_free(cfg);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -1122,6 +1146,7 @@ config_suite(void)
     tcase_add_test(tc, test_keep_restart);
     tcase_add_test(tc, test_parse_text);
     tcase_add_test(tc, test_users_file);
+    tcase_add_test(tc, test_proxy_protocol);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
