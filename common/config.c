@@ -106,6 +106,7 @@ struct ck_key {
 #define CK_NOFF_UNAME(f)    0
 #define CK_NOFF_ADTAG(f)    0
 #define CK_NOFF_URL(f)      0
+#define CK_NOFF_SNIACT(f)   0
 
 #define CK_LIVE             0
 #define CK_RESTART          1
