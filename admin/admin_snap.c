@@ -35,6 +35,43 @@ snap_stale(struct admin_snap *s, const struct stats_worker *rw, int32_t pid,
     s->nstale++;
 }
 
+/* Copy the DC address slots in use into s. */
+static void
+snap_dc_addrs(struct admin_snap *s, const struct stats_region *r,
+    int64_t mono_ms)
+{
+    for (int i = 0; i < STATS_DC_ADDRS; i++) {
+        const struct stats_dc_addr *d = &r->dc_addrs[i];
+        struct admin_snap_dc_addr *x = &s->dc_addrs[s->ndc_addrs];
+        uint64_t key[STATS_DC_ADDR_KEY];
+        int64_t ok, fail, retry;
+
+        if (atomic_load_explicit(&d->state, memory_order_acquire) !=
+            STATS_DC_ADDR_USED)
+            continue;
+        for (int k = 0; k < STATS_DC_ADDR_KEY; k++)
+            key[k] = LD(d->key[k]);
+        stats_dc_addr_format(key, x->addr, sizeof(x->addr));
+        x->dc = LD(d->dc);
+#define X(field, help) x->field = LD(d->field);
+        STATS_DC_ADDR_FIELDS(X)
+#undef X
+        x->fails_in_row = LD(d->fails_in_row);
+        x->last_us = LD(d->last_us);
+        x->avg_us = LD(d->avg_us);
+        ok = LD(d->last_ok_ms);
+        fail = LD(d->last_fail_ms);
+        retry = LD(d->retry_ms);
+        x->ok_age_ms = ok == 0 ? -1 : mono_ms > ok ? mono_ms - ok : 0;
+        x->fail_age_ms = fail == 0 ? -1 : mono_ms > fail ? mono_ms - fail : 0;
+        x->state = x->fails_in_row > 0 ? ADMIN_DC_ADDR_DOWN :
+            ok != 0 ? ADMIN_DC_ADDR_UP : ADMIN_DC_ADDR_UNKNOWN;
+        x->retry_in_ms = x->state == ADMIN_DC_ADDR_DOWN && retry > mono_ms ?
+            retry - mono_ms : 0;
+        s->ndc_addrs++;
+    }
+}
+
 struct admin_snap *
 admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
 {
@@ -150,6 +187,8 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
         STATS_DC_FIELDS(X)
 #undef X
     }
+
+    snap_dc_addrs(s, r, mono_ms);
 
     for (int u = 0; u < STATS_MAX_UPSTREAMS; u++) {
         struct admin_snap_upstream *su = &s->upstreams[s->nupstreams];

@@ -53,6 +53,26 @@ struct admin_snap_dc {
 #undef X
 };
 
+/* One DC address's health (stats_region.dc_addrs[]). */
+struct admin_snap_dc_addr {
+    int dc;                             /* DC index that first used it */
+    char addr[64];                      /* "1.2.3.4:443", "[::1]:443" */
+    int state;                          /* ADMIN_DC_ADDR_* */
+#define X(field, help) uint64_t field;
+    STATS_DC_ADDR_FIELDS(X)
+#undef X
+    uint32_t fails_in_row;
+    int64_t last_us, avg_us;            /* 0 = never connected */
+    int64_t ok_age_ms, fail_age_ms;     /* since the last one; -1 = never */
+    int64_t retry_in_ms;                /* down: tried last this long */
+};
+
+enum {
+    ADMIN_DC_ADDR_UNKNOWN,              /* no connect finished yet */
+    ADMIN_DC_ADDR_UP,                   /* the last connect answered */
+    ADMIN_DC_ADDR_DOWN                  /* the last one failed */
+};
+
 struct admin_snap_upstream {
     char name[STATS_UPSTREAM_NAME];     /* its address */
 #define X(field, help) uint64_t field;
@@ -88,6 +108,8 @@ struct admin_snap {
     int nusers;
     struct admin_snap_user *users;      /* cfg->users order */
     struct admin_snap_dc dcs[STATS_NDCS];
+    int ndc_addrs;
+    struct admin_snap_dc_addr dc_addrs[STATS_DC_ADDRS];    /* slot order */
     int nupstreams;                     /* named slots, in slot order */
     struct admin_snap_upstream upstreams[STATS_MAX_UPSTREAMS];
     uint32_t tls_cert_len;              /* 0 = none learnt */

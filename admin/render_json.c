@@ -173,6 +173,53 @@ json_draining_array(struct abuf *b, const struct admin_snap *s)
     abuf_puts(b, "]");
 }
 
+/* A duration in ms as seconds, or null for -1 (never). */
+static void
+json_age_or_null(struct abuf *b, const char *name, int64_t ms)
+{
+    if (ms < 0)
+        abuf_printf(b, ",\"%s\":null", name);
+    else
+        abuf_printf(b, ",\"%s\":%.3f", name, (double)ms / 1000.0);
+}
+
+/* A connect time in us as ms, or null for 0 (never connected). */
+static void
+json_ms_or_null(struct abuf *b, const char *name, int64_t us)
+{
+    if (us <= 0)
+        abuf_printf(b, ",\"%s\":null", name);
+    else
+        abuf_printf(b, ",\"%s\":%.3f", name, (double)us / 1000.0);
+}
+
+static void
+json_dc_addrs_array(struct abuf *b, const struct admin_snap *s)
+{
+    static const char *const states[] = { "unknown", "up", "down" };
+
+    abuf_puts(b, "[");
+    for (int i = 0; i < s->ndc_addrs; i++) {
+        const struct admin_snap_dc_addr *d = &s->dc_addrs[i];
+
+        abuf_printf(b, "%s{\"dc\":%d,\"addr\":", i ? "," : "", d->dc);
+        abuf_json_str(b, d->addr);
+        abuf_printf(b, ",\"state\":\"%s\",\"up\":%s", states[d->state],
+            d->state == ADMIN_DC_ADDR_UP ? "true" : "false");
+#define X(field, help) abuf_printf(b, ",\"%s\":%llu", #field, U(d->field));
+        STATS_DC_ADDR_FIELDS(X)
+#undef X
+        abuf_printf(b, ",\"failures_in_row\":%u", d->fails_in_row);
+        json_ms_or_null(b, "last_connect_ms", d->last_us);
+        json_ms_or_null(b, "avg_connect_ms", d->avg_us);
+        json_age_or_null(b, "last_ok_ago_s", d->ok_age_ms);
+        json_age_or_null(b, "last_fail_ago_s", d->fail_age_ms);
+        abuf_printf(b, ",\"retry_in_s\":%.3f}",
+            (double)d->retry_in_ms / 1000.0);
+    }
+    abuf_puts(b, "]");
+}
+
 static void
 json_hist(struct abuf *b, const struct admin_snap_hist *h)
 {
@@ -265,6 +312,9 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
         first = 0;
     }
     abuf_puts(b, "]");
+
+    abuf_puts(b, ",\"dc_addrs\":");
+    json_dc_addrs_array(b, s);
 
     abuf_puts(b, ",\"upstreams\":[");
     for (int i = 0; i < s->nupstreams; i++) {

@@ -18,6 +18,8 @@
  *   "dcs": [ { "dc": I, "connections": N, "connect_failures": N,
  *              "connect_ms_avg": F } ]   (DCs with any activity, in slot
  *                                         order; dc 0 = any other index)
+ *   "dc_addrs": [ DCADDR ],              (every DC address a dial used,
+ *                                         region slot order)
  *   "upstreams": [ { "address": S, "attempts": N, "failures": N,
  *                    "target_failures": N, "backed_off": N } ]
  *                                        (SOCKS5 upstreams dialled since
@@ -53,6 +55,16 @@
  *            slot's respawns.
  * DRAINING = { "slot": I, "pid": N, "generation": N, "started_at": T,
  *              "active": N, "total": N }
+ * DCADDR = { "dc": I, "addr": "1.2.3.4:443" or "[v6]:443",
+ *            "state": "up"|"down"|"unknown", "up": true|false,
+ *            every STATS_DC_ADDR_FIELDS name ("connects", "failures",
+ *            "probes"): N, "failures_in_row": N,
+ *            "last_connect_ms": F or null, "avg_connect_ms": F or null,
+ *            "last_ok_ago_s": F or null, "last_fail_ago_s": F or null,
+ *            "retry_in_s": F }
+ *            dc: the (positive) index whose dial first used it.  down:
+ *            the last connect failed; such an address is tried after
+ *            the others for retry_in_s more.  unknown: none finished.
  * HIST   = { "buckets": [ { "le": F, "count": N }, ...,
  *                         { "le": "+Inf", "count": N } ],
  *            "sum": F, "count": N }      (counts cumulative, le in s)

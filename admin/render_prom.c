@@ -119,6 +119,11 @@ static const struct prom_map counter_maps[PC_COUNT] = {
       "result", "ok", 0 },
     [PC_me_fetch_failed] = { 0, "telemt_me_fetches_total", NULL, "result",
       "failed", 0 },
+    [PC_dc_probes_ok] = { 0, "telemt_dc_probes_total",
+      "probe connects of DC addresses (dc_probe_interval), by result",
+      "result", "ok", 0 },
+    [PC_dc_probes_failed] = { 0, "telemt_dc_probes_total", NULL, "result",
+      "failed", 0 },
     [PC_me_inputs_rejected] = { 0, "telemt_me_fetches_total", NULL,
       "result", "rejected", 0 },
 };
@@ -340,6 +345,84 @@ prom_dcs(struct abuf *b, const struct admin_snap *s)
     emit_members(b, m, nm, ne, "dc", evals, vals, nf);
 }
 
+/* The families of one DC address (labels dc, addr): what a slot holds. */
+enum dc_addr_family {
+    DAF_UP, DAF_IN_ROW, DAF_LAST, DAF_AVG,
+#define X(field, help) DAF_##field,
+    STATS_DC_ADDR_FIELDS(X)
+#undef X
+    DAF_COUNT
+};
+
+/* Family f's value of address d, as text. */
+static void
+dc_addr_value(const struct admin_snap_dc_addr *d, int f, char *out,
+    size_t outlen)
+{
+    switch (f) {
+    case DAF_UP:
+        snprintf(out, outlen, "%d", d->state == ADMIN_DC_ADDR_UP);
+        return;
+    case DAF_IN_ROW:
+        snprintf(out, outlen, "%u", d->fails_in_row);
+        return;
+    case DAF_LAST:
+        snprintf(out, outlen, "%.6f", (double)d->last_us / 1e6);
+        return;
+    case DAF_AVG:
+        snprintf(out, outlen, "%.6f", (double)d->avg_us / 1e6);
+        return;
+#define X(field, help)                                                    \
+    case DAF_##field:                                                     \
+        snprintf(out, outlen, "%llu", U(d->field));                       \
+        return;
+    STATS_DC_ADDR_FIELDS(X)
+#undef X
+    }
+    snprintf(out, outlen, "0");
+}
+
+static void
+prom_dc_addrs(struct abuf *b, const struct admin_snap *s)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[DAF_COUNT] = {
+        [DAF_UP] = { "telemt_dc_addr_up", "gauge",
+          "1 if the DC address answered its last connect, 0 if that "
+          "failed or none finished yet" },
+        [DAF_IN_ROW] = { "telemt_dc_addr_failures_in_row", "gauge",
+          "connects to the DC address that failed since it last answered" },
+        [DAF_LAST] = { "telemt_dc_addr_connect_seconds", "gauge",
+          "time the DC address's last successful connect took; 0 = none" },
+        [DAF_AVG] = { "telemt_dc_addr_connect_avg_seconds", "gauge",
+          "moving average of its successful connect times; 0 = none" },
+#define X(field, help)                                                    \
+        [DAF_##field] = { "telemt_dc_addr_" #field "_total", "counter",   \
+          help },
+        STATS_DC_ADDR_FIELDS(X)
+#undef X
+    };
+    char dc[16], v[32];
+
+    if (s->ndc_addrs == 0)
+        return;
+    for (int f = 0; f < DAF_COUNT; f++) {
+        family_head(b, fams[f].name, fams[f].type, fams[f].help);
+        for (int i = 0; i < s->ndc_addrs; i++) {
+            const struct admin_snap_dc_addr *d = &s->dc_addrs[i];
+
+            snprintf(dc, sizeof(dc), "%d", d->dc);
+            dc_addr_value(d, f, v, sizeof(v));
+            abuf_puts(b, fams[f].name);
+            abuf_puts(b, "{");
+            label(b, "dc", dc, 1);
+            label(b, "addr", d->addr, 0);
+            abuf_printf(b, "} %s\n", v);
+        }
+    }
+}
+
 /* The SOCKS5 upstreams: telemt_upstream_<field>_total, a gauge. */
 static void
 prom_upstreams(struct abuf *b, const struct admin_snap *s)
@@ -546,6 +629,7 @@ render_prom(struct abuf *b, const struct admin_snap *s)
             NULL, s->hs[i]);
 
     prom_dcs(b, s);
+    prom_dc_addrs(b, s);
     prom_upstreams(b, s);
     prom_users(b, s);
     prom_workers(b, s);

@@ -41,6 +41,7 @@ enum ck_type {
     CK_HOST,
     CK_ADDR,
     CK_LOGLVL,
+    CK_SNIACT,
     CK_USERS,
     CK_USERDEFS,
     CK_DCLIST,
@@ -60,6 +61,7 @@ struct ck_key {
     const char *name;
     enum ck_type type;
     size_t off;                         /* of the field in struct config */
+    size_t noff;                        /* CIDRLIST: of its count */
     int restart;                        /* a reload keeps the running value */
     long long min, max;
     long long idef;                     /* INT, BOOL */
@@ -75,6 +77,7 @@ struct ck_key {
 #define CK_DEF_HOST(d)      .sdef = (d)
 #define CK_DEF_ADDR(d)      .sdef = (d)
 #define CK_DEF_LOGLVL(d)    .sdef = (d)
+#define CK_DEF_SNIACT(d)    .sdef = (d)
 #define CK_DEF_USERS(d)     .sdef = (d)
 #define CK_DEF_USERDEFS(d)  .sdef = (d)
 #define CK_DEF_DCLIST(d)    .sdef = (d)
@@ -89,12 +92,35 @@ struct ck_key {
 #define CK_DEF_IFNAME(d)    .sdef = (d)
 #define CK_DEF_UPSTREAMS(d) .sdef = (d)
 
+/* Where a list type's count is (CONFIG_FIELD_CIDRLIST's n##f). */
+#define CK_NOFF_INT(f)      0
+#define CK_NOFF_BOOL(f)     0
+#define CK_NOFF_IPV4(f)     0
+#define CK_NOFF_IPV6(f)     0
+#define CK_NOFF_HOST(f)     0
+#define CK_NOFF_ADDR(f)     0
+#define CK_NOFF_LOGLVL(f)   0
+#define CK_NOFF_USERS(f)    0
+#define CK_NOFF_USERDEFS(f) 0
+#define CK_NOFF_DCLIST(f)   0
+#define CK_NOFF_HOSTLIST(f) 0
+#define CK_NOFF_PATH(f)     0
+#define CK_NOFF_HOSTPORT(f) 0
+#define CK_NOFF_TOKEN(f)    0
+#define CK_NOFF_CIDRLIST(f) offsetof(struct config, n##f)
+#define CK_NOFF_UNAME(f)    0
+#define CK_NOFF_ADTAG(f)    0
+#define CK_NOFF_URL(f)      0
+#define CK_NOFF_SNIACT(f)   0
+#define CK_NOFF_IFNAME(f)   0
+#define CK_NOFF_UPSTREAMS(f) 0
+
 #define CK_LIVE             0
 #define CK_RESTART          1
 #define CK_ENTRY(n, t, f, a, lo, hi, d, h)                                  \
     { .name = (n), .type = CK_##t, .off = offsetof(struct config, f),      \
-      .restart = CK_##a, .min = (lo), .max = (hi), CK_DEF_##t(d),          \
-      .help = (h) },
+      .noff = CK_NOFF_##t(f), .restart = CK_##a, .min = (lo), .max = (hi), \
+      CK_DEF_##t(d), .help = (h) },
 #define CK_INDEX(n, t, f, a, lo, hi, d, h)  CKI_##f,
 
 static const struct ck_key ck_keys[] = { CONFIG_KEYS(CK_ENTRY) };
@@ -1068,6 +1094,23 @@ ck_parse_strlist(struct ck_ctx *c, const struct ck_key *k,
 }
 
 /* Parse one setting s that matched key k. */
+/* unknown_sni_action's names (enum config_sni_action); -1 if none. */
+static int
+ck_sni_action(const char *v)
+{
+    static const char *const names[] = {
+        [CONFIG_SNI_MASK] = "mask",
+        [CONFIG_SNI_DROP] = "drop",
+        [CONFIG_SNI_REJECT] = "reject",
+        [CONFIG_SNI_ACCEPT] = "accept",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(v, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int
 ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
 {
@@ -1103,8 +1146,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return ck_parse_strlist(c, k, s, ck_elem_host, 1,
             &c->cfg->tls_domains, &c->cfg->ntls_domains);
     case CK_CIDRLIST:
-        return ck_parse_strlist(c, k, s, ck_elem_cidr, 0,
-            &c->cfg->admin_whitelist, &c->cfg->nadmin_whitelist);
+        return ck_parse_strlist(c, k, s, ck_elem_cidr, 0, (char ***)field,
+            (int *)(void *)((char *)c->cfg + k->noff));
     default:
         break;
     }
@@ -1119,6 +1162,15 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
             return ck_fail(c, s, "%s: '%s' is not one of error, warn, "
                 "info, debug", k->name, v);
         *(int *)field = lvl;
+        return 0;
+    }
+    if (k->type == CK_SNIACT) {
+        int act = ck_sni_action(v);
+
+        if (act == -1)
+            return ck_fail(c, s, "%s: '%s' is not one of mask, drop, "
+                "reject, accept", k->name, v);
+        *(int *)field = act;
         return 0;
     }
     if ((why = ck_check_string(k->type, v)) != NULL)
@@ -1181,6 +1233,9 @@ ck_defaults(struct ck_ctx *c)
         case CK_LOGLVL:
             *(int *)field = log_level_parse(k->sdef);
             break;
+        case CK_SNIACT:
+            *(int *)field = ck_sni_action(k->sdef);
+            break;
         case CK_USERS:
         case CK_USERDEFS:
         case CK_DCLIST:
@@ -1236,6 +1291,33 @@ ck_line(struct ck_ctx *c, int idx)
     return c->seen[idx] ? c->line[idx] : 0;
 }
 
+/*
+ * tls_sni_strict came before unknown_sni_action: an old config still
+ * loads, with a warning saying what to write instead; one that sets both
+ * in contradiction does not.
+ */
+static int
+ck_sni_legacy(struct ck_ctx *c)
+{
+    struct config *cfg = c->cfg;
+    int line = ck_line(c, CKI_tls_sni_strict);
+    int accept = cfg->unknown_sni_action == CONFIG_SNI_ACCEPT;
+
+    if (!c->seen[CKI_tls_sni_strict])
+        return 0;
+    if (c->seen[CKI_unknown_sni_action] && accept == cfg->tls_sni_strict)
+        return ck_fail_line(c, line, "tls_sni_strict: %s contradicts "
+            "unknown_sni_action (line %d); remove tls_sni_strict, which "
+            "unknown_sni_action replaces", cfg->tls_sni_strict ? "true" :
+            "false", ck_line(c, CKI_unknown_sni_action));
+    if (!cfg->tls_sni_strict)
+        cfg->unknown_sni_action = CONFIG_SNI_ACCEPT;
+    log_warnx("%s:%d: tls_sni_strict is deprecated; write "
+        "unknown_sni_action = \"%s\" instead", c->path, line,
+        cfg->tls_sni_strict ? "mask" : "accept");
+    return 0;
+}
+
 /* Rules that involve more than one key; run after defaults. */
 static int
 ck_cross_check(struct ck_ctx *c)
@@ -1273,6 +1355,11 @@ ck_cross_check(struct ck_ctx *c)
                 "admin_token or admin_whitelist (or both)",
                 cfg->admin_listen);
     }
+    /* Nobody trusted would refuse every client: surely not meant. */
+    if (cfg->proxy_protocol && cfg->nproxy_protocol_trusted == 0)
+        return ck_fail_line(c, ck_line(c, CKI_proxy_protocol),
+            "proxy_protocol: true needs proxy_protocol_trusted, the "
+            "networks of the load balancers that send the headers");
     if (cfg->tls_cert_len_min > cfg->tls_cert_len_max)
         return ck_fail_line(c, ck_line(c, CKI_tls_cert_len_max),
             "tls_cert_len_max: %d is below tls_cert_len_min %d",
@@ -1298,6 +1385,8 @@ ck_cross_check(struct ck_ctx *c)
             "address that failed before could time out waiting",
             cfg->fail_delay_max, cfg->handshake_timeout);
     }
+    if (ck_sni_legacy(c) == -1)
+        return -1;
     if (cfg->ntls_domains > 1 && cfg->tls_domain[0] == '\0')
         return ck_fail_line(c, ck_line(c, CKI_tls_domains), "tls_domains: "
             "set tls_domain too; it is the first of the names");
@@ -1852,9 +1941,18 @@ config_free(struct config *cfg)
         free(cfg->upstreams[i].password);
     }
     free(cfg->upstreams);
-    for (int i = 0; i < cfg->nadmin_whitelist; i++)
-        free(cfg->admin_whitelist[i]);
-    free(cfg->admin_whitelist);
+    for (int i = 0; i < CK_NKEYS; i++) {
+        char **list;
+        int n;
+
+        if (ck_keys[i].type != CK_CIDRLIST)
+            continue;
+        list = *(char ***)ck_field(cfg, &ck_keys[i]);
+        n = *(int *)(void *)((char *)cfg + ck_keys[i].noff);
+        for (int j = 0; j < n; j++)
+            free(list[j]);
+        free(list);
+    }
     if (cfg->tls_domains != NULL) {
         /* Slot 0 (tls_domain) exists even when ntls_domains is 0. */
         int n = cfg->ntls_domains > 0 ? cfg->ntls_domains : 1;

@@ -72,6 +72,7 @@ struct config_upstream {
 #define CONFIG_FIELD_INT(f)         int f;
 #define CONFIG_FIELD_BOOL(f)        bool f;
 #define CONFIG_FIELD_LOGLVL(f)      int f;      /* enum log_level */
+#define CONFIG_FIELD_SNIACT(f)      int f;      /* enum config_sni_action */
 #define CONFIG_FIELD_IPV4(f)        char *f;    /* "" = unset or off */
 #define CONFIG_FIELD_IPV6(f)        char *f;
 #define CONFIG_FIELD_HOST(f)        char *f;
@@ -89,6 +90,14 @@ struct config_upstream {
 #define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;
 #define CONFIG_FIELD_HOSTLIST(f)    int n##f; char **f;
 #define CONFIG_FIELD_CIDRLIST(f)    int n##f; char **f;
+
+/* unknown_sni_action: what a fake-TLS hello with an SNI not ours gets. */
+enum config_sni_action {
+    CONFIG_SNI_MASK,                    /* relayed to mask_host */
+    CONFIG_SNI_DROP,                    /* closed after a short wait */
+    CONFIG_SNI_REJECT,                  /* unrecognized_name alert */
+    CONFIG_SNI_ACCEPT                   /* SNI not checked */
+};
 
 /*
  * A loaded config.  Some fields hold resolved values (README): workers

@@ -22,6 +22,8 @@
  *            HOST    char * field; "" or a DNS host name
  *            ADDR    char * field; "" or a host name or an IP literal
  *            LOGLVL  int field, written as a level name; default a name
+ *            SNIACT  int field (enum config_sni_action), written as mask,
+ *                    drop, reject or accept; default a name
  *            USERS   the users group; min..max is the number of users
  *            USERDEFS  the user_defaults group: CONFIG_USER_FIELDS, parsed
  *                    before users wherever it is in the file
@@ -63,6 +65,15 @@
       "stack size of each connection thread, in bytes")                     \
     X("backlog", INT, backlog, RESTART, 1, 65535, 4096,                     \
       "listen(2) backlog of each listening socket")                         \
+    X("proxy_protocol", BOOL, proxy_protocol, LIVE, 0, 0, false,           \
+      "every client connection starts with a PROXY protocol header (v1 "    \
+      "or v2) from a load balancer in proxy_protocol_trusted, and the "     \
+      "client it names is the client; a connection from anywhere else "     \
+      "is closed")                                                          \
+    X("proxy_protocol_trusted", CIDRLIST, proxy_protocol_trusted, LIVE, 0,  \
+      64, "[]", "networks of the load balancers allowed to send PROXY "     \
+      "headers (\"10.0.0.0/8\", \"::1/128\"); required with "               \
+      "proxy_protocol")                                                     \
     X("users_file", PATH, users_file, LIVE, 0, 0, "",                       \
       "a file holding users = { ... }; instead of this one (the users API " \
       "writes it; the master reads it, never through a symbolic link)")   \
@@ -95,8 +106,15 @@
       "more SNI names to accept besides tls_domain; each gets its own ee "  \
       "link")                                                               \
     X("tls_sni_strict", BOOL, tls_sni_strict, LIVE, 0, 0, true,             \
-      "refuse a fake-TLS hello whose SNI is not tls_domain or one of "      \
-      "tls_domains (a hello without SNI is accepted)")                      \
+      "deprecated (a warning): false is unknown_sni_action = \"accept\", "  \
+      "true changes nothing")                                               \
+    X("unknown_sni_action", SNIACT, unknown_sni_action, LIVE, 0, 0, "mask", \
+      "a fake-TLS hello whose SNI is not tls_domain or one of tls_domains, " \
+      "whatever its digest: \"mask\" (relayed to mask_host), \"drop\" "    \
+      "(closed after 0.2..1.5 s), \"reject\" (a fatal unrecognized_name "  \
+      "alert, as nginx's ssl_reject_handshake), \"accept\" (SNI not "      \
+      "checked); a hello without SNI is served if its digest is valid and " \
+      "else gets this action")                                              \
     X("tls_time_skew", INT, tls_time_skew, LIVE, 1, 86400, 120,             \
       "seconds a fake-TLS hello's timestamp may differ from our clock")     \
     X("tls_accept_boot_time", BOOL, tls_accept_boot_time, LIVE, 0, 0, false, \
@@ -141,6 +159,10 @@
     X("mask_max_connections", INT, mask_max_connections, LIVE, 1, 1000000,  \
       1024, "masked connections each worker relays at once, apart from "    \
       "max_connections; past it a new one is reset")                        \
+    X("mask_proxy_protocol", INT, mask_proxy_protocol, LIVE, 0, 2, 0,       \
+      "send a PROXY protocol header (1: v1 text, 2: v2 binary; 0: none) "   \
+      "with the client's address first on each connection to mask_host, "  \
+      "so its logs show the client, not telemt")                            \
     X("replay_window", INT, replay_window, RESTART, 10, 604800, 600,        \
       "seconds a handshake is remembered; at least twice tls_time_skew")    \
     X("replay_capacity", INT, replay_capacity, RESTART, 1024, 16777216, 65536, \
@@ -184,6 +206,14 @@
       "seconds to wait for a connection to a DC")                           \
     X("default_dc", INT, default_dc, LIVE, 1, 5, 2,                         \
       "DC used when a client asks for one we do not know")                  \
+    X("dc_retry_after", INT, dc_retry_after, LIVE, 1, 3600, 30,            \
+      "seconds a DC address whose connect failed is tried after the "       \
+      "others (doubling with each failure in a row, up to 16 times); "      \
+      "then one dial tries it first again, unless dc_probe_interval is on") \
+    X("dc_probe_interval", INT, dc_probe_interval, LIVE, 0, 86400, 0,      \
+      "seconds between probes (a TCP connect, closed at once) of the DC "   \
+      "addresses no client used that long, failed ones included: a "        \
+      "probe, not a client, finds a dead address back; 0 is off")           \
     X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \

@@ -19,6 +19,7 @@
 
 #define HELLO_HS_TYPE           0x01    /* handshake type ClientHello */
 #define EXT_SERVER_NAME         0x0000
+#define EXT_ALPN                0x0010
 #define SNI_HOST_NAME           0x00
 #define CIPHER_DEFAULT          0x1301  /* TLS_AES_128_GCM_SHA256 */
 #define CIPHER_LAST             0x1303
@@ -159,6 +160,30 @@ parse_sni(struct span ext, struct faketls_hello *h)
     return 0;
 }
 
+/*
+ * application_layer_protocol_negotiation (RFC 7301): which of the two
+ * names a server may pick are offered.  Only the answer's length
+ * depends on it, so a list we cannot read counts as offering neither
+ * rather than refusing the hello.
+ */
+static void
+parse_alpn(struct span ext, struct faketls_hello *h)
+{
+    struct span list, name;
+
+    h->alpn |= FAKETLS_OFFERS_ALPN;
+    if (take_block(&ext, 2, &list) < 0 || ext.n != 0)
+        return;
+    while (list.n > 0) {
+        if (take_block(&list, 1, &name) < 0)
+            return;
+        if (name.n == 2 && memcmp(name.p, "h2", 2) == 0)
+            h->alpn |= FAKETLS_OFFERS_H2;
+        else if (name.n == 8 && memcmp(name.p, "http/1.1", 8) == 0)
+            h->alpn |= FAKETLS_OFFERS_HTTP11;
+    }
+}
+
 static int
 parse_extensions(struct span exts, struct faketls_hello *h)
 {
@@ -169,6 +194,8 @@ parse_extensions(struct span exts, struct faketls_hello *h)
         if (take_uint(&exts, 2, &type) < 0 ||
             take_block(&exts, 2, &data) < 0)
             return -1;
+        if (type == EXT_ALPN && !(h->alpn & FAKETLS_OFFERS_ALPN))
+            parse_alpn(data, h);
         if (type != EXT_SERVER_NAME)
             continue;
         /* A second server_name could make us answer for one name while
@@ -322,6 +349,67 @@ faketls_build_answer(const struct faketls_hello *h,
     hmac_sha256_2(secret, 16, h->random, 32, out, total, mac);
     memcpy(out + FAKETLS_RANDOM_OFF, mac, 32);
     return total;
+}
+
+const uint8_t faketls_alert_unrecognized_name[FAKETLS_ALERT_LEN] = {
+    TLS_REC_ALERT, 0x03, 0x03, 0x00, 0x02,
+    0x02,                               /* fatal */
+    0x70                                /* unrecognized_name */
+};
+
+/* Bytes the ALPN extension takes in EncryptedExtensions for a choice:
+ * type, length, list length, name length, name. */
+static size_t
+alpn_ext_len(enum faketls_alpn a)
+{
+    switch (a) {
+    case FAKETLS_ALPN_H2:
+        return 7 + 2;
+    case FAKETLS_ALPN_HTTP11:
+        return 7 + 8;
+    default:
+        return 0;
+    }
+}
+
+size_t
+faketls_flight_len(size_t flight, enum faketls_alpn learnt, unsigned alpn)
+{
+    enum faketls_alpn pick = FAKETLS_ALPN_NONE;
+    size_t probe = alpn_ext_len(learnt);
+
+    if (learnt == FAKETLS_ALPN_UNKNOWN || flight <= probe)
+        return flight;
+    /* A host that chose h2 over http/1.1 is taken to serve both; one
+     * that chose http/1.1 only that; one that chose none, no ALPN. */
+    if (learnt == FAKETLS_ALPN_H2 && (alpn & FAKETLS_OFFERS_H2))
+        pick = FAKETLS_ALPN_H2;
+    else if (learnt != FAKETLS_ALPN_NONE && (alpn & FAKETLS_OFFERS_HTTP11))
+        pick = FAKETLS_ALPN_HTTP11;
+    return flight - probe + alpn_ext_len(pick);
+}
+
+static const char *const alpn_names[] = {
+    [FAKETLS_ALPN_UNKNOWN] = "unknown",
+    [FAKETLS_ALPN_NONE] = "none",
+    [FAKETLS_ALPN_H2] = "h2",
+    [FAKETLS_ALPN_HTTP11] = "http/1.1",
+};
+
+const char *
+faketls_alpn_name(enum faketls_alpn a)
+{
+    return (unsigned)a < sizeof(alpn_names) / sizeof(alpn_names[0]) ?
+        alpn_names[a] : "unknown";
+}
+
+int
+faketls_alpn_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(alpn_names) / sizeof(alpn_names[0]); i++)
+        if (strcmp(name, alpn_names[i]) == 0)
+            return (int)i;
+    return -1;
 }
 
 int

@@ -16,6 +16,33 @@
 #define FAKETLS_MAX_SNI         253
 #define FAKETLS_ANSWER_FIXED    138     /* most answer bytes besides the
                                            cert (a 32-byte session id) */
+#define FAKETLS_ALERT_LEN       7
+
+/*
+ * What a TLS server sends when it serves no such name: one fatal
+ * unrecognized_name (112) alert record, then a close.  Byte for byte
+ * what nginx 1.22 / OpenSSL 3.0 with ssl_reject_handshake on send to
+ * every hello whose SNI is not a server_name, TLS 1.2 or 1.3, SNI or
+ * none (measured on loopback; tests/integration/t_tls_shape.sh compares
+ * the two).
+ */
+extern const uint8_t faketls_alert_unrecognized_name[FAKETLS_ALERT_LEN];
+
+/* The ALPN protocols a hello offers (struct faketls_hello.alpn). */
+#define FAKETLS_OFFERS_ALPN     0x01    /* the extension is there */
+#define FAKETLS_OFFERS_H2       0x02
+#define FAKETLS_OFFERS_HTTP11   0x04
+
+/*
+ * How the mask host answered ALPN to the profile probe, whose hello
+ * offers h2 and http/1.1 (tls_emulation; 0: not learnt).
+ */
+enum faketls_alpn {
+    FAKETLS_ALPN_UNKNOWN = 0,
+    FAKETLS_ALPN_NONE,                  /* no ALPN in its answer */
+    FAKETLS_ALPN_H2,
+    FAKETLS_ALPN_HTTP11
+};
 
 enum faketls_sniff {
     FAKETLS_NEED_MORE,                  /* *need says how many bytes */
@@ -32,6 +59,7 @@ struct faketls_hello {
     int has_sni;
     char sni[FAKETLS_MAX_SNI + 1];      /* NUL-terminated host_name */
     uint16_t cipher;                    /* suite to answer with */
+    unsigned alpn;                      /* FAKETLS_OFFERS_* */
 };
 
 /*
@@ -93,6 +121,21 @@ int faketls_verify(const uint8_t *rec, size_t len, const uint8_t secret[16],
 size_t faketls_build_answer(const struct faketls_hello *h,
     const uint8_t secret[16], const uint8_t key_share[32],
     const uint8_t *cert, size_t cert_len, uint8_t *out, size_t outcap);
+/*
+ * The length of the encrypted flight to send a hello that offers alpn
+ * (FAKETLS_OFFERS_*), from the mask host's flight of flight bytes that
+ * answered the probe with learnt.  In TLS 1.3 the server's ALPN choice
+ * is inside EncryptedExtensions, so all a censor sees of it is the
+ * flight's length: the choice the mask host would make for this hello
+ * (h2 if both offer it, else http/1.1 if both do, else none) in place of
+ * the one it made for the probe, 7 + the name's length bytes each.
+ * FAKETLS_ALPN_UNKNOWN leaves flight as it is.
+ */
+size_t faketls_flight_len(size_t flight, enum faketls_alpn learnt,
+    unsigned alpn);
+/* "h2", "http/1.1", "none" or "unknown"; and back (-1: none of them). */
+const char *faketls_alpn_name(enum faketls_alpn a);
+int faketls_alpn_parse(const char *name);
 /* A fresh random x25519 public key (a real curve point); 0 or -1. */
 int faketls_x25519_public(uint8_t out[32]);
 

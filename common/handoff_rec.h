@@ -49,6 +49,9 @@ struct handoff_rec {
     int32_t dc;
     char user[HANDOFF_NAME_LEN];        /* NUL-terminated; "" for MASK */
     uint8_t secret[SECRET_LEN];         /* the one the client proved */
+    /* The client's address: with proxy_protocol the one its balancer's
+     * PROXY header named (worker/proxy_in.c), never re-derived from the
+     * socket, so the new worker counts and logs the same client. */
     struct sockaddr_storage peer;
     struct handoff_ctr c_dec, c_enc, d_enc, d_dec;
     uint8_t tls_hdr[5];

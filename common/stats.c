@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "util.h"
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "64-bit atomic counters");
@@ -455,4 +456,53 @@ stats_print_counters(FILE *out)
 #undef X
     fprintf(out, "| `upstream_backed_off` | per upstream: worker processes "
         "holding it backed off now |\n");
+}
+
+void
+stats_dc_addr_key(const struct sockaddr *sa, uint64_t key[STATS_DC_ADDR_KEY])
+{
+    uint8_t a[16] = { 0 };
+    uint16_t port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        memcpy(a, &in->sin_addr, 4);
+        port = in->sin_port;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        memcpy(a, &in6->sin6_addr, 16);
+        port = in6->sin6_port;
+    }
+    key[0] = (uint64_t)sa->sa_family << 16 | port;
+    memcpy(&key[1], a, 8);
+    memcpy(&key[2], a + 8, 8);
+}
+
+void
+stats_dc_addr_format(const uint64_t key[STATS_DC_ADDR_KEY], char *out,
+    size_t outlen)
+{
+    struct sockaddr_storage ss;
+    uint8_t a[16];
+    int family = (int)(key[0] >> 16);
+    uint16_t port = (uint16_t)key[0];
+
+    memcpy(a, &key[1], 8);
+    memcpy(a + 8, &key[2], 8);
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+        memcpy(&in->sin_addr, a, 4);
+        in->sin_port = port;
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        memcpy(&in6->sin6_addr, a, 16);
+        in6->sin6_port = port;
+    }
+    net_format((const struct sockaddr *)&ss, out, outlen);
 }

@@ -18,6 +18,7 @@
  *     dcs[12]               per DC index: 1..5, -1..-5, 203, other
  *     upstreams[16]         per SOCKS5 upstream, slot claimed by address
  *     guard                 per client address (srcguard.h)
+ *     dc_addrs[128]         per DC address: health (worker/dc_health.c)
  *   replay table            at replay_off (replay.h)
  */
 #ifndef TELEMT_STATS_H
@@ -158,6 +159,41 @@ struct stats_upstream {
     _Atomic uint8_t down[STATS_MAX_WORKERS];
 };
 
+/*
+ * One DC address's health, shared by every worker: whichever worker
+ * connects (or probes) writes its result here, so the others order
+ * their dials by it too.  A worker claims a free slot by moving state
+ * from FREE to CLAIMED, writes the key, then publishes it as USED
+ * (release); readers match the key only in a USED slot.  The numbers
+ * are single atomics written last-wins: two workers' results for the
+ * same address a moment apart are both true, either will do.  Times
+ * are CLOCK_MONOTONIC ms (one clock for every process); 0 = never.
+ */
+#define STATS_DC_ADDRS          128
+#define STATS_DC_ADDR_KEY       3
+enum stats_dc_addr_state {
+    STATS_DC_ADDR_FREE = 0,
+    STATS_DC_ADDR_CLAIMED,              /* key being written */
+    STATS_DC_ADDR_USED
+};
+
+struct stats_dc_addr {
+    _Atomic uint32_t state;             /* enum stats_dc_addr_state */
+    _Atomic int32_t dc;                 /* DC index (positive) first seen */
+    _Atomic uint64_t key[STATS_DC_ADDR_KEY];    /* stats_dc_addr_key() */
+#define X(name, help) _Atomic uint64_t name;
+    STATS_DC_ADDR_FIELDS(X)
+#undef X
+    _Atomic uint32_t fails_in_row;      /* 0 = up (or never tried) */
+    _Atomic int64_t last_us;            /* the last successful connect */
+    _Atomic int64_t avg_us;             /* their moving average; 0 = none */
+    _Atomic int64_t last_ok_ms;
+    _Atomic int64_t last_fail_ms;
+    _Atomic int64_t retry_ms;           /* down: tried last until then */
+    _Atomic int64_t used_ms;            /* last dial or probe to it */
+    _Atomic int64_t probe_ms;           /* last probe claimed */
+};
+
 struct stats_region {
     uint64_t magic;
     uint32_t version;
@@ -172,6 +208,7 @@ struct stats_region {
     _Atomic uint32_t nworkers;          /* worker slots configured */
     _Atomic uint32_t tls_cert_len;      /* learnt from mask_host; 0 = none */
     _Atomic int64_t tls_profile_at;     /* when (unix time) */
+    _Atomic uint32_t tls_alpn;          /* enum faketls_alpn, learnt with it */
     struct stats_counters c;
     _Atomic uint64_t user_refused[STATS_UR_COUNT];     /* all users */
     _Atomic uint64_t hs[STATS_HS_COUNT];
@@ -183,6 +220,7 @@ struct stats_region {
     struct stats_dc dcs[STATS_NDCS];
     struct stats_upstream upstreams[STATS_MAX_UPSTREAMS];
     struct srcguard_table guard;
+    struct stats_dc_addr dc_addrs[STATS_DC_ADDRS];
 };
 
 /* The memfd's name (/proc/PID/fd shows "/memfd:telemt-region"). */
@@ -270,6 +308,17 @@ void stats_worker_start(struct stats_region *s, int row, int pid);
 void stats_worker_gone(struct stats_region *s, int row);
 /* Format the counters and outcomes as "name=value ..." into out. */
 void stats_format(const struct stats_region *s, char *out, size_t outlen);
+
+/*
+ * The key of a DC address in dc_addrs[]: family and port, then the
+ * address bytes; atomics, so that a slot re-keyed while another process
+ * reads it is a mismatch, never a torn read.
+ */
+void stats_dc_addr_key(const struct sockaddr *sa,
+    uint64_t key[STATS_DC_ADDR_KEY]);
+/* Format a key back as "1.2.3.4:5" or "[::1]:5". */
+void stats_dc_addr_format(const uint64_t key[STATS_DC_ADDR_KEY], char *out,
+    size_t outlen);
 
 #define STATS_ADD(s, name, n) \
     atomic_fetch_add_explicit(&(s)->c.name, (uint64_t)(n), \

@@ -11,6 +11,7 @@
  *                                        label reason=); see below
  *   STATS_USER_FIELDS   X(name, help)    per user (label user=)
  *   STATS_DC_FIELDS     X(name, help)    per DC index (label dc=)
+ *   STATS_DC_ADDR_FIELDS X(name, help)   per DC address (dc=, addr=)
  *   STATS_HISTOGRAMS    X(name, help)    latency histograms, in seconds
  *   STATS_UPSTREAM_FIELDS X(name, help)  per SOCKS5 upstream
  */
@@ -31,9 +32,18 @@
     X(mask_idle_closed, "masked connections closed: mask_idle_timeout")    \
     X(mask_expired, "masked connections closed: mask_max_lifetime")        \
     X(mask_capped, "masked connections closed: mask_max_bytes_*")          \
+    X(mask_proxy_failed, "masked connections reset: the PROXY header to "  \
+      "the mask host could not be sent")                                   \
     X(relay_idle_closed, "relayed connections closed: relay_idle_timeout") \
     X(search_waited, "secret searches that waited for their address's turn") \
     X(addr_unguarded, "handshakes not limited by address: its table was full") \
+    X(proxy_untrusted, "connections closed: proxy_protocol on and the "   \
+      "source not in proxy_protocol_trusted")                              \
+    X(proxy_bad_header, "connections closed: no valid PROXY header from "  \
+      "a trusted source (malformed, too long, closed or timed out)")       \
+    X(proxy_ok, "PROXY headers that named the client")                     \
+    X(proxy_local, "PROXY headers without a client (v2 LOCAL, v1 "         \
+      "UNKNOWN): the socket's address is used")                            \
     X(conn_handed_out, "connections handed to a new binary (upgrade)")    \
     X(conn_handed_in, "connections taken over from an old binary")        \
     X(conn_handoff_failed, "hand-overs that failed (kept by the old one)") \
@@ -68,7 +78,14 @@
     X(me_fetch_failed, "ME fetches that failed (unreachable, HTTP "        \
       "error, too big)")                                                   \
     X(me_inputs_rejected, "ME secrets or lists read or fetched but "       \
-      "refused (bad size, list does not parse)")
+      "refused (bad size, list does not parse)")                          \
+    X(dc_addr_failed, "connects to one DC address that failed or timed "  \
+      "out (the dial goes on to the next address)")                       \
+    X(dc_addr_demoted, "dials that tried an address last because it "     \
+      "failed recently (worker/dc_health.c)")                             \
+    X(dc_probes_ok, "probe connects (dc_probe_interval) that a DC "       \
+      "address answered")                                                 \
+    X(dc_probes_failed, "probe connects that failed or timed out")
 
 /*
  * Handshake outcomes, X(name, VERDICT, help).  The refusals are the
@@ -94,7 +111,10 @@
     X(bad_sni, BAD_SNI, "refused: SNI is not tls_domain")                 \
     X(bad_header, BAD_HEADER, "refused: first bytes no client sends")     \
     X(replay, REPLAY, "refused: replay of a remembered handshake")        \
-    X(error, ERROR, "aborted: socket or memory error")
+    X(error, ERROR, "aborted: socket or memory error")                    \
+    X(sni_drop, SNI_DROP, "closed: SNI not ours, unknown_sni_action drop") \
+    X(sni_reject, SNI_REJECT, "alert sent: SNI not ours, "                 \
+      "unknown_sni_action reject")
 
 #define STATS_HS_EVICTIONS(X)                                               \
     X(evicted, EVICTED, "masked to make room (max_handshakes)")           \
@@ -134,6 +154,18 @@
       "handshake")                                                         \
     X(me_closed, "ME connections of the cluster that ended after it")      \
     X(me_failed, "ME connections of the cluster that failed before it")
+
+/*
+ * Per DC address (each resolved address of each DC index, one slot of
+ * stats_region.dc_addrs[] shared by every worker: worker/dc_health.c),
+ * labels dc= and addr=.  The slot's gauges (up, connect times, failures
+ * in a row) are in struct stats_dc_addr.
+ */
+#define STATS_DC_ADDR_FIELDS(X)                                             \
+    X(connects, "connects to the address that succeeded (clients and "    \
+      "probes)")                                                           \
+    X(failures, "connects to the address that failed or timed out")       \
+    X(probes, "probe connects made to the address (dc_probe_interval)")
 
 #define STATS_HISTOGRAMS(X)                                                 \
     X(handshake_seconds, "time from accept to a handshake verdict")       \

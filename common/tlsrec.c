@@ -96,3 +96,11 @@ tlsrec_header(uint8_t out[TLSREC_HEADER], size_t n)
     out[3] = (uint8_t)(n >> 8);
     out[4] = (uint8_t)n;
 }
+
+size_t
+tlsrec_out_len(size_t have, int may_wait)
+{
+    if (have == 0 || (have < TLSREC_MIN_OUT && may_wait))
+        return 0;
+    return have < TLSREC_MAX_OUT ? have : TLSREC_MAX_OUT;
+}

@@ -11,8 +11,18 @@
 #include <sys/types.h>
 
 #define TLSREC_HEADER           5
-#define TLSREC_MAX_OUT          16384   /* payload per record we send */
-#define TLSREC_MAX_IN           16640   /* payload per record we accept */
+/*
+ * Record lengths as a TLS 1.3 server's look on the wire (RFC 8446 5.2):
+ * a full fragment is 2^14 bytes of plaintext, one inner content type
+ * byte and a 16-byte AEAD tag, 16,401 bytes; the least that carries one
+ * byte of data is 18.  A peer may add padding up to 2^14 + 256 in all,
+ * the most we accept.
+ */
+#define TLSREC_PLAINTEXT_MAX    16384
+#define TLSREC_AEAD_OVERHEAD    17      /* content type + tag */
+#define TLSREC_MAX_OUT          (TLSREC_PLAINTEXT_MAX + TLSREC_AEAD_OVERHEAD)
+#define TLSREC_MIN_OUT          (1 + TLSREC_AEAD_OVERHEAD)
+#define TLSREC_MAX_IN           (TLSREC_PLAINTEXT_MAX + 256)
 
 struct tlsrec_reader {
     uint8_t hdr[TLSREC_HEADER];
@@ -39,5 +49,15 @@ enum tlsrec_status tlsrec_unwrap(struct tlsrec_reader *r, const uint8_t *in,
     size_t len, uint8_t *out, size_t *outlen);
 /* Write the 5-byte ApplicationData header for a payload of n bytes. */
 void tlsrec_header(uint8_t out[TLSREC_HEADER], size_t n);
+/*
+ * The record-size rule for what we send (README "TLS shaping"): of have
+ * payload bytes waiting, how many go into the next record.  All of them
+ * up to TLSREC_MAX_OUT, as OpenSSL and nginx frame what the application
+ * hands them (measured: full 16,401-byte records from the first byte of
+ * a bulk stream, no ramp-up).  Fewer than TLSREC_MIN_OUT would make a
+ * record no TLS 1.3 server sends, so while may_wait is set those wait
+ * for more (0 is returned); without it they go as they are.
+ */
+size_t tlsrec_out_len(size_t have, int may_wait);
 
 #endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "doctor.h"
 #include "links.h"
 #include "log.h"
 #include "tlsprobe.h"
@@ -39,7 +40,7 @@
  * README's flag table is checked against the usage (make check-readme).
  */
 enum {
-    FLAG_CONFIG_KEYS = 256, FLAG_USER_FIELDS, FLAG_COUNTERS,
+    FLAG_CONFIG_KEYS = 256, FLAG_USER_FIELDS, FLAG_COUNTERS, FLAG_DOCTOR,
 };
 #define MAIN_FLAGS(X)                                                       \
     X("foreground", 'f', "stay in the foreground, log to stderr or "       \
@@ -52,7 +53,9 @@ enum {
       "(Markdown)")                                                         \
     X("user-fields", FLAG_USER_FIELDS, "print the per-user field table "   \
       "(Markdown)")                                                         \
-    X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")
+    X("counters", FLAG_COUNTERS, "print the counter table (Markdown)")    \
+    X("doctor", FLAG_DOCTOR, "check the clock, DCs, mask host and limits " \
+      "from here, then exit (1: a check failed)")
 
 static const struct flag {
     const char *name;
@@ -69,7 +72,7 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-        "usage: telemt [-f] [-t] [--links] CONFIG\n"
+        "usage: telemt [-f] [-t] [--links] [--doctor] CONFIG\n"
         "       telemt -V | -h | --config-keys | --user-fields | "
         "--counters\n");
     for (size_t i = 0; i < NFLAGS; i++) {
@@ -145,7 +148,7 @@ setup_region(struct master *m, int inherited_fd)
 }
 
 /* What the command line asks for. */
-enum action { RUN, TEST, LINKS };
+enum action { RUN, TEST, LINKS, DOCTOR };
 
 /*
  * The flags and the config path.  Returns -1 to go on with *act, or an
@@ -174,6 +177,7 @@ parse_args(int argc, char **argv, struct master *m, enum action *act)
         case 'f': m->foreground = 1; break;
         case 't': *act = TEST; break;
         case 'l': *act = LINKS; break;
+        case FLAG_DOCTOR: *act = DOCTOR; break;
         case 'V': printf("telemt %s%s\n", TELEMT_VERSION, TELEMT_BUILD_TAG);
             return 0;
         case 'h': usage(stdout); return 0;
@@ -359,6 +363,12 @@ main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
         config_free(m.cfg);
         return rc == 0 ? 0 : 1;
+    }
+    if (act == DOCTOR) {
+        /* Dials out, but only here: the daemon never runs it. */
+        rc = doctor_run(m.cfg, stdout);
+        config_free(m.cfg);
+        return rc;
     }
     absolute_config_path(&m, &argv[optind]);
     if (preflight(&m, &in, argv[0]) != 0)

@@ -5,7 +5,12 @@
  * encrypted EncryptedExtensions / Certificate / CertificateVerify /
  * Finished in one or more ApplicationData records, all without waiting
  * for the client.  Their total size is what a prober compares, so that
- * is what the fake answer imitates.  The probe runs in a child of the
+ * is what the fake answer imitates.  The server's ALPN choice is inside
+ * EncryptedExtensions, seen only as part of that size; a second, real
+ * TLS 1.3 handshake (OpenSSL, certificate not checked) offering what the
+ * first hello offers (h2, http/1.1) learns it, so that a client offering
+ * something else gets a flight as long as the mask host would send it
+ * (faketls_flight_len()).  The probe runs in a child of the
  * master (the master never blocks on the network); the result goes into
  * the shared region for the workers and into a cache file for restarts.
  * The cache directory belongs to the workers' user (the probe writes it),
@@ -27,6 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
+#include "faketls.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -47,12 +55,12 @@ cache_path(const struct config *cfg, char *out, size_t outlen)
 int
 tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
 {
-    char path[PATH_BUF_LEN], buf[128];
+    char path[PATH_BUF_LEN], buf[128], alpn[16] = "unknown";
     struct stat st;
     unsigned len;
     long long at;
     ssize_t n;
-    int fd, ok;
+    int fd, ok, a;
 
     if (cfg->tls_emulation_cache[0] == '\0')
         return -1;
@@ -75,16 +83,19 @@ tlsprobe_load_cache(const struct config *cfg, struct stats_region *s)
     if (n < 0)
         n = 0;
     buf[n] = '\0';
-    ok = sscanf(buf, "cert_len %u at %lld", &len, &at) == 2 && len >= 64 &&
-        len <= 16384;
-    if (!ok) {
+    /* A cache of an older version has no alpn: unknown. */
+    ok = sscanf(buf, "cert_len %u at %lld alpn %15s", &len, &at, alpn) >= 2 &&
+        len >= 64 && len <= 16384;
+    a = faketls_alpn_parse(alpn);
+    if (!ok || a < 0) {
         log_warnx("%s: not a TLS profile; ignored", path);
         return -1;
     }
     atomic_store(&s->tls_cert_len, len);
+    atomic_store(&s->tls_alpn, (uint32_t)a);
     atomic_store(&s->tls_profile_at, (int64_t)at);
-    log_info("TLS profile of %s:%d from %s: certificate flight %u bytes",
-        cfg->mask_host, cfg->mask_port, path, len);
+    log_info("TLS profile of %s:%d from %s: certificate flight %u bytes, "
+        "ALPN %s", cfg->mask_host, cfg->mask_port, path, len, alpn);
     return 0;
 }
 
@@ -97,7 +108,8 @@ cache_create(const char *tmp)
 }
 
 static void
-cache_store(const struct config *cfg, uint32_t len, int64_t at)
+cache_store(const struct config *cfg, uint32_t len, enum faketls_alpn alpn,
+    int64_t at)
 {
     char path[PATH_BUF_LEN], tmp[PATH_BUF_LEN + 16], line[64];
     int fd, n;
@@ -113,8 +125,8 @@ cache_store(const struct config *cfg, uint32_t len, int64_t at)
         log_warn("cannot write the TLS profile cache: open(%s)", tmp);
         return;
     }
-    n = snprintf(line, sizeof(line), "cert_len %u at %lld\n", len,
-        (long long)at);
+    n = snprintf(line, sizeof(line), "cert_len %u at %lld alpn %s\n", len,
+        (long long)at, faketls_alpn_name(alpn));
     if (write(fd, line, (size_t)n) != n) {
         log_warn("cannot write the TLS profile cache: write(%s)", tmp);
         close(fd);
@@ -218,9 +230,78 @@ tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
     return 0;
 }
 
+/* Drive a non-blocking SSL_connect() until done or the deadline. */
+static int
+alpn_connect(SSL *ssl, int fd, int64_t deadline)
+{
+    int rc;
+
+    while ((rc = SSL_connect(ssl)) != 1) {
+        int e = SSL_get_error(ssl, rc);
+        struct pollfd p = { .fd = fd };
+        int64_t left = deadline - mono_ms();
+
+        p.events = e == SSL_ERROR_WANT_READ ? POLLIN :
+            e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+        if (p.events == 0 || left <= 0 || poll(&p, 1, (int)left) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+tlsprobe_alpn(const struct config *cfg, enum faketls_alpn *alpn, char *why,
+    size_t whylen)
+{
+    /* What tlshello_build() offers, in the wire form. */
+    static const unsigned char offer[] = "\x02h2\x08http/1.1";
+    int64_t deadline = mono_ms() + PROBE_DEADLINE_MS;
+    const unsigned char *sel = NULL;
+    unsigned sel_len = 0;
+    SSL_CTX *ctx;
+    SSL *ssl = NULL;
+    char desc[300];
+    int fd = -1, rc = -1;
+
+    snprintf(why, whylen, "cannot set up a TLS client");
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) !=
+        1 || SSL_CTX_set_alpn_protos(ctx, offer, sizeof(offer) - 1) != 0 ||
+        (ssl = SSL_new(ctx)) == NULL ||
+        SSL_set_tlsext_host_name(ssl, cfg->tls_domain) != 1)
+        goto out;
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+    fd = net_dial(cfg->mask_host, cfg->mask_port,
+        cfg->prefer_ipv6 ? AF_INET6 : AF_INET, cfg->mask_connect_timeout,
+        desc, sizeof(desc));
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot connect to %s", desc);
+        goto out;
+    }
+    if (SSL_set_fd(ssl, fd) != 1 || alpn_connect(ssl, fd, deadline) != 0) {
+        snprintf(why, whylen, "no TLS 1.3 handshake with %s", desc);
+        goto out;
+    }
+    SSL_get0_alpn_selected(ssl, &sel, &sel_len);
+    if (sel_len == 2 && memcmp(sel, "h2", 2) == 0)
+        *alpn = FAKETLS_ALPN_H2;
+    else if (sel_len == 8 && memcmp(sel, "http/1.1", 8) == 0)
+        *alpn = FAKETLS_ALPN_HTTP11;
+    else
+        *alpn = FAKETLS_ALPN_NONE;  /* a server picks from the offer */
+    rc = 0;
+out:
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 void
 tlsprobe_main(const struct config *cfg, struct stats_region *s)
 {
+    enum faketls_alpn alpn = FAKETLS_ALPN_UNKNOWN;
     char why[400];
     uint32_t len;
     sigset_t stop;
@@ -237,10 +318,18 @@ tlsprobe_main(const struct config *cfg, struct stats_region *s)
             : "in tls_cert_len_min..tls_cert_len_max");
         _exit(1);
     }
+    /* The size stands without the ALPN: the flight is then sent as
+     * learnt, whatever the client offers. */
+    if (tlsprobe_alpn(cfg, &alpn, why, sizeof(why)) != 0)
+        log_warnx("ALPN of %s:%d not learnt: %s", cfg->mask_host,
+            cfg->mask_port, why);
+    /* The ALPN first: a worker reading the new size must not pair it
+     * with the ALPN of an older profile. */
+    atomic_store(&s->tls_alpn, (uint32_t)alpn);
     atomic_store(&s->tls_cert_len, len);
     atomic_store(&s->tls_profile_at, (int64_t)time(NULL));
-    cache_store(cfg, len, (int64_t)time(NULL));
-    log_info("TLS profile of %s:%d: certificate flight %u bytes",
-        cfg->mask_host, cfg->mask_port, len);
+    cache_store(cfg, len, alpn, (int64_t)time(NULL));
+    log_info("TLS profile of %s:%d: certificate flight %u bytes, ALPN %s",
+        cfg->mask_host, cfg->mask_port, len, faketls_alpn_name(alpn));
     _exit(0);
 }

@@ -1,7 +1,7 @@
 /*
- * tlsprobe.h - learns how big mask_host's TLS certificate flight is, so
- * the fake ServerHello can send a certificate record of the same size
- * (tls_emulation).  The one place where telemt itself dials out.
+ * tlsprobe.h - learns how big mask_host's TLS certificate flight is and
+ * how it answers ALPN, so the fake ServerHello can send a certificate
+ * record of the size it would send (tls_emulation).  The one place where telemt itself dials out.
  */
 #ifndef TELEMT_TLSPROBE_H
 #define TELEMT_TLSPROBE_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "faketls.h"
 #include "stats.h"
 
 /*
@@ -33,6 +34,13 @@ void tlsprobe_main(const struct config *cfg, struct stats_region *s)
  */
 int tlsprobe_run(const struct config *cfg, uint32_t *len, char *why,
     size_t whylen);
+/*
+ * A real TLS 1.3 handshake with mask_host (SNI tls_domain, ALPN h2 and
+ * http/1.1 offered, the certificate not checked): *alpn is what the host
+ * chose.  Returns 0, or -1 with a reason in why.
+ */
+int tlsprobe_alpn(const struct config *cfg, enum faketls_alpn *alpn,
+    char *why, size_t whylen);
 /*
  * Walk the records in buf[0..len) (what the mask host sent so far): sets
  * *appdata to the payload total of the ApplicationData records after the

@@ -4,10 +4,24 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
+# tcpdump: t_tls_shape reads the TLS records on loopback from a capture.
+apt-get install -y --no-install-recommends tcpdump
+# microsocks: the SOCKS5 upstreams of t_upstream and of make bench.
+apt-get install -y --no-install-recommends microsocks
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
-    zbar-tools librsvg2-bin \
-    microsocks
+    haproxy \
+    zbar-tools librsvg2-bin nftables
+# TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
+# node with its own npm is installed already), then the pinned npm packages
+# of tests/tdlib (tdl ships its addon prebuilt, so no install scripts).
+# The TDLib package there is the x86-64 one; elsewhere t_tdlib skips.
+command -v npm >/dev/null ||
+    apt-get install -y --no-install-recommends nodejs npm
+if [ "$(uname -m)" = x86_64 ]; then
+    (cd "$(dirname "$0")/../tests/tdlib" &&
+        npm ci --ignore-scripts --no-audit --no-fund)
+fi

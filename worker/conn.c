@@ -27,6 +27,7 @@
 #include "mask.h"
 #include "me_relay.h"
 #include "net.h"
+#include "proxy_in.h"
 #include "relay.h"
 #include "srcguard.h"
 #include "userlim.h"
@@ -562,6 +563,11 @@ conn_thread(void *arg)
 
     conn_own_thread(c);
     net_client_opts(c->cfd, 0, cfg->client_ack_timeout);
+    /* The real client first: the guard below counts by its address. */
+    if (proxy_in(c) != 0) {
+        conn_close(c);
+        return;
+    }
     conn_hs_enter(c);
     v = handshake_run(c, &hs);
     conn_hs_leave(c);
@@ -768,7 +774,9 @@ conn_overflow_thread(void *arg)
 
     conn_own_thread(c);
     net_client_opts(c->cfd, 0, c->cfg->client_ack_timeout);
-    mask_run(c, 0);
+    /* A balancer's header is no byte of its client's to replay. */
+    if (proxy_in(c) == 0)
+        mask_run(c, 0);
     conn_close(c);
 }
 

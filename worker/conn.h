@@ -60,6 +60,10 @@ struct conn {
     pthread_t tid;
     int tid_set;
     struct handoff_rec *resume;     /* a connection handed to us */
+    /* With proxy_protocol: the address the client connected to, as the
+     * balancer's PROXY header gave it (family 0 if it gave none); the
+     * balancer's own address is then no longer peer_addr. */
+    struct sockaddr_storage pp_dst;
 };
 
 /*

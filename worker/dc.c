@@ -5,16 +5,21 @@
  * index (negative), the override of the positive one; the built-in table
  * for 1..5 (IPv4 and IPv6) and 203; anything else goes to default_dc.
  * Host names in overrides are resolved here, in the connection thread.
+ * The addresses are tried one by one in the order dc_health.c gives them
+ * (recently failed ones last, then family, then speed), and each
+ * connect's result goes back into the health table.
  */
 #include "dc.h"
 
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dc_health.h"
 #include "log.h"
 #include "net.h"
 #include "upstream.h"
@@ -84,9 +89,9 @@ dc_expand(const char *spec, struct net_addr *out, int n, int max)
 }
 
 int
-dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
+dc_candidates(const struct config *cfg, int dc, struct net_addr *out,
+    int max)
 {
-    struct net_addr cand[DC_MAX_CANDIDATES];
     const char *const *addrs;
     int naddrs, n = 0;
 
@@ -96,16 +101,41 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
         naddrs = dc_lookup(cfg, cfg->default_dc, &addrs);
     }
     for (int i = 0; i < naddrs; i++)
-        n = dc_expand(addrs[i], cand, n, DC_MAX_CANDIDATES);
-    snprintf(desc, desclen, "DC %d (no address)", dc);
-    net_order(cand, n, cfg->prefer_ipv6 ? AF_INET6 : AF_INET);
-    for (int i = 0; i < n; i++) {
-        int fd = outbound_connect(cfg, (struct sockaddr *)&cand[i].ss,
-            cand[i].len, mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000,
-            desc, desclen, NULL);
+        n = dc_expand(addrs[i], out, n, max);
+    return n;
+}
 
+int
+dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
+{
+    struct dc_health_cand cand[DC_MAX_CANDIDATES];
+    struct net_addr addrs[DC_MAX_CANDIDATES];
+    struct stats_region *s = dc_health_region();
+    int64_t backoff = (int64_t)cfg->dc_retry_after * 1000;
+    int n, down;
+
+    n = dc_candidates(cfg, dc, addrs, DC_MAX_CANDIDATES);
+    for (int i = 0; i < n; i++)
+        cand[i].a = &addrs[i];
+    down = dc_health_prepare(cand, n, dc, cfg->prefer_ipv6 ? AF_INET6 :
+        AF_INET, mono_ms(), backoff, cfg->dc_probe_interval > 0);
+    if (s != NULL && down > 0 && down < n)
+        STATS_ADD(s, dc_addr_demoted, 1);
+    snprintf(desc, desclen, "DC %d (no address)", dc);
+    for (int i = 0; i < n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&cand[i].a->ss;
+        int64_t t0 = mono_us();
+        int fd, err;
+
+        fd = outbound_connect(cfg, sa, cand[i].a->len,
+            mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000, desc,
+            desclen, NULL);
+        err = fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0;
+        dc_health_record(cand[i].slot, fd >= 0, mono_us() - t0, err,
+            mono_ms(), backoff, 0);
         if (fd >= 0)
             return fd;
+        log_debug("DC %d address %s: %s", dc, desc, strerror(err));
     }
     return -1;
 }

@@ -4,7 +4,7 @@
  *
  * Every byte read is kept in c->hs: masking replays them to the mask
  * host.  States: SNIFF (a TLS hello or an obfuscated2 header?) ->
- * TLS_HELLO (whole record, digest per user, time window, SNI, replay) ->
+ * TLS_HELLO (whole record, SNI, digest per user, time window, replay) ->
  * TLS_ANSWER (ServerHello written) -> TLS_INNER (64-byte header from
  * ApplicationData records) -> OBFS2 (try every user's secret, check the
  * tag against the enabled modes, replay) -> verdict.  The whole machine
@@ -32,6 +32,9 @@
 #define HS_INITIAL_CAP          4096
 #define HS_MAX_CAP              65536
 #define HS_BOOT_TIME_MAX        (2 * 86400)     /* "time since boot" form */
+/* unknown_sni_action drop: how long a server that gave up takes. */
+#define HS_DROP_MIN_MS          200
+#define HS_DROP_MAX_MS          1500
 
 const char *
 handshake_verdict_name(enum hs_verdict v)
@@ -261,16 +264,77 @@ hs_obfs2_match(const struct config *cfg, const uint8_t *hdr, int in_tls,
     return v;
 }
 
-/* 1 if the hello's SNI is acceptable under the config. */
+/*
+ * 1 if the hello's SNI is ours (tls_domain or one of tls_domains), or
+ * unknown_sni_action is accept, or there is none: some clients send no
+ * SNI at all, and such a hello is judged by its digest.
+ */
 static int
 hs_sni_ok(const struct config *cfg, const struct faketls_hello *h)
 {
-    if (!h->has_sni || !cfg->tls_sni_strict)
-        return 1;       /* some clients send no SNI at all */
+    if (!h->has_sni || cfg->unknown_sni_action == CONFIG_SNI_ACCEPT)
+        return 1;
     for (int i = 0; i < cfg->ntls_domains; i++)
         if (strcasecmp(h->sni, cfg->tls_domains[i]) == 0)
             return 1;
     return 0;
+}
+
+/* Read and throw away what the client sends until the deadline, its EOF
+ * or an eviction, so that our close is a FIN and not a reset. */
+static void
+hs_drain(struct conn *c, int64_t until)
+{
+    uint8_t sink[512];
+    sigset_t wake;
+    size_t got;
+    int r;
+
+    sigfillset(&wake);
+    sigdelset(&wake, RELAY_WAKE_SIG);
+    do {
+        if (atomic_load(&c->evicted))
+            return;
+        r = net_read_atleast(c->cfd, sink, sizeof(sink), sizeof(sink),
+            until, &wake, &got);
+    } while (r > 0 || r == NET_INTR);
+    if (r == NET_EOF)
+        c->client_eof = 1;
+}
+
+/*
+ * unknown_sni_action for a hello that names a host we do not serve (or
+ * names none and has no valid digest).  mask: HS_BAD_SNI, and conn.c
+ * relays it to mask_host.  reject: the alert nginx sends (no alert says
+ * more: it is sent before any key exchange, in the clear) and a close.
+ * drop: silence, then a close, as from a server that gave up on it.
+ * Both set c->answered: what the client got is our answer, not to be
+ * followed by the mask host's.
+ */
+static enum hs_verdict
+hs_sni_refuse(struct conn *c, int64_t deadline)
+{
+    const struct config *cfg = c->cfg;
+    uint16_t r;
+    int64_t until;
+
+    switch (cfg->unknown_sni_action) {
+    case CONFIG_SNI_REJECT:
+        c->answered = 1;
+        (void)net_write_all(c->cfd, faketls_alert_unrecognized_name,
+            FAKETLS_ALERT_LEN, deadline);
+        return HS_SNI_REJECT;
+    case CONFIG_SNI_DROP:
+        c->answered = 1;
+        if (random_bytes((uint8_t *)&r, sizeof(r)) != 0)
+            r = 0;
+        until = mono_ms() + HS_DROP_MIN_MS +
+            r % (HS_DROP_MAX_MS - HS_DROP_MIN_MS + 1);
+        hs_drain(c, until < deadline ? until : deadline);
+        return HS_SNI_DROP;
+    default:
+        return HS_BAD_SNI;
+    }
 }
 
 /* The client's timestamp against the configured window. */
@@ -313,6 +377,12 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     }
     if (faketls_parse_hello(c->hs, need, h) != 0)
         return HS_BAD_TLS;
+    /* Before the digest: a name we do not serve gets the same answer
+     * whoever sends it. */
+    if (!hs_sni_ok(cfg, h)) {
+        log_debug("%s: SNI '%s' is not ours", c->peer, h->sni);
+        return hs_sni_refuse(c, deadline);
+    }
     *user = -1;
     hint = hs_hint_get(c);
     if (hint >= 0 && faketls_verify(c->hs, need, cfg->users[hint].secret,
@@ -327,16 +397,17 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
                 *user = u;
         hs_search_end(c, held, *user < 0);
     }
+    /* No SNI and no valid digest: a prober's hello like any other. */
+    if (*user < 0 && !h->has_sni &&
+        (cfg->unknown_sni_action == CONFIG_SNI_REJECT ||
+        cfg->unknown_sni_action == CONFIG_SNI_DROP))
+        return hs_sni_refuse(c, deadline);
     if (*user < 0)
         return HS_BAD_DIGEST;
     if (!hs_time_ok(cfg, ts)) {
         log_debug("%s: hello time %u is %lld s from ours", c->peer, ts,
             (long long)ts - (long long)time(NULL));
         return HS_STALE_TIME;
-    }
-    if (!hs_sni_ok(cfg, h)) {
-        log_debug("%s: SNI '%s' is not ours", c->peer, h->sni);
-        return HS_BAD_SNI;
     }
     /* The client random is the hello's fingerprint. */
     if ((v = hs_replay_check(c, h->random)) != HS_OK)
@@ -350,6 +421,10 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
         if (random_bytes((uint8_t *)&cert_len, sizeof(cert_len)) != 0)
             return HS_ERROR;
         cert_len = (size_t)cfg->tls_cert_len_min + cert_len % span;
+    } else {
+        /* What the mask host would answer this hello's ALPN offer. */
+        cert_len = faketls_flight_len(cert_len, (enum faketls_alpn)
+            atomic_load(&c->w->stats->tls_alpn), h->alpn);
     }
     /* Answer first, random certificate bytes after it (never overlapping:
      * the answer shifts with the session id length). */

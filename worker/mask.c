@@ -8,6 +8,8 @@
  * closes, it does not keep reading).  Masked connections have their own
  * limits (mask_*: idle, lifetime, bytes each way, a cap per worker apart
  * from max_connections), so probers can never hold real clients' slots.
+ * With mask_proxy_protocol a PROXY header naming the client goes first:
+ * the only bytes of ours the mask host sees, and no prober's to see.
  */
 #include "mask.h"
 
@@ -18,6 +20,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "proxyproto.h"
 #include "relay.h"
 #include "util.h"
 
@@ -74,6 +77,33 @@ mask_end_name(int rc)
     }
 }
 
+/*
+ * mask_proxy_protocol: tell the mask host who the client is, before any
+ * of its bytes, so that its logs and limits see the client and not us.
+ * The client is c->peer_addr (the one a PROXY header in named, if any);
+ * the address it connected to is the header's, else our socket's.
+ */
+static int
+mask_send_proxy(struct conn *c)
+{
+    struct sockaddr_storage dst;
+    socklen_t len = sizeof(dst);
+    uint8_t hdr[PROXYPROTO_BUILD_MAX];
+    size_t n;
+
+    if (c->pp_dst.ss_family != 0)
+        memcpy(&dst, &c->pp_dst, sizeof(dst));
+    else if (getsockname(c->cfd, (struct sockaddr *)&dst, &len) != 0)
+        memset(&dst, 0, sizeof(dst));   /* then v1 UNKNOWN / v2 LOCAL */
+    n = proxyproto_build(c->cfg->mask_proxy_protocol,
+        (const struct sockaddr *)&c->peer_addr,
+        (const struct sockaddr *)&dst, hdr, sizeof(hdr));
+    if (n == 0)
+        return -1;
+    return net_write_all(c->dfd, hdr, n,
+        mono_ms() + (int64_t)c->cfg->mask_connect_timeout * 1000);
+}
+
 void
 mask_run(struct conn *c, int client_eof)
 {
@@ -97,6 +127,13 @@ mask_run(struct conn *c, int client_eof)
         conn_log_limited(c->w, &c->w->log_mask, "%s: mask host %s "
             "unreachable; resetting the client", c->peer, desc);
         /* An RST is what a client of a dead server gets. */
+        net_reset_on_close(c->cfd);
+        return;
+    }
+    if (cfg->mask_proxy_protocol != 0 && mask_send_proxy(c) != 0) {
+        STATS_ADD(c->w->stats, mask_proxy_failed, 1);
+        conn_log_limited(c->w, &c->w->log_mask, "%s: cannot send the PROXY "
+            "header to mask host %s; resetting the client", c->peer, desc);
         net_reset_on_close(c->cfd);
         return;
     }

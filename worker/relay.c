@@ -8,8 +8,10 @@
  * fast mode the DC -> client bytes are already in the client's keystream
  * and are copied without touching them.  In fake TLS mode client records
  * are unwrapped before decryption, and DC bytes leave in ApplicationData
- * records: one read of up to 16 KiB becomes one record, so a bulk
- * transfer goes out in full-size records like a real TLS server's.
+ * records sized by tlsrec_out_len() (README "TLS shaping"): one read of
+ * up to 16,401 bytes becomes one record, so a bulk transfer goes out in
+ * records as long as a real TLS 1.3 server's full ones; a read too short
+ * to be a TLS 1.3 record waits up to RELAY_HOLD_MS for more.
  *
  * Memory: most relayed connections sit idle most of the time.  The
  * buffers live on the thread's stack (no allocation, no extra mapping per
@@ -37,6 +39,12 @@
 #include "util.h"
 
 #define RELAY_FIRST_WRITE_MS    10000
+/*
+ * How long DC bytes too few for a TLS 1.3 record (a 4-byte quick ack)
+ * wait for more before they go alone.  What follows a quick ack, the
+ * answer, usually comes well within it.
+ */
+#define RELAY_HOLD_MS           200
 
 struct dir {
     int src, dst;
@@ -45,6 +53,8 @@ struct dir {
     int wrap;                       /* add a TLS record header */
     uint8_t *buf;                   /* RELAY_BUF + TLSREC_HEADER bytes */
     size_t off, len;                /* buf[off..len) waits for dst */
+    size_t hold;                    /* payload read, not yet framed */
+    int64_t hold_until;             /* mono ms it may wait till; 0: none */
     int eof;                        /* src said EOF */
     int done;                       /* EOF passed on to dst */
     uint64_t *bytes;
@@ -96,14 +106,54 @@ dir_held(const struct dir *d)
     return d->quota_out || (d->pause_ns > 0 && mono_ns() < d->pause_ns);
 }
 
+/*
+ * Make the bytes in d->hold ready for dst: as they are, or in fake TLS
+ * one record once tlsrec_out_len() lets them go.  force: now, however
+ * few (a hand-over); EOF, a cap or a used-up quota force it too, since
+ * no more is coming.
+ */
+static void
+dir_frame(struct dir *d, int force)
+{
+    int may_wait;
+    size_t n;
+
+    if (!d->wrap) {
+        d->off = 0;
+        d->len = d->hold;
+        d->hold = 0;
+        return;
+    }
+    may_wait = !force && !d->eof && d->left > 0 && !d->quota_out;
+    if (may_wait && d->hold > 0 && d->hold < TLSREC_MIN_OUT) {
+        int64_t now = mono_ms();
+
+        if (d->hold_until == 0)
+            d->hold_until = now + RELAY_HOLD_MS;
+        else if (now >= d->hold_until)
+            may_wait = 0;
+    }
+    /* buf holds at most TLSREC_MAX_OUT, so n is all of it or 0. */
+    n = tlsrec_out_len(d->hold, may_wait);
+    if (n == 0)
+        return;
+    tlsrec_header(d->buf, n);
+    d->off = 0;
+    d->len = TLSREC_HEADER + n;
+    d->hold = 0;
+    d->hold_until = 0;
+}
+
 /* 1 progress, 0 would block, -1 failed. */
 static int
 dir_read(struct dir *d)
 {
     size_t head = d->wrap ? TLSREC_HEADER : 0, len, max = dir_read_max(d);
-    uint8_t *p = d->buf + head;
+    uint8_t *p = d->buf + head + d->hold;
     ssize_t n;
 
+    if (max > RELAY_BUF - d->hold)
+        max = RELAY_BUF - d->hold;
     if (max == 0)
         return 0;                   /* the quota is out: the loop ends it */
     n = read(d->src, p, max);
@@ -122,17 +172,16 @@ dir_read(struct dir *d)
             ctr_apply(d->dec, p, p, len);
             ctr_apply(d->enc, p, p, len);
         }
-        if (d->wrap)
-            tlsrec_header(d->buf, len);
-        d->off = 0;
-        d->len = len > 0 ? head + len : 0;
         *d->bytes += (uint64_t)len;
         d->left -= (uint64_t)n;
         dir_charge(d, len);
+        d->hold += len;
+        dir_frame(d, 0);
         return 1;
     }
     if (n == 0) {
         d->eof = 1;
+        dir_frame(d, 1);
         return 1;
     }
     return errno == EAGAIN || errno == EINTR ? 0 : -1;
@@ -171,6 +220,12 @@ dir_pump(struct dir *d)
             if (r <= 0)
                 return r;
             continue;
+        }
+        if (d->hold > 0) {
+            /* Held bytes go once their wait is over or none may come. */
+            dir_frame(d, 0);
+            if (d->len > d->off)
+                continue;
         }
         if (d->left == 0)
             return 0;               /* capped: the loop ends it */
@@ -231,6 +286,13 @@ dir_wait(const struct dir *d, int64_t now, int64_t *wait_ms)
 {
     int64_t ms;
 
+    if (d->hold > 0 && d->hold_until > 0) {
+        ms = d->hold_until - now;
+        if (ms < 1)
+            ms = 1;
+        if (*wait_ms < 0 || ms < *wait_ms)
+            *wait_ms = ms;
+    }
     if (d->pause_ns == 0 || d->quota_out || d->len > d->off || d->eof)
         return;
     ms = (d->pause_ns + 999999) / 1000000 - now;
@@ -264,7 +326,9 @@ relay_limits(const struct relay *r, const struct dir *up,
         return RELAY_QUOTA;
     if (r->end_ms > 0 && now >= r->end_ms)
         return RELAY_EXPIRED;
-    if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms)
+    /* Bytes held for a record are not idle: they go first. */
+    if (r->idle_ms > 0 && now - *last_ms >= r->idle_ms && up->hold == 0 &&
+        down->hold == 0)
         return RELAY_IDLE;
     *wait_ms = -1;
     if (r->idle_ms > 0)
@@ -292,9 +356,16 @@ relay_resume(struct dir *up, struct dir *down, const struct relay_pending *p)
 
 /* The loop stands between two steps: offer its state for a hand-over. */
 static int
-relay_handoff(struct relay *r, const struct dir *up, const struct dir *down)
+relay_handoff(struct relay *r, struct dir *up, struct dir *down)
 {
-    struct relay_pending p = {
+    struct relay_pending p;
+
+    /* Held bytes join what is pending (a hand-over carries no hold). */
+    if (down->hold > 0 && down->len == down->off)
+        dir_frame(down, 1);
+    if (up->hold > 0 && up->len == up->off)
+        dir_frame(up, 1);
+    p = (struct relay_pending){
         .up = up->buf + up->off, .up_len = up->len - up->off,
         .down = down->buf + down->off, .down_len = down->len - down->off,
         .up_eof = up->eof, .up_done = up->done,
@@ -388,7 +459,8 @@ relay_run(struct relay *r)
             if (p[i].events == 0)
                 p[i].fd = -1;
         /* Only reads are awaited: both buffers are empty. */
-        quiet = up->len == up->off && down->len == down->off;
+        quiet = up->len == up->off && down->len == down->off &&
+            up->hold == 0 && down->hold == 0;
         if (quiet && !trimmed && (wait_ms < 0 || wait_ms > RELAY_IDLE_MS))
             wait_ms = RELAY_IDLE_MS;
         n = ppoll(p, 2, wait_ms < 0 ? NULL : &(struct timespec){

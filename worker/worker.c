@@ -26,6 +26,8 @@
 #include "adopt.h"
 #include "conn.h"
 #include "ctl.h"
+#include "dc_health.h"
+#include "dc_probe.h"
 #include "handoff.h"
 #include "me_pool.h"
 #include "log.h"
@@ -269,6 +271,7 @@ worker_main(struct worker *w)
     atomic_init(&w->masked, 0);
     if (threads_init(&w->threads, (size_t)cfg->thread_stack_size) != 0)
         fatalx("cannot set up the connection threads");
+    dc_health_init(w->stats);
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
     upstream_attach(w->stats, w->row);
@@ -330,6 +333,7 @@ worker_main(struct worker *w)
                 log_info("cut %d connection(s) of users past a limit", cut);
             cut_ms = now;
         }
+        dc_probe_tick(w, now);
         if (poll(pfd, (nfds_t)n, w->draining ? 100 : WORKER_CUT_MS) == -1) {
             if (errno == EINTR)
                 continue;

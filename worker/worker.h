@@ -65,6 +65,7 @@ struct worker {
     pthread_mutex_t log_lock;
     struct log_rl log_mask;         /* mask host unreachable */
     struct log_rl log_me;           /* ME mode: no ME, closed clients */
+    struct log_rl log_proxy;        /* PROXY protocol refusals */
     /* DC unreachable, by stats_dc_slot(): one dead DC hides no other. */
     struct log_rl log_dc[STATS_NDCS];
     /* The ME inputs the master sent last (CTL_ME), not yet taken by the

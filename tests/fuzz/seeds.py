@@ -182,6 +182,19 @@ def me_frame_c(seq, payload):
 put('me_reader', 'crc32c', b'\x01' + me_frame_c(-2, b'\x9b\x40\xac\x3b' +
     bytes(12)) + me_frame_c(-1, b'\xa2\x34\xb6\x5e' + bytes(8)) +
     b'\x04\x00\x00\x00' * 3)
+
+# proxyproto: v1 and v2 headers (TLVs, LOCAL, IPv6) with client bytes after.
+put('proxyproto', 'v1_tcp4', b'PROXY TCP4 192.0.2.7 127.0.0.1 40001 443\r\n'
+    b'\x16\x03\x01')
+put('proxyproto', 'v1_tcp6', b'PROXY TCP6 2001:db8::7 ::1 1 8443\r\n')
+put('proxyproto', 'v1_unknown', b'PROXY UNKNOWN\r\n')
+pp2 = b'\r\n\r\n\x00\r\nQUIT\n'
+put('proxyproto', 'v2_inet', pp2 + b'\x21\x11\x00\x0c' +
+    bytes([192, 0, 2, 7, 127, 0, 0, 1]) + b'\x9c\x41\x01\xbb' + b'\xef')
+put('proxyproto', 'v2_inet6_tlv', pp2 + b'\x21\x21\x00\x2b' + bytes(15) +
+    b'\x07' + bytes(15) + b'\x01' + b'\x12\x34\x01\xbb' +
+    b'\x04\x00\x04abcd')
+put('proxyproto', 'v2_local', pp2 + b'\x20\x00\x00\x00')
 # socks5: method answer, RFC 1929 answer, then a CONNECT reply (IPv4 with
 # a bound address, IPv6, a host name, a refusal).
 put('socks5', 'ipv4', b'\x05\x00\x01\x00' +

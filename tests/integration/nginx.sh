@@ -12,6 +12,9 @@
 # $TEST_DIR/NAME.  Sets NGINX_PORT, NGINX_PID, NGINX_DIR and registers the
 # pid in PIDS, so lib.sh's exit handler stops it.  Skips the scenario
 # (exit 77) when nginx or openssl is missing, unless CI is set.
+# NGINX_LISTEN_OPTS, if set, go on its listen line (proxy_protocol);
+# NGINX_LOG_FORMAT, if set, is its access log's format (nginx variables,
+# no single quote).
 
 NGINX_BIN=${NGINX_BIN:-}
 if [ -z "$NGINX_BIN" ]; then
@@ -74,10 +77,12 @@ events {
     worker_connections 4096;
 }
 http {
-    access_log $dir/logs/access.log;
+$([ -z "${NGINX_LOG_FORMAT:-}" ] ||
+    printf "    log_format t '%s';\n" "$NGINX_LOG_FORMAT")
+    access_log $dir/logs/access.log${NGINX_LOG_FORMAT:+ t};
 $(_nginx_temp_paths "$dir")
     server {
-        listen 127.0.0.1:$port ssl;
+        listen 127.0.0.1:$port ssl${NGINX_LISTEN_OPTS:+ $NGINX_LISTEN_OPTS};
         server_name $NGINX_DOMAIN;
         ssl_certificate $dir/cert.pem;
         ssl_certificate_key $dir/key.pem;

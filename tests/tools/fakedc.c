@@ -6,6 +6,11 @@
  * the dc index and what the first transport frame was, and then serves
  * the "TMT1" test commands of pattern.h (ECHO, SOURCE, SINK).  One thread
  * per connection; runs until SIGTERM or SIGINT.
+ *
+ * --respq-bytes N --respq-fp HEX (t_tdlib.sh): answer a req_pq_multi with
+ * a valid resPQ of N bytes (the fingerprint list padded with made-up ones,
+ * the given known ones last) and log the client's next request, which for
+ * a real client is req_DH_params: it parsed the whole answer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -53,9 +59,16 @@ struct dconn {
     uint8_t *buf;                       /* BUF_LEN bytes of scratch */
     char prefix[64];                    /* "tag=ee dc=2" for log lines */
     uint64_t in, out;                   /* payload bytes after the header */
+    uint32_t tag;                       /* the transport of the header */
 };
 
+#define MAX_RESPQ_FP        8
+#define RESPQ_FIXED         76          /* resPQ minus its fingerprints */
+
 static FILE *log_out;
+static size_t respq_bytes;              /* 0: never answer (the default) */
+static uint64_t respq_fp[MAX_RESPQ_FP];
+static int respq_nfp;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void usage(void) __attribute__((noreturn));
@@ -65,6 +78,7 @@ usage(void)
 {
     fprintf(stderr, "usage: fakedc -l HOST:PORT [-l HOST:PORT ...] "
         "[-o LOGFILE]\n"
+        "    [--respq-bytes N --respq-fp HEX [--respq-fp HEX ...]]\n"
         "  HOST:PORT is 127.0.0.1:20001 or [::1]:20001\n");
     exit(2);
 }
@@ -397,6 +411,109 @@ le32(const uint8_t *p)
 }
 
 static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Frame len bytes (a multiple of 4, at p + 4) in the connection's
+ * transport, in place; returns where the frame starts and sets *flen.
+ * The caller leaves 4 bytes of room before p + 4.
+ */
+static uint8_t *
+frame_out(struct dconn *c, uint8_t *p, size_t len, size_t *flen)
+{
+    if (c->tag != TAG_ABRIDGED) {
+        put_le32(p, (uint32_t)len);
+        *flen = len + 4;
+        return p;
+    }
+    if (len / 4 < 0x7f) {
+        p[3] = (uint8_t)(len / 4);
+        *flen = len + 1;
+        return p + 3;
+    }
+    put_le32(p, (uint32_t)(len / 4) << 8 | 0x7f);
+    *flen = len + 4;
+    return p;
+}
+
+/*
+ * Answer req_pq_multi (req, 40 bytes or more: the unencrypted envelope
+ * and the nonce) with a resPQ of respq_bytes bytes, then read the next
+ * frame and log its constructor.  The pq is the product of two primes
+ * (1229739323 * 1402015859) that a client factors in microseconds; the
+ * fingerprint list is mostly made up, so that the answer is as big as the
+ * test wants, with the known fingerprints last: the client must read all
+ * of it to find one it has a key for.
+ */
+static void
+serve_respq(struct dconn *c, const uint8_t *req)
+{
+    static const uint8_t pq[8] = {
+        0x17, 0xed, 0x48, 0x94, 0x1a, 0x08, 0xf9, 0x81
+    };
+    size_t count = (respq_bytes - RESPQ_FIXED) / 8;
+    size_t len = RESPQ_FIXED + 8 * count, flen = 0, at;
+    uint8_t *buf = calloc(1, len + 4), *m, *fr, *next = NULL;
+    uint32_t rnd = 0;
+    const char *why = "";
+    size_t nlen = 0;
+
+    if (buf == NULL) {
+        logline("resp %s reason=oom via=%s", c->prefix, c->via);
+        return;
+    }
+    m = buf + 4;
+    /* auth_key_id 0; a server message id (now, low bits 01); length. */
+    (void)random_bytes((uint8_t *)&rnd, sizeof(rnd));
+    put_le64(m + 8, (uint64_t)time(NULL) << 32 | (rnd & ~3u) | 1u);
+    put_le32(m + 16, (uint32_t)(len - 20));
+    put_le32(m + 20, 0x05162463u);                  /* resPQ */
+    memcpy(m + 24, req + 24, 16);                   /* the client's nonce */
+    (void)random_bytes(m + 40, 16);                 /* server_nonce */
+    m[56] = sizeof(pq);                             /* bytes: 1 + 8 + 3 */
+    memcpy(m + 57, pq, sizeof(pq));
+    put_le32(m + 68, 0x1cb5c415u);                  /* vector<long> */
+    put_le32(m + 72, (uint32_t)count);
+    at = RESPQ_FIXED;
+    for (size_t i = 0; i + (size_t)respq_nfp < count; i++, at += 8)
+        put_le64(m + at, 0x7e57000000000000ull + i);    /* nobody's key */
+    for (int i = 0; i < respq_nfp; i++, at += 8)
+        put_le64(m + at, respq_fp[i]);
+    fr = frame_out(c, buf, len, &flen);
+    if (tx_all(c, fr, flen) != 0) {
+        logline("resp %s reason=send-failed via=%s", c->prefix, c->via);
+        free(buf);
+        return;
+    }
+    free(buf);
+    logline("resp %s sent=resPQ bytes=%zu fingerprints=%zu via=%s",
+        c->prefix, len, count, c->via);
+    if (read_frame(c, c->tag, &next, &nlen, &why) != 0) {
+        logline("next %s reason=no-frame end=%s via=%s", c->prefix, why,
+            c->via);
+        return;
+    }
+    if (nlen >= 24)
+        logline("next %s constructor=%08x len=%zu via=%s", c->prefix,
+            le32(next + 20), nlen, c->via);
+    else
+        logline("next %s reason=short len=%zu via=%s", c->prefix, nlen,
+            c->via);
+    free(next);
+}
+
+static void
 serve_payload(struct dconn *c, const uint8_t *p, size_t len)
 {
     static const uint8_t zero[8];
@@ -408,7 +525,9 @@ serve_payload(struct dconn *c, const uint8_t *p, size_t len)
 
         logline("conn %s first=mtproto constructor=%08x ok=%d via=%s",
             c->prefix, ctor, ok, c->via);
-        /* Never answer; hold the connection until the peer closes. */
+        if (respq_bytes > 0 && ctor == 0xbe7e8ef1u && len >= 40)
+            serve_respq(c, p);
+        /* Never answer (again); hold the connection until the peer closes. */
         (void)drain(c, mono_ms() + HOLD_MS);
         return;
     }
@@ -463,6 +582,7 @@ serve(struct dconn *c)
     ctr_free(probe);
     tag = le32(plain + 56);
     dc = (int16_t)(uint16_t)(plain[60] | plain[61] << 8);
+    c->tag = tag;
     if (tag == TAG_ABRIDGED || tag == TAG_INTERMEDIATE || tag == TAG_PADDED)
         snprintf(c->prefix, sizeof(c->prefix), "tag=%02x dc=%d",
             (unsigned)(tag & 0xff), dc);
@@ -556,8 +676,33 @@ main(int argc, char **argv)
     int nspecs = 0, opt, sig;
     sigset_t set;
 
-    while ((opt = getopt(argc, argv, "l:o:h")) != -1) {
+    static const struct option longopts[] = {
+        { "respq-bytes", required_argument, NULL, 'R' },
+        { "respq-fp", required_argument, NULL, 'F' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    while ((opt = getopt_long(argc, argv, "l:o:h", longopts, NULL)) != -1) {
+        char *end;
+
         switch (opt) {
+        case 'R':
+            errno = 0;
+            respq_bytes = (size_t)strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || optarg[0] == '-' ||
+                respq_bytes < RESPQ_FIXED + 8 * MAX_RESPQ_FP ||
+                respq_bytes > MAX_FRAME)
+                usage();
+            break;
+        case 'F':
+            errno = 0;
+            if (respq_nfp == MAX_RESPQ_FP)
+                usage();
+            respq_fp[respq_nfp++] = strtoull(optarg, &end, 16);
+            if (errno != 0 || *end != '\0' || optarg[0] == '\0' ||
+                optarg[0] == '-')
+                usage();
+            break;
         case 'l':
             if (nspecs == MAX_LISTEN)
                 usage();
@@ -570,7 +715,7 @@ main(int argc, char **argv)
             usage();
         }
     }
-    if (nspecs == 0 || optind != argc)
+    if (nspecs == 0 || optind != argc || (respq_bytes > 0) != (respq_nfp > 0))
         usage();
     log_out = stdout;
     if (logpath != NULL) {

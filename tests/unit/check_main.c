@@ -28,6 +28,9 @@ Suite *qr_suite(void);
 Suite *me_inputs_suite(void);
 Suite *me_proto_suite(void);
 Suite *mtframe_suite(void);
+Suite *dc_health_suite(void);
+Suite *doctor_suite(void);
+Suite *proxyproto_suite(void);
 Suite *socks5_suite(void);
 Suite *upstream_suite(void);
 
@@ -57,6 +60,9 @@ main(void)
     srunner_add_suite(sr, me_inputs_suite());
     srunner_add_suite(sr, me_proto_suite());
     srunner_add_suite(sr, mtframe_suite());
+    srunner_add_suite(sr, dc_health_suite());
+    srunner_add_suite(sr, doctor_suite());
+    srunner_add_suite(sr, proxyproto_suite());
     srunner_add_suite(sr, socks5_suite());
     srunner_add_suite(sr, upstream_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -261,7 +261,8 @@ START_TEST(test_stats_json)
         "\"dc_to_client_bytes\":100024}");
     ck_assert_has(b.p, "\"handshakes\":{\"ok_classic\":3,\"ok_secure\":2,"
         "\"ok_tls\":0,\"bad_secret\":1,");
-    ck_assert_has(b.p, "\"error\":1,\"evicted\":0,\"evicted_addr\":0}");
+    ck_assert_has(b.p, "\"error\":1,\"sni_drop\":0,\"sni_reject\":0,"
+        "\"evicted\":0,\"evicted_addr\":0}");
     ck_assert_has(b.p, "\"masking\":{\"relayed\":4,\"connect_failures\":3}");
     ck_assert_has(b.p, "\"counters\":{\"conn_accepted\":7,"
         "\"conn_refused_limit\":1,\"conn_refused_thread\":2,"
@@ -270,7 +271,8 @@ START_TEST(test_stats_json)
         "\"mask_relayed\":4,\"mask_connect_fail\":3,");
     ck_assert_has(b.p, "\"conn_handed_out\":0,\"conn_handed_in\":0,"
         "\"conn_handoff_failed\":0,\"me_clients\":0,");
-    ck_assert_has(b.p, "\"me_inputs_rejected\":0,"
+    ck_assert_has(b.p, "\"me_inputs_rejected\":0,");
+    ck_assert_has(b.p, "\"dc_probes_failed\":0,"
         "\"user_disabled\":0,\"user_expired\":0,"
         "\"user_quota\":0,\"user_conns\":0,\"user_ips\":0,"
         "\"conn_active\":7}");

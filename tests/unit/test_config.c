@@ -151,6 +151,8 @@ START_TEST(test_minimal)
     ck_assert_int_eq(cfg->client_ack_timeout, 300);
     ck_assert_int_eq(cfg->handshake_timeout, 10);
     ck_assert_int_eq(cfg->dc_connect_timeout, 10);
+    ck_assert_int_eq(cfg->dc_retry_after, 30);
+    ck_assert_int_eq(cfg->dc_probe_interval, 0);
     ck_assert_int_eq(cfg->default_dc, 2);
     ck_assert_int_eq(cfg->ndc_overrides, 0);
     ck_assert_str_eq(cfg->public_host, "");
@@ -200,6 +202,8 @@ START_TEST(test_full)
     ck_assert_int_eq(cfg->client_ack_timeout, 0);
     ck_assert_int_eq(cfg->handshake_timeout, 300);
     ck_assert_int_eq(cfg->dc_connect_timeout, 1);
+    ck_assert_int_eq(cfg->dc_retry_after, 5);
+    ck_assert_int_eq(cfg->dc_probe_interval, 60);
     ck_assert_int_eq(cfg->default_dc, 4);
     ck_assert_int_eq(cfg->ndc_overrides, 3);
     o = &cfg->dc_overrides[0];
@@ -840,6 +844,53 @@ START_TEST(test_host_names)
 }
 END_TEST
 
+/* unknown_sni_action and the tls_sni_strict it replaced. */
+START_TEST(test_sni_action)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } good[] = {
+        { "", CONFIG_SNI_MASK },
+        { "unknown_sni_action = \"mask\";\n", CONFIG_SNI_MASK },
+        { "unknown_sni_action = \"drop\";\n", CONFIG_SNI_DROP },
+        { "unknown_sni_action = \"reject\";\n", CONFIG_SNI_REJECT },
+        { "unknown_sni_action = \"accept\";\n", CONFIG_SNI_ACCEPT },
+        /* An old config: loads, with a warning. */
+        { "tls_sni_strict = false;\n", CONFIG_SNI_ACCEPT },
+        { "tls_sni_strict = true;\n", CONFIG_SNI_MASK },
+        { "tls_sni_strict = true;\nunknown_sni_action = \"reject\";\n",
+          CONFIG_SNI_REJECT },
+        { "tls_sni_strict = false;\nunknown_sni_action = \"accept\";\n",
+          CONFIG_SNI_ACCEPT },
+    };
+    char text[512];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct config *cfg;
+
+        snprintf(text, sizeof(text), USERS1 DOMAIN "%s", good[i].text);
+        cfg = expect_ok(text);
+        ck_assert_msg(cfg->unknown_sni_action == good[i].want, "%s",
+            good[i].text);
+        config_free(cfg);
+    }
+    expect_error(USERS1 DOMAIN "unknown_sni_action = \"close\";\n",
+        "3: unknown_sni_action: 'close' is not one of mask, drop, reject, "
+        "accept");
+    expect_error(USERS1 DOMAIN "unknown_sni_action = 1;\n",
+        "3: unknown_sni_action: expected a string, got an integer");
+    expect_error(USERS1 DOMAIN "tls_sni_strict = false;\n"
+        "unknown_sni_action = \"drop\";\n",
+        "3: tls_sni_strict: false contradicts unknown_sni_action (line 4); "
+        "remove tls_sni_strict, which unknown_sni_action replaces");
+    expect_error(USERS1 DOMAIN "unknown_sni_action = \"accept\";\n"
+        "tls_sni_strict = true;\n",
+        "4: tls_sni_strict: true contradicts unknown_sni_action (line 3); "
+        "remove tls_sni_strict, which unknown_sni_action replaces");
+}
+END_TEST
+
 START_TEST(test_print_keys)
 {
     /* The rows are config_keys.h's, in its order: README order. */
@@ -1076,6 +1127,30 @@ START_TEST(test_users_file)
 }
 END_TEST
 
+/* PROXY protocol keys: off by default; a second CIDRLIST of its own. */
+START_TEST(test_proxy_protocol)
+{
+    struct config *cfg = expect_ok(USERS1 DOMAIN);
+
+    ck_assert(!cfg->proxy_protocol);
+    ck_assert_int_eq(cfg->nproxy_protocol_trusted, 0);
+    ck_assert_int_eq(cfg->mask_proxy_protocol, 0);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "proxy_protocol = true;\n"
+        "proxy_protocol_trusted = [ \"10.0.0.0/8\", \"::1/128\" ];\n"
+        "admin_whitelist = [ \"192.168.0.0/16\" ];\n"
+        "mask_proxy_protocol = 2;\n");
+    ck_assert(cfg->proxy_protocol);
+    ck_assert_int_eq(cfg->nproxy_protocol_trusted, 2);
+    ck_assert_str_eq(cfg->proxy_protocol_trusted[0], "10.0.0.0/8");
+    ck_assert_str_eq(cfg->proxy_protocol_trusted[1], "::1/128");
+    ck_assert_int_eq(cfg->nadmin_whitelist, 1);
+    ck_assert_str_eq(cfg->admin_whitelist[0], "192.168.0.0/16");
+    ck_assert_int_eq(cfg->mask_proxy_protocol, 2);
+    config_free(cfg);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -1102,10 +1177,12 @@ config_suite(void)
     tcase_add_test(tc, test_dc_addresses);
     tcase_add_test(tc, test_dc_shapes);
     tcase_add_test(tc, test_host_names);
+    tcase_add_test(tc, test_sni_action);
     tcase_add_test(tc, test_print_keys);
     tcase_add_test(tc, test_keep_restart);
     tcase_add_test(tc, test_parse_text);
     tcase_add_test(tc, test_users_file);
+    tcase_add_test(tc, test_proxy_protocol);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

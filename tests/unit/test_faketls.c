@@ -363,6 +363,95 @@ START_TEST(test_hello_without_sni)
 }
 END_TEST
 
+/* Where tlshello_build() put the ALPN extension (type 0x0010). */
+static uint8_t *
+find_alpn(uint8_t *rec, size_t len)
+{
+    static const uint8_t ext[] = { 0x00, 0x10, 0x00, 0x0e, 0x00, 0x0c,
+        0x02, 'h', '2', 0x08 };
+
+    for (size_t i = 0; i + sizeof(ext) <= len; i++)
+        if (memcmp(rec + i, ext, sizeof(ext)) == 0)
+            return rec + i;
+    return NULL;
+}
+
+/* The ALPN a hello offers; a list we cannot read offers nothing. */
+START_TEST(test_hello_alpn)
+{
+    uint8_t rec[517], *e;
+    struct faketls_hello h;
+
+    ck_assert_uint_eq(tlshello_build(rec, sizeof(rec), "www.example.com",
+        SECRET, 1), sizeof(rec));
+    ck_assert_int_eq(faketls_parse_hello(rec, sizeof(rec), &h), 0);
+    ck_assert_uint_eq(h.alpn, FAKETLS_OFFERS_ALPN | FAKETLS_OFFERS_H2 |
+        FAKETLS_OFFERS_HTTP11);
+    e = find_alpn(rec, sizeof(rec));
+    ck_assert_ptr_nonnull(e);
+    e[8] = '3';                         /* h3: not a name we know */
+    ck_assert_int_eq(faketls_parse_hello(rec, sizeof(rec), &h), 0);
+    ck_assert_uint_eq(h.alpn, FAKETLS_OFFERS_ALPN | FAKETLS_OFFERS_HTTP11);
+    e[5] = 0x0d;                        /* list longer than the extension */
+    ck_assert_int_eq(faketls_parse_hello(rec, sizeof(rec), &h), 0);
+    ck_assert_uint_eq(h.alpn, FAKETLS_OFFERS_ALPN);
+    e[5] = 0x0c;
+    e[9] = 0x09;                        /* a name past the list's end */
+    ck_assert_int_eq(faketls_parse_hello(rec, sizeof(rec), &h), 0);
+    ck_assert_uint_eq(h.alpn, FAKETLS_OFFERS_ALPN);
+    e[1] = 0x11;                        /* another extension: no ALPN */
+    ck_assert_int_eq(faketls_parse_hello(rec, sizeof(rec), &h), 0);
+    ck_assert_uint_eq(h.alpn, 0);
+}
+END_TEST
+
+/* The flight's length follows the ALPN choice the mask host would make. */
+START_TEST(test_flight_len)
+{
+    const unsigned both = FAKETLS_OFFERS_ALPN | FAKETLS_OFFERS_H2 |
+        FAKETLS_OFFERS_HTTP11;
+    const unsigned h2 = FAKETLS_OFFERS_ALPN | FAKETLS_OFFERS_H2;
+    const unsigned h11 = FAKETLS_OFFERS_ALPN | FAKETLS_OFFERS_HTTP11;
+    const unsigned other = FAKETLS_OFFERS_ALPN;
+
+    /* nginx measured: EncryptedExtensions 36 bytes with h2, 42 with
+     * http/1.1, so 27 without ALPN; the rest of the flight 1201. */
+    ck_assert_uint_eq(faketls_flight_len(1237, FAKETLS_ALPN_H2, both), 1237);
+    ck_assert_uint_eq(faketls_flight_len(1237, FAKETLS_ALPN_H2, h2), 1237);
+    ck_assert_uint_eq(faketls_flight_len(1237, FAKETLS_ALPN_H2, h11), 1243);
+    ck_assert_uint_eq(faketls_flight_len(1237, FAKETLS_ALPN_H2, other), 1228);
+    ck_assert_uint_eq(faketls_flight_len(1237, FAKETLS_ALPN_H2, 0), 1228);
+    ck_assert_uint_eq(faketls_flight_len(1243, FAKETLS_ALPN_HTTP11, both),
+        1243);
+    ck_assert_uint_eq(faketls_flight_len(1243, FAKETLS_ALPN_HTTP11, h2),
+        1228);
+    ck_assert_uint_eq(faketls_flight_len(1243, FAKETLS_ALPN_HTTP11, 0), 1228);
+    for (unsigned a = 0; a < 8; a++) {
+        ck_assert_uint_eq(faketls_flight_len(1228, FAKETLS_ALPN_NONE, a),
+            1228);
+        ck_assert_uint_eq(faketls_flight_len(1228, FAKETLS_ALPN_UNKNOWN, a),
+            1228);
+    }
+    ck_assert_uint_eq(faketls_flight_len(5, FAKETLS_ALPN_HTTP11, 0), 5);
+    ck_assert_str_eq(faketls_alpn_name(FAKETLS_ALPN_H2), "h2");
+    ck_assert_str_eq(faketls_alpn_name(FAKETLS_ALPN_HTTP11), "http/1.1");
+    ck_assert_str_eq(faketls_alpn_name(FAKETLS_ALPN_NONE), "none");
+    ck_assert_str_eq(faketls_alpn_name((enum faketls_alpn)99), "unknown");
+    for (int a = FAKETLS_ALPN_UNKNOWN; a <= FAKETLS_ALPN_HTTP11; a++)
+        ck_assert_int_eq(faketls_alpn_parse(faketls_alpn_name(
+            (enum faketls_alpn)a)), a);
+    ck_assert_int_eq(faketls_alpn_parse("h3"), -1);
+}
+END_TEST
+
+/* Byte for byte what nginx's ssl_reject_handshake sends (measured). */
+START_TEST(test_alert_bytes)
+{
+    ck_assert_hex(faketls_alert_unrecognized_name, "15030300020270",
+        FAKETLS_ALERT_LEN);
+}
+END_TEST
+
 /* No extensions block at all, and the cipher choice. */
 START_TEST(test_hello_without_extensions)
 {
@@ -1057,6 +1146,9 @@ faketls_suite(void)
     tcase_add_test(tc, test_answer_session_id_lengths);
     tcase_add_test(tc, test_hello_without_sni);
     tcase_add_test(tc, test_hello_without_extensions);
+    tcase_add_test(tc, test_hello_alpn);
+    tcase_add_test(tc, test_flight_len);
+    tcase_add_test(tc, test_alert_bytes);
     tcase_add_test(tc, test_sni_rules);
     tcase_add_test(tc, test_sniff_every_prefix);
     tcase_add_test(tc, test_x25519_public);

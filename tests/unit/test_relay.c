@@ -3,12 +3,16 @@
  * filled before the relay starts: a capped direction relays exactly its
  * cap, a silent relay ends at idle_ms, a relay ends at end_ms, and with
  * end_on_dst_eof the far end's close ends it at once (a half-close
- * otherwise, which then waits).
+ * otherwise, which then waits).  In fake TLS the DC's bytes leave in
+ * records of the size rule (README "TLS shaping"): full 16,401-byte
+ * records, a short read held until more joins it.
  */
 #include <sys/socket.h>
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -169,6 +173,154 @@ START_TEST(far_close_mirrored)
 }
 END_TEST
 
+/* The record lengths of the fake TLS stream waiting on fd; -1 at the
+ * end if what follows is not a whole ApplicationData record. */
+static size_t
+record_lengths(int fd, long *lens, size_t max)
+{
+    static uint8_t buf[262144];
+    size_t have = 0, off = 0, n = 0;
+    ssize_t k;
+
+    while ((k = read(fd, buf + have, sizeof(buf) - have)) > 0)
+        have += (size_t)k;
+    while (off < have && n < max) {
+        size_t len;
+
+        if (have - off < TLSREC_HEADER || buf[off] != 0x17 ||
+            buf[off + 1] != 3 || buf[off + 2] != 3) {
+            lens[n++] = -1;
+            break;
+        }
+        len = (size_t)buf[off + 3] << 8 | buf[off + 4];
+        if (have - off - TLSREC_HEADER < len) {
+            lens[n++] = -1;
+            break;
+        }
+        lens[n++] = (long)len;
+        off += TLSREC_HEADER + len;
+    }
+    return n;
+}
+
+/* A fake TLS relay (no ciphers) over p that ends once idle for idle_ms. */
+static int
+tls_relay(struct pair *p, int idle_ms)
+{
+    struct tlsrec_reader rd;
+    struct relay r = { 0 };
+
+    memset(&rd, 0, sizeof(rd));
+    r.cfd = p->cli;
+    r.dfd = p->dst;
+    r.tls = &rd;
+    r.idle_ms = idle_ms;
+    return relay_run(&r);
+}
+
+START_TEST(tls_full_records)
+{
+    struct pair p;
+    long lens[8];
+
+    /* A download goes out in full TLS 1.3 records, the rest in one. */
+    pair_open(&p);
+    fill(p.dst_peer, 40000);
+    ck_assert_int_eq(shutdown(p.dst_peer, SHUT_WR), 0);
+    ck_assert_int_eq(tls_relay(&p, 300), RELAY_IDLE);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 3);
+    ck_assert_int_eq(lens[0], 16401);
+    ck_assert_int_eq(lens[1], 16401);
+    ck_assert_int_eq(lens[2], 40000 - 2 * 16401);
+    pair_close(&p);
+
+    /* What the client sends, in records of any TLS 1.3 length, arrives
+     * unwrapped. */
+    pair_open(&p);
+    {
+        static uint8_t rec[TLSREC_HEADER + TLSREC_MAX_IN];
+
+        memset(rec, 0x42, sizeof(rec));
+        tlsrec_header(rec, TLSREC_MAX_IN);
+        ck_assert_int_eq(write(p.cli_peer, rec, sizeof(rec)),
+            (ssize_t)sizeof(rec));
+        tlsrec_header(rec, 1);
+        ck_assert_int_eq(write(p.cli_peer, rec, TLSREC_HEADER + 1),
+            TLSREC_HEADER + 1);
+    }
+    ck_assert_int_eq(tls_relay(&p, 300), RELAY_IDLE);
+    ck_assert_uint_eq(drain(p.dst_peer, 100000), TLSREC_MAX_IN + 1);
+    pair_close(&p);
+}
+END_TEST
+
+struct later {
+    int fd;
+    size_t len;
+    int ms;
+};
+
+static void *
+write_later(void *arg)
+{
+    const struct later *l = arg;
+    struct timespec ts = { 0, l->ms * 1000000L };
+
+    nanosleep(&ts, NULL);
+    fill(l->fd, l->len);
+    return NULL;
+}
+
+START_TEST(tls_short_reads_held)
+{
+    struct later l;
+    pthread_t t;
+    struct pair p;
+    long lens[8];
+    int64_t t0;
+
+    /* A quick ack (4 bytes) waits for the answer that follows it. */
+    pair_open(&p);
+    fill(p.dst_peer, 4);
+    l = (struct later){ .fd = p.dst_peer, .len = 100, .ms = 20 };
+    ck_assert_int_eq(pthread_create(&t, NULL, write_later, &l), 0);
+    ck_assert_int_eq(tls_relay(&p, 400), RELAY_IDLE);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 1);
+    ck_assert_int_eq(lens[0], 104);
+    pair_close(&p);
+
+    /* Alone, it goes after the wait; an idle limit does not end the
+     * relay before. */
+    pair_open(&p);
+    fill(p.dst_peer, 4);
+    t0 = mono_ms();
+    ck_assert_int_eq(tls_relay(&p, 50), RELAY_IDLE);
+    ck_assert_int_ge(mono_ms() - t0, 200 - 5);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 1);
+    ck_assert_int_eq(lens[0], 4);
+    pair_close(&p);
+
+    /* The DC's EOF sends it, and the EOF after it. */
+    pair_open(&p);
+    fill(p.dst_peer, 17);
+    ck_assert_int_eq(shutdown(p.dst_peer, SHUT_WR), 0);
+    ck_assert_int_eq(tls_relay(&p, 50), RELAY_IDLE);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 1);
+    ck_assert_int_eq(lens[0], 17);
+    ck_assert_int_eq(read(p.cli_peer, &t0, 1), 0);
+    pair_close(&p);
+
+    /* 18 bytes are a record already. */
+    pair_open(&p);
+    fill(p.dst_peer, 18);
+    ck_assert_int_eq(tls_relay(&p, 100), RELAY_IDLE);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 1);
+    ck_assert_int_eq(lens[0], 18);
+    pair_close(&p);
+}
+END_TEST
+
 Suite *relay_suite(void);
 
 Suite *
@@ -180,6 +332,8 @@ relay_suite(void)
     tcase_add_test(tc, caps_are_exact);
     tcase_add_test(tc, idle_and_lifetime);
     tcase_add_test(tc, far_close_mirrored);
+    tcase_add_test(tc, tls_full_records);
+    tcase_add_test(tc, tls_short_reads_held);
     suite_add_tcase(s, tc);
     return s;
 }

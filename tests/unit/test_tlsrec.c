@@ -310,8 +310,61 @@ START_TEST(test_header_bytes)
     ck_assert_hex(h, "1703030001", TLSREC_HEADER);
     tlsrec_header(h, 0x1234);
     ck_assert_hex(h, "1703031234", TLSREC_HEADER);
-    tlsrec_header(h, TLSREC_MAX_OUT);
+    tlsrec_header(h, TLSREC_PLAINTEXT_MAX);
     ck_assert_hex(h, "1703034000", TLSREC_HEADER);
+    /* A full TLS 1.3 record: 2^14 + content type + 16-byte tag. */
+    tlsrec_header(h, TLSREC_MAX_OUT);
+    ck_assert_hex(h, "1703034011", TLSREC_HEADER);
+}
+END_TEST
+
+/* The record-size rule (README "TLS shaping"). */
+START_TEST(test_out_len)
+{
+    ck_assert_uint_eq(TLSREC_MAX_OUT, 16401);
+    ck_assert_uint_eq(TLSREC_MIN_OUT, 18);
+    ck_assert_uint_eq(TLSREC_MAX_IN, 16640);
+    for (int wait = 0; wait <= 1; wait++) {
+        ck_assert_uint_eq(tlsrec_out_len(0, wait), 0);
+        ck_assert_uint_eq(tlsrec_out_len(TLSREC_MIN_OUT, wait),
+            TLSREC_MIN_OUT);
+        ck_assert_uint_eq(tlsrec_out_len(1000, wait), 1000);
+        ck_assert_uint_eq(tlsrec_out_len(16384, wait), 16384);
+        ck_assert_uint_eq(tlsrec_out_len(16401, wait), 16401);
+        ck_assert_uint_eq(tlsrec_out_len(16402, wait), 16401);
+        ck_assert_uint_eq(tlsrec_out_len(1 << 20, wait), 16401);
+    }
+    /* Too short for a TLS 1.3 record: held while waiting is allowed. */
+    for (size_t n = 1; n < TLSREC_MIN_OUT; n++) {
+        ck_assert_uint_eq(tlsrec_out_len(n, 1), 0);
+        ck_assert_uint_eq(tlsrec_out_len(n, 0), n);
+    }
+}
+END_TEST
+
+/* Every length a TLS 1.3 client may send is accepted, one past is not. */
+START_TEST(test_client_lengths)
+{
+    static uint8_t in[TLSREC_HEADER + TLSREC_MAX_IN + 1];
+    static uint8_t out[TLSREC_MAX_IN + 1];
+    struct tlsrec_reader r;
+    size_t outlen;
+
+    for (size_t n = 1; n <= TLSREC_MAX_IN + 1; n += n < 64 ? 1 : 97) {
+        memset(&r, 0, sizeof(r));
+        tlsrec_header(in, n);
+        ck_assert_int_eq(tlsrec_unwrap(&r, in, TLSREC_HEADER + n, out,
+            &outlen), TLSREC_OK);
+        ck_assert_uint_eq(outlen, n);
+    }
+    memset(&r, 0, sizeof(r));
+    tlsrec_header(in, TLSREC_MAX_IN);
+    ck_assert_int_eq(tlsrec_unwrap(&r, in, TLSREC_HEADER + TLSREC_MAX_IN,
+        out, &outlen), TLSREC_OK);
+    memset(&r, 0, sizeof(r));
+    tlsrec_header(in, TLSREC_MAX_IN + 1);
+    ck_assert_int_eq(tlsrec_unwrap(&r, in, TLSREC_HEADER + 1, out,
+        &outlen), TLSREC_ERROR);
 }
 END_TEST
 
@@ -331,6 +384,8 @@ tlsrec_suite(void)
     tcase_add_loop_test(tc, test_bad_records, 0, (int)NBAD);
     tcase_add_test(tc, test_length_limits);
     tcase_add_test(tc, test_header_bytes);
+    tcase_add_test(tc, test_out_len);
+    tcase_add_test(tc, test_client_lengths);
     suite_add_tcase(s, tc);
     return s;
 }
