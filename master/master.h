@@ -41,6 +41,10 @@ struct slot {
  * each with where it came from, and the one fetching child.
  */
 enum { ME_SRC_SECRET, ME_SRC_V4, ME_SRC_V6, ME_NSRC };
+/* Each input's cached copy in state_dir, by ME_SRC_* (the doctor reads
+ * the lists there too). */
+#define ME_CACHE_NAMES \
+    { "me_secret.cache", "me_config.cache", "me_config_v6.cache" }
 #define ME_FROM_LEN     (PATH_BUF_LEN + 64)
 
 struct me_src {
