@@ -106,6 +106,11 @@ void listen_open(struct master *m);
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
 /*
+ * listen.c: set client_mss (TCP_MAXSEG; 0 = the kernel's own) on every
+ * client listening socket: at start, after an adoption, at each reload.
+ */
+void listen_set_mss(const struct master *m);
+/*
  * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
  * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.
  */

@@ -12,7 +12,8 @@ apt-get install -y --no-install-recommends \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
     haproxy \
-    zbar-tools librsvg2-bin nftables
+    zbar-tools librsvg2-bin nftables \
+    tcpdump
 # TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
 # node with its own npm is installed already), then the pinned npm packages
 # of tests/tdlib (tdl ships its addon prebuilt, so no install scripts).
