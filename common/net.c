@@ -489,8 +489,8 @@ wait_unsent(int fd, int64_t deadline_ms)
         if (poll(&p, 1, 1) == 1) {
             struct timespec ts = { 0, 100000 };
 
-            if (p.revents & POLLERR)
-                return NET_ERR;
+            if (p.revents & (POLLERR | POLLHUP))
+                return NET_ERR;             /* reset, or closed both ways */
             (void)nanosleep(&ts, NULL);     /* POLLOUT without the lowat */
         }
     }

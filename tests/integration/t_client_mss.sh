@@ -16,6 +16,7 @@
 #     answer leaves in segments of at most 200 bytes that add up to the
 #     whole answer, then the relayed data in full-size ones (without the
 #     wait for each piece to leave, the queued pieces merge: measured);
+#     then 50 such clients at once;
 #   - a reload from off to client_mss = 300 applies to the next
 #     connection (the key is LIVE).
 # The network namespace is run.sh's; the scenario changes lo only there.
@@ -164,5 +165,9 @@ assert_eq "$n" "$(((ANSWER_LEN + 199) / 200))" "answer segments, split"
 assert_eq "$(seg split S max rest)" "$FULL" \
     "largest data-phase segment, split"
 assert_eq "$(seg split C max)" "$FULL" "largest client segment, split"
+note "50 clients at once through the split answer"
+mtc_ok -s "$BOB" -m padded --tls "$DOMAIN" -t echo -b 65536 -n 50 -w 60
+assert_match "$MTC_OUT" "conns=50 ok=50 failed=0" "50 clients, split"
+assert_alive "$TELEMT_PID" "telemt after the split answers"
 stop_telemt
 note "client_mss and tls_first_flight_segment passed"
