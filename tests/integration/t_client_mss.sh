@@ -9,6 +9,8 @@
 # client) under its own capture:
 #   - neither knob: the answer leaves in full-size segments (the baseline
 #     that shows the checks below can fail);
+#   - a reload from off to client_mss = 300 applies to the next
+#     connection (the key is LIVE): every segment of both sides <= 300;
 #   - client_mss = 536: every segment either side sends is at most 536
 #     bytes, the client's hello included (the SYN-ACK carried the MSS);
 #   - tls_first_flight_segment = 200, with lo rate-limited (tbf, 20
@@ -16,9 +18,7 @@
 #     answer leaves in segments of at most 200 bytes that add up to the
 #     whole answer, then the relayed data in full-size ones (without the
 #     wait for each piece to leave, the queued pieces merge: measured);
-#     then 50 such clients at once;
-#   - a reload from off to client_mss = 300 applies to the next
-#     connection (the key is LIVE).
+#     then 50 such clients at once.
 # The network namespace is run.sh's; the scenario changes lo only there.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
