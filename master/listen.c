@@ -57,7 +57,7 @@ listen_one(const struct master *m, const struct sockaddr_storage *ss,
 }
 
 void
-listen_set_mss(const struct master *m)
+listen_set_mss(const struct master *m, int say_off)
 {
     int mss = m->cfg->client_mss, failed = 0, n = 0;
 
@@ -73,6 +73,8 @@ listen_set_mss(const struct master *m)
             "sockets", mss, failed, n);
     else if (mss > 0)
         log_info("client_mss %d on %d listening sockets", mss, n);
+    else if (say_off)
+        log_info("client_mss off on %d listening sockets", n);
 }
 
 void
@@ -93,7 +95,7 @@ listen_open(struct master *m)
         net_format((struct sockaddr *)&ss, desc, sizeof(desc));
         log_info("listening on %s (%d workers)", desc, m->nslots);
     }
-    listen_set_mss(m);
+    listen_set_mss(m, 0);
 }
 
 static int
@@ -151,7 +153,7 @@ listen_adopt(struct master *m, const int *fds, int nfds)
         if (!used[k])
             close(fds[k]);
     /* The old binary's value stays on inherited sockets until set. */
-    listen_set_mss(m);
+    listen_set_mss(m, 0);
 }
 
 int

@@ -11,6 +11,7 @@
 #     that shows the checks below can fail);
 #   - a reload from off to client_mss = 300 applies to the next
 #     connection (the key is LIVE): every segment of both sides <= 300;
+#     and one back to off gives full-size segments again;
 #   - client_mss = 536: every segment either side sends is at most 536
 #     bytes, the client's hello included (the SYN-ACK carried the MSS);
 #   - tls_first_flight_segment = 200, with lo rate-limited (tbf, 20
@@ -130,6 +131,15 @@ capture reload
 note "largest segment: proxy $(seg reload S max), client $(seg reload C max)"
 assert_between "$(seg reload S max)" 1 300 "proxy segments after the reload"
 assert_between "$(seg reload C max)" 1 300 "client segments after the reload"
+note "=== and a reload back to off"
+tls_config "$TEST_DIR/off.conf" port="$TELEMT_PORT"
+mark=$(lines "$TELEMT_LOG")
+kill -HUP "$TELEMT_PID"
+wait_grep_since 'client_mss off on [0-9]+ listening sockets' ||
+    die "no 'client_mss off' line after the reload"
+capture reload-off
+assert_eq "$(seg reload-off S max)" "$FULL" "largest proxy segment, off again"
+assert_eq "$(seg reload-off C max)" "$FULL" "largest client segment, off again"
 stop_telemt
 
 note "=== client_mss = 536"
