@@ -4,7 +4,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# tcpdump: t_tls_shape reads the TLS records on loopback from a capture.
+# tcpdump: t_tls_shape reads the TLS records on loopback from a capture,
+# t_client_mss the TCP segments.
 apt-get install -y --no-install-recommends tcpdump
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
@@ -12,8 +13,7 @@ apt-get install -y --no-install-recommends \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
     haproxy \
-    zbar-tools librsvg2-bin nftables \
-    tcpdump
+    zbar-tools librsvg2-bin nftables
 # TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
 # node with its own npm is installed already), then the pinned npm packages
 # of tests/tdlib (tdl ships its addon prebuilt, so no install scripts).
