@@ -110,6 +110,12 @@ void listen_open(struct master *m);
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
 /*
+ * listen.c: set client_mss (TCP_MAXSEG; 0 = the kernel's own) on every
+ * client listening socket: at start, after an adoption, at a reload that
+ * changes it.  Logs the value unless it is 0 and say_off is 0.
+ */
+void listen_set_mss(const struct master *m, int say_off);
+/*
  * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
  * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.
  */
