@@ -62,7 +62,7 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c \
               common/userlim.c common/me_proto.c common/mtframe.c \
               common/me_inputs.c common/socks5.c
-COMMON_SRC += common/proxyproto.c
+COMMON_SRC += common/proxyproto.c common/dc_table.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
               master/reload.c master/upgrade.c master/quota.c \

@@ -1403,6 +1403,18 @@ ck_cross_check(struct ck_ctx *c)
         return ck_fail_line(c, line, "listen_ipv4, listen_ipv6: both are "
             "empty; set at least one");
     }
+    /* Linux refuses an MSS below TCP_MIN_MSS (88) with EINVAL. */
+    if (cfg->client_mss > 0 && cfg->client_mss < 88)
+        return ck_fail_line(c, ck_line(c, CKI_client_mss), "client_mss: "
+            "%d is below 88, the smallest MSS the kernel accepts; 0 turns "
+            "it off", cfg->client_mss);
+    /* Smaller pieces only add segments (and round trips) to each
+     * handshake; no middlebox is known to need them. */
+    if (cfg->tls_first_flight_segment > 0 &&
+        cfg->tls_first_flight_segment < 64)
+        return ck_fail_line(c, ck_line(c, CKI_tls_first_flight_segment),
+            "tls_first_flight_segment: %d is below 64; 0 turns it off",
+            cfg->tls_first_flight_segment);
     return 0;
 }
 

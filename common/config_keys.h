@@ -331,7 +331,18 @@
     X("reload_drop_removed_users", BOOL, reload_drop_removed_users, LIVE,   \
       0, 0,                                                                 \
       true, "on reload, close the open connections of users that were "     \
-      "removed from the config")
+      "removed from the config")                                            \
+    X("client_mss", INT, client_mss, LIVE, 0, 32767, 0,                     \
+      "TCP MSS (TCP_MAXSEG) of the client listening sockets: the largest "  \
+      "segment either side sends on a new client connection, for the "      \
+      "whole connection; 0 is off (the path's own), else 88..32767; a "     \
+      "reload applies it to new connections")                               \
+    X("tls_first_flight_segment", INT, tls_first_flight_segment, LIVE, 0,   \
+      16384, 0,                                                             \
+      "bytes per TCP segment of the fake-TLS answer (ServerHello, "         \
+      "ChangeCipherSpec, first ApplicationData): each piece is sent alone " \
+      "once the previous one left; the relay after it keeps full-size "     \
+      "segments; 0 is off, else 64..16384")
 
 /*
  * Every per-user setting, listed once: the group form of a users entry

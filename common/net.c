@@ -5,10 +5,12 @@
  */
 #include "net.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -509,4 +512,67 @@ net_client_opts(int fd, int keepalive_s, int ack_timeout_s)
 
         (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
     }
+}
+
+/*
+ * Until every byte written to fd has left in a segment (SIOCOUTQNSD, the
+ * bytes not sent yet, is 0).  With TCP_NOTSENT_LOWAT at 1, POLLOUT means
+ * exactly that and the ACK that opens the window wakes us; a segment held
+ * back only until the device sent the one before it (TCP small queues,
+ * autocorking) wakes no one, hence the 1 ms turns.
+ */
+static int
+wait_unsent(int fd, int64_t deadline_ms)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        int unsent;
+
+        if (ioctl(fd, SIOCOUTQNSD, &unsent) == -1)
+            return NET_ERR;
+        if (unsent == 0)
+            return 0;
+        if (mono_ms() >= deadline_ms)
+            return NET_TIMEOUT;
+        if (poll(&p, 1, 1) == 1) {
+            struct timespec ts = { 0, 100000 };
+
+            if (p.revents & (POLLERR | POLLHUP))
+                return NET_ERR;             /* reset, or closed both ways */
+            (void)nanosleep(&ts, NULL);     /* POLLOUT without the lowat */
+        }
+    }
+}
+
+int
+net_write_segments(int fd, const uint8_t *buf, size_t len, size_t seg,
+    int64_t deadline_ms)
+{
+    int lowat = 0, one = 1, r = 0;
+    socklen_t sl = sizeof(lowat);
+
+    if (seg == 0 || seg >= len)
+        return net_write_all(fd, buf, len, deadline_ms);
+    /* 0 read back means the sysctl's value, and 0 set restores it. */
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &sl) == -1)
+        lowat = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &one, sizeof(one));
+    while (len > 0 && r == 0) {
+        size_t n = len < seg ? len : seg;
+
+        /* A piece written while the last one is still queued would be
+         * merged into its segment. */
+        if ((r = wait_unsent(fd, deadline_ms)) == 0 &&
+            (r = net_write_all(fd, buf, n, deadline_ms)) == 0) {
+            buf += n;
+            len -= n;
+        }
+    }
+    /* The last piece too, before anything else can join it. */
+    if (r == 0)
+        r = wait_unsent(fd, deadline_ms);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+        sizeof(lowat));
+    return r;
 }

@@ -124,5 +124,14 @@ void net_client_opts(int fd, int keepalive_s, int ack_timeout_s);
 void net_keepalive(int fd, int keepalive_s);
 /* Make the last close of fd send a reset, not a FIN (SO_LINGER 0). */
 void net_reset_on_close(int fd);
+/*
+ * Write len bytes as pieces of at most seg bytes, each in a TCP segment of
+ * its own: a piece is written only once the one before it has left (so
+ * the kernel cannot merge them), with TCP_NODELAY.  Segments the kernel
+ * retransmits after a loss may still be merged.  seg 0 (or >= len) is
+ * net_write_all().  0, NET_TIMEOUT or NET_ERR.
+ */
+int net_write_segments(int fd, const uint8_t *buf, size_t len, size_t seg,
+    int64_t deadline_ms);
 
 #endif

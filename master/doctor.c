@@ -37,7 +37,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dc_table.h"
 #include "links.h"
+#include "master.h"
 #include "me_proto.h"
 #include "net.h"
 #include "util.h"
@@ -1241,28 +1243,6 @@ doctor_check_domain(struct doctor *d, struct doctor_check *c)
  * The DCs and the ME proxies
  */
 
-/* docs/protocol.md 3.3: the built-in DC table.  worker/dc.c dials by
- * the same table (tests/unit/test_doctor.c checks the two agree). */
-static const char *const doctor_dc_builtin[][3] = {
-    { "1", "149.154.175.50:443", "[2001:b28:f23d:f001::a]:443" },
-    { "2", "149.154.167.51:443", "[2001:67c:04e8:f002::a]:443" },
-    { "3", "149.154.175.100:443", "[2001:b28:f23d:f003::a]:443" },
-    { "4", "149.154.167.91:443", "[2001:67c:04e8:f004::a]:443" },
-    { "5", "149.154.171.5:443", "[2001:b28:f23f:f005::a]:443" },
-    { "203", "91.105.192.100:443", NULL },
-};
-#define DOCTOR_NBUILTIN \
-    (int)(sizeof(doctor_dc_builtin) / sizeof(doctor_dc_builtin[0]))
-
-const char *
-doctor_builtin_addr(int dc, int i)
-{
-    for (int k = 0; k < DOCTOR_NBUILTIN; k++)
-        if (atoi(doctor_dc_builtin[k][0]) == dc && i >= 0 && i < 2)
-            return doctor_dc_builtin[k][1 + i];
-    return NULL;
-}
-
 /* One DC index or ME cluster: a group of dials. */
 struct doctor_group {
     int dc;
@@ -1350,11 +1330,13 @@ doctor_me_list(const struct config *cfg, int v6, struct me_list *l,
     char *text;
     int rc;
 
+    static const char *const cache[ME_NSRC] = ME_CACHE_NAMES;
+
     if (file[0] != '\0')
         snprintf(path, sizeof(path), "%s", file);
     else if (url[0] != '\0' && cfg->state_dir[0] != '\0')
         snprintf(path, sizeof(path), "%s/%s", cfg->state_dir,
-            v6 ? "me_config_v6.cache" : "me_config.cache");
+            cache[v6 ? ME_SRC_V6 : ME_SRC_V4]);
     else {
         snprintf(why, whylen, "no %s set", v6 ? "me_config_v6_file or "
             "me_config_v6_url" : "me_config_file or me_config_url");
@@ -1547,11 +1529,13 @@ doctor_check_dc(struct doctor *d, struct doctor_check *c)
         doctor_add_dc(x, cfg->dc_overrides[i].dc, "dc_overrides",
             (const char *const *)cfg->dc_overrides[i].addrs,
             cfg->dc_overrides[i].naddrs);
-    for (int k = 0; k < DOCTOR_NBUILTIN; k++) {
-        int dc = atoi(doctor_dc_builtin[k][0]);
+    for (int k = 0; k < dc_nbuiltin; k++) {
+        int dc = dc_builtin_ids[k];
+        const char *const *addrs;
+        int n = dc_builtin(dc, &addrs);
 
         if (!doctor_overridden(cfg, dc))
-            doctor_add_dc(x, dc, "built-in", &doctor_dc_builtin[k][1], 2);
+            doctor_add_dc(x, dc, "built-in", addrs, n);
     }
     if (cfg->use_middle_proxy)
         doctor_me_groups(d, c, x);

@@ -89,8 +89,5 @@ int doctor_limits_check(const struct config *cfg,
     const struct doctor_limits *lim, struct doctor_line *out);
 /* This process's limits and the kernel's (/proc/sys), for cfg. */
 void doctor_limits_read(const struct config *cfg, struct doctor_limits *lim);
-/* Address i (0 IPv4, 1 IPv6) of built-in DC dc as "host:port", or NULL
- * (the unit test holds it against worker/dc.c's table). */
-const char *doctor_builtin_addr(int dc, int i);
 
 #endif

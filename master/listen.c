@@ -7,11 +7,18 @@
  * lives here too: bound once by the master, without SO_REUSEPORT, and
  * handed to each admin process it starts, so that no one else can take
  * the port while the admin process restarts.
+ *
+ * client_mss is set here, on the listening sockets: Linux gives a
+ * connection the MSS of the listener it came from (it clamps the MSS the
+ * SYN-ACK advertises and the one we send with), and TCP_MAXSEG on a
+ * connection that is already established changes neither.  The master
+ * sets it again at every reload, so new connections follow at once.
  */
 #include "master.h"
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <string.h>
@@ -50,6 +57,27 @@ listen_one(const struct master *m, const struct sockaddr_storage *ss,
 }
 
 void
+listen_set_mss(const struct master *m, int say_off)
+{
+    int mss = m->cfg->client_mss, failed = 0, n = 0;
+
+    for (int i = 0; i < m->nslots; i++)
+        for (int k = 0; k < m->slots[i].nfds; k++) {
+            n++;
+            if (setsockopt(m->slots[i].fds[k], IPPROTO_TCP, TCP_MAXSEG,
+                &mss, sizeof(mss)) == -1)
+                failed++;
+        }
+    if (failed > 0)
+        log_warn("client_mss %d: TCP_MAXSEG failed on %d of %d listening "
+            "sockets", mss, failed, n);
+    else if (mss > 0)
+        log_info("client_mss %d on %d listening sockets", mss, n);
+    else if (say_off)
+        log_info("client_mss off on %d listening sockets", n);
+}
+
+void
 listen_open(struct master *m)
 {
     for (int a = 0; a < MASTER_MAX_LISTEN; a++) {
@@ -67,6 +95,7 @@ listen_open(struct master *m)
         net_format((struct sockaddr *)&ss, desc, sizeof(desc));
         log_info("listening on %s (%d workers)", desc, m->nslots);
     }
+    listen_set_mss(m, 0);
 }
 
 static int
@@ -123,6 +152,8 @@ listen_adopt(struct master *m, const int *fds, int nfds)
     for (int k = 0; k < nfds; k++)
         if (!used[k])
             close(fds[k]);
+    /* The old binary's value stays on inherited sockets until set. */
+    listen_set_mss(m, 0);
 }
 
 int

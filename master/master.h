@@ -41,6 +41,10 @@ struct slot {
  * each with where it came from, and the one fetching child.
  */
 enum { ME_SRC_SECRET, ME_SRC_V4, ME_SRC_V6, ME_NSRC };
+/* Each input's cached copy in state_dir, by ME_SRC_* (the doctor reads
+ * the lists there too). */
+#define ME_CACHE_NAMES \
+    { "me_secret.cache", "me_config.cache", "me_config_v6.cache" }
 #define ME_FROM_LEN     (PATH_BUF_LEN + 64)
 
 struct me_src {
@@ -105,6 +109,12 @@ void listen_open(struct master *m);
  * what is no longer configured.  Exits with a message on failure.
  */
 void listen_adopt(struct master *m, const int *fds, int nfds);
+/*
+ * listen.c: set client_mss (TCP_MAXSEG; 0 = the kernel's own) on every
+ * client listening socket: at start, after an adoption, at a reload that
+ * changes it.  Logs the value unless it is 0 and say_off is 0.
+ */
+void listen_set_mss(const struct master *m, int say_off);
 /*
  * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
  * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.

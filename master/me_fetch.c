@@ -47,9 +47,7 @@
 static const char *const me_what[ME_NSRC] = {
     "proxy secret", "IPv4 list", "IPv6 list"
 };
-static const char *const me_cache[ME_NSRC] = {
-    "me_secret.cache", "me_config.cache", "me_config_v6.cache"
-};
+static const char *const me_cache[ME_NSRC] = ME_CACHE_NAMES;
 
 static const char *
 me_file_key(const struct config *cfg, int k)

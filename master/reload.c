@@ -159,6 +159,8 @@ reload_apply(struct master *m, char *text, struct config *n)
     }
     m->cfg = n;
     m->generation++;
+    if (n->client_mss != old->client_mss)
+        listen_set_mss(m, 1);
     atomic_store(&m->stats->generation, m->generation);
     /* Before the workers look their users up in the region. */
     reload_user_slots(m);

@@ -4,7 +4,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# tcpdump: t_tls_shape reads the TLS records on loopback from a capture.
+# tcpdump: t_tls_shape reads the TLS records on loopback from a capture,
+# t_client_mss the TCP segments.
 apt-get install -y --no-install-recommends tcpdump
 # microsocks: the SOCKS5 upstreams of t_upstream and of make bench.
 apt-get install -y --no-install-recommends microsocks

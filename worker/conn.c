@@ -587,6 +587,7 @@ conn_thread(void *arg)
         conn_count_refusal(c->w->stats, v);
         log_debug("%s: handshake refused: %s after %zu bytes%s", c->peer,
             handshake_verdict_name(v), c->hslen,
+            v == HS_SNI_REJECT || v == HS_SNI_DROP ? " (unknown_sni_action)" :
             c->answered ? " (after our ServerHello: closing)" : "");
         /* Mask whatever a real server would have had to answer. */
         if (cfg->mask && !c->answered && v != HS_ERROR &&

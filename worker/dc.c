@@ -20,23 +20,13 @@
 #include <unistd.h>
 
 #include "dc_health.h"
+#include "dc_table.h"
 #include "log.h"
 #include "net.h"
 #include "upstream.h"
 #include "util.h"
 
 #define DC_MAX_CANDIDATES       32
-
-/* docs/protocol.md 3.3: Telegram's production DCs, port 443. */
-static const char *const dc_builtin[DC_MAX_BUILTIN + 1][2] = {
-    { NULL, NULL },
-    { "149.154.175.50:443", "[2001:b28:f23d:f001::a]:443" },
-    { "149.154.167.51:443", "[2001:67c:04e8:f002::a]:443" },
-    { "149.154.175.100:443", "[2001:b28:f23d:f003::a]:443" },
-    { "149.154.167.91:443", "[2001:67c:04e8:f004::a]:443" },
-    { "149.154.171.5:443", "[2001:b28:f23f:f005::a]:443" },
-};
-static const char *const dc_203[] = { "91.105.192.100:443" };
 
 static const struct config_dc_override *
 dc_override(const struct config *cfg, int dc)
@@ -60,15 +50,7 @@ dc_lookup(const struct config *cfg, int dc, const char *const **addrs)
         *addrs = (const char *const *)o->addrs;
         return o->naddrs;
     }
-    if (a >= 1 && a <= DC_MAX_BUILTIN) {
-        *addrs = dc_builtin[a];
-        return 2;
-    }
-    if (a == DC_SPECIAL_203) {
-        *addrs = dc_203;
-        return 1;
-    }
-    return 0;
+    return dc_builtin(a, addrs);
 }
 
 /* Append the socket addresses of "host:port" to out[n..max). */

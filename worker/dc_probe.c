@@ -21,6 +21,7 @@
 
 #include "dc.h"
 #include "dc_health.h"
+#include "dc_table.h"
 #include "log.h"
 #include "proto.h"
 #include "upstream.h"
@@ -85,13 +86,14 @@ probe_round(void *arg)
     const struct config *cfg = sn->cfg;
     int64_t iv = (int64_t)cfg->dc_probe_interval * 1000;
 
-    for (int dc = 1; dc <= DC_MAX_BUILTIN; dc++)
-        probe_dc(cfg, dc, iv);
-    probe_dc(cfg, DC_SPECIAL_203, iv);
+    const char *const *addrs;
+
+    for (int k = 0; k < dc_nbuiltin; k++)
+        probe_dc(cfg, dc_builtin_ids[k], iv);
     for (int i = 0; i < cfg->ndc_overrides; i++) {
         int dc = cfg->dc_overrides[i].dc;
 
-        if ((dc < 1 || dc > DC_MAX_BUILTIN) && dc != DC_SPECIAL_203)
+        if (dc_builtin(dc, &addrs) == 0)
             probe_dc(cfg, dc, iv);
     }
     snapshot_release(sn);

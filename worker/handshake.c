@@ -443,7 +443,11 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
     /* Proven: no eviction may take it now (max_handshakes is for those
      * that have shown nothing yet). */
     conn_hs_leave(c);
-    r = len == 0 ? NET_ERR : net_write_all(c->cfd, answer, len, deadline);
+    /* tls_first_flight_segment: the answer in small segments of its own,
+     * for middleboxes that judge a server by its first flight's packet
+     * sizes; the relay after it writes as usual. */
+    r = len == 0 ? NET_ERR : net_write_segments(c->cfd, answer, len,
+        (size_t)cfg->tls_first_flight_segment, deadline);
     free(answer);
     if (r == NET_TIMEOUT)
         return HS_TIMEOUT;

@@ -31,6 +31,7 @@ Suite *mtframe_suite(void);
 Suite *dc_health_suite(void);
 Suite *doctor_suite(void);
 Suite *proxyproto_suite(void);
+Suite *net_suite(void);
 Suite *socks5_suite(void);
 Suite *upstream_suite(void);
 
@@ -63,6 +64,7 @@ main(void)
     srunner_add_suite(sr, dc_health_suite());
     srunner_add_suite(sr, doctor_suite());
     srunner_add_suite(sr, proxyproto_suite());
+    srunner_add_suite(sr, net_suite());
     srunner_add_suite(sr, socks5_suite());
     srunner_add_suite(sr, upstream_suite());
     srunner_run_all(sr, CK_NORMAL);

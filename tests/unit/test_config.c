@@ -994,6 +994,33 @@ START_TEST(test_parse_text)
 }
 END_TEST
 
+/* client_mss and tls_first_flight_segment: off by default, their
+ * smallest and largest values load, 0 turns them off again. */
+START_TEST(test_segment_keys)
+{
+    struct config *cfg = expect_ok(USERS1 DOMAIN);
+
+    ck_assert_int_eq(cfg->client_mss, 0);
+    ck_assert_int_eq(cfg->tls_first_flight_segment, 0);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "client_mss = 88;\n"
+        "tls_first_flight_segment = 64;\n");
+    ck_assert_int_eq(cfg->client_mss, 88);
+    ck_assert_int_eq(cfg->tls_first_flight_segment, 64);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "client_mss = 32767;\n"
+        "tls_first_flight_segment = 16384;\n");
+    ck_assert_int_eq(cfg->client_mss, 32767);
+    ck_assert_int_eq(cfg->tls_first_flight_segment, 16384);
+    config_free(cfg);
+    cfg = expect_ok(USERS1 DOMAIN "client_mss = 0;\n"
+        "tls_first_flight_segment = 0;\n");
+    ck_assert_int_eq(cfg->client_mss, 0);
+    ck_assert_int_eq(cfg->tls_first_flight_segment, 0);
+    config_free(cfg);
+}
+END_TEST
+
 static int
 cmp_names(const void *a, const void *b)
 {
@@ -1183,6 +1210,7 @@ config_suite(void)
     tcase_add_test(tc, test_parse_text);
     tcase_add_test(tc, test_users_file);
     tcase_add_test(tc, test_proxy_protocol);
+    tcase_add_test(tc, test_segment_keys);
     /* 4096 users under ASan take a moment. */
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

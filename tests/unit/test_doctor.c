@@ -1,8 +1,7 @@
 /*
  * test_doctor.c - the pure parts of telemt --doctor (master/doctor.c):
  * HTTP Date parsing in its three forms against timegm(), finding the Date
- * in a response head, the limits arithmetic and its verdicts, and the
- * doctor's built-in DC table against the one worker/dc.c dials.
+ * in a response head, and the limits arithmetic and its verdicts.
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,9 +10,6 @@
 #include <time.h>
 
 #include "../../master/doctor.h"
-/* For dc_builtin[]: the table the doctor must agree with (dc.o itself is
- * not in the unit-test binary, so its definitions do not clash). */
-#include "../../worker/dc.c"
 
 static int64_t
 date_of(const char *s)
@@ -325,18 +321,6 @@ START_TEST(test_limits_verdicts)
 }
 END_TEST
 
-START_TEST(test_builtin_table)
-{
-    for (int dc = 1; dc <= DC_MAX_BUILTIN; dc++)
-        for (int i = 0; i < 2; i++)
-            ck_assert_str_eq(doctor_builtin_addr(dc, i), dc_builtin[dc][i]);
-    ck_assert_str_eq(doctor_builtin_addr(DC_SPECIAL_203, 0), dc_203[0]);
-    ck_assert_ptr_null(doctor_builtin_addr(DC_SPECIAL_203, 1));
-    ck_assert_ptr_null(doctor_builtin_addr(6, 0));
-    ck_assert_ptr_null(doctor_builtin_addr(0, 0));
-}
-END_TEST
-
 Suite *doctor_suite(void);
 
 Suite *
@@ -351,7 +335,6 @@ doctor_suite(void)
     tcase_add_test(tc, test_find_date);
     tcase_add_test(tc, test_limits_need);
     tcase_add_test(tc, test_limits_verdicts);
-    tcase_add_test(tc, test_builtin_table);
     suite_add_tcase(s, tc);
     return s;
 }

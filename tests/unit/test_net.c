@@ -1,0 +1,121 @@
+/*
+ * test_net.c - net_write_segments() over a loopback TCP connection: the
+ * bytes arrive whole and in order, in as many segments as pieces (the
+ * kernel's own segment count, TCP_INFO), while seg 0 writes as usual;
+ * the socket's TCP_NOTSENT_LOWAT is what it was before.
+ */
+#include <check.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "util.h"
+
+#define FLIGHT  3000
+
+struct pair {
+    int lfd, cfd, sfd;                  /* listener, client, server end */
+};
+
+static void
+pair_open(struct pair *p)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sin);
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    p->lfd = net_listen((struct sockaddr *)&sin, sizeof(sin), 4);
+    ck_assert_int_ge(p->lfd, 0);
+    ck_assert_int_eq(getsockname(p->lfd, (struct sockaddr *)&sin, &len), 0);
+    p->cfd = net_connect((struct sockaddr *)&sin, sizeof(sin),
+        mono_ms() + 5000);
+    ck_assert_int_ge(p->cfd, 0);
+    for (int i = 0; i < 500; i++) {
+        p->sfd = accept(p->lfd, NULL, NULL);
+        if (p->sfd >= 0)
+            break;
+        usleep(10000);
+    }
+    ck_assert_int_ge(p->sfd, 0);
+}
+
+static void
+pair_close(struct pair *p)
+{
+    close(p->sfd);
+    close(p->cfd);
+    close(p->lfd);
+}
+
+static unsigned
+segs_out(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_segs_out;
+}
+
+/* Write FLIGHT bytes from p's server end with seg, read them back at the
+ * client end; the data segments that took. */
+static unsigned
+flight(struct pair *p, size_t seg)
+{
+    uint8_t out[FLIGHT], in[FLIGHT];
+    unsigned before;
+    size_t got = 0;
+
+    for (size_t i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)(i * 7 + seg);
+    before = segs_out(p->sfd);
+    ck_assert_int_eq(net_write_segments(p->sfd, out, sizeof(out), seg,
+        mono_ms() + 5000), 0);
+    ck_assert_int_eq(net_read_atleast(p->cfd, in, sizeof(in), sizeof(in),
+        mono_ms() + 5000, NULL, &got), (int)sizeof(in));
+    ck_assert_mem_eq(in, out, sizeof(in));
+    return segs_out(p->sfd) - before;
+}
+
+START_TEST(test_segments)
+{
+    struct pair p;
+    int lowat = 12345, v = 0;
+    socklen_t len = sizeof(v);
+    unsigned n;
+
+    pair_open(&p);
+    ck_assert_int_eq(setsockopt(p.sfd, IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+        &lowat, sizeof(lowat)), 0);
+    n = flight(&p, 200);
+    ck_assert_uint_eq(n, (FLIGHT + 199) / 200);
+    ck_assert_int_eq(getsockopt(p.sfd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
+        &len), 0);
+    ck_assert_int_eq(v, lowat);
+    n = flight(&p, 64);
+    ck_assert_uint_eq(n, (FLIGHT + 63) / 64);
+    /* Off, or a piece as big as the flight: one write, as the kernel
+     * cuts it (one segment at loopback's MSS). */
+    ck_assert_uint_lt(flight(&p, 0), (FLIGHT + 199) / 200);
+    ck_assert_uint_lt(flight(&p, FLIGHT), (FLIGHT + 199) / 200);
+    pair_close(&p);
+}
+END_TEST
+
+Suite *net_suite(void);
+
+Suite *
+net_suite(void)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_segments);
+    suite_add_tcase(s, tc);
+    return s;
+}
