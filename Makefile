@@ -61,7 +61,7 @@ COMMON_SRC := common/log.c common/xmem.c common/util.c common/config.c \
               common/tlshello.c common/snapshot.c common/ctl.c \
               common/inherit.c common/handoff_rec.c common/srcguard.c \
               common/userlim.c common/me_proto.c common/mtframe.c \
-              common/me_inputs.c
+              common/me_inputs.c common/socks5.c
 COMMON_SRC += common/proxyproto.c common/dc_table.c
 MASTER_SRC := master/main.c master/loop.c master/listen.c master/spawn.c \
               master/tlsprobe.c master/privs.c master/daemon.c \
@@ -73,7 +73,7 @@ WORKER_SRC := worker/worker.c worker/conn.c worker/handshake.c worker/dc.c \
               worker/keys.c worker/adopt.c worker/handoff.c \
               worker/me_pool.c worker/me_relay.c \
               worker/dc_health.c worker/dc_probe.c \
-              worker/proxy_in.c
+              worker/proxy_in.c worker/upstream.c
 ADMIN_SRC  := admin/admin.c admin/access.c admin/abuf.c admin/admin_snap.c \
               admin/render_json.c admin/render_prom.c admin/render_html.c \
               admin/json_in.c admin/users_api.c admin/render_qr.c
@@ -151,7 +151,7 @@ $(O)/tests/unit/check_telemt: $(UNIT_OBJ) $(UNIT_COMMON) \
         $(O)/admin/render_prom.o $(O)/admin/access.o $(O)/admin/json_in.o \
         $(O)/admin/render_qr.o \
         $(O)/worker/relay.o $(O)/worker/threads.o $(O)/worker/dc_health.o \
-        $(O)/master/doctor.o
+        $(O)/master/doctor.o $(O)/worker/upstream.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) $(shell pkg-config --libs check)
 

@@ -189,6 +189,21 @@ admin_snap_take(const struct admin_ctx *a, int64_t now, int64_t mono_ms)
     }
 
     snap_dc_addrs(s, r, mono_ms);
+
+    for (int u = 0; u < STATS_MAX_UPSTREAMS; u++) {
+        struct admin_snap_upstream *su = &s->upstreams[s->nupstreams];
+
+        /* A slot's name is written once, before its state says 2. */
+        if (atomic_load(&r->upstreams[u].state) != 2)
+            continue;
+        snprintf(su->name, sizeof(su->name), "%s", r->upstreams[u].name);
+#define X(field, help) su->field = LD(r->upstreams[u].field);
+        STATS_UPSTREAM_FIELDS(X)
+#undef X
+        su->backed_off = stats_upstream_down(r, u);
+        s->nupstreams++;
+    }
+
     s->tls_cert_len = LD(r->tls_cert_len);
     s->tls_profile_at = LD(r->tls_profile_at);
     s->replay_entries = replay_count((const struct replay_table *)

@@ -73,6 +73,14 @@ enum {
     ADMIN_DC_ADDR_DOWN                  /* the last one failed */
 };
 
+struct admin_snap_upstream {
+    char name[STATS_UPSTREAM_NAME];     /* its address */
+#define X(field, help) uint64_t field;
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    unsigned backed_off;                /* workers holding it backed off */
+};
+
 struct admin_snap_hist {
     uint64_t cum[STATS_HIST_NBOUNDS + 1];   /* cumulative; last is +Inf */
     uint64_t sum_us;
@@ -102,6 +110,8 @@ struct admin_snap {
     struct admin_snap_dc dcs[STATS_NDCS];
     int ndc_addrs;
     struct admin_snap_dc_addr dc_addrs[STATS_DC_ADDRS];    /* slot order */
+    int nupstreams;                     /* named slots, in slot order */
+    struct admin_snap_upstream upstreams[STATS_MAX_UPSTREAMS];
     uint32_t tls_cert_len;              /* 0 = none learnt */
     int64_t tls_profile_at;
     uint64_t replay_entries;

@@ -316,6 +316,19 @@ render_json_stats(struct abuf *b, const struct admin_snap *s,
     abuf_puts(b, ",\"dc_addrs\":");
     json_dc_addrs_array(b, s);
 
+    abuf_puts(b, ",\"upstreams\":[");
+    for (int i = 0; i < s->nupstreams; i++) {
+        const struct admin_snap_upstream *u = &s->upstreams[i];
+
+        abuf_puts(b, i ? ",{\"address\":" : "{\"address\":");
+        abuf_json_str(b, u->name);
+#define X(field, help) abuf_printf(b, ",\"%s\":%llu", #field, U(u->field));
+        STATS_UPSTREAM_FIELDS(X)
+#undef X
+        abuf_printf(b, ",\"backed_off\":%u}", u->backed_off);
+    }
+    abuf_puts(b, "]");
+
     abuf_puts(b, ",\"users\":[");
     for (int i = 0; i < s->nusers; i++) {
         abuf_puts(b, i ? ",{" : "{");

@@ -20,6 +20,10 @@
  *                                         order; dc 0 = any other index)
  *   "dc_addrs": [ DCADDR ],              (every DC address a dial used,
  *                                         region slot order)
+ *   "upstreams": [ { "address": S, "attempts": N, "failures": N,
+ *                    "target_failures": N, "backed_off": N } ]
+ *                                        (SOCKS5 upstreams dialled since
+ *                                         the region was made)
  *   "users": [ USER ],                   (configured users, config order)
  *   "workers": [ WORKER ],               (slots 0..nworkers-1)
  *   "workers_expected": N, "workers_up": N,

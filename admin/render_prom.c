@@ -38,6 +38,12 @@ enum {
 #undef X
     PD_COUNT
 };
+enum {
+#define X(name, help) PP_##name,
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    PP_COUNT
+};
 
 /*
  * How one X-macro field is exported.  A field without an entry (all
@@ -417,6 +423,40 @@ prom_dc_addrs(struct abuf *b, const struct admin_snap *s)
     }
 }
 
+/* The SOCKS5 upstreams: telemt_upstream_<field>_total, a gauge. */
+static void
+prom_upstreams(struct abuf *b, const struct admin_snap *s)
+{
+    static const struct prom_map up_maps[PP_COUNT];     /* all default */
+    struct member m[PP_COUNT];
+    uint64_t vals[STATS_MAX_UPSTREAMS * PP_COUNT];
+    const char *evals[STATS_MAX_UPSTREAMS];
+    int nm = 0, nf = 0;
+
+    if (s->nupstreams == 0)
+        return;
+#define X(field, help)                                                    \
+    if (member_of(up_maps, "upstream", #field, help, nf, &m[nm]) == 0)    \
+        nm++;                                                             \
+    nf++;
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    for (int e = 0; e < s->nupstreams; e++) {
+        int f = 0;
+
+        evals[e] = s->upstreams[e].name;
+#define X(field, help) vals[e * nf + f++] = s->upstreams[e].field;
+        STATS_UPSTREAM_FIELDS(X)
+#undef X
+    }
+    emit_members(b, m, nm, s->nupstreams, "upstream", evals, vals, nf);
+    family_head(b, "telemt_upstream_backed_off", "gauge", "worker "
+        "processes holding the upstream backed off after a failure");
+    for (int e = 0; e < s->nupstreams; e++)
+        sample(b, "telemt_upstream_backed_off", "upstream", evals[e], NULL,
+            NULL, s->upstreams[e].backed_off);
+}
+
 static void
 prom_users(struct abuf *b, const struct admin_snap *s)
 {
@@ -590,6 +630,7 @@ render_prom(struct abuf *b, const struct admin_snap *s)
 
     prom_dcs(b, s);
     prom_dc_addrs(b, s);
+    prom_upstreams(b, s);
     prom_users(b, s);
     prom_workers(b, s);
 

@@ -19,6 +19,9 @@
  *   telemt_handshakes_total{reason="<STATS_HS_OUTCOMES name>"}
  *   telemt_dc_connections_total{dc}, telemt_dc_connect_failures_total{dc},
  *   telemt_dc_connect_time_seconds_total{dc}    DCs with any activity
+ *   telemt_upstream_attempts_total{upstream}, telemt_upstream_failures_total,
+ *   telemt_upstream_target_failures_total,
+ *   telemt_upstream_backed_off{upstream}        SOCKS5 upstreams (gauge)
  *   telemt_user_connections_active{user}        gauge
  *   telemt_user_connections_total{user}
  *   telemt_user_bytes_total{user,direction}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -51,7 +52,9 @@ enum ck_type {
     CK_CIDRLIST,
     CK_UNAME,
     CK_ADTAG,
-    CK_URL
+    CK_URL,
+    CK_IFNAME,
+    CK_UPSTREAMS
 };
 
 struct ck_key {
@@ -86,6 +89,8 @@ struct ck_key {
 #define CK_DEF_UNAME(d)     .sdef = (d)
 #define CK_DEF_ADTAG(d)     .sdef = (d)
 #define CK_DEF_URL(d)       .sdef = (d)
+#define CK_DEF_IFNAME(d)    .sdef = (d)
+#define CK_DEF_UPSTREAMS(d) .sdef = (d)
 
 /* Where a list type's count is (CONFIG_FIELD_CIDRLIST's n##f). */
 #define CK_NOFF_INT(f)      0
@@ -107,6 +112,8 @@ struct ck_key {
 #define CK_NOFF_ADTAG(f)    0
 #define CK_NOFF_URL(f)      0
 #define CK_NOFF_SNIACT(f)   0
+#define CK_NOFF_IFNAME(f)   0
+#define CK_NOFF_UPSTREAMS(f) 0
 
 #define CK_LIVE             0
 #define CK_RESTART          1
@@ -258,6 +265,7 @@ ck_table_type(enum ck_type type)
     case CK_USERDEFS:
         return "group";
     case CK_DCLIST:
+    case CK_UPSTREAMS:
         return "list";
     case CK_HOSTLIST:
     case CK_CIDRLIST:
@@ -485,6 +493,18 @@ ck_check_string(enum ck_type type, const char *v)
             if (v[i] <= ' ' || v[i] > '~')
                 return "must be printable ASCII without spaces";
         return n < 1024 ? NULL : "is longer than 1023 characters";
+    }
+    case CK_IFNAME: {
+        size_t n = strlen(v);
+
+        /* The kernel's rule (dev_valid_name()): below IFNAMSIZ, no '/',
+         * ':' or white space, not "." or "..". */
+        if (n >= IF_NAMESIZE || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+            return "is not a network interface name";
+        for (size_t i = 0; i < n; i++)
+            if (v[i] <= ' ' || v[i] > '~' || v[i] == '/' || v[i] == ':')
+                return "is not a network interface name";
+        return NULL;
     }
     case CK_TOKEN: {
         size_t n = strlen(v);
@@ -900,6 +920,126 @@ ck_parse_dclist(struct ck_ctx *c, const struct ck_key *k,
     return 0;
 }
 
+/* A string member of an upstreams entry: 1..max bytes, or NULL. */
+static int
+ck_upstream_str(struct ck_ctx *c, const char *name, const char *member,
+    const config_setting_t *m, size_t max, char **out)
+{
+    const char *v;
+
+    if (config_setting_type(m) != CONFIG_TYPE_STRING)
+        return ck_fail(c, m, "%s.%s: expected a string, got %s", name,
+            member, ck_type_name(config_setting_type(m)));
+    v = config_setting_get_string(m);
+    if (*v == '\0' || strlen(v) > max)
+        return ck_fail(c, m, "%s.%s: must be 1 to %zu bytes long", name,
+            member, max);
+    free(*out);
+    *out = xstrdup(v);
+    return 0;
+}
+
+/* The members of upstreams[i], g, into u; name is "upstreams[i]". */
+static int
+ck_parse_upstream(struct ck_ctx *c, const struct ck_key *k, const char *name,
+    const config_setting_t *g, struct config_upstream *u)
+{
+    const config_setting_t *type = NULL, *addr = NULL, *user = NULL;
+    const config_setting_t *pass = NULL;
+    const char *v, *why;
+    long long w;
+
+    for (int j = 0; j < config_setting_length(g); j++) {
+        const config_setting_t *m = config_setting_get_elem(g, j);
+        const char *mname = config_setting_name(m);
+        char member[2 * CK_NAME_LEN];
+
+        /* A member name is the file's, of any length: cut, not refused. */
+        (void)snprintf(member, sizeof(member), "%.*s.%.*s", CK_NAME_LEN - 1,
+            name, CK_NAME_LEN - 1, mname);
+        if (strcmp(mname, "type") == 0)
+            type = m;
+        else if (strcmp(mname, "address") == 0)
+            addr = m;
+        else if (strcmp(mname, "username") == 0)
+            user = m;
+        else if (strcmp(mname, "password") == 0)
+            pass = m;
+        else if (strcmp(mname, "weight") != 0)
+            return ck_fail(c, m, "unknown key '%s'", member);
+        else if (ck_get_int(c, m, member, k->min, k->max, &w) == -1)
+            return -1;
+        else
+            u->weight = (int)w;
+    }
+    if (type == NULL)
+        return ck_fail(c, g, "%s: type is missing (type = \"socks5\";)",
+            name);
+    if (config_setting_type(type) != CONFIG_TYPE_STRING ||
+        strcmp(config_setting_get_string(type), "socks5") != 0)
+        return ck_fail(c, type, "%s.type: only \"socks5\" is supported",
+            name);
+    if (addr == NULL)
+        return ck_fail(c, g, "%s: address is missing", name);
+    if (config_setting_type(addr) != CONFIG_TYPE_STRING)
+        return ck_fail(c, addr, "%s.address: expected a string, got %s",
+            name, ck_type_name(config_setting_type(addr)));
+    v = config_setting_get_string(addr);
+    if ((why = ck_check_hostport(v)) != NULL)
+        return ck_fail(c, addr, "%s.address: '%s' %s", name, v, why);
+    u->address = xstrdup(v);
+    if ((user == NULL) != (pass == NULL))
+        return ck_fail(c, user != NULL ? user : pass, "%s: username and "
+            "password go together (RFC 1929)", name);
+    if (user != NULL && (ck_upstream_str(c, name, "username", user,
+        CONFIG_SOCKS_CRED_MAX, &u->username) == -1 ||
+        ck_upstream_str(c, name, "password", pass, CONFIG_SOCKS_CRED_MAX,
+        &u->password) == -1))
+        return -1;
+    return 0;
+}
+
+static int
+ck_parse_upstreams(struct ck_ctx *c, const struct ck_key *k,
+    const config_setting_t *s)
+{
+    struct config *cfg = c->cfg;
+    int n;
+
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return ck_fail(c, s, "%s: expected a list ( { type = \"socks5\"; "
+            "address = \"host:port\"; }, ... ), got %s", k->name,
+            ck_type_name(config_setting_type(s)));
+    n = config_setting_length(s);
+    if (n > CONFIG_MAX_UPSTREAMS)
+        return ck_fail(c, s, "%s: %d entries, at most %d allowed", k->name,
+            n, CONFIG_MAX_UPSTREAMS);
+    cfg->upstreams = xcalloc((size_t)n + 1, sizeof(*cfg->upstreams));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(s, i);
+        struct config_upstream *u = &cfg->upstreams[i];
+        char name[CK_NAME_LEN];
+
+        /* Counted first so config_free() sees a half-built entry. */
+        cfg->nupstreams = i + 1;
+        u->weight = 1;
+        u->username = xstrdup("");
+        u->password = xstrdup("");
+        snprintf(name, sizeof(name), "%s[%d]", k->name, i);
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+            return ck_fail(c, g, "%s: expected a group { type = "
+                "\"socks5\"; address = \"host:port\"; }, got %s", name,
+                ck_type_name(config_setting_type(g)));
+        if (ck_parse_upstream(c, k, name, g, u) == -1)
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(cfg->upstreams[j].address, u->address) == 0)
+                return ck_fail(c, g, "%s: '%s' is already %s[%d]", name,
+                    u->address, k->name, j);
+    }
+    return 0;
+}
+
 /* Validators for the string arrays: NULL if fine, else what is wrong. */
 static const char *
 ck_elem_host(const char *v)
@@ -1000,6 +1140,8 @@ ck_parse_key(struct ck_ctx *c, int idx, const config_setting_t *s)
         return ck_parse_user_defaults(c, k, s);
     case CK_DCLIST:
         return ck_parse_dclist(c, k, s);
+    case CK_UPSTREAMS:
+        return ck_parse_upstreams(c, k, s);
     case CK_HOSTLIST:
         return ck_parse_strlist(c, k, s, ck_elem_host, 1,
             &c->cfg->tls_domains, &c->cfg->ntls_domains);
@@ -1099,6 +1241,7 @@ ck_defaults(struct ck_ctx *c)
         case CK_DCLIST:
         case CK_HOSTLIST:
         case CK_CIDRLIST:
+        case CK_UPSTREAMS:
             break;
         default:
             *(char **)field = xstrdup(k->sdef);
@@ -1707,6 +1850,7 @@ ck_is_string(enum ck_type t)
     case CK_UNAME:
     case CK_ADTAG:
     case CK_URL:
+    case CK_IFNAME:
         return 1;
     default:
         return 0;
@@ -1803,6 +1947,12 @@ config_free(struct config *cfg)
         free(cfg->dc_overrides[i].addrs);
     }
     free(cfg->dc_overrides);
+    for (int i = 0; i < cfg->nupstreams; i++) {
+        free(cfg->upstreams[i].address);
+        free(cfg->upstreams[i].username);
+        free(cfg->upstreams[i].password);
+    }
+    free(cfg->upstreams);
     for (int i = 0; i < CK_NKEYS; i++) {
         char **list;
         int n;
@@ -1860,6 +2010,11 @@ config_print_keys(FILE *out)
         case CK_HOSTLIST:
         case CK_CIDRLIST:
             fprintf(out, "%s | %s (at most %lld) |\n", k->sdef, k->help,
+                k->max);
+            break;
+        case CK_UPSTREAMS:
+            fprintf(out, "%s | %s (at most %d; weight %lld..%lld, default "
+                "1) |\n", k->sdef, k->help, CONFIG_MAX_UPSTREAMS, k->min,
                 k->max);
             break;
         default:

@@ -18,6 +18,8 @@
 
 #define CONFIG_MAX_USERS        4096
 #define CONFIG_MAX_DC_ADDRS     16
+#define CONFIG_MAX_UPSTREAMS    16      /* = STATS_MAX_UPSTREAMS */
+#define CONFIG_SOCKS_CRED_MAX   255     /* RFC 1929: one length byte */
 #define CONFIG_ERR_LEN          512
 #define CONFIG_MAX_TEXT         (16 << 20)      /* bytes of config file */
 
@@ -54,6 +56,14 @@ struct config_dc_override {
     char **addrs;                       /* "host:port" or "[v6]:port" */
 };
 
+/* One entry of upstreams: a SOCKS5 proxy outgoing connections go by. */
+struct config_upstream {
+    char *address;                      /* "host:port" or "[v6]:port" */
+    int weight;                         /* share of the picks, 1..1000 */
+    char *username;                     /* "" = no RFC 1929 auth */
+    char *password;                     /* "" unless username is set */
+};
+
 /*
  * The C type of each key type of config_keys.h: a key's field in struct
  * config is made from its row, so a new key is one row there.  List
@@ -73,6 +83,8 @@ struct config_dc_override {
 #define CONFIG_FIELD_UNAME(f)       char *f;
 #define CONFIG_FIELD_ADTAG(f)       char *f;    /* "" or 32 hex digits */
 #define CONFIG_FIELD_URL(f)         char *f;
+#define CONFIG_FIELD_IFNAME(f)      char *f;    /* "" = any interface */
+#define CONFIG_FIELD_UPSTREAMS(f)   int n##f; struct config_upstream *f;
 #define CONFIG_FIELD_USERS(f)       int n##f; struct config_user *f;
 #define CONFIG_FIELD_USERDEFS(f)    struct config_user f;   /* no name */
 #define CONFIG_FIELD_DCLIST(f)      int n##f; struct config_dc_override *f;

@@ -36,6 +36,8 @@
  *            UNAME   char * field; "" or a user/group name
  *            ADTAG   char * field; "" or 32 hex digits (an ad tag)
  *            URL     char * field; "" or an http:// or https:// URL
+ *            IFNAME  char * field; "" or a network interface name
+ *            UPSTREAMS  the upstreams list; min..max bounds each weight
  *   field    member of struct config
  *   apply    LIVE: a reload (SIGHUP) applies it in the running workers;
  *            RESTART: it needs new sockets, a new region or the start-up
@@ -215,6 +217,19 @@
     X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \
+    X("dc_bind_ipv4", IPV4, dc_bind_ipv4, LIVE, 0, 0, "",                   \
+      "source address of outgoing IPv4 connections (DCs, MEs, upstreams); " \
+      "\"\" lets the kernel choose")                                        \
+    X("dc_bind_ipv6", IPV6, dc_bind_ipv6, LIVE, 0, 0, "",                   \
+      "source address of outgoing IPv6 connections; \"\" lets the kernel "  \
+      "choose")                                                             \
+    X("dc_bind_interface", IFNAME, dc_bind_interface, RESTART, 0, 0, "",    \
+      "network interface outgoing connections leave by (SO_BINDTODEVICE);" \
+      " checked at start as the workers' user; \"\" = any")                 \
+    X("upstreams", UPSTREAMS, upstreams, LIVE, 1, 1000, "()",               \
+      "list of { type = \"socks5\"; address = \"host:port\"; weight = N; " \
+      "username = \"...\"; password = \"...\"; }: SOCKS5 proxies DC and ME " \
+      "connections go through, picked by weight; () = connect directly")   \
     X("use_middle_proxy", BOOL, use_middle_proxy, LIVE, 0, 0, false,        \
       "relay clients through Telegram's middle-end proxies (ME), which "    \
       "ad tags need, instead of straight to the DCs")                       \

@@ -343,13 +343,61 @@ wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
 int
 net_connect(const struct sockaddr *sa, socklen_t len, int64_t deadline_ms)
 {
-    int fd, r, err = 0;
-    socklen_t elen = sizeof(err);
+    int fd;
 
     fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
         0);
     if (fd == -1)
         return NET_ERR;
+    return net_connect_fd(fd, sa, len, deadline_ms);
+}
+
+int
+net_socket_from(int family, const char *ifname, const char *src,
+    const char **why)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, err;
+
+    *why = "socket";
+    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return NET_ERR;
+    if (ifname[0] != '\0' && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
+        ifname, (socklen_t)strlen(ifname)) == -1) {
+        *why = "SO_BINDTODEVICE";
+        goto fail;
+    }
+    if (src[0] != '\0') {
+        *why = "bind to the source address";
+        if (net_parse_literal(src, 0, &ss, &len) != 0 ||
+            ss.ss_family != family) {
+            errno = EAFNOSUPPORT;
+            goto fail;
+        }
+        /* The port is picked at connect, per destination: a bound
+         * address must not use up one ephemeral port per connection. */
+        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+            sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+            goto fail;
+    }
+    return fd;
+fail:
+    err = errno;
+    close(fd);
+    errno = err;
+    return NET_ERR;
+}
+
+int
+net_connect_fd(int fd, const struct sockaddr *sa, socklen_t len,
+    int64_t deadline_ms)
+{
+    int r, err = 0;
+    socklen_t elen = sizeof(err);
+
     if (connect(fd, sa, len) == 0)
         return fd;
     if (errno != EINPROGRESS) {

@@ -92,6 +92,18 @@ int net_listen_one(const struct sockaddr *sa, socklen_t len, int backlog);
 int net_connect(const struct sockaddr *sa, socklen_t len,
     int64_t deadline_ms);
 /*
+ * A non-blocking, close-on-exec TCP socket of family for an outgoing
+ * connection: bound to interface ifname (SO_BINDTODEVICE) and to source
+ * address src (an IP literal of that family, any port) when they are not
+ * "".  The fd, or NET_ERR with errno and *why ("bind to 10.0.0.1").
+ */
+int net_socket_from(int family, const char *ifname, const char *src,
+    const char **why);
+/* The same on a non-blocking socket fd the caller made (and bound);
+ * fd is closed on failure. */
+int net_connect_fd(int fd, const struct sockaddr *sa, socklen_t len,
+    int64_t deadline_ms);
+/*
  * Read into buf until at least min bytes (and at most cap) are there, or
  * until the deadline.  Returns the count read (>= min), NET_EOF if the
  * peer closed first (*got tells how much arrived), NET_TIMEOUT or NET_ERR;

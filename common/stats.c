@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -157,6 +158,58 @@ stats_dc_slot(int dc)
     if (dc == 203)
         return 10;
     return STATS_DC_OTHER;
+}
+
+int
+stats_upstream_slot(struct stats_region *s, const char *name)
+{
+    /*
+     * Slots are never freed, so every claimer takes the lowest free one:
+     * two workers naming the same address race for the same slot, and
+     * the loser finds the winner's name on its next scan.
+     */
+    for (int tries = 0; tries < 10000; tries++) {
+        int naming = 0, free_slot = -1;
+        uint32_t expect = 0;
+
+        for (int i = 0; i < STATS_MAX_UPSTREAMS; i++) {
+            struct stats_upstream *u = &s->upstreams[i];
+            uint32_t st = atomic_load(&u->state);
+
+            if (st == 2 && strcmp(u->name, name) == 0)
+                return i;
+            if (st == 1)
+                naming = 1;
+            if (st == 0 && free_slot < 0)
+                free_slot = i;
+        }
+        if (naming) {                   /* maybe this very address */
+            sched_yield();
+            continue;
+        }
+        if (free_slot < 0)
+            return -1;
+        if (atomic_compare_exchange_strong(&s->upstreams[free_slot].state,
+            &expect, 1)) {
+            snprintf(s->upstreams[free_slot].name, STATS_UPSTREAM_NAME, "%s",
+                name);
+            atomic_store(&s->upstreams[free_slot].state, 2);
+            return free_slot;
+        }
+    }
+    return -1;
+}
+
+unsigned
+stats_upstream_down(const struct stats_region *s, int u)
+{
+    unsigned n = 0;
+
+    for (int row = 0; row < STATS_MAX_WORKERS; row++)
+        if (atomic_load_explicit(&s->upstreams[u].down[row], RELAXED) != 0 &&
+            atomic_load_explicit(&s->workers[row].pid, RELAXED) != 0)
+            n++;
+    return n;
 }
 
 int
@@ -319,6 +372,8 @@ stats_worker_claim(struct stats_region *s, int slot, uint64_t gen)
             atomic_store(&w->state, STATS_WORKER_EMPTY);
             for (int u = 0; u < STATS_MAX_USERS; u++)
                 atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);
+            for (int u = 0; u < STATS_MAX_UPSTREAMS; u++)
+                atomic_store_explicit(&s->upstreams[u].down[row], 0, RELAXED);
             return row;
         }
     }
@@ -341,6 +396,8 @@ stats_worker_gone(struct stats_region *s, int row)
     atomic_store(&w->active, 0);
     for (int u = 0; u < STATS_MAX_USERS; u++)
         atomic_store_explicit(&s->user_active[row][u], 0, RELAXED);
+    for (int u = 0; u < STATS_MAX_UPSTREAMS; u++)
+        atomic_store_explicit(&s->upstreams[u].down[row], 0, RELAXED);
     atomic_store(&w->pid, 0);           /* last: frees the row */
 }
 
@@ -393,6 +450,12 @@ stats_print_counters(FILE *out)
     STATS_USER_REFUSALS(X)
 #undef X
     fprintf(out, "| `conn_active` | %s |\n", STATS_CONN_ACTIVE_HELP);
+#define X(name, help) \
+    fprintf(out, "| `upstream_%s` | per upstream: %s |\n", #name, help);
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    fprintf(out, "| `upstream_backed_off` | per upstream: worker processes "
+        "holding it backed off now |\n");
 }
 
 void

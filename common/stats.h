@@ -16,6 +16,7 @@
  *     user_active[128][4096] open connections per worker row and user, so
  *                           that a dead worker's share can be cleared
  *     dcs[12]               per DC index: 1..5, -1..-5, 203, other
+ *     upstreams[16]         per SOCKS5 upstream, slot claimed by address
  *     guard                 per client address (srcguard.h)
  *     dc_addrs[128]         per DC address: health (worker/dc_health.c)
  *   replay table            at replay_off (replay.h)
@@ -46,6 +47,8 @@
 #define STATS_IP_SLOTS          64
 #define STATS_NDCS              12
 #define STATS_DC_OTHER          11
+#define STATS_MAX_UPSTREAMS     16
+#define STATS_UPSTREAM_NAME     272     /* "[v6]:port", "host:port" */
 
 enum stats_hs_outcome {
 #define X(name, verdict, help) STATS_HS_##name,
@@ -142,6 +145,21 @@ struct stats_dc {
 };
 
 /*
+ * One SOCKS5 upstream.  A worker claims the slot of an address the first
+ * time it dials through it (state 0 -> 1 by CAS, the name, then 2), so
+ * the master need not know; down[row] is 1 while worker row holds it
+ * backed off (cleared with the row).
+ */
+struct stats_upstream {
+    _Atomic uint32_t state;             /* 0 free, 1 naming, 2 named */
+    char name[STATS_UPSTREAM_NAME];
+#define X(name, help) _Atomic uint64_t name;
+    STATS_UPSTREAM_FIELDS(X)
+#undef X
+    _Atomic uint8_t down[STATS_MAX_WORKERS];
+};
+
+/*
  * One DC address's health, shared by every worker: whichever worker
  * connects (or probes) writes its result here, so the others order
  * their dials by it too.  A worker claims a free slot by moving state
@@ -200,6 +218,7 @@ struct stats_region {
     struct stats_user users[STATS_MAX_USERS];
     _Atomic uint32_t user_active[STATS_MAX_WORKERS][STATS_MAX_USERS];
     struct stats_dc dcs[STATS_NDCS];
+    struct stats_upstream upstreams[STATS_MAX_UPSTREAMS];
     struct srcguard_table guard;
     struct stats_dc_addr dc_addrs[STATS_DC_ADDRS];
 };
@@ -238,6 +257,13 @@ int stats_user_find(const struct stats_region *s, const char *name);
 int stats_dc_slot(int dc);
 /* The DC index a dcs[] slot stands for; 0 for the "other" slot. */
 int stats_dc_index(int slot);
+/*
+ * A worker: the upstreams[] slot of address name, claiming a free one the
+ * first time; -1 if all are taken (by addresses of earlier configs).
+ */
+int stats_upstream_slot(struct stats_region *s, const char *name);
+/* How many live worker rows hold upstream slot u backed off. */
+unsigned stats_upstream_down(const struct stats_region *s, int u);
 /* The counter table of the README (Markdown): every counter of the
  * "stats:" line with its help, from stats_fields.h. */
 void stats_print_counters(FILE *out);

@@ -13,6 +13,7 @@
  *   STATS_DC_FIELDS     X(name, help)    per DC index (label dc=)
  *   STATS_DC_ADDR_FIELDS X(name, help)   per DC address (dc=, addr=)
  *   STATS_HISTOGRAMS    X(name, help)    latency histograms, in seconds
+ *   STATS_UPSTREAM_FIELDS X(name, help)  per SOCKS5 upstream
  */
 #ifndef TELEMT_STATS_FIELDS_H
 #define TELEMT_STATS_FIELDS_H
@@ -169,6 +170,18 @@
 #define STATS_HISTOGRAMS(X)                                                 \
     X(handshake_seconds, "time from accept to a handshake verdict")       \
     X(dc_connect_seconds, "time to connect to a DC")
+
+/*
+ * Per SOCKS5 upstream (label upstream="host:port"), X(name, help); each
+ * row's slot is claimed by its address (stats_upstream_slot()).  The gauge
+ * of workers holding it backed off is not a field: stats_upstream_down().
+ */
+#define STATS_UPSTREAM_FIELDS(X)                                            \
+    X(attempts, "dials tried through the upstream")                       \
+    X(failures, "dials through it that failed by its fault (refused, "    \
+      "timeout, bad SOCKS5 reply, auth refused): it is backed off")        \
+    X(target_failures, "dials it answered with a failure to reach the "    \
+      "target (not held against it)")
 
 /* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
 #define STATS_HIST_BOUNDS_US                                                \

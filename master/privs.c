@@ -7,7 +7,9 @@
 #include "privs.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -17,9 +19,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 
-int
-privs_resolve(const struct config *cfg, struct privs *p, char *err,
+/* The user and group of privs_resolve(). */
+static int
+privs_ids(const struct config *cfg, struct privs *p, char *err,
     size_t errlen)
 {
     memset(p, 0, sizeof(*p));
@@ -65,6 +69,100 @@ privs_resolve(const struct config *cfg, struct privs *p, char *err,
     }
     p->drop = 1;
     return 0;
+}
+
+/*
+ * In a child dropped to p: a socket of family from src on dc_bind_
+ * interface, as every outgoing connection of a worker will make it.
+ * Binding a device needs no privilege since Linux 5.7 (CAP_NET_RAW
+ * before), a source address must be one of this machine's: both are
+ * found out here, at start, rather than at the first client.
+ */
+static void
+privs_try_outbound(const struct config *cfg, int family, const char *key,
+    const char *src, int out)
+{
+    const char *why;
+    char msg[CONFIG_ERR_LEN];
+    int fd, n;
+
+    fd = net_socket_from(family, cfg->dc_bind_interface, src, &why);
+    if (fd >= 0) {
+        close(fd);
+        return;
+    }
+    if (strcmp(why, "SO_BINDTODEVICE") == 0)
+        n = snprintf(msg, sizeof(msg), "%s: dc_bind_interface: cannot bind "
+            "sockets to '%s' as the workers' user: %s%s", cfg->path,
+            cfg->dc_bind_interface, strerror(errno), errno == EPERM ?
+            " (this kernel wants CAP_NET_RAW for SO_BINDTODEVICE; Linux "
+            "5.7 and later do not)" : errno == ENODEV ? " (no such "
+            "interface)" : "");
+    else
+        n = snprintf(msg, sizeof(msg), "%s: %s: cannot bind to '%s'%s%s: "
+            "%s", cfg->path, key, src, cfg->dc_bind_interface[0] != '\0' ?
+            " on " : "", cfg->dc_bind_interface, strerror(errno));
+    if (n > 0)
+        (void)write(out, msg, (size_t)n < sizeof(msg) ? (size_t)n :
+            sizeof(msg) - 1);
+    _exit(1);
+}
+
+/* Check dc_bind_* as the workers will use them; 0 or -1 with err. */
+static int
+privs_check_outbound(const struct config *cfg, const struct privs *p,
+    char *err, size_t errlen)
+{
+    int pfd[2], status;
+    ssize_t n;
+    pid_t pid;
+
+    if (cfg->dc_bind_interface[0] == '\0' && cfg->dc_bind_ipv4[0] == '\0' &&
+        cfg->dc_bind_ipv6[0] == '\0')
+        return 0;
+    if (pipe(pfd) == -1) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if ((pid = fork()) == -1) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        privs_drop(p);
+        if (cfg->dc_bind_ipv4[0] != '\0' || cfg->dc_bind_ipv6[0] == '\0')
+            privs_try_outbound(cfg, AF_INET, "dc_bind_ipv4",
+                cfg->dc_bind_ipv4, pfd[1]);
+        if (cfg->dc_bind_ipv6[0] != '\0')
+            privs_try_outbound(cfg, AF_INET6, "dc_bind_ipv6",
+                cfg->dc_bind_ipv6, pfd[1]);
+        _exit(0);
+    }
+    close(pfd[1]);
+    n = read(pfd[0], err, errlen > 0 ? errlen - 1 : 0);
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (n <= 0)
+        snprintf(err, errlen, "%s: cannot check dc_bind_* as the workers' "
+            "user (the check exited with status %d)", cfg->path, status);
+    else
+        err[n] = '\0';
+    return -1;
+}
+
+int
+privs_resolve(const struct config *cfg, struct privs *p, char *err,
+    size_t errlen)
+{
+    if (privs_ids(cfg, p, err, errlen) != 0)
+        return -1;
+    return privs_check_outbound(cfg, p, err, errlen);
 }
 
 void

@@ -21,7 +21,8 @@ struct privs {
  * Resolve user/group for this process (before fork, while NSS works).
  * Refuses (returns -1 with a message in err) to let children run as root
  * unless allow_root, and a user that does not exist.  Not root: user and
- * group are ignored with a warning.
+ * group are ignored with a warning.  Then checks, in a child dropped to
+ * them, that dc_bind_interface and dc_bind_ipv4/6 can be bound.
  */
 int privs_resolve(const struct config *cfg, struct privs *p, char *err,
     size_t errlen);

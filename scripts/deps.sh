@@ -7,6 +7,8 @@ apt-get update
 # tcpdump: t_tls_shape reads the TLS records on loopback from a capture,
 # t_client_mss the TCP segments.
 apt-get install -y --no-install-recommends tcpdump
+# microsocks: the SOCKS5 upstreams of t_upstream and of make bench.
+apt-get install -y --no-install-recommends microsocks
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
     libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \

@@ -23,6 +23,7 @@
 #include "dc_table.h"
 #include "log.h"
 #include "net.h"
+#include "upstream.h"
 #include "util.h"
 
 #define DC_MAX_CANDIDATES       32
@@ -108,9 +109,9 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
         int64_t t0 = mono_us();
         int fd, err;
 
-        net_format(sa, desc, desclen);
-        fd = net_connect(sa, cand[i].a->len,
-            mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000);
+        fd = outbound_connect(cfg, sa, cand[i].a->len,
+            mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000, desc,
+            desclen, NULL);
         err = fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0;
         dc_health_record(cand[i].slot, fd >= 0, mono_us() - t0, err,
             mono_ms(), backoff, 0);

@@ -24,6 +24,7 @@
 #include "dc_table.h"
 #include "log.h"
 #include "proto.h"
+#include "upstream.h"
 #include "util.h"
 
 #define DC_PROBE_MAX    32              /* addresses of one DC index */
@@ -42,6 +43,7 @@ probe_one(const struct config *cfg, const struct net_addr *a, int64_t iv)
     struct stats_dc_addr *d;
     int64_t now = mono_ms(), was, t0;
     int slot = -1, fd;
+    char desc[160];
 
     for (int i = 0; i < STATS_DC_ADDRS && slot < 0; i++)
         if (dc_health_match(&s->dc_addrs[i], sa))
@@ -54,8 +56,9 @@ probe_one(const struct config *cfg, const struct net_addr *a, int64_t iv)
         !atomic_compare_exchange_strong(&d->probe_ms, &was, now))
         return;
     t0 = mono_us();
-    fd = net_connect(sa, a->len, now + (int64_t)cfg->dc_connect_timeout *
-        1000);
+    /* The way a dial would go (dc_bind_*, upstreams), never around it. */
+    fd = outbound_connect(cfg, sa, a->len, now +
+        (int64_t)cfg->dc_connect_timeout * 1000, desc, sizeof(desc), NULL);
     dc_health_record(slot, fd >= 0, mono_us() - t0,
         fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0,
         mono_ms(), (int64_t)cfg->dc_retry_after * 1000, 1);

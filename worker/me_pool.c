@@ -32,7 +32,9 @@
 #include "log.h"
 #include "me_proto.h"
 #include "net.h"
+#include "snapshot.h"
 #include "stats.h"
+#include "upstream.h"
 #include "util.h"
 #include "worker.h"
 
@@ -76,6 +78,7 @@ struct me_conn {
     int writers;                        /* in a send */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct outbound_via via;            /* how it was dialled */
     char name[64];
     pthread_mutex_t wlock;              /* guards the five below */
     struct me_cbc *enc;
@@ -719,8 +722,19 @@ me_handshake(struct me_conn *mc, struct me_session *s, const char **why,
     long skew;
 
     *stage = ME_FAIL_CONNECT;
-    if (getsockname(mc->fd, (struct sockaddr *)&local, &llen) != 0 ||
-        me_addrs_from(&a, (struct sockaddr *)&local,
+    /* The key binds the addresses the ME sees: through an upstream, the
+     * one its CONNECT reply named (docs/protocol.md 8). */
+    if (mc->via.seenlen > 0) {
+        memcpy(&local, &mc->via.seen, sizeof(local));
+        llen = mc->via.seenlen;
+    } else if (mc->via.upstream >= 0 ||
+        getsockname(mc->fd, (struct sockaddr *)&local, &llen) != 0) {
+        *why = mc->via.upstream >= 0 ? "the SOCKS5 upstream did not say "
+            "which address it connects from (the ME key needs it)" :
+            "cannot read the connection's addresses";
+        return -1;
+    }
+    if (me_addrs_from(&a, (struct sockaddr *)&local,
         (struct sockaddr *)&mc->addr) != 0) {
         *why = "cannot read the connection's addresses";
         return -1;
@@ -972,10 +986,22 @@ me_conn_thread(void *arg)
     enum me_fail stage = ME_FAIL_CONNECT;
     int up = 0;
 
-    mc->fd = net_connect((struct sockaddr *)&mc->addr, mc->addrlen,
-        mono_ms() + p->connect_ms);
+    {
+        /* The worker's current config, held: a reload may replace it. */
+        struct snapshot *sn;
+        char desc[160];
+
+        pthread_mutex_lock(&p->w->all_lock);
+        sn = p->w->snap;
+        snapshot_hold(sn);
+        pthread_mutex_unlock(&p->w->all_lock);
+        mc->fd = outbound_connect(sn->cfg, (struct sockaddr *)&mc->addr,
+            mc->addrlen, mono_ms() + p->connect_ms, desc, sizeof(desc),
+            &mc->via);
+        snapshot_release(sn);
+    }
     if (mc->fd < 0) {
-        why = mc->fd == NET_TIMEOUT ? "connect timeout" : strerror(errno);
+        why = errno == ETIMEDOUT ? "connect timeout" : strerror(errno);
         mc->fd = -1;
     } else {
         /* Small RPC frames must not wait for Nagle and a delayed ACK. */

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "me_inputs.h"
 #include "net.h"
+#include "upstream.h"
 #include "util.h"
 #include "xmem.h"
 
@@ -273,6 +274,7 @@ worker_main(struct worker *w)
     dc_health_init(w->stats);
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
+    upstream_attach(w->stats, w->row);
     if ((w->me_pool = me_pool_new(w)) == NULL)
         fatalx("cannot start the ME pool");
     w->keys_started = cfg->mode_tls;

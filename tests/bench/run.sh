@@ -10,7 +10,7 @@
 #
 # The ME-mode rows come from me.sh, run last (see there).
 # The segment-size rows (client_mss, tls_first_flight_segment) come from
-# mss.sh, after it.
+# mss.sh, after it, and the SOCKS5 rows from socks.sh, last.
 #
 # Targets: "direct" is the load client straight to the fake DC (the
 # tool's own ceiling), "relay" the baseline, "classic", "secure" and
@@ -495,4 +495,5 @@ PROXY_PID=
 report | tee "$OUT"
 TELEMT_BIN=$TELEMT_BIN BENCH_REPS=$REPS bash "$here/me.sh" | tee -a "$OUT"
 TELEMT_BIN=$TELEMT_BIN BENCH_REPS=$REPS bash "$here/mss.sh" | tee -a "$OUT"
+TELEMT_BIN=$TELEMT_BIN BENCH_REPS=$REPS bash "$here/socks.sh" | tee -a "$OUT"
 say "bench: $(($(date +%s) - t0)) s; table in $OUT"

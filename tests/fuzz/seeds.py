@@ -195,3 +195,13 @@ put('proxyproto', 'v2_inet6_tlv', pp2 + b'\x21\x21\x00\x2b' + bytes(15) +
     b'\x07' + bytes(15) + b'\x01' + b'\x12\x34\x01\xbb' +
     b'\x04\x00\x04abcd')
 put('proxyproto', 'v2_local', pp2 + b'\x20\x00\x00\x00')
+# socks5: method answer, RFC 1929 answer, then a CONNECT reply (IPv4 with
+# a bound address, IPv6, a host name, a refusal).
+put('socks5', 'ipv4', b'\x05\x00\x01\x00' +
+    b'\x05\x00\x00\x01\x7f\x00\x00\x03\x91\xa2')
+put('socks5', 'ipv6', b'\x05\x02\x01\x00' + b'\x05\x00\x00\x04' +
+    bytes(15) + b'\x01\x1f\x90')
+put('socks5', 'name', b'\x05\x00\x01\x01' + b'\x05\x00\x00\x03\x09' +
+    b'localhost\x04\x38')
+put('socks5', 'refused', b'\x05\xff\x01\x00' + b'\x05\x05\x00\x01' +
+    bytes(6))

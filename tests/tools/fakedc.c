@@ -53,7 +53,8 @@ struct listener {
 
 struct dconn {
     int fd;
-    const char *via;                    /* the listener's name */
+    const char *via;                    /* the listener's name, then */
+    char via_from[160];                 /* " from=PEER", last on the line */
     struct ctr *up, *down;              /* NULL until the header is read */
     uint8_t *buf;                       /* BUF_LEN bytes of scratch */
     char prefix[64];                    /* "tag=ee dc=2" for log lines */
@@ -646,7 +647,17 @@ accept_thread(void *arg)
             continue;
         }
         c->fd = fd;
-        c->via = l->name;
+        {
+            struct sockaddr_storage peer;
+            socklen_t plen = sizeof(peer);
+            char p[64] = "?";
+
+            if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+                net_format((struct sockaddr *)&peer, p, sizeof(p));
+            snprintf(c->via_from, sizeof(c->via_from), "%s from=%s",
+                l->name, p);
+            c->via = c->via_from;
+        }
         if (pthread_create(&t, &attr, conn_thread, c) != 0) {
             logline("drop reason=no-thread via=%s", l->name);
             close(fd);

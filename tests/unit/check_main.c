@@ -32,6 +32,8 @@ Suite *dc_health_suite(void);
 Suite *doctor_suite(void);
 Suite *proxyproto_suite(void);
 Suite *net_suite(void);
+Suite *socks5_suite(void);
+Suite *upstream_suite(void);
 
 int
 main(void)
@@ -63,6 +65,8 @@ main(void)
     srunner_add_suite(sr, doctor_suite());
     srunner_add_suite(sr, proxyproto_suite());
     srunner_add_suite(sr, net_suite());
+    srunner_add_suite(sr, socks5_suite());
+    srunner_add_suite(sr, upstream_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

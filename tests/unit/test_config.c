@@ -256,6 +256,41 @@ START_TEST(test_dc_ipv6)
 }
 END_TEST
 
+START_TEST(test_upstreams)
+{
+    char err[CONFIG_ERR_LEN];
+    struct config *cfg = config_load(GOOD_DIR "/upstreams.conf", err,
+        sizeof(err));
+    const struct config_upstream *u;
+
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_str_eq(cfg->dc_bind_ipv4, "127.0.0.2");
+    ck_assert_str_eq(cfg->dc_bind_ipv6, "::1");
+    ck_assert_str_eq(cfg->dc_bind_interface, "lo");
+    ck_assert_int_eq(cfg->nupstreams, 3);
+    u = &cfg->upstreams[0];
+    ck_assert_str_eq(u->address, "127.0.0.1:1080");
+    ck_assert_int_eq(u->weight, 1);
+    ck_assert_str_eq(u->username, "");
+    ck_assert_str_eq(u->password, "");
+    u = &cfg->upstreams[1];
+    ck_assert_str_eq(u->address, "socks.example.net:1081");
+    ck_assert_int_eq(u->weight, 1000);
+    ck_assert_str_eq(u->username, "tm");
+    ck_assert_str_eq(u->password, "p@ss word");
+    u = &cfg->upstreams[2];
+    ck_assert_str_eq(u->address, "[::1]:1082");
+    ck_assert_int_eq(u->weight, 3);
+    config_free(cfg);
+    /* None: connect directly, from wherever the kernel picks. */
+    cfg = config_load(GOOD_DIR "/dc_ipv6.conf", err, sizeof(err));
+    ck_assert_msg(cfg != NULL, "%s", err);
+    ck_assert_int_eq(cfg->nupstreams, 0);
+    ck_assert_str_eq(cfg->dc_bind_interface, "");
+    config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_not_found)
 {
     char err[CONFIG_ERR_LEN];
@@ -1155,6 +1190,7 @@ config_suite(void)
     tcase_add_test(tc, test_minimal);
     tcase_add_test(tc, test_full);
     tcase_add_test(tc, test_dc_ipv6);
+    tcase_add_test(tc, test_upstreams);
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_free_null);
     tcase_add_test(tc, test_small_err_buffer);

@@ -177,6 +177,37 @@ START_TEST(test_worker_gone_clears_gauges)
 }
 END_TEST
 
+START_TEST(test_upstream_slots)
+{
+    struct stats_region *s = region();
+    int a = stats_upstream_slot(s, "127.0.0.1:1080");
+    int b = stats_upstream_slot(s, "[::1]:1080");
+    int row = stats_worker_claim(s, 0, 1);
+    char name[32];
+
+    ck_assert_int_eq(a, 0);
+    ck_assert_int_eq(b, 1);
+    /* The same address, from any worker, is the same slot. */
+    ck_assert_int_eq(stats_upstream_slot(s, "127.0.0.1:1080"), a);
+    ck_assert_uint_eq(atomic_load(&s->upstreams[a].state), 2);
+    ck_assert_str_eq(s->upstreams[b].name, "[::1]:1080");
+    for (int i = 2; i < STATS_MAX_UPSTREAMS; i++) {
+        snprintf(name, sizeof(name), "10.0.0.%d:1", i);
+        ck_assert_int_eq(stats_upstream_slot(s, name), i);
+    }
+    ck_assert_int_eq(stats_upstream_slot(s, "10.9.9.9:1"), -1);
+    /* Backed off in a live row counts; the row's end clears it. */
+    ck_assert_uint_eq(stats_upstream_down(s, a), 0);
+    atomic_store(&s->upstreams[a].down[row], 1);
+    ck_assert_uint_eq(stats_upstream_down(s, a), 1);
+    ck_assert_uint_eq(stats_upstream_down(s, b), 0);
+    stats_worker_gone(s, row);
+    ck_assert_uint_eq(atomic_load(&s->upstreams[a].down[row]), 0);
+    ck_assert_uint_eq(stats_upstream_down(s, a), 0);
+    stats_destroy(s);
+}
+END_TEST
+
 START_TEST(test_worker_rows)
 {
     struct stats_region *s = region();
@@ -336,6 +367,7 @@ stats_suite(void)
     tcase_add_test(tc, test_attach_inherited);
     tcase_add_test(tc, test_concurrent_adds_are_exact);
     tcase_add_test(tc, test_readonly_mapping);
+    tcase_add_test(tc, test_upstream_slots);
     suite_add_tcase(s, tc);
     return s;
 }
