@@ -4,18 +4,18 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# tcpdump: t_tls_shape reads the TLS records on loopback from a capture,
-# t_client_mss the TCP segments.
-apt-get install -y --no-install-recommends tcpdump
-# microsocks: the SOCKS5 upstreams of t_upstream and of make bench.
-apt-get install -y --no-install-recommends microsocks
+# The test tools: nginx (mask host), haproxy (PROXY protocol in front),
+# microsocks (SOCKS5 upstreams, also in make bench), tcpdump (record and
+# segment sizes on loopback), nftables (a black-holed DC address),
+# chromium (the page), prometheus (promtool), zbar/rsvg (the QR codes).
 apt-get install -y --no-install-recommends \
     build-essential pkg-config libssl-dev libconfig-dev check \
-    libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev python3 python3-telethon iproute2 util-linux procps \
+    libmicrohttpd-dev libqrencode-dev libcurl4-openssl-dev \
+    python3 python3-telethon iproute2 util-linux procps \
     valgrind systemd clang libclang-rt-dev llvm \
     nginx-light openssl curl ca-certificates chromium prometheus \
-    haproxy \
-    zbar-tools librsvg2-bin nftables
+    haproxy microsocks tcpdump nftables \
+    zbar-tools librsvg2-bin
 # TDLib for tests/integration/t_tdlib.sh: node and npm (Debian's, unless a
 # node with its own npm is installed already), then the pinned npm packages
 # of tests/tdlib (tdl ships its addon prebuilt, so no install scripts).
