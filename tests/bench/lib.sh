@@ -1,6 +1,8 @@
-# lib.sh - what run.sh and me.sh both use to measure and to report:
-# CPU ticks and RSS of a set of pids, the repetitions' values by name
-# (add, median) and ratios.  Sourced; defines functions and R only.
+# lib.sh - what run.sh, me.sh, mss.sh and socks.sh share: CPU ticks and
+# RSS of a set of pids, the repetitions' values by name (add, median),
+# ratios, table rows, and the set-up of an extra row set (bench_start).
+# Sourced; defines functions and R only.
+# shellcheck shell=bash disable=SC2034  # sets what its callers read
 
 TICK=$(getconf CLK_TCK)
 
@@ -42,4 +44,67 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a == "-" || b == "-" || b + 0 == 0) print "-";
         else printf "%.2fx", a / b }'
+}
+
+say() { echo "$*" >&2; }
+row() { local IFS='|'; echo "| $* |"; }
+
+# ------------------------------------------------------------------
+# What each extra row set (me.sh, mss.sh, socks.sh) sets up the same way.
+
+# bench_start NAME: TELEMT_BIN, TOOLS_DIR, REPS and SECRET from the
+# environment, a work dir, PIDS (each one stopped at exit, then the
+# caller's bench_atexit runs if it defines one) and a failure count that
+# survives the subshells the measurements run in.
+bench_start() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    BENCH_NAME=$1
+    TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
+    TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
+    REPS=${BENCH_REPS:-3}
+    SECRET=0123456789abcdef0123456789abcdef
+    work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-$1.XXXXXX")
+    : >"$work/failures"
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    ! declare -F bench_atexit >/dev/null || bench_atexit
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
+}
+
+# bench_failed WHAT: one run failed (said, and counted by bench_failures).
+bench_failed() {
+    say "  $*"
+    echo "$*" >>"$work/failures"
+}
+bench_failures() { wc -l <"$work/failures" | tr -d ' '; }
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    say "$BENCH_NAME.sh: nothing listens on port $1"
+    tail -n 5 "$work"/*.log "$work"/*.out >&2
+    exit 1
+}
+
+# mtc_run LABEL ARGS...: one mtclient run with ARGS; prints its summary
+# line, and counts the run as failed unless it says failed=0.
+mtc_run() {
+    local label=$1 out
+    shift
+    out=$("$TOOLS_DIR/mtclient" "$@" 2>&1 | grep '^mtclient: mode=' |
+        tail -n 1)
+    [ "$(kv "$out" failed)" = 0 ] ||
+        bench_failed "$label: ${out:-no summary}"
+    echo "$out"
 }

@@ -19,43 +19,16 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
-TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
-TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
-REPS=${BENCH_REPS:-3}
-SECRET=0123456789abcdef0123456789abcdef
+bench_start me
 # Below 1024: run.sh opens the whole 1024..65535 range to outgoing
 # connections, and one may hold a higher port when we bind.
 DC_PORT=901
 ME_PORT=902
 PROXY_PORT=903
 IDLE_N=2000
-work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-me.XXXXXX")
-PIDS=()
 
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-say() { echo "$*" >&2; }
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "me.sh: nothing listens on port $1"
-    tail -n 5 "$work"/*.log "$work"/*.out >&2
-    exit 1
-}
 
 
 
@@ -97,24 +70,16 @@ stop_proxy() {
 
 proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
 
-FAILS=0
-
 # framing MODE: ME mode parses the client's frames, so its bytes go in
 # them (an unquoted word: nothing in direct mode).
 framing() { [ "$1" != me ] || echo --framed; }
 
 # mtc MODE ARGS...: mtclient against the proxy (framed in ME mode).
 mtc() {
-    local mode=$1 out
+    local mode=$1
     shift
-    out=$("$TOOLS_DIR/mtclient" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
-        -m intermediate $(framing "$mode") "$@" 2>&1 |
-        grep '^mtclient: mode=' | tail -n 1)
-    [ "$(kv "$out" failed)" = 0 ] || {
-        FAILS=$((FAILS + 1))
-        say "  $mode $*: ${out:-no summary}"
-    }
-    echo "$out"
+    mtc_run "$mode $*" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
+        -m intermediate $(framing "$mode") "$@"
 }
 
 run_mode() {
@@ -145,8 +110,7 @@ run_mode() {
     local cl=$!
     sleep 6
     r1=$(rss_kib $pids)
-    wait "$cl" || { FAILS=$((FAILS + 1)); say "  $mode idle: $(tail -n 1 \
-        "$work/idle.$mode")"; }
+    wait "$cl" || bench_failed "$mode idle: $(tail -n 1 "$work/idle.$mode")"
     add "$mode.idle" "$(awk -v a="$r0" -v b="$r1" -v n="$IDLE_N" \
         'BEGIN { printf "%.1f", (b - a) / n }')"
     stop_proxy
@@ -156,7 +120,6 @@ say "bench: ME mode against direct mode"
 run_mode direct
 run_mode me
 
-row() { local IFS='|'; echo "| $* |"; }
 echo
 echo "ME mode (use_middle_proxy, against our fake ME) next to direct mode" \
     "(against the fake DC), same client (intermediate), medians of $REPS" \
@@ -174,4 +137,4 @@ for k in down:"DC->client MB/s (16 conns)" up:"client->DC MB/s (16 conns)" \
     row "${k#*:}" "$d" "$m" "$(ratio "$m" "$d")"
 done
 echo
-echo "ME-mode runs with a failure: $FAILS."
+echo "ME-mode runs with a failure: $(bench_failures)."

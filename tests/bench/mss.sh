@@ -25,44 +25,17 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
-TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
-TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
-REPS=${BENCH_REPS:-3}
-SECRET=0123456789abcdef0123456789abcdef
+bench_start mss
 SNI=www.example.com
 # Below 1024, as in me.sh (run.sh gives the rest to outgoing ports).
 DC_PORT=904
 MSS=536
 SPLIT=200
-work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-mss.XXXXXX")
-PIDS=()
+# lo's settings to put back at exit (see below).
 LO=
-
-say() { echo "$*" >&2; }
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    [ -z "$LO" ] || ip link set lo $LO 2>/dev/null
-    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "mss.sh: nothing listens on port $1"
-    tail -n 5 "$work"/*.log "$work"/*.out >&2
-    exit 1
-}
+bench_atexit() { [ -z "$LO" ] || ip link set lo $LO 2>/dev/null; }
 
 link="lo as it is"
 if [ -n "${BENCH_IN_NETNS:-}" ]; then
@@ -107,20 +80,12 @@ start_proxy() {
 
 proxy_pids() { echo "${PID[$1]}" $(pgrep -P "${PID[$1]}"); }
 
-FAILS=0
-
 # mtc NAME ARGS...: one mtclient run against proxy NAME; its summary.
 mtc() {
-    local name=$1 out
+    local name=$1
     shift
-    out=$("$TOOLS_DIR/mtclient" -c "127.0.0.1:${PORT[$name]}" \
-        -s "$SECRET" -m padded --tls "$SNI" "$@" 2>&1 |
-        grep '^mtclient: mode=' | tail -n 1)
-    [ "$(kv "$out" failed)" = 0 ] || {
-        FAILS=$((FAILS + 1))
-        say "  $name $*: ${out:-no summary}"
-    }
-    echo "$out"
+    mtc_run "$name $*" -c "127.0.0.1:${PORT[$name]}" -s "$SECRET" \
+        -m padded --tls "$SNI" "$@"
 }
 
 # bulk NAME WAY TEST: MB/s and telemt's CPU ms per MB of 16 x 8 MiB.
@@ -168,7 +133,6 @@ for ((r = 0; r < REPS; r++)); do
     for k in "${order[@]}"; do hs "$k"; done
 done
 
-row() { local IFS='|'; echo "| $* |"; }
 echo
 echo "Segment sizes (fake TLS, $link, against the fake DC), medians of" \
     "$REPS runs; ratios are to \"off\" of the same run:"
@@ -189,4 +153,4 @@ for k in down:"DC->client MB/s (16 conns)" \
     row "${k#*:}" "$o" "$m" "$(ratio "$m" "$o")" "$s" "$(ratio "$s" "$o")"
 done
 echo
-echo "Segment-size runs with a failure: $FAILS."
+echo "Segment-size runs with a failure: $(bench_failures)."

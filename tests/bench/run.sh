@@ -88,7 +88,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 die() { echo "run.sh: $*" >&2; exit 1; }
-say() { echo "$*" >&2; }
 
 wait_port() {
     for _ in $(seq 100); do
@@ -325,7 +324,6 @@ declare -A M
 
 # --------------------------------------------------------------- table
 
-row() { local IFS='|'; echo "| $* |"; }
 
 report() {
     local n dir way t v base cells

@@ -20,47 +20,19 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
-TELEMT_BIN=$(realpath -m "${TELEMT_BIN:-$root/telemt}")
-TOOLS_DIR=$(realpath -m "${TOOLS_DIR:-$root/build/tests/tools}")
-REPS=${BENCH_REPS:-3}
-SECRET=0123456789abcdef0123456789abcdef
+bench_start socks
 # Below 1024, as in me.sh: run.sh opens 1024..65535 to outgoing ports.
 DC_PORT=911
 SOCKS_PORT=912
 PROXY_PORT=913
-work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench-socks.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-say() { echo "$*" >&2; }
 
 if ! command -v microsocks >/dev/null; then
     echo
     echo "SOCKS5 rows skipped: microsocks is not installed (scripts/deps.sh)."
     exit 0
 fi
-
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "socks.sh: nothing listens on port $1"
-    tail -n 5 "$work"/*.log "$work"/*.out >&2
-    exit 1
-}
 
 "$TOOLS_DIR/fakedc" -l "127.0.0.1:$DC_PORT" -o /dev/null \
     >"$work/dc.out" 2>&1 &
@@ -99,19 +71,12 @@ stop_proxy() {
 
 proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
 
-FAILS=0
-
 # mtc VIA ARGS...: mtclient against the proxy; its summary line.
 mtc() {
-    local via=$1 out
+    local via=$1
     shift
-    out=$("$TOOLS_DIR/mtclient" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
-        -m intermediate "$@" 2>&1 | grep '^mtclient: mode=' | tail -n 1)
-    [ "$(kv "$out" failed)" = 0 ] || {
-        FAILS=$((FAILS + 1))
-        say "  $via $*: ${out:-no summary}"
-    }
-    echo "$out"
+    mtc_run "$via $*" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
+        -m intermediate "$@"
 }
 
 mbps() {
@@ -144,7 +109,6 @@ say "bench: through a SOCKS5 upstream against direct"
 run_via direct
 run_via socks
 
-row() { local IFS='|'; echo "| $* |"; }
 echo
 echo "Through a SOCKS5 upstream (microsocks on loopback, no auth) next to" \
     "dialling the fake DC directly, same client (intermediate), medians" \
@@ -161,4 +125,4 @@ for k in down:"DC->client MB/s (16 conns)" up:"client->DC MB/s (16 conns)" \
     row "${k#*:}" "$d" "$s" "$(ratio "$s" "$d")"
 done
 echo
-echo "SOCKS5 runs with a failure: $FAILS."
+echo "SOCKS5 runs with a failure: $(bench_failures)."
