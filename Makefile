@@ -128,10 +128,13 @@ $(UP_DIR)/main-b.o: master/main.c
 	@echo "  CC      $< (+b)"
 	$(Q)$(CC) $(ALL_CFLAGS) -DTELEMT_BUILD_TAG='"+b"' -Icommon -c -o $@ $<
 
+# The "rec2" binary speaks the next state record version, whatever ours is.
+HANDOFF_NEXT := $(shell awk '/^\#define HANDOFF_VERSION / { print $$3 + 1 }' \
+                  worker/handoff.h)
 $(UP_DIR)/%-rec2.o: */%.c
 	@mkdir -p $(dir $@)
-	@echo "  CC      $< (record version 2)"
-	$(Q)$(CC) $(ALL_CFLAGS) -DHANDOFF_VERSION=2 -Icommon -c -o $@ $<
+	@echo "  CC      $< (record version $(HANDOFF_NEXT))"
+	$(Q)$(CC) $(ALL_CFLAGS) -DHANDOFF_VERSION=$(HANDOFF_NEXT) -Icommon -c -o $@ $<
 
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(COMMON_OBJ)
 	@echo "  LD      $@"

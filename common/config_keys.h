@@ -217,10 +217,10 @@
     X("dc_overrides", DCLIST, dc_overrides, LIVE, -32768, 32767, "()",      \
       "list of { dc = N; addresses = [\"host:port\", \"[v6]:port\"]; }; "   \
       "replaces the built-in addresses of DC N; N non-zero, no repeats")   \
-    X("dc_bind_ipv4", IPV4, dc_bind_ipv4, LIVE, 0, 0, "",                   \
+    X("dc_bind_ipv4", IPV4, dc_bind_ipv4, RESTART, 0, 0, "",                   \
       "source address of outgoing IPv4 connections (DCs, MEs, upstreams); " \
       "\"\" lets the kernel choose")                                        \
-    X("dc_bind_ipv6", IPV6, dc_bind_ipv6, LIVE, 0, 0, "",                   \
+    X("dc_bind_ipv6", IPV6, dc_bind_ipv6, RESTART, 0, 0, "",                   \
       "source address of outgoing IPv6 connections; \"\" lets the kernel "  \
       "choose")                                                             \
     X("dc_bind_interface", IFNAME, dc_bind_interface, RESTART, 0, 0, "",    \

@@ -17,7 +17,7 @@
 #include "worker.h"
 
 #ifndef HANDOFF_VERSION
-#define HANDOFF_VERSION         1
+#define HANDOFF_VERSION         2       /* 2: pending up to 16,401 + 5 */
 #endif
 
 /*

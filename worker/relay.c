@@ -154,8 +154,14 @@ dir_read(struct dir *d)
 
     if (max > RELAY_BUF - d->hold)
         max = RELAY_BUF - d->hold;
-    if (max == 0)
-        return 0;                   /* the quota is out: the loop ends it */
+    if (max == 0) {
+        /* The quota is out and the loop ends it, but what was read and
+         * charged before goes first. */
+        if (d->hold == 0)
+            return 0;
+        dir_frame(d, 1);
+        return 1;
+    }
     n = read(d->src, p, max);
     if (n > 0) {
         len = (size_t)n;
@@ -322,7 +328,7 @@ relay_limits(const struct relay *r, const struct dir *up,
         (down->left == 0 && down->len == down->off))
         return RELAY_CAPPED;
     if ((up->quota_out || down->quota_out) && up->len == up->off &&
-        down->len == down->off)
+        down->len == down->off && up->hold == 0 && down->hold == 0)
         return RELAY_QUOTA;
     if (r->end_ms > 0 && now >= r->end_ms)
         return RELAY_EXPIRED;

@@ -5,7 +5,8 @@
  * end_on_dst_eof the far end's close ends it at once (a half-close
  * otherwise, which then waits).  In fake TLS the DC's bytes leave in
  * records of the size rule (README "TLS shaping"): full 16,401-byte
- * records, a short read held until more joins it.
+ * records, a short read held until more joins it, and sent, not lost,
+ * when the user's quota ends the relay.
  */
 #include <sys/socket.h>
 
@@ -18,6 +19,8 @@
 
 #include "net.h"
 #include "relay.h"
+#include "stats.h"
+#include "userlim.h"
 #include "util.h"
 
 /* cli/dst: the relay's ends; cli_peer/dst_peer: the test's. */
@@ -321,6 +324,40 @@ START_TEST(tls_short_reads_held)
 }
 END_TEST
 
+START_TEST(tls_held_bytes_outlive_the_quota)
+{
+    struct stats_region *reg = stats_create(8, 600, NULL);
+    struct config_user u = { .name = (char *)"bob", .enabled = true };
+    struct tlsrec_reader rd;
+    struct relay r = { 0 };
+    struct pair p;
+    long lens[8];
+    int s;
+
+    /* The quota's last 10 bytes come in a short read, held for a record:
+     * the quota then ends the relay, but only after they went out. */
+    ck_assert_ptr_nonnull(reg);
+    s = stats_user_slot(reg, "bob");
+    u.data_quota_bytes = TLSREC_MAX_OUT + 10;
+    (void)userlim_publish(reg, s, &u, 1772323200);
+    pair_open(&p);
+    fill(p.dst_peer, TLSREC_MAX_OUT + 10);
+    memset(&rd, 0, sizeof(rd));
+    r.cfd = p.cli;
+    r.dfd = p.dst;
+    r.tls = &rd;
+    r.idle_ms = 1000;
+    r.lim = reg;
+    r.lim_slot = s;
+    ck_assert_int_eq(relay_run(&r), RELAY_QUOTA);
+    ck_assert_uint_eq(record_lengths(p.cli_peer, lens, 8), 2);
+    ck_assert_int_eq(lens[0], TLSREC_MAX_OUT);
+    ck_assert_int_eq(lens[1], 10);
+    pair_close(&p);
+    stats_destroy(reg);
+}
+END_TEST
+
 Suite *relay_suite(void);
 
 Suite *
@@ -334,6 +371,7 @@ relay_suite(void)
     tcase_add_test(tc, far_close_mirrored);
     tcase_add_test(tc, tls_full_records);
     tcase_add_test(tc, tls_short_reads_held);
+    tcase_add_test(tc, tls_held_bytes_outlive_the_quota);
     suite_add_tcase(s, tc);
     return s;
 }
