@@ -166,9 +166,12 @@ stats_upstream_slot(struct stats_region *s, const char *name)
     /*
      * Slots are never freed, so every claimer takes the lowest free one:
      * two workers naming the same address race for the same slot, and
-     * the loser finds the winner's name on its next scan.
+     * the loser finds the winner's name on its next scan.  A slot left
+     * half-named (its claimer killed between the two stores, or a
+     * hostile writer) is waited for a few hundred scans, then taken as
+     * "no slot": the caller goes on uncounted.
      */
-    for (int tries = 0; tries < 10000; tries++) {
+    for (int tries = 0; tries < 300; tries++) {
         int naming = 0, free_slot = -1;
         uint32_t expect = 0;
 

@@ -7,7 +7,8 @@
  * Host names in overrides are resolved here, in the connection thread.
  * The addresses are tried one by one in the order dc_health.c gives them
  * (recently failed ones last, then family, then speed), and each
- * connect's result goes back into the health table.
+ * connect's result goes back into the health table, unless it failed
+ * by no fault of the address (an upstream, a bind).
  */
 #include "dc.h"
 
@@ -106,15 +107,19 @@ dc_dial(const struct config *cfg, int dc, char *desc, size_t desclen)
     snprintf(desc, desclen, "DC %d (no address)", dc);
     for (int i = 0; i < n; i++) {
         const struct sockaddr *sa = (const struct sockaddr *)&cand[i].a->ss;
+        struct outbound_via via;
         int64_t t0 = mono_us();
         int fd, err;
 
         fd = outbound_connect(cfg, sa, cand[i].a->len,
             mono_ms() + (int64_t)cfg->dc_connect_timeout * 1000, desc,
-            desclen, NULL);
+            desclen, &via);
         err = fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0;
-        dc_health_record(cand[i].slot, fd >= 0, mono_us() - t0, err,
-            mono_ms(), backoff, 0);
+        /* An upstream down, a bind refused: the address is not to blame
+         * (else one upstream outage would mark every DC address down). */
+        if (fd >= 0 || via.target_fault)
+            dc_health_record(cand[i].slot, sa, fd >= 0, mono_us() - t0,
+                err, mono_ms(), backoff, 0);
         if (fd >= 0)
             return fd;
         log_debug("DC %d address %s: %s", dc, desc, strerror(err));

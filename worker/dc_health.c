@@ -14,15 +14,22 @@
 #include "dc_health.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 #define LD(x)           atomic_load_explicit(&(x), memory_order_relaxed)
 #define ST(x, v)        atomic_store_explicit(&(x), (v), memory_order_relaxed)
 #define ADD(x, v)       atomic_fetch_add_explicit(&(x), (v), \
                             memory_order_relaxed)
+/* How long, in all, a new slot's owner waits for lower slots being
+ * keyed (CLAIMED) to be published before it checks them: long enough for
+ * a filler preempted mid-fill to go on, short enough that a slot left
+ * CLAIMED by a worker killed mid-fill costs a new address little. */
+#define DH_CLAIMED_WAIT_MS      50
 
 static struct stats_region *dh_region;
 
@@ -168,17 +175,31 @@ slot_take(struct stats_region *s, int i, uint32_t from,
 {
     struct stats_dc_addr *d = &s->dc_addrs[i];
     uint32_t expect = from;
+    int64_t end = 0;
 
     if (!atomic_compare_exchange_strong(&d->state, &expect,
         STATS_DC_ADDR_CLAIMED))
         return -1;
     slot_fill(d, sa, dc, now);
     /* Another worker may have keyed the same address meanwhile: the
-     * lowest slot is the one everybody finds, so give ours back. */
-    if (slot_find(s, sa, i) >= 0) {
-        atomic_store_explicit(&d->state, STATS_DC_ADDR_FREE,
-            memory_order_release);
-        return -1;
+     * lowest slot is the one everybody finds, so give ours back.  A lower
+     * slot still being keyed may be that one: wait for it (bounded). */
+    for (int j = 0; j < i; j++) {
+        struct stats_dc_addr *o = &s->dc_addrs[j];
+
+        while (atomic_load_explicit(&o->state, memory_order_acquire) ==
+            STATS_DC_ADDR_CLAIMED) {
+            if (end == 0)
+                end = mono_ms() + DH_CLAIMED_WAIT_MS;
+            else if (mono_ms() >= end)
+                break;
+            sched_yield();
+        }
+        if (dc_health_match(o, sa)) {
+            atomic_store_explicit(&d->state, STATS_DC_ADDR_FREE,
+                memory_order_release);
+            return -1;
+        }
     }
     return 0;
 }
@@ -227,6 +248,9 @@ dc_health_prepare(struct dc_health_cand *c, int n, int dc, int first,
         if (c[i].slot < 0)
             continue;
         d = &s->dc_addrs[c[i].slot];
+        /* In use from now: not idle, so no other worker re-keys the slot
+         * under the dial that is about to record into it. */
+        ST(d->used_ms, now);
         fails = LD(d->fails_in_row);
         retry = LD(d->retry_ms);
         c[i].avg_us = LD(d->avg_us);
@@ -248,7 +272,10 @@ static int
 local_error(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS ||
-        err == ENOMEM || err == EAFNOSUPPORT || err == EINTR;
+        err == ENOMEM || err == EAFNOSUPPORT || err == EINTR ||
+        /* dc_bind_ipv4/6, dc_bind_interface refused, or no local port */
+        err == EADDRNOTAVAIL || err == ENODEV || err == EPERM ||
+        err == EACCES;
 }
 
 /* The slot's address as text, for a log line. */
@@ -263,8 +290,8 @@ slot_name(const struct stats_dc_addr *d, char *out, size_t outlen)
 }
 
 void
-dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
-    int64_t backoff_ms, int probe)
+dc_health_record(int slot, const struct sockaddr *sa, int ok, int64_t us,
+    int err, int64_t now, int64_t backoff_ms, int probe)
 {
     struct stats_region *s = dh_region;
     struct stats_dc_addr *d;
@@ -274,6 +301,9 @@ dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
     if (s == NULL || slot < 0 || slot >= STATS_DC_ADDRS)
         return;
     d = &s->dc_addrs[slot];
+    /* Re-keyed to another address since the dial began: not ours. */
+    if (!dc_health_match(d, sa))
+        return;
     ST(d->used_ms, now);
     if (probe)
         ADD(d->probes, 1);

@@ -70,12 +70,13 @@ struct stats_region *dc_health_region(void);
 int dc_health_prepare(struct dc_health_cand *c, int n, int dc, int first,
     int64_t now, int64_t backoff_ms, int probing);
 /*
- * Record a connect to slot (-1: nothing) at now: ok and its time us,
- * or a failure with its errno (one of our own -- no fd, no memory --
- * says nothing about the address and is not counted against it).
+ * Record a connect to address sa, in slot (-1: nothing) at now: ok and
+ * its time us, or a failure with its errno (one of our own -- no fd, no
+ * memory, a bind refused -- says nothing about the address and is not
+ * counted against it).  Nothing if the slot is no longer sa's.
  */
-void dc_health_record(int slot, int ok, int64_t us, int err, int64_t now,
-    int64_t backoff_ms, int probe);
+void dc_health_record(int slot, const struct sockaddr *sa, int ok,
+    int64_t us, int err, int64_t now, int64_t backoff_ms, int probe);
 /* 1 if the slot's key is address sa. */
 int dc_health_match(const struct stats_dc_addr *d, const struct sockaddr *sa);
 /* The slot of address sa, claiming one for dc if new; -1 if full. */

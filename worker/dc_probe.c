@@ -40,6 +40,7 @@ probe_one(const struct config *cfg, const struct net_addr *a, int64_t iv)
 {
     struct stats_region *s = dc_health_region();
     const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+    struct outbound_via via;
     struct stats_dc_addr *d;
     int64_t now = mono_ms(), was, t0;
     int slot = -1, fd;
@@ -58,10 +59,12 @@ probe_one(const struct config *cfg, const struct net_addr *a, int64_t iv)
     t0 = mono_us();
     /* The way a dial would go (dc_bind_*, upstreams), never around it. */
     fd = outbound_connect(cfg, sa, a->len, now +
-        (int64_t)cfg->dc_connect_timeout * 1000, desc, sizeof(desc), NULL);
-    dc_health_record(slot, fd >= 0, mono_us() - t0,
-        fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0,
-        mono_ms(), (int64_t)cfg->dc_retry_after * 1000, 1);
+        (int64_t)cfg->dc_connect_timeout * 1000, desc, sizeof(desc), &via);
+    /* As dc_dial(): only the address's own failures count against it. */
+    if (fd >= 0 || via.target_fault)
+        dc_health_record(slot, sa, fd >= 0, mono_us() - t0,
+            fd == NET_TIMEOUT ? ETIMEDOUT : fd < 0 ? errno : 0,
+            mono_ms(), (int64_t)cfg->dc_retry_after * 1000, 1);
     if (fd >= 0)
         close(fd);
 }

@@ -30,6 +30,7 @@
 #define UP_BACKOFF_MIN_MS   1000
 #define UP_BACKOFF_MAX_MS   60000
 #define UP_RESOLVE_MAX      4       /* addresses of one upstream tried */
+#define UP_SLOT_PENDING     (-2)    /* counter slot not claimed yet */
 
 /* One upstream as this worker knows it. */
 struct up_state {
@@ -37,7 +38,8 @@ struct up_state {
     int64_t retry_ms;               /* 0: live; else left out until then */
     int64_t down_ms;                /* when the back-off was last set */
     int backoff_ms;                 /* the last back-off; 0 after success */
-    int slot;                       /* stats upstreams[] slot; -1 none */
+    int slot;                       /* stats upstreams[] slot; -1 none,
+                                     * UP_SLOT_PENDING not claimed yet */
 };
 
 /*
@@ -93,8 +95,9 @@ up_configured(const struct config *cfg, const char *addr)
 
 /*
  * The state of address addr (under the lock): its entry, or an unused one
- * or one whose address cfg no longer has, made fresh.  Never NULL: cfg has
- * at most CONFIG_MAX_UPSTREAMS addresses and so many entries.
+ * or one whose address cfg no longer has, made fresh (its counter slot
+ * pending: up_claim_slots() claims it outside the lock).  Never NULL: cfg
+ * has at most CONFIG_MAX_UPSTREAMS addresses and so many entries.
  */
 static struct up_state *
 up_find(const struct config *cfg, const char *addr)
@@ -115,11 +118,49 @@ up_find(const struct config *cfg, const char *addr)
     memset(spare, 0, sizeof(*spare));
     snprintf(spare->addr, sizeof(spare->addr), "%s", addr);
     spare->slot = up_ctx.stats == NULL || up_ctx.row < 0 ? -1 :
-        stats_upstream_slot(up_ctx.stats, addr);
-    if (spare->slot < 0 && up_ctx.stats != NULL)
-        log_warnx("upstream %s: no counter slot left (%d in all); it is "
-            "not counted", addr, STATS_MAX_UPSTREAMS);
+        UP_SLOT_PENDING;
     return spare;
+}
+
+/*
+ * Claim the counter slots of cfg's upstreams that have none yet.  The
+ * claim may wait for another process naming a slot, so it is done
+ * outside the lock (the dials of this worker's other threads go on,
+ * uncounted meanwhile), and attached under it.
+ */
+static void
+up_claim_slots(const struct config *cfg)
+{
+    char want[CONFIG_MAX_UPSTREAMS][STATS_UPSTREAM_NAME];
+    struct stats_region *stats;
+    int n = 0;
+
+    pthread_mutex_lock(&up_ctx.lock);
+    stats = up_ctx.stats;
+    for (int i = 0; i < cfg->nupstreams && n < CONFIG_MAX_UPSTREAMS; i++)
+        if (up_find(cfg, cfg->upstreams[i].address)->slot ==
+            UP_SLOT_PENDING)
+            snprintf(want[n++], STATS_UPSTREAM_NAME, "%s",
+                cfg->upstreams[i].address);
+    pthread_mutex_unlock(&up_ctx.lock);
+    for (int k = 0; k < n; k++) {
+        int slot = stats_upstream_slot(stats, want[k]), took = 0;
+        struct up_state *st;
+
+        pthread_mutex_lock(&up_ctx.lock);
+        st = up_find(cfg, want[k]);
+        /* Another thread may have attached it meanwhile, or the region
+         * changed under us (upstream_attach): then ours is not used. */
+        if (st->slot == UP_SLOT_PENDING && up_ctx.stats == stats) {
+            st->slot = slot;
+            took = 1;
+        }
+        pthread_mutex_unlock(&up_ctx.lock);
+        if (took && slot < 0)
+            log_warnx("upstream %s: no counter slot left (%d in all, or "
+                "one stuck); it is not counted", want[k],
+                STATS_MAX_UPSTREAMS);
+    }
 }
 
 /* A number below n (n > 0), uniform enough for weights. */
@@ -238,10 +279,14 @@ up_outcome(const struct config *cfg, int u, enum up_fault fault,
             "%s; left out for %d ms", addr, why, backoff);
 }
 
-/* Connect a socket from the configured source to sa; fd or -1. */
+/*
+ * Connect a socket from the configured source to sa; fd or -1.  A failure
+ * of the connect itself (not of the socket or its bind) sets *target if
+ * target is not NULL.
+ */
 static int
 up_dial(const struct config *cfg, const struct sockaddr *sa, socklen_t len,
-    int64_t deadline_ms, const char **why)
+    int64_t deadline_ms, const char **why, int *target)
 {
     const char *src = sa->sa_family == AF_INET6 ? cfg->dc_bind_ipv6 :
         cfg->dc_bind_ipv4;
@@ -262,8 +307,11 @@ up_dial(const struct config *cfg, const struct sockaddr *sa, socklen_t len,
     fd = net_connect_fd(fd, sa, len, deadline_ms);
     if (fd == NET_TIMEOUT)
         errno = ETIMEDOUT;
-    if (fd < 0)
+    if (fd < 0) {
         *why = fd == NET_TIMEOUT ? "connect timeout" : strerror(errno);
+        if (target != NULL)
+            *target = 1;
+    }
     return fd < 0 ? -1 : fd;
 }
 
@@ -393,7 +441,7 @@ up_through(const struct config *cfg, const struct config_upstream *u,
     }
     for (int i = 0; i < n && fd < 0; i++)
         fd = up_dial(cfg, (struct sockaddr *)&addrs[i].ss, addrs[i].len,
-            attempt_ms, why);
+            attempt_ms, why, NULL);
     if (fd < 0)
         return -1;
     if (up_hello(fd, u, attempt_ms, why) != 0 ||
@@ -410,7 +458,7 @@ up_direct(const struct config *cfg, const struct sockaddr *sa,
     socklen_t len, int64_t deadline_ms, struct outbound_via *via)
 {
     const char *why;
-    int fd = up_dial(cfg, sa, len, deadline_ms, &why);
+    int fd = up_dial(cfg, sa, len, deadline_ms, &why, &via->target_fault);
 
     if (fd < 0)
         return -1;
@@ -439,6 +487,7 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
     snprintf(desc, desclen, "%s", target);
     if (cfg->nupstreams == 0)
         return up_direct(cfg, sa, len, deadline_ms, via);
+    up_claim_slots(cfg);
     for (;;) {
         int64_t now = mono_ms(), attempt_ms;
         const char *why = NULL;
@@ -472,6 +521,7 @@ outbound_connect(const struct config *cfg, const struct sockaddr *sa,
         }
         if (fault == UP_FAULT_TARGET || fault == UP_FAULT_UNKNOWN) {
             log_debug("%s: %s", desc, why);
+            via->target_fault = fault == UP_FAULT_TARGET;
             errno = ECONNREFUSED;
             return -1;
         }

@@ -23,6 +23,11 @@ struct outbound_via {
      * server did not tell; some send 0.0.0.0:0). */
     struct sockaddr_storage seen;
     socklen_t seenlen;
+    /* On failure, 1 if it was the target's own (it refused, was
+     * unreachable, or did not answer a direct connect in time), 0 if it
+     * was ours or an upstream's (bind, every upstream backed off, no
+     * CONNECT reply in time): only the former says the address is bad. */
+    int target_fault;
 };
 
 /*
@@ -37,7 +42,7 @@ void upstream_attach(struct stats_region *stats, int row);
  * (another one if the first fails by its own fault, which backs it off).
  * Returns the connected non-blocking fd, or -1; desc receives the target
  * and the upstream used, for logs.  via, if not NULL, is filled on
- * success.
+ * success, and its target_fault on failure.
  */
 int outbound_connect(const struct config *cfg, const struct sockaddr *sa,
     socklen_t len, int64_t deadline_ms, char *desc, size_t desclen,

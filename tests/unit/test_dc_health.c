@@ -3,8 +3,9 @@
  * parts (back-off doubling and its cap, up/trial/down, speed classes, the
  * dialling order: down last, then family, then the trial, then speed,
  * then config order) and the region parts (slots found, claimed, shared,
- * full, recycled when idle; one trial per back-off; results recorded,
- * our own errors not held against an address) and how the admin renders
+ * full, recycled when idle but not under a dial, a lower slot being
+ * keyed waited for; one trial per back-off; results recorded, our own
+ * errors not held against an address, nor into a re-keyed slot) and how the admin renders
  * a slot (JSON member, Prometheus lines).
  */
 #include <check.h>
@@ -13,6 +14,8 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +23,7 @@
 #include "../../admin/render_prom.h"
 #include "dc_health.h"
 #include "stats.h"
+#include "util.h"
 
 #define BASE    30000                   /* dc_retry_after, ms */
 #define T0      1000000                 /* a monotonic ms */
@@ -183,6 +187,8 @@ region(void)
     return r;
 }
 
+#define SA(na)  ((const struct sockaddr *)&(na)->ss)
+
 static const struct sockaddr *
 sa_of(const char *s, struct net_addr *a)
 {
@@ -252,29 +258,122 @@ START_TEST(test_record)
     int s = dc_health_slot(r, sa_of("10.0.0.1:443", &a), 2, T0);
 
     d = &r->dc_addrs[s];
-    dc_health_record(s, 1, 40000, 0, T0, BASE, 0);
+    dc_health_record(s, SA(&a), 1, 40000, 0, T0, BASE, 0);
     ck_assert_int_eq(atomic_load(&d->avg_us), 40000);
-    dc_health_record(s, 1, 80000, 0, T0 + 1, BASE, 0);
+    dc_health_record(s, SA(&a), 1, 80000, 0, T0 + 1, BASE, 0);
     ck_assert_int_eq(atomic_load(&d->avg_us), 50000);
     ck_assert_int_eq(atomic_load(&d->last_us), 80000);
     ck_assert_uint_eq(atomic_load(&d->connects), 2);
     /* Our own errors say nothing about the address. */
-    dc_health_record(s, 0, 0, EMFILE, T0 + 2, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, EMFILE, T0 + 2, BASE, 0);
+    /* Nor does a bind refused (dc_bind_ipv4, dc_bind_interface). */
+    dc_health_record(s, SA(&a), 0, 0, EADDRNOTAVAIL, T0 + 2, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, ENODEV, T0 + 2, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, EPERM, T0 + 2, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, EACCES, T0 + 2, BASE, 0);
     ck_assert_uint_eq(atomic_load(&d->failures), 0);
     ck_assert_uint_eq(atomic_load(&d->fails_in_row), 0);
-    dc_health_record(s, 0, 0, ETIMEDOUT, T0 + 3, BASE, 0);
-    dc_health_record(s, 0, 0, ECONNREFUSED, T0 + 4, BASE, 1);
+    dc_health_record(s, SA(&a), 0, 0, ETIMEDOUT, T0 + 3, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, ECONNREFUSED, T0 + 4, BASE, 1);
     ck_assert_uint_eq(atomic_load(&d->failures), 2);
     ck_assert_uint_eq(atomic_load(&d->fails_in_row), 2);
     ck_assert_uint_eq(atomic_load(&d->probes), 1);
     ck_assert_int_eq(atomic_load(&d->retry_ms), T0 + 4 + 2 * BASE);
     ck_assert_uint_eq(STATS_GET(r, dc_addr_failed), 1);
     ck_assert_uint_eq(STATS_GET(r, dc_probes_failed), 1);
-    dc_health_record(s, 1, 30000, 0, T0 + 5, BASE, 1);
+    dc_health_record(s, SA(&a), 1, 30000, 0, T0 + 5, BASE, 1);
     ck_assert_uint_eq(atomic_load(&d->fails_in_row), 0);
     ck_assert_int_eq(atomic_load(&d->retry_ms), 0);
     ck_assert_uint_eq(STATS_GET(r, dc_probes_ok), 1);
-    dc_health_record(-1, 0, 0, ETIMEDOUT, T0, BASE, 0);
+    dc_health_record(-1, SA(&a), 0, 0, ETIMEDOUT, T0, BASE, 0);
+    stats_destroy(r);
+}
+END_TEST
+
+/* A dial under way keeps its slot; a slot re-keyed meanwhile is not
+ * written by the old address's result. */
+START_TEST(test_record_rekeyed)
+{
+    struct stats_region *r = region();
+    struct dc_health_cand c[1];
+    struct net_addr a, old;
+    char s[32];
+    int i, got;
+
+    for (i = 0; i < STATS_DC_ADDRS; i++) {
+        snprintf(s, sizeof(s), "10.1.%d.%d:443", i / 256, i % 256);
+        ck_assert_int_eq(dc_health_slot(r, sa_of(s, &a), 2, T0 + i), i);
+    }
+    /* A dial to slot 0's address starts just before it would be idle. */
+    addr_of("10.1.0.0:443", &addrs[0]);
+    c[0].a = &addrs[0];
+    ck_assert_int_eq(dc_health_prepare(c, 1, 2, AF_INET,
+        T0 + DC_HEALTH_IDLE_MS - 1, BASE, 0), 0);
+    ck_assert_int_eq(c[0].slot, 0);
+    /* Another worker needs a slot: not the one being dialled. */
+    got = dc_health_slot(r, sa_of("10.2.0.1:443", &a), 2,
+        T0 + DC_HEALTH_IDLE_MS + 1);
+    ck_assert_int_eq(got, 1);
+    /* A late result for slot 1's old address lands nowhere. */
+    dc_health_record(1, sa_of("10.1.0.1:443", &old), 0, 0, ETIMEDOUT,
+        T0 + DC_HEALTH_IDLE_MS + 2, BASE, 0);
+    ck_assert_uint_eq(atomic_load(&r->dc_addrs[1].failures), 0);
+    ck_assert_uint_eq(atomic_load(&r->dc_addrs[1].fails_in_row), 0);
+    ck_assert_int_eq(dc_health_slot(r, SA(&a), 2, T0), 1);
+    /* The dial's own result still does. */
+    dc_health_record(0, SA(&addrs[0]), 0, 0, ETIMEDOUT,
+        T0 + DC_HEALTH_IDLE_MS + 2, BASE, 0);
+    ck_assert_uint_eq(atomic_load(&r->dc_addrs[0].failures), 1);
+    stats_destroy(r);
+}
+END_TEST
+
+/* Another worker keying slot 0: publishes it once slot 1 is published. */
+struct keyer {
+    struct stats_region *r;
+    const struct sockaddr *sa;
+    atomic_int running;
+};
+
+static void *
+keyer_thread(void *arg)
+{
+    struct keyer *k = arg;
+    int64_t end = mono_ms() + 10000;
+
+    atomic_store(&k->running, 1);
+    while (atomic_load(&k->r->dc_addrs[1].state) != STATS_DC_ADDR_USED &&
+        mono_ms() < end)
+        sched_yield();
+    atomic_store(&k->r->dc_addrs[0].state, STATS_DC_ADDR_USED);
+    return NULL;
+}
+
+START_TEST(test_slot_claimed_lower)
+{
+    struct stats_region *r = region();
+    uint64_t key[STATS_DC_ADDR_KEY];
+    struct keyer k;
+    struct net_addr a;
+    pthread_t t;
+
+    /* Slot 0 is being keyed as the same address: ours (1) goes back. */
+    k.r = r;
+    k.sa = sa_of("10.0.0.1:443", &a);
+    atomic_init(&k.running, 0);
+    stats_dc_addr_key(k.sa, key);
+    for (int i = 0; i < STATS_DC_ADDR_KEY; i++)
+        atomic_store(&r->dc_addrs[0].key[i], key[i]);
+    atomic_store(&r->dc_addrs[0].state, STATS_DC_ADDR_CLAIMED);
+    ck_assert_int_eq(pthread_create(&t, NULL, keyer_thread, &k), 0);
+    while (!atomic_load(&k.running))
+        sched_yield();
+    ck_assert_int_eq(dc_health_slot(r, k.sa, 2, T0), 0);
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(atomic_load(&r->dc_addrs[1].state), STATS_DC_ADDR_FREE);
+    /* Left CLAIMED for good (its worker killed): not waited for ever. */
+    atomic_store(&r->dc_addrs[0].state, STATS_DC_ADDR_CLAIMED);
+    ck_assert_int_eq(dc_health_slot(r, k.sa, 2, T0), 1);
     stats_destroy(r);
 }
 END_TEST
@@ -293,7 +392,7 @@ START_TEST(test_prepare_one_trial)
     ck_assert_int_eq(dc_health_prepare(c, 2, 2, AF_INET, T0, BASE, 0), 0);
     ck_assert_int_eq(c[0].order, 0);
     s = c[0].slot;
-    dc_health_record(s, 0, 0, ETIMEDOUT, T0, BASE, 0);
+    dc_health_record(s, SA(&addrs[0]), 0, 0, ETIMEDOUT, T0, BASE, 0);
     /* Within the back-off: 10.0.0.1 last. */
     memcpy(c, d, sizeof(c));
     down = dc_health_prepare(c, 2, 2, AF_INET, T0 + BASE - 1, BASE, 0);
@@ -331,7 +430,7 @@ START_TEST(test_no_region)
     ck_assert_int_eq(dc_health_prepare(c, 2, 2, AF_INET, T0, BASE, 0), 0);
     ck_assert_int_eq(c[0].order, 1);
     ck_assert_int_eq(c[0].slot, -1);
-    dc_health_record(-1, 1, 5, 0, T0, BASE, 0);
+    dc_health_record(-1, SA(&addrs[0]), 1, 5, 0, T0, BASE, 0);
 }
 END_TEST
 
@@ -345,8 +444,8 @@ START_TEST(test_render)
     struct abuf b;
     int s = dc_health_slot(r, sa_of("127.0.0.1:9", &a), 2, T0);
 
-    dc_health_record(s, 1, 1500, 0, T0, BASE, 0);
-    dc_health_record(s, 0, 0, ETIMEDOUT, T0 + 1000, BASE, 0);
+    dc_health_record(s, SA(&a), 1, 1500, 0, T0, BASE, 0);
+    dc_health_record(s, SA(&a), 0, 0, ETIMEDOUT, T0 + 1000, BASE, 0);
     snap = admin_snap_take(&ctx, 1700000000, T0 + 3000);
     ck_assert_ptr_nonnull(snap);
     ck_assert_int_eq(snap->ndc_addrs, 1);
@@ -394,6 +493,8 @@ dc_health_suite(void)
     tcase_add_test(tc, test_slots);
     tcase_add_test(tc, test_slots_full);
     tcase_add_test(tc, test_record);
+    tcase_add_test(tc, test_record_rekeyed);
+    tcase_add_test(tc, test_slot_claimed_lower);
     tcase_add_test(tc, test_prepare_one_trial);
     tcase_add_test(tc, test_no_region);
     tcase_add_test(tc, test_render);

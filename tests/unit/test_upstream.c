@@ -4,7 +4,9 @@
  * the address they report, RFC 1929 auth, the CONNECT reply's BND
  * address, weighted picks, failover with back-off and its counters, a
  * target failure not held against the upstream, every upstream down,
- * refused credentials and replies that are not SOCKS5.
+ * refused credentials and replies that are not SOCKS5; whose fault a
+ * failure was (target_fault: the target's, or ours or an upstream's); a
+ * counter slot left half-named.
  */
 #include <check.h>
 #include <errno.h>
@@ -25,7 +27,8 @@
 #include "upstream.h"
 #include "util.h"
 
-enum fake_mode { FAKE_OK, FAKE_AUTH, FAKE_REFUSE_TARGET, FAKE_GARBAGE };
+enum fake_mode { FAKE_OK, FAKE_AUTH, FAKE_REFUSE_TARGET, FAKE_GARBAGE,
+    FAKE_SILENT };
 
 struct fake {
     int fd;
@@ -88,6 +91,12 @@ fake_serve(struct fake *f, int c)
     if (fake_read(c, b, 4) != 0 || b[0] != 5 || b[1] != 1 ||
         fake_read(c, b + 4, b[3] == SOCKS5_ATYP_IPV6 ? 18 : 6) != 0)
         return;
+    if (f->mode == FAKE_SILENT) {       /* no CONNECT reply: until closed */
+        struct pollfd p = { .fd = c, .events = POLLIN };
+
+        (void)poll(&p, 1, 5000);
+        return;
+    }
     (void)net_write_all(c, f->mode == FAKE_REFUSE_TARGET ? refused : ok_bnd,
         10, mono_ms() + 5000);
 }
@@ -258,11 +267,21 @@ START_TEST(direct_reports_own_address)
     ck_assert_int_eq(via.seen.ss_family, AF_INET);
     ck_assert_int_ne(((struct sockaddr_in *)&via.seen)->sin_port, 0);
     close(fd);
-    /* A source address the machine does not have: refused, not ignored. */
+    /* Nothing listening: the target's own failure. */
+    t.sin_port = htons((uint16_t)closed_port());
+    ck_assert_int_lt(outbound_connect(cfg, (struct sockaddr *)&t,
+        sizeof(t), mono_ms() + 5000, desc, sizeof(desc), &via), 0);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    ck_assert_int_eq(via.target_fault, 1);
+    t.sin_port = htons((uint16_t)f.port);
+    /* A source address the machine does not have: refused, not ignored,
+     * and not the target's fault. */
     free(cfg->dc_bind_ipv4);
     cfg->dc_bind_ipv4 = strdup("192.0.2.1");
     ck_assert_int_lt(outbound_connect(cfg, (struct sockaddr *)&t,
         sizeof(t), mono_ms() + 5000, desc, sizeof(desc), &via), 0);
+    ck_assert_int_eq(errno, EADDRNOTAVAIL);
+    ck_assert_int_eq(via.target_fault, 0);
     fake_stop(&f);
     cfg_free(cfg);
 }
@@ -362,6 +381,7 @@ END_TEST
 
 START_TEST(target_failure_not_held)
 {
+    struct outbound_via via;
     struct fake f;
     int w = 1;
     struct config *cfg;
@@ -369,8 +389,9 @@ START_TEST(target_failure_not_held)
 
     fake_start(&f, FAKE_REFUSE_TARGET);
     cfg = cfg_with(1, &f.port, &w, "", "");
-    ck_assert_int_lt(dial(cfg, NULL), 0);
+    ck_assert_int_lt(dial(cfg, &via), 0);
     ck_assert_int_eq(errno, ECONNREFUSED);
+    ck_assert_int_eq(via.target_fault, 1);      /* the upstream said so */
     ck_assert_int_lt(dial(cfg, NULL), 0);
     c = counters(f.port);
     ck_assert_uint_eq(atomic_load(&c->attempts), 2);   /* not left out */
@@ -384,6 +405,7 @@ END_TEST
 
 START_TEST(all_down_and_garbage)
 {
+    struct outbound_via via;
     struct fake g;
     int ports[2], weights[2] = { 1, 1 };
     struct config *cfg;
@@ -392,17 +414,79 @@ START_TEST(all_down_and_garbage)
     ports[0] = closed_port();
     ports[1] = g.port;
     cfg = cfg_with(2, ports, weights, "", "");
-    ck_assert_int_lt(dial(cfg, NULL), 0);
+    ck_assert_int_lt(dial(cfg, &via), 0);
+    ck_assert_int_eq(via.target_fault, 0);      /* both upstreams' fault */
     ck_assert_uint_eq(atomic_load(&counters(g.port)->failures), 1);
     ck_assert_uint_eq(atomic_load(&counters(ports[0])->failures), 1);
-    /* Both backed off: the next dial fails without trying either. */
-    ck_assert_int_lt(dial(cfg, NULL), 0);
+    /* Both backed off: the next dial fails without trying either, and
+     * that says nothing about the target. */
+    via.target_fault = 1;
+    ck_assert_int_lt(dial(cfg, &via), 0);
     ck_assert_int_eq(errno, ENETUNREACH);
+    ck_assert_int_eq(via.target_fault, 0);
     ck_assert_uint_eq(atomic_load(&counters(g.port)->attempts), 1);
     ck_assert_uint_eq(atomic_load(&counters(ports[0])->attempts), 1);
     ck_assert_uint_eq(stats_upstream_down(region, 0) +
         stats_upstream_down(region, 1), 2);
     fake_stop(&g);
+    cfg_free(cfg);
+}
+END_TEST
+
+/* No CONNECT reply in time: nobody's fault that can be told. */
+START_TEST(silent_connect_not_target)
+{
+    struct sockaddr_in t = { .sin_family = AF_INET,
+        .sin_port = htons(443) };
+    struct outbound_via via;
+    struct config *cfg;
+    struct fake f;
+    char desc[128];
+    int w = 1;
+
+    fake_start(&f, FAKE_SILENT);
+    cfg = cfg_with(1, &f.port, &w, "", "");
+    inet_pton(AF_INET, "149.154.167.51", &t.sin_addr);
+    via.target_fault = 1;
+    ck_assert_int_lt(outbound_connect(cfg, (struct sockaddr *)&t,
+        sizeof(t), mono_ms() + 1000, desc, sizeof(desc), &via), 0);
+    ck_assert_int_eq(via.target_fault, 0);
+    ck_assert_uint_eq(atomic_load(&counters(f.port)->failures), 0);
+    fake_stop(&f);
+    cfg_free(cfg);
+}
+END_TEST
+
+/* A counter slot left half-named (its claimer killed mid-claim): dials
+ * go on, uncounted, and do not wait for it for ever. */
+START_TEST(stuck_counter_slot)
+{
+    struct config *cfg;
+    struct fake f;
+    int w = 1, fd;
+
+    atomic_store(&region->upstreams[0].state, 1);
+    fake_start(&f, FAKE_OK);
+    cfg = cfg_with(1, &f.port, &w, "", "");
+    for (int i = 0; i < 3; i++) {
+        fd = dial(cfg, NULL);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    for (int64_t end = mono_ms() + 5000; atomic_load(&f.served) < 3 &&
+        mono_ms() < end; )
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&f.served), 3);
+    for (int i = 1; i < STATS_MAX_UPSTREAMS; i++)
+        ck_assert_uint_eq(atomic_load(&region->upstreams[i].state), 0);
+    /* Once it is named, a fresh worker state claims a slot again. */
+    atomic_store(&region->upstreams[0].state, 2);
+    upstream_attach(region, row);
+    fd = dial(cfg, NULL);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_uint_eq(atomic_load(&counters(f.port)->attempts), 1);
+    fake_stop(&f);
     cfg_free(cfg);
 }
 END_TEST
@@ -423,6 +507,8 @@ upstream_suite(void)
     tcase_add_test(tc, failover_and_backoff);
     tcase_add_test(tc, target_failure_not_held);
     tcase_add_test(tc, all_down_and_garbage);
+    tcase_add_test(tc, silent_connect_not_target);
+    tcase_add_test(tc, stuck_counter_slot);
     suite_add_tcase(s, tc);
     return s;
 }
