@@ -259,7 +259,8 @@ int stats_dc_slot(int dc);
 int stats_dc_index(int slot);
 /*
  * A worker: the upstreams[] slot of address name, claiming a free one the
- * first time; -1 if all are taken (by addresses of earlier configs).
+ * first time; -1 if all are taken (by addresses of earlier configs) or
+ * the one it needs stays half-claimed (then that upstream goes uncounted).
  */
 int stats_upstream_slot(struct stats_region *s, const char *name);
 /* How many live worker rows hold upstream slot u backed off. */
