@@ -514,33 +514,49 @@ net_client_opts(int fd, int keepalive_s, int ack_timeout_s)
     }
 }
 
+/* The longest turn of wait_unsent(), in ms: it starts at 1 and doubles. */
+#define UNSENT_TURN_MAX_MS  50
+
 /*
  * Until every byte written to fd has left in a segment (SIOCOUTQNSD, the
  * bytes not sent yet, is 0).  With TCP_NOTSENT_LOWAT at 1, POLLOUT means
  * exactly that and the ACK that opens the window wakes us; a segment held
  * back only until the device sent the one before it (TCP small queues,
- * autocorking) wakes no one, hence the 1 ms turns.
+ * autocorking) wakes no one, hence the short turns.  They double while
+ * nothing leaves (a client that stops ACKing, or a zero window, would
+ * otherwise wake us every ms until the deadline) and start again at 1 ms
+ * when some bytes did.
  */
 static int
 wait_unsent(int fd, int64_t deadline_ms)
 {
+    int turn = 1, last = -1;
+
     for (;;) {
         struct pollfd p = { .fd = fd, .events = POLLOUT };
+        int64_t left;
         int unsent;
 
         if (ioctl(fd, SIOCOUTQNSD, &unsent) == -1)
             return NET_ERR;
         if (unsent == 0)
             return 0;
-        if (mono_ms() >= deadline_ms)
+        if ((left = deadline_ms - mono_ms()) <= 0)
             return NET_TIMEOUT;
-        if (poll(&p, 1, 1) == 1) {
-            struct timespec ts = { 0, 100000 };
+        if (last >= 0 && unsent < last)
+            turn = 1;
+        last = unsent;
+        if (poll(&p, 1, left < turn ? (int)left : turn) == 1) {
+            /* POLLOUT without the lowat: sleep a tenth of a turn. */
+            struct timespec ts = { 0, 100000L * turn };
 
             if (p.revents & (POLLERR | POLLHUP))
                 return NET_ERR;             /* reset, or closed both ways */
-            (void)nanosleep(&ts, NULL);     /* POLLOUT without the lowat */
+            (void)nanosleep(&ts, NULL);
         }
+        if (turn < UNSENT_TURN_MAX_MS)
+            turn = turn * 2 < UNSENT_TURN_MAX_MS ? turn * 2 :
+                UNSENT_TURN_MAX_MS;
     }
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,9 +114,10 @@ static int
 privs_check_outbound(const struct config *cfg, const struct privs *p,
     char *err, size_t errlen)
 {
-    int pfd[2], status;
+    struct sigaction dfl, saved;
+    int pfd[2], status = 0, werr = 0;
     ssize_t n;
-    pid_t pid;
+    pid_t pid, w;
 
     if (cfg->dc_bind_interface[0] == '\0' && cfg->dc_bind_ipv4[0] == '\0' &&
         cfg->dc_bind_ipv6[0] == '\0')
@@ -124,8 +126,23 @@ privs_check_outbound(const struct config *cfg, const struct privs *p,
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
+    /*
+     * SIG_IGN on SIGCHLD survives exec: a launcher that ignores it would
+     * have the kernel reap the check, and waitpid() fail with ECHILD.
+     * Default for the length of the check, then as it was.
+     */
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (sigaction(SIGCHLD, &dfl, &saved) == -1) {
+        snprintf(err, errlen, "sigaction(SIGCHLD): %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
     if ((pid = fork()) == -1) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
+        (void)sigaction(SIGCHLD, &saved, NULL);
         close(pfd[0]);
         close(pfd[1]);
         return -1;
@@ -144,15 +161,27 @@ privs_check_outbound(const struct config *cfg, const struct privs *p,
     close(pfd[1]);
     n = read(pfd[0], err, errlen > 0 ? errlen - 1 : 0);
     close(pfd[0]);
-    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+    while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
         ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    if (w == -1)
+        werr = errno;
+    (void)sigaction(SIGCHLD, &saved, NULL);
+    /* Without the child's status the check did not pass. */
+    if (w != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    if (n <= 0)
-        snprintf(err, errlen, "%s: cannot check dc_bind_* as the workers' "
-            "user (the check exited with status %d)", cfg->path, status);
-    else
+    if (n > 0)
         err[n] = '\0';
+    else if (w == -1)
+        snprintf(err, errlen, "%s: cannot check dc_bind_* as the workers' "
+            "user: waitpid: %s", cfg->path, strerror(werr));
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "%s: cannot check dc_bind_* as the workers' "
+            "user (the check was killed by signal %d)", cfg->path,
+            WTERMSIG(status));
+    else
+        snprintf(err, errlen, "%s: cannot check dc_bind_* as the workers' "
+            "user (the check exited with status %d)", cfg->path,
+            WIFEXITED(status) ? WEXITSTATUS(status) : status);
     return -1;
 }
 

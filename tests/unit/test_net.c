@@ -2,9 +2,11 @@
  * test_net.c - net_write_segments() over a loopback TCP connection: the
  * bytes arrive whole and in order, in as many segments as pieces (the
  * kernel's own segment count, TCP_INFO), while seg 0 writes as usual;
- * the socket's TCP_NOTSENT_LOWAT is what it was before.
+ * the socket's TCP_NOTSENT_LOWAT is what it was before; a peer whose
+ * window stays shut times the write out without waking it every ms.
  */
 #include <check.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
@@ -107,6 +109,52 @@ START_TEST(test_segments)
 }
 END_TEST
 
+/*
+ * The peer never reads and its receive buffer is small: the window shuts
+ * with pieces still queued.  net_write_segments() must give up at the
+ * deadline, having slept in growing turns (1 ms turns would be ~1000
+ * wake-ups in the second; doubling to 50 ms makes it ~30).
+ */
+START_TEST(test_segments_zero_window)
+{
+    static uint8_t out[256 * 1024];
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sin);
+    struct rusage before, after;
+    int small = 4096, lfd, cfd, sfd = -1, r;
+    int64_t t0, deadline;
+    long wakes;
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = net_listen((struct sockaddr *)&sin, sizeof(sin), 4);
+    ck_assert_int_ge(lfd, 0);
+    /* Accepted sockets take the listener's buffer size and window. */
+    ck_assert_int_eq(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small,
+        sizeof(small)), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+    cfd = net_connect((struct sockaddr *)&sin, sizeof(sin),
+        mono_ms() + 5000);
+    ck_assert_int_ge(cfd, 0);
+    for (int i = 0; i < 500 && sfd < 0; i++)
+        if ((sfd = accept(lfd, NULL, NULL)) < 0)
+            usleep(10000);
+    ck_assert_int_ge(sfd, 0);
+    memset(out, 0x5a, sizeof(out));
+    ck_assert_int_eq(getrusage(RUSAGE_THREAD, &before), 0);
+    t0 = mono_ms();
+    deadline = t0 + 1000;
+    r = net_write_segments(cfd, out, sizeof(out), 1000, deadline);
+    ck_assert_int_eq(getrusage(RUSAGE_THREAD, &after), 0);
+    ck_assert_int_eq(r, NET_TIMEOUT);
+    ck_assert_int_ge(mono_ms(), deadline);
+    wakes = after.ru_nvcsw - before.ru_nvcsw;
+    ck_assert_msg(wakes < 150, "%ld wake-ups in a 1 s zero window", wakes);
+    close(sfd);
+    close(cfd);
+    close(lfd);
+}
+END_TEST
+
 Suite *net_suite(void);
 
 Suite *
@@ -116,6 +164,7 @@ net_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, test_segments);
+    tcase_add_test(tc, test_segments_zero_window);
     suite_add_tcase(s, tc);
     return s;
 }
