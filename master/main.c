@@ -285,6 +285,9 @@ start(struct master *m, struct inherit *in)
     master_sigset(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Inherited SIG_IGN would have the kernel reap our children unseen:
+     * no worker respawn, and a stop that waits for them forever. */
+    signal(SIGCHLD, SIG_DFL);
 
     privs_raise_nofile(m->cfg);
     /* A new binary's stderr may be /dev/null: log where it will log. */
