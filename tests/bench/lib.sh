@@ -108,3 +108,27 @@ mtc_run() {
         bench_failed "$label: ${out:-no summary}"
     echo "$out"
 }
+
+# proxy_start CONF PORT: telemt -f CONF in the background (PROXY_PID),
+# once PORT listens; stop_proxy ends it; proxy_pids: it and its children.
+PROXY_PID=
+proxy_start() {
+    "$TELEMT_BIN" -f "$1" >>"$work/telemt.log" 2>&1 &
+    PROXY_PID=$!
+    wait_port "$2"
+    sleep 0.5
+}
+
+stop_proxy() {
+    kill -TERM "$PROXY_PID" 2>/dev/null
+    wait "$PROXY_PID" 2>/dev/null
+    PROXY_PID=
+}
+
+proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
+
+# mbps SUMMARY: MB/s of an mtclient summary line.
+mbps() {
+    awk -v b="$(kv "$1" bytes)" -v s="$(kv "$1" seconds)" \
+        'BEGIN { printf "%.1f", s ? b / s / 1e6 : 0 }'
+}

@@ -43,7 +43,6 @@ PIDS+=($!)
 wait_port "$DC_PORT"
 wait_port "$ME_PORT"
 
-PROXY_PID=
 start_proxy() {
     local me=$1
     {
@@ -56,19 +55,8 @@ start_proxy() {
         echo "use_middle_proxy = $me; me_secret_file = \"$work/secret\";"
         echo "me_config_file = \"$work/list\"; me_fallback_direct = false;"
     } >"$work/telemt.conf"
-    "$TELEMT_BIN" -f "$work/telemt.conf" >>"$work/telemt.log" 2>&1 &
-    PROXY_PID=$!
-    wait_port "$PROXY_PORT"
-    sleep 0.5
+    proxy_start "$work/telemt.conf" "$PROXY_PORT"
 }
-
-stop_proxy() {
-    kill -TERM "$PROXY_PID" 2>/dev/null
-    wait "$PROXY_PID" 2>/dev/null
-    PROXY_PID=
-}
-
-proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
 
 # framing MODE: ME mode parses the client's frames, so its bytes go in
 # them (an unquoted word: nothing in direct mode).
@@ -88,11 +76,9 @@ run_mode() {
     pids=$(proxy_pids)
     for _ in $(seq "$REPS"); do
         out=$(mtc "$mode" -t source -b 32m -n 16)
-        add "$mode.down" "$(awk -v b="$(kv "$out" bytes)" \
-            -v s="$(kv "$out" seconds)" 'BEGIN { printf "%.1f", s ? b / s / 1e6 : 0 }')"
+        add "$mode.down" "$(mbps "$out")"
         out=$(mtc "$mode" -t sink -b 32m -n 16)
-        add "$mode.up" "$(awk -v b="$(kv "$out" bytes)" \
-            -v s="$(kv "$out" seconds)" 'BEGIN { printf "%.1f", s ? b / s / 1e6 : 0 }')"
+        add "$mode.up" "$(mbps "$out")"
         c0=$(cpu_ticks $pids)
         out=$(mtc "$mode" -t echo -b 32 -n 16 --loop 3)
         c1=$(cpu_ticks $pids)

@@ -95,9 +95,7 @@ bulk() {
     c0=$(cpu_ticks $pids)
     out=$(mtc "$name" -t "$3" -b 8m -n 16)
     c1=$(cpu_ticks $pids)
-    add "$name.$way" "$(awk -v b="$(kv "$out" bytes)" \
-        -v s="$(kv "$out" seconds)" \
-        'BEGIN { printf "%.1f", s ? b / s / 1e6 : 0 }')"
+    add "$name.$way" "$(mbps "$out")"
     add "$name.$way.cpu" "$(awk -v a="$c0" -v c="$c1" -v t="$TICK" \
         -v b="$(kv "$out" bytes)" \
         'BEGIN { printf "%.2f", b ? (c - a) / t * 1e3 / (b / 1e6) : 0 }')"

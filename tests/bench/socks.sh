@@ -42,7 +42,6 @@ PIDS+=($!)
 wait_port "$DC_PORT"
 wait_port "$SOCKS_PORT"
 
-PROXY_PID=
 start_proxy() {
     local via=$1
     {
@@ -57,19 +56,8 @@ start_proxy() {
                 "address = \"127.0.0.1:$SOCKS_PORT\"; } );"
         fi
     } >"$work/telemt.conf"
-    "$TELEMT_BIN" -f "$work/telemt.conf" >>"$work/telemt.log" 2>&1 &
-    PROXY_PID=$!
-    wait_port "$PROXY_PORT"
-    sleep 0.5
+    proxy_start "$work/telemt.conf" "$PROXY_PORT"
 }
-
-stop_proxy() {
-    kill -TERM "$PROXY_PID" 2>/dev/null
-    wait "$PROXY_PID" 2>/dev/null
-    PROXY_PID=
-}
-
-proxy_pids() { echo "$PROXY_PID" $(pgrep -P "$PROXY_PID"); }
 
 # mtc VIA ARGS...: mtclient against the proxy; its summary line.
 mtc() {
@@ -77,11 +65,6 @@ mtc() {
     shift
     mtc_run "$via $*" -c "127.0.0.1:$PROXY_PORT" -s "$SECRET" \
         -m intermediate "$@"
-}
-
-mbps() {
-    awk -v b="$(kv "$1" bytes)" -v s="$(kv "$1" seconds)" \
-        'BEGIN { printf "%.1f", s ? b / s / 1e6 : 0 }'
 }
 
 run_via() {
