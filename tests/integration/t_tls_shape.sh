@@ -3,13 +3,13 @@
 # t_tls_shape.sh - what a censor sees of fake TLS on the wire, next to
 # real TLS 1.3 servers (README "TLS shaping").  Record sizes: the same
 # number of bytes streamed by the fake DC through telemt to mtclient --tls
-# and by `openssl s_server -tls1_3` to `openssl s_client`, both captured
-# with tcpdump on loopback and walked record by record (tlsrecs.py): the
-# largest record of both is a full TLS 1.3 one (16,401 bytes), ours is
-# never longer nor shorter than a TLS 1.3 record can be, and the bulk of
-# both travels in full records.  unknown_sni_action against `openssl
-# s_client -servername other.example.org`: mask (nginx, the mask host,
-# answers with its certificate), drop (nothing back, a close after
+# and by OpenSSL's TLS 1.3 server (tls13_send.py) to `openssl s_client`,
+# both captured with tcpdump on loopback and walked record by record
+# (tlsrecs.py): the largest record of both is a full TLS 1.3 one (16,401
+# bytes), ours is never longer nor shorter than a TLS 1.3 record can be,
+# and the bulk of both travels in full records.  unknown_sni_action
+# against `openssl s_client -servername other.example.org`: mask (nginx,
+# the mask host, answers with its certificate), drop (nothing back, a close after
 # 0.2..1.5 s) and reject (byte for byte the alert that nginx with
 # ssl_reject_handshake on sends the same client, also for a hello
 # without SNI and for a client with a valid secret and a wrong SNI),
@@ -143,61 +143,50 @@ mapfile -t o < <(appdata "$ours" | tail -n +2)
 note "telemt, DC -> client records: $(printf '%s\n' "${o[@]}" | shape)"
 stop_telemt
 
-note "=== record sizes: $N bytes from openssl s_server -tls1_3"
-# Not random: s_server takes a read from stdin that starts with Q or q
-# for a command to quit.
+note "=== record sizes: $N bytes from OpenSSL's TLS 1.3 server"
 head -c "$N" /dev/zero | tr '\0' x >"$TEST_DIR/payload.bin"
-# openssl s_server is the reference, not what is tested; on a loaded
-# machine it has been seen to stop after its first 16 KiB read of stdin
-# (s_client then waits for a close that does not come), so a short run of
-# it is tried again, up to three times.
-for try in 1 2 3; do
-    SPORT=$(free_port)
-    openssl s_server -tls1_3 -accept "127.0.0.1:$SPORT" -naccept 1 -quiet \
-        -cert "$NGINX_DIR/cert.pem" -key "$NGINX_DIR/key.pem" \
-        <"$TEST_DIR/payload.bin" >"$TEST_DIR/s_server.out" 2>&1 &
-    spid=$!
-    PIDS+=("$spid")
-    # Not port_open: s_server takes one connection, and would send it all.
-    for ((i = 0; i < 100; i++)); do
-        [ -z "$(ss -Hltn "sport = :$SPORT")" ] || break
-        sleep 0.1
-    done
-    capture_start real "$SPORT"
-    timeout 15 openssl s_client -connect "127.0.0.1:$SPORT" -tls1_3 -quiet \
-        -servername "$DOMAIN" </dev/null >"$TEST_DIR/s_client.bin" \
-        2>"$TEST_DIR/s_client.err" || true
-    kill "$spid" 2>/dev/null
-    capture_stop "$SPORT"
-    got=$(stat -c %s "$TEST_DIR/s_client.bin")
-    [ "$got" != "$N" ] || break
-    note "s_server run $try: s_client got $got of $N bytes"
+# OpenSSL through Python's ssl module (tls13_send.py says why not
+# openssl s_server): one write of all N bytes, then close_notify.
+SPORT=$(free_port)
+"$PY" "$(dirname "$TLSRECS")/tls13_send.py" "$NGINX_DIR/cert.pem" \
+    "$NGINX_DIR/key.pem" "$SPORT" "$TEST_DIR/payload.bin" \
+    >"$TEST_DIR/tls13_send.out" 2>&1 &
+PIDS+=("$!")
+for ((i = 0; i < 100; i++)); do
+    [ -z "$(ss -Hltn "sport = :$SPORT")" ] || break
+    sleep 0.1
 done
-assert_eq "$got" "$N" "bytes s_client got from s_server"
+capture_start real "$SPORT"
+timeout 30 openssl s_client -connect "127.0.0.1:$SPORT" -tls1_3 -quiet \
+    -servername "$DOMAIN" </dev/null >"$TEST_DIR/s_client.bin" \
+    2>"$TEST_DIR/s_client.err" || true
+capture_stop "$SPORT"
+assert_eq "$(stat -c %s "$TEST_DIR/s_client.bin")" "$N" \
+    "bytes s_client got from the OpenSSL server"
 real=$(recs "$SPORT")
-# s_server's flight: EncryptedExtensions, Certificate, CertificateVerify,
+# OpenSSL's flight: EncryptedExtensions, Certificate, CertificateVerify,
 # Finished, then two NewSessionTickets; its data after them, and a
 # close_notify (19 bytes) at the end.
 mapfile -t r < <(appdata "$real" | tail -n +7 | head -n -1)
-note "s_server, data records: $(printf '%s\n' "${r[@]}" | shape)"
+note "OpenSSL server, data records: $(printf '%s\n' "${r[@]}" | shape)"
 
 rmax=$(printf '%s\n' "${r[@]}" | sort -n | tail -n 1)
 omax=$(printf '%s\n' "${o[@]}" | sort -n | tail -n 1)
 omin=$(printf '%s\n' "${o[@]}" | sort -n | head -n 1)
-assert_eq "$rmax" "$FULL" "largest record of openssl s_server"
+assert_eq "$rmax" "$FULL" "largest record of the OpenSSL server"
 assert_eq "$omax" "$FULL" "largest DC -> client record of telemt"
 assert_between "$omin" "$MIN" "$FULL" "shortest DC -> client record"
 rsum=$(printf '%s\n' "${r[@]}" | awk '{ t += $1 } END { print t }')
 osum=$(printf '%s\n' "${o[@]}" | awk '{ t += $1 } END { print t }')
-# s_server's records carry 17 bytes of AEAD each; ours carry the client's
+# OpenSSL's records carry 17 bytes of AEAD each; ours carry the client's
 # stream (obfuscated2 framing included) as it is.
-assert_eq "$rsum" "$((N + 17 * ${#r[@]}))" "s_server's data records"
+assert_eq "$rsum" "$((N + 17 * ${#r[@]}))" "the OpenSSL server's data records"
 assert_between "$osum" "$N" "$((N + N / 10))" "telemt's data records"
 rshare=$(printf '%s\n' "${r[@]}" | bulk_share)
 oshare=$(printf '%s\n' "${o[@]}" | bulk_share)
-note "share of bytes in full records: s_server $rshare, telemt $oshare"
+note "share of bytes in full records: OpenSSL $rshare, telemt $oshare"
 awk -v r="$rshare" -v o="$oshare" 'BEGIN { exit !(r >= 0.9 && o >= 0.5) }' ||
-    die "bulk data must travel in full records (s_server $rshare, telemt $oshare)"
+    die "bulk data must travel in full records (OpenSSL $rshare, telemt $oshare)"
 
 # A second nginx: a default server that refuses every name it does not
 # serve (ssl_reject_handshake on), and www.example.com, both with h2
