@@ -9,16 +9,16 @@
 # bytes), ours is never longer nor shorter than a TLS 1.3 record can be,
 # and the bulk of both travels in full records.  unknown_sni_action
 # against `openssl s_client -servername other.example.org`: mask (nginx,
-# the mask host, answers with its certificate), drop (nothing back, a close after
-# 0.2..1.5 s) and reject (byte for byte the alert that nginx with
-# ssl_reject_handshake on sends the same client, also for a hello
-# without SNI and for a client with a valid secret and a wrong SNI),
-# while a client with the right SNI is still served.  Each action is
-# counted.  tls_emulation against nginx with http/1.1 and with h2: the
-# probe learns nginx's ALPN choice and the length of its encrypted
-# flight, and our flight to mtclient (offering h2 and http/1.1, as TDLib
-# does) is exactly as long as nginx's to openssl s_client offering the
-# same.  Skipped without tcpdump, nginx or openssl, unless CI is set.
+# the mask host, answers with its certificate), drop (nothing back, a close
+# after 0.2..1.5 s) and reject (byte for byte the alert that nginx with
+# ssl_reject_handshake on sends the same client, also for a hello without
+# SNI and for a client with a valid secret and a wrong SNI), while a client
+# with the right SNI is still served.  Each action is counted.
+# tls_emulation against nginx with http/1.1 and with h2: the probe learns
+# nginx's ALPN choice and the length of its encrypted flight, and our flight
+# to mtclient (offering h2 and http/1.1, as TDLib does) is exactly as long
+# as nginx's to openssl s_client offering the same.  Skipped without
+# tcpdump, nginx or openssl, unless CI is set.
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
