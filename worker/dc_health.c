@@ -154,6 +154,7 @@ slot_fill(struct stats_dc_addr *d, const struct sockaddr *sa, int dc,
         ST(d->key[i], key[i]);
     ST(d->dc, dc < 0 ? -dc : dc);
 #define X(name, help) ST(d->name, 0);
+    /* cppcheck-suppress unknownMacro ; defined in stats_fields.h */
     STATS_DC_ADDR_FIELDS(X)
 #undef X
     ST(d->fails_in_row, 0);

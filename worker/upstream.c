@@ -113,6 +113,7 @@ up_find(const struct config *cfg, const char *addr)
             !up_configured(cfg, st->addr)))
             spare = st;
     }
+    /* cppcheck-suppress nullPointer ; never NULL, as said above */
     if (spare->addr[0] != '\0' && up_stats(spare) != NULL)
         atomic_store(&up_stats(spare)->down[up_ctx.row], 0);
     memset(spare, 0, sizeof(*spare));
