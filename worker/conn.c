@@ -329,7 +329,7 @@ conn_serve_me(struct conn *c, struct hs_result *hs, int uslot)
         return 0;
     }
     STATS_ADD(s, me_clients, 1);
-    net_keepalive(c->cfd, cfg->client_keepalive);
+    net_keepalive_on(c->cfd, cfg->client_keepalive);
     r.cfd = c->cfd;
     r.c_dec = hs->c_dec;
     r.c_enc = hs->c_enc;
@@ -416,7 +416,7 @@ conn_serve_admitted(struct conn *c, struct hs_result *hs)
     }
     stats_dc_connected(s, hs->dc, mono_us() - t0);
     /* Only now: a masked client must not get probes no web server sends. */
-    net_keepalive(c->cfd, cfg->client_keepalive);
+    net_keepalive_on(c->cfd, cfg->client_keepalive);
     net_client_opts(c->dfd, cfg->client_keepalive, 0);
     if (obfs2_build(dchdr, hs->tag, hs->dc, NULL,
         fast ? hs->keys.down_key : NULL, fast ? hs->keys.down_iv : NULL,
@@ -561,8 +561,8 @@ conn_thread(void *arg)
     struct hs_result hs;
     enum hs_verdict v;
 
+    /* TCP_NODELAY and client_ack_timeout came from the listener. */
     conn_own_thread(c);
-    net_client_opts(c->cfd, 0, cfg->client_ack_timeout);
     /* The real client first: the guard below counts by its address. */
     if (proxy_in(c) != 0) {
         conn_close(c);
@@ -711,9 +711,6 @@ conn_new(struct worker *w, int fd, const struct sockaddr *peer)
         return NULL;
     }
     c->w = w;
-    c->snap = w->snap;
-    snapshot_hold(c->snap);
-    c->cfg = c->snap->cfg;
     c->cfd = fd;
     c->dfd = -1;
     c->user = -1;
@@ -725,24 +722,40 @@ conn_new(struct worker *w, int fd, const struct sockaddr *peer)
         sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     atomic_fetch_add(&w->active, 1);
     atomic_fetch_add_explicit(&w->me->active, 1, memory_order_relaxed);
+    /* Accepting threads come here too: a reload swaps w->snap under it. */
     pthread_mutex_lock(&w->all_lock);
+    c->snap = w->snap;
+    snapshot_hold(c->snap);
+    c->cfg = c->snap->cfg;
     LIST_INSERT_HEAD(&w->all_list, c, all_link);
     pthread_mutex_unlock(&w->all_lock);
     return c;
+}
+
+/* Undo conn_new() (not the fds). */
+static void
+conn_unnew(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    pthread_mutex_lock(&w->all_lock);
+    LIST_REMOVE(c, all_link);
+    pthread_mutex_unlock(&w->all_lock);
+    snapshot_release(c->snap);
+    atomic_fetch_sub(&w->active, 1);
+    atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
+    free(c->resume);
+    free(c);
 }
 
 /* Start fn on a thread for c; on failure undo conn_new() (not the fds). */
 static int
 conn_start(struct conn *c, void (*fn)(void *))
 {
-    struct worker *w = c->w;
-    int err = threads_run(&w->threads, fn, c);
+    int err = threads_run(&c->w->threads, fn, c);
 
     if (err == 0)
         return 0;
-    pthread_mutex_lock(&w->all_lock);
-    LIST_REMOVE(c, all_link);
-    pthread_mutex_unlock(&w->all_lock);
     errno = err;
     /* A new client's is said once a minute by worker.c, not per client;
      * a handed-over one is rare and was somebody's live connection. */
@@ -751,20 +764,51 @@ conn_start(struct conn *c, void (*fn)(void *))
     else
         log_debug("cannot start a thread for %s: %s", c->peer,
             strerror(err));
-    snapshot_release(c->snap);
-    atomic_fetch_sub(&w->active, 1);
-    atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
-    free(c->resume);
-    free(c);
+    conn_unnew(c);
     return -1;
+}
+
+static void conn_overflow_thread(void *arg);
+
+int
+conn_admit(struct worker *w, int fd, const struct sockaddr *peer,
+    struct threads_job *job)
+{
+    struct conn *c;
+    int full;
+
+    STATS_ADD(w->stats, conn_accepted, 1);
+    atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
+    if ((c = conn_new(w, fd, peer)) == NULL)
+        return -1;
+    /* Masked connections have their own cap (mask_run()); c counts. */
+    full = atomic_load(&w->active) - 1 - atomic_load(&w->masked) >=
+        c->cfg->max_connections;
+    if (full) {
+        STATS_ADD(w->stats, conn_refused_limit, 1);
+        log_debug("max_connections (%d) reached, %s the client",
+            c->cfg->max_connections, c->cfg->mask ? "masking" : "closing");
+        if (!c->cfg->mask) {
+            conn_unnew(c);
+            close(fd);
+            return 1;
+        }
+    }
+    *job = (struct threads_job){
+        .fn = full ? conn_overflow_thread : conn_thread, .arg = c,
+    };
+    return 0;
 }
 
 int
 conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
 {
-    struct conn *c = conn_new(w, fd, peer);
+    struct threads_job job;
+    int r = conn_admit(w, fd, peer, &job);
 
-    return c == NULL ? -1 : conn_start(c, conn_thread);
+    if (r != 0)
+        return r;
+    return conn_start(job.arg, job.fn);
 }
 
 /* Over max_connections: straight to the mask host, whatever it sends. */
@@ -774,19 +818,10 @@ conn_overflow_thread(void *arg)
     struct conn *c = arg;
 
     conn_own_thread(c);
-    net_client_opts(c->cfd, 0, c->cfg->client_ack_timeout);
     /* A balancer's header is no byte of its client's to replay. */
     if (proxy_in(c) == 0)
         mask_run(c, 0);
     conn_close(c);
-}
-
-int
-conn_spawn_masked(struct worker *w, int fd, const struct sockaddr *peer)
-{
-    struct conn *c = conn_new(w, fd, peer);
-
-    return c == NULL ? -1 : conn_start(c, conn_overflow_thread);
 }
 
 /* A connection handed to us: rebuild its relay from the record, go on. */

@@ -67,12 +67,20 @@ struct conn {
 };
 
 /*
- * Start a detached thread for an accepted client; takes ownership of fd
- * only on success.  Returns 0, or -1 (the caller closes fd and counts).
+ * An accepted client (counted here): 0 with the job that serves it on
+ * the accepting thread (its handshake, or the mask host at once past
+ * max_connections); 1 if it was closed (max_connections, mask off);
+ * -1 if it cannot be served (out of memory: the caller resets it,
+ * closes fd and counts).  Any thread.
+ */
+int conn_admit(struct worker *w, int fd, const struct sockaddr *peer,
+    struct threads_job *job);
+/*
+ * conn_admit(), then a new thread for the job: for the main thread when
+ * no connection thread accepts (threads_short()).  0 or 1 as there; -1
+ * (fd not taken) if it cannot be served or no thread could start.
  */
 int conn_spawn(struct worker *w, int fd, const struct sockaddr *peer);
-/* The same for a client over max_connections: it is masked at once. */
-int conn_spawn_masked(struct worker *w, int fd, const struct sockaddr *peer);
 /*
  * The main thread, with all_lock held, after w->snap became the new
  * config: shut down every relaying connection whose user the new config

@@ -8,7 +8,10 @@
  * would carry it.  So one thread per worker keeps KEYS_POOL shares ready
  * (made while the worker has time to spare) and a handshake takes one;
  * only when a burst empties the pool does a connection thread make its
- * own.  Each share is handed out once and wiped from the pool.
+ * own.  Each share is handed out once and wiped from the pool.  The
+ * maker sleeps while the pool is above KEYS_LOW and then fills it up,
+ * so a handshake does not wake it (a futex call and two context
+ * switches) for every share it takes.
  */
 #include "keys.h"
 
@@ -27,8 +30,12 @@ keys_maker(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&k->lock);
-        while (k->n == KEYS_POOL)
-            pthread_cond_wait(&k->low, &k->lock);
+        if (k->n == KEYS_POOL) {
+            k->sleeping = 1;
+            while (k->n > KEYS_LOW)
+                pthread_cond_wait(&k->low, &k->lock);
+            k->sleeping = 0;
+        }
         pthread_mutex_unlock(&k->lock);
         if (faketls_x25519_public(share) != 0) {
             log_warnx("cannot make an X25519 key share; the pool stops");
@@ -49,6 +56,7 @@ keys_start(struct keys *k)
     int ok;
 
     k->n = 0;
+    k->sleeping = 0;
     if (pthread_mutex_init(&k->lock, NULL) != 0 ||
         pthread_cond_init(&k->low, NULL) != 0 ||
         pthread_attr_init(&a) != 0)
@@ -68,7 +76,8 @@ keys_take(struct keys *k, uint8_t out[32])
         k->n--;
         memcpy(out, k->share[k->n], 32);
         OPENSSL_cleanse(k->share[k->n], 32);
-        pthread_cond_signal(&k->low);
+        if (k->sleeping && k->n == KEYS_LOW)
+            pthread_cond_signal(&k->low);
         pthread_mutex_unlock(&k->lock);
         return 0;
     }

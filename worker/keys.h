@@ -9,12 +9,14 @@
 #include <stdint.h>
 
 #define KEYS_POOL       256     /* key shares kept ready */
+#define KEYS_LOW        128     /* the maker wakes when down to this */
 
 struct keys {
     pthread_mutex_t lock;
     pthread_cond_t low;             /* the maker waits here while full */
     uint8_t share[KEYS_POOL][32];
     int n;                          /* ready shares: share[0..n) */
+    int sleeping;                   /* the maker waits for KEYS_LOW */
 };
 
 /* Set up the pool and start its maker thread; -1 if it cannot start. */

@@ -1,10 +1,11 @@
 /*
- * worker.c - the worker process: accepts on its slot's sockets and hands
- * each client to a detached connection thread.
+ * worker.c - the worker process: its connection threads accept on the
+ * slot's sockets and serve what they accept (threads.c); the main thread
+ * steps in only when none can start.
  *
- * max_connections is enforced here, before a thread exists: past it a
- * new client goes straight to the mask host (closed at once with mask
- * off), counted.  Every signal is blocked
+ * Whether a client may have a connection is decided as it is accepted
+ * (conn_admit()): past max_connections it goes straight to the mask host
+ * (closed at once with mask off), counted.  Every signal is blocked
  * before the first thread starts so threads inherit a full mask; the main
  * thread alone reads TERM/INT from a signalfd and the master's control
  * messages (a reload's config) from its channel.  EOF on the death pipe
@@ -46,98 +47,79 @@ worker_signalfd(void)
     return signalfd_block_all(sigs, (int)(sizeof(sigs) / sizeof(sigs[0])));
 }
 
-/* How long accepts pause when the process is out of descriptors. */
-#define WORKER_STARVED_PAUSE_MS 100
+#define WORKER_THREAD_LOG_MS    60000
+static _Atomic int64_t thread_warned_ms;    /* no thread could start */
 
-/* Since when accept() fails for want of descriptors (0: it does not). */
-static int64_t starved_since_ms;
-static uint64_t starved_tries;
-static int starved_logged;              /* this spell was logged */
-static int64_t starved_warned_ms;       /* when a spell was last logged */
-#define WORKER_STARVED_LOG_MS 60000
-static int64_t thread_warned_ms;        /* no thread could start: logged */
+/* No thread could start for a client: said once a minute, not per client
+ * (it comes in storms). */
+static void
+worker_thread_failed(void)
+{
+    int64_t now = mono_ms(), last = atomic_load(&thread_warned_ms);
 
+    if ((last == 0 || now - last >= WORKER_THREAD_LOG_MS) &&
+        atomic_compare_exchange_strong(&thread_warned_ms, &last, now))
+        log_warnx("cannot start a connection thread: resetting "
+            "clients until one starts (conn_refused_thread counts "
+            "them; said at most once a minute)");
+}
+
+/* A client that cannot be served: as an overloaded server's looks. */
+static void
+worker_refuse(struct worker *w, int fd)
+{
+    STATS_ADD(w->stats, conn_refused_thread, 1);
+    worker_thread_failed();
+    net_reset_on_close(fd);
+    close(fd);
+}
+
+/* threads_ops.admit: on the connection thread that accepted fd. */
+static int
+worker_admit(void *ctx, int fd, const struct sockaddr *peer,
+    struct threads_job *job)
+{
+    struct worker *w = ctx;
+    int r = conn_admit(w, fd, peer, job);
+
+    if (r < 0)
+        worker_refuse(w, fd);
+    return r == 0 ? 0 : -1;
+}
+
+static void
+worker_spare_failed(void *ctx, int err)
+{
+    (void)ctx;
+    log_debug("cannot start a spare connection thread: %s", strerror(err));
+    worker_thread_failed();
+}
+
+static const struct threads_ops worker_threads_ops = {
+    .admit = worker_admit,
+    .spare_failed = worker_spare_failed,
+};
+
+/*
+ * Connection threads accept for themselves (threads.c); the main thread
+ * only when none can, a thread per client, as long as that lasts.
+ */
 static void
 worker_accept(struct worker *w, int lfd)
 {
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
-        int full, fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
             SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd == -1) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM) {
-                /*
-                 * Out of descriptors (or memory): the client stays in the
-                 * backlog and the socket stays readable, so without a
-                 * pause poll() would spin.  One line for the whole spell,
-                 * not one per attempt (it may last for hours), and at
-                 * most one a minute.
-                 */
-                if (starved_since_ms == 0) {
-                    int64_t now = mono_ms();
-
-                    starved_since_ms = now;
-                    starved_tries = 0;
-                    /* At the limit, spells come and go with each close. */
-                    starved_logged = starved_warned_ms == 0 ||
-                        now - starved_warned_ms >= WORKER_STARVED_LOG_MS;
-                    if (starved_logged) {
-                        log_warn("accept (pausing accepts %d ms at a time "
-                            "until it works again; said at most once a "
-                            "minute)", WORKER_STARVED_PAUSE_MS);
-                        starved_warned_ms = now;
-                    }
-                }
-                starved_tries++;
-                usleep(WORKER_STARVED_PAUSE_MS * 1000);
-            } else if (errno != EAGAIN && errno != EINTR &&
-                errno != ECONNABORTED) {
-                log_warn("accept");
-            }
+            threads_accept_failed(&w->threads, errno);
             return;
         }
-        if (starved_since_ms != 0 && starved_logged) {
-            log_info("accept works again after %lld ms (%llu attempt(s) "
-                "paused)", (long long)(mono_ms() - starved_since_ms),
-                (unsigned long long)starved_tries);
-            starved_logged = 0;
-        }
-        starved_since_ms = 0;
-        STATS_ADD(w->stats, conn_accepted, 1);
-        atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
-        /* Masked connections have their own cap (mask_run()). */
-        full = atomic_load(&w->active) - atomic_load(&w->masked) >=
-            w->snap->cfg->max_connections;
-        if (full) {
-            STATS_ADD(w->stats, conn_refused_limit, 1);
-            log_debug("max_connections (%d) reached, %s the client",
-                w->snap->cfg->max_connections,
-                w->snap->cfg->mask ? "masking" : "closing");
-        }
-        if (full && !w->snap->cfg->mask) {
-            close(fd);
-            continue;
-        }
-        if ((full ? conn_spawn_masked : conn_spawn)(w, fd,
-            (struct sockaddr *)&ss) != 0) {
-            int64_t now = mono_ms();
-
-            STATS_ADD(w->stats, conn_refused_thread, 1);
-            /* Once a minute: it comes in storms, one per client. */
-            if (thread_warned_ms == 0 ||
-                now - thread_warned_ms >= WORKER_STARVED_LOG_MS) {
-                log_warnx("cannot start a connection thread: resetting "
-                    "clients until one starts (conn_refused_thread counts "
-                    "them; said at most once a minute)");
-                thread_warned_ms = now;
-            }
-            /* As an overloaded server's client would see it. */
-            net_reset_on_close(fd);
-            close(fd);
-        }
+        threads_accept_failed(&w->threads, 0);
+        if (conn_spawn(w, fd, (struct sockaddr *)&ss) < 0)
+            worker_refuse(w, fd);
     }
 }
 
@@ -154,14 +136,14 @@ worker_wake(int sig)
  * (monotonic), when the timeout called key has passed.
  */
 static void
-worker_stop_accepting(struct worker *w, struct pollfd *pfd, const char *key,
-    int64_t deadline_ms)
+worker_stop_accepting(struct worker *w, const char *key, int64_t deadline_ms)
 {
+    /* No thread may be in accept() on a socket we close. */
+    threads_stop(&w->threads);
     for (int i = 0; i < w->nlisten; i++) {
         if (w->listen_fds[i] >= 0)
             close(w->listen_fds[i]);
         w->listen_fds[i] = -1;
-        pfd[i].fd = -1;
     }
     w->draining = 1;
     w->drain_key = key;
@@ -171,8 +153,7 @@ worker_stop_accepting(struct worker *w, struct pollfd *pfd, const char *key,
 
 /* CTL_HANDOFF: an upgrade; hand every connection to fd's worker. */
 static void
-worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
-    int fd)
+worker_upgrade(struct worker *w, const struct ctl_msg *m, int fd)
 {
     int n;
 
@@ -182,7 +163,7 @@ worker_upgrade(struct worker *w, struct pollfd *pfd, const struct ctl_msg *m,
         return;
     }
     /* upgrade_drain_timeout 0: until they end. */
-    worker_stop_accepting(w, pfd, "upgrade_drain_timeout", m->arg > 0 ?
+    worker_stop_accepting(w, "upgrade_drain_timeout", m->arg > 0 ?
         mono_ms() + (int64_t)m->arg * 1000 : INT64_MAX);
     n = handoff_begin(w, fd);
     if (fd >= 0)
@@ -225,7 +206,7 @@ worker_me_inputs(struct worker *w, int fd)
 
 /* The master's messages: read them all; EOF means it is gone. */
 static void
-worker_ctl(struct worker *w, struct pollfd *pfd)
+worker_ctl(struct worker *w)
 {
     struct ctl_msg m;
     int fd, r;
@@ -236,7 +217,7 @@ worker_ctl(struct worker *w, struct pollfd *pfd)
             continue;
         }
         if (m.type == CTL_HANDOFF) {
-            worker_upgrade(w, pfd, &m, fd);
+            worker_upgrade(w, &m, fd);
             continue;
         }
         if (m.type == CTL_ME && fd >= 0) {
@@ -257,10 +238,10 @@ void
 worker_main(struct worker *w)
 {
     const struct config *cfg = w->snap->cfg;
-    struct pollfd pfd[WORKER_MAX_LISTEN + 4];
+    struct pollfd pfd[WORKER_MAX_LISTEN + 5];
     struct sigaction sa = { .sa_handler = worker_wake };
     int64_t trimmed_ms = 0, cut_ms = 0;
-    int sfd, n, high = 0;
+    int sfd, n = 0, high = 0;
 
     sfd = worker_signalfd();
     sigemptyset(&sa.sa_mask);
@@ -269,8 +250,6 @@ worker_main(struct worker *w)
     w->handoff_fd = -1;
     atomic_init(&w->active, 0);
     atomic_init(&w->masked, 0);
-    if (threads_init(&w->threads, (size_t)cfg->thread_stack_size) != 0)
-        fatalx("cannot set up the connection threads");
     dc_health_init(w->stats);
     if (cfg->mode_tls && keys_start(&w->keys) != 0)
         fatalx("cannot start the key share thread");
@@ -284,14 +263,17 @@ worker_main(struct worker *w)
         fatalx("cannot set up the connection list locks");
     TAILQ_INIT(&w->hs_list);
     LIST_INIT(&w->all_list);
+    /* Last: from here connection threads accept and serve. */
+    if (threads_init(&w->threads, (size_t)cfg->thread_stack_size,
+        w->listen_fds, w->nlisten, &worker_threads_ops, w) != 0)
+        fatal("cannot start the connection threads");
     log_info("started, %d listening socket(s)", w->nlisten);
 
-    for (n = 0; n < w->nlisten; n++)
-        pfd[n] = (struct pollfd){ .fd = w->listen_fds[n], .events = POLLIN };
-    pfd[n++] = (struct pollfd){ .fd = w->recv_fd, .events = POLLIN };
-    pfd[n++] = (struct pollfd){ .fd = w->ctl_fd, .events = POLLIN };
-    pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-    pfd[n++] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
+    pfd[0] = (struct pollfd){ .fd = w->recv_fd, .events = POLLIN };
+    pfd[1] = (struct pollfd){ .fd = w->ctl_fd, .events = POLLIN };
+    pfd[2] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+    pfd[3] = (struct pollfd){ .fd = w->death_fd, .events = POLLIN };
+    pfd[4] = (struct pollfd){ .fd = w->threads.short_fd, .events = POLLIN };
 
     for (;;) {
         int64_t now = mono_ms();
@@ -334,19 +316,27 @@ worker_main(struct worker *w)
             cut_ms = now;
         }
         dc_probe_tick(w, now);
-        if (poll(pfd, (nfds_t)n, w->draining ? 100 : WORKER_CUT_MS) == -1) {
+        /* The listeners, only while no connection thread can take them. */
+        n = 5;
+        if (!w->draining && threads_short(&w->threads))
+            for (int i = 0; i < w->nlisten; i++)
+                pfd[n++] = (struct pollfd){
+                    .fd = w->listen_fds[i], .events = POLLIN,
+                };
+        if (poll(pfd, (nfds_t)n, w->draining || n > 5 ? 100 :
+            WORKER_CUT_MS) == -1) {
             if (errno == EINTR)
                 continue;
             fatal("poll");
         }
-        for (int i = 0; i < w->nlisten && !w->draining; i++)
+        for (int i = 5; i < n && !w->draining; i++)
             if (pfd[i].revents & POLLIN)
                 worker_accept(w, pfd[i].fd);
-        if (pfd[n - 4].revents & POLLIN)
+        if (pfd[0].revents & POLLIN)
             handoff_receive(w);
-        if (pfd[n - 3].revents & (POLLIN | POLLHUP))
-            worker_ctl(w, pfd);
-        if (pfd[n - 2].revents & POLLIN) {
+        if (pfd[1].revents & (POLLIN | POLLHUP))
+            worker_ctl(w);
+        if (pfd[2].revents & POLLIN) {
             struct signalfd_siginfo si;
 
             while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -357,14 +347,14 @@ worker_main(struct worker *w)
                 }
                 if (si.ssi_signo == SIGHUP || w->draining)
                     continue;       /* reloads come over ctl_fd */
-                worker_stop_accepting(w, pfd, "shutdown_timeout", mono_ms() +
+                worker_stop_accepting(w, "shutdown_timeout", mono_ms() +
                     (int64_t)w->snap->cfg->shutdown_timeout * 1000);
                 log_info("signal %d: draining %d connection(s) for up to "
                     "%d s", (int)si.ssi_signo, atomic_load(&w->active),
                     w->snap->cfg->shutdown_timeout);
             }
         }
-        if (pfd[n - 1].revents & (POLLIN | POLLHUP)) {
+        if (pfd[3].revents & (POLLIN | POLLHUP)) {
             log_warnx("master is gone, exiting");
             _exit(1);
         }
