@@ -314,9 +314,13 @@ net_listen_one(const struct sockaddr *sa, socklen_t len, int backlog)
     return net_listen_opts(sa, len, backlog, 0);
 }
 
-/* Wait for events on fd; with wake, a signal it lets in ends the wait. */
+/*
+ * Wait for events on fd; with wake, a signal it lets in ends the wait.
+ * *revents (if not NULL) gets what poll() saw.
+ */
 static int
-wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
+wait_fd_ev(int fd, short events, int64_t deadline_ms, const sigset_t *wake,
+    short *revents)
 {
     for (;;) {
         int64_t left = deadline_ms - mono_ms();
@@ -331,13 +335,22 @@ wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
         ts.tv_sec = left / 1000;
         ts.tv_nsec = left % 1000 * 1000000L;
         r = ppoll(&p, 1, &ts, wake);
-        if (r > 0)
+        if (r > 0) {
+            if (revents != NULL)
+                *revents = p.revents;
             return 0;
+        }
         if (r == -1 && errno == EINTR && wake != NULL)
             return NET_INTR;
         if (r == -1 && errno != EINTR)
             return NET_ERR;
     }
+}
+
+static int
+wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
+{
+    return wait_fd_ev(fd, events, deadline_ms, wake, NULL);
 }
 
 int
@@ -397,6 +410,7 @@ net_connect_fd(int fd, const struct sockaddr *sa, socklen_t len,
 {
     int r, err = 0;
     socklen_t elen = sizeof(err);
+    short revents = 0;
 
     if (connect(fd, sa, len) == 0)
         return fd;
@@ -404,13 +418,16 @@ net_connect_fd(int fd, const struct sockaddr *sa, socklen_t len,
         err = errno;
         goto fail;
     }
-    r = wait_fd(fd, POLLOUT, deadline_ms, NULL);
+    r = wait_fd_ev(fd, POLLOUT, deadline_ms, NULL, &revents);
     if (r != 0) {
         err = errno;
         close(fd);
         errno = err;
         return r;
     }
+    /* A failed connect always raises POLLERR; only then ask why. */
+    if (!(revents & (POLLERR | POLLHUP)))
+        return fd;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
         err = errno;
     if (err == 0)
@@ -485,9 +502,18 @@ net_reset_on_close(int fd)
 }
 
 void
+net_keepalive_on(int fd, int keepalive_s)
+{
+    int one = 1;
+
+    if (keepalive_s > 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void
 net_keepalive(int fd, int keepalive_s)
 {
-    int one = 1, cnt = 3;
+    int one = 1, cnt = NET_KEEPALIVE_PROBES;
 
     if (keepalive_s <= 0)
         return;

@@ -122,6 +122,12 @@ int net_write_all(int fd, const uint8_t *buf, size_t len,
 void net_client_opts(int fd, int keepalive_s, int ack_timeout_s);
 /* TCP keepalive every keepalive_s seconds (0: leave it off). */
 void net_keepalive(int fd, int keepalive_s);
+#define NET_KEEPALIVE_PROBES    3       /* unanswered probes: dead */
+/*
+ * Only SO_KEEPALIVE (keepalive_s > 0), for an accepted socket whose
+ * listener holds the timings (master/listen.c).
+ */
+void net_keepalive_on(int fd, int keepalive_s);
 /* Make the last close of fd send a reset, not a FIN (SO_LINGER 0). */
 void net_reset_on_close(int fd);
 /*

@@ -6,6 +6,7 @@
 #include "userlim.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <time.h>
@@ -40,10 +41,33 @@ userlim_name(enum user_verdict v)
  * few hundred ns of an admission.  A holder killed inside it is seen
  * dead and the lock taken from it.
  */
+/* getpid() once per process, not once per admission; a fork's child
+ * asks again. */
+static _Atomic int32_t admit_pid;
+static pthread_once_t admit_once = PTHREAD_ONCE_INIT;
+
+static void
+admit_pid_forget(void)
+{
+    atomic_store(&admit_pid, 0);
+}
+
+static void
+admit_pid_setup(void)
+{
+    (void)pthread_atfork(NULL, NULL, admit_pid_forget);
+}
+
 static void
 admit_lock(_Atomic int32_t *l)
 {
-    int32_t me = (int32_t)getpid();
+    int32_t me = atomic_load_explicit(&admit_pid, memory_order_relaxed);
+
+    if (me == 0) {
+        (void)pthread_once(&admit_once, admit_pid_setup);
+        me = (int32_t)getpid();
+        atomic_store_explicit(&admit_pid, me, memory_order_relaxed);
+    }
 
     for (unsigned i = 1;; i++) {
         int32_t cur = 0;

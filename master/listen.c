@@ -13,6 +13,13 @@
  * SYN-ACK advertises and the one we send with), and TCP_MAXSEG on a
  * connection that is already established changes neither.  The master
  * sets it again at every reload, so new connections follow at once.
+ *
+ * So are the options every client socket has from its first byte
+ * (TCP_NODELAY, client_ack_timeout's TCP_USER_TIMEOUT) and the keepalive
+ * timings a client gets once it proved a secret: an accepted socket
+ * inherits them, which saves each connection its own setsockopt() calls.
+ * Only SO_KEEPALIVE itself is set per connection, after the proof, so a
+ * masked client never sees a probe no web server would send.
  */
 #include "master.h"
 
@@ -78,6 +85,35 @@ listen_set_mss(const struct master *m, int say_off)
 }
 
 void
+listen_set_client_opts(const struct master *m)
+{
+    int one = 1, cnt = NET_KEEPALIVE_PROBES, failed = 0, n = 0;
+    int idle = m->cfg->client_keepalive;
+    unsigned ack = (unsigned)m->cfg->client_ack_timeout * 1000u;
+
+    for (int i = 0; i < m->nslots; i++)
+        for (int k = 0; k < m->slots[i].nfds; k++) {
+            int fd = m->slots[i].fds[k];
+
+            n++;
+            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                sizeof(one)) == -1 ||
+                setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ack,
+                sizeof(ack)) == -1 ||
+                (idle > 0 && (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE,
+                &idle, sizeof(idle)) == -1 ||
+                setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle,
+                sizeof(idle)) == -1 ||
+                setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt,
+                sizeof(cnt)) == -1)))
+                failed++;
+        }
+    if (failed > 0)
+        log_warn("TCP_NODELAY, client_ack_timeout or client_keepalive "
+            "failed on %d of %d listening sockets", failed, n);
+}
+
+void
 listen_open(struct master *m)
 {
     for (int a = 0; a < MASTER_MAX_LISTEN; a++) {
@@ -96,6 +132,7 @@ listen_open(struct master *m)
         log_info("listening on %s (%d workers)", desc, m->nslots);
     }
     listen_set_mss(m, 0);
+    listen_set_client_opts(m);
 }
 
 static int
@@ -154,6 +191,7 @@ listen_adopt(struct master *m, const int *fds, int nfds)
             close(fds[k]);
     /* The old binary's value stays on inherited sockets until set. */
     listen_set_mss(m, 0);
+    listen_set_client_opts(m);
 }
 
 int

@@ -115,6 +115,9 @@ void listen_adopt(struct master *m, const int *fds, int nfds);
  * changes it.  Logs the value unless it is 0 and say_off is 0.
  */
 void listen_set_mss(const struct master *m, int say_off);
+/* TCP_NODELAY, client_ack_timeout and client_keepalive's timings on
+ * every listening socket, for the connections to inherit. */
+void listen_set_client_opts(const struct master *m);
 /*
  * listen.c: a listening socket on addr ("IPv4:port", "[IPv6]:port")
  * without SO_REUSEPORT, for the admin endpoint; the fd, or -1 with errno.

@@ -161,6 +161,9 @@ reload_apply(struct master *m, char *text, struct config *n)
     m->generation++;
     if (n->client_mss != old->client_mss)
         listen_set_mss(m, 1);
+    if (n->client_keepalive != old->client_keepalive ||
+        n->client_ack_timeout != old->client_ack_timeout)
+        listen_set_client_opts(m);
     atomic_store(&m->stats->generation, m->generation);
     /* Before the workers look their users up in the region. */
     reload_user_slots(m);

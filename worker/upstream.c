@@ -453,7 +453,8 @@ up_through(const struct config *cfg, const struct config_upstream *u,
     return fd;
 }
 
-/* Straight to sa; the socket's own address is what the target sees. */
+/* Straight to sa; the socket's own address is what the target sees (its
+ * user asks the socket: most dials never need it). */
 static int
 up_direct(const struct config *cfg, const struct sockaddr *sa,
     socklen_t len, int64_t deadline_ms, struct outbound_via *via)
@@ -464,9 +465,7 @@ up_direct(const struct config *cfg, const struct sockaddr *sa,
     if (fd < 0)
         return -1;
     via->upstream = -1;
-    via->seenlen = sizeof(via->seen);
-    if (getsockname(fd, (struct sockaddr *)&via->seen, &via->seenlen) != 0)
-        via->seenlen = 0;
+    via->seenlen = 0;
     return fd;
 }
 

@@ -18,9 +18,9 @@
 /* What outbound_connect() went by, for the callers that need more. */
 struct outbound_via {
     int upstream;                       /* cfg->upstreams index; -1 direct */
-    /* Our address as the target sees it: the socket's own when direct,
-     * the SOCKS5 reply's BND address through an upstream (len 0 if the
-     * server did not tell; some send 0.0.0.0:0). */
+    /* Our address as the target sees it through an upstream: the SOCKS5
+     * reply's BND address (len 0 if the server did not tell; some send
+     * 0.0.0.0:0).  Direct: len 0, it is the socket's own (getsockname). */
     struct sockaddr_storage seen;
     socklen_t seenlen;
     /* On failure, 1 if it was the target's own (it refused, was
