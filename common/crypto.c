@@ -8,6 +8,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include "crypto.h"
+#include "log.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,6 +19,7 @@
 #include <sys/random.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 /* key, iv and pos are kept so a live stream can move to another process
@@ -34,20 +36,18 @@ ctr_new(const uint8_t key[32], const uint8_t iv[16])
     return ctr_new_at(key, iv, 0);
 }
 
-struct ctr *
-ctr_new_at(const uint8_t key[32], const uint8_t iv[16], uint64_t pos)
+/* Set c->ctx up at keystream byte c->pos; -1 if libcrypto cannot. */
+static int
+ctr_start(struct ctr *c)
 {
-    struct ctr *c = OPENSSL_malloc(sizeof(*c));
     uint8_t at[16], skip[16];
-    uint64_t blocks = pos / 16;
+    uint64_t blocks = c->pos / 16;
     unsigned carry = 0;
     int outl;
 
-    if (c == NULL)
-        return NULL;
     /* The counter block for byte pos: iv + pos / 16, big-endian. */
     for (int i = 15; i >= 0; i--) {
-        unsigned v = iv[i] + (unsigned)(blocks & 0xff) + carry;
+        unsigned v = c->iv[i] + (unsigned)(blocks & 0xff) + carry;
 
         at[i] = (uint8_t)v;
         carry = v >> 8;
@@ -55,18 +55,51 @@ ctr_new_at(const uint8_t key[32], const uint8_t iv[16], uint64_t pos)
     }
     c->ctx = EVP_CIPHER_CTX_new();
     if (c->ctx == NULL ||
-        EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, key, at) != 1) {
+        EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, c->key, at) != 1) {
         EVP_CIPHER_CTX_free(c->ctx);
-        OPENSSL_free(c);
-        return NULL;
+        c->ctx = NULL;
+        return -1;
     }
     memset(skip, 0, sizeof(skip));
-    if (pos % 16 != 0)
-        (void)EVP_EncryptUpdate(c->ctx, skip, &outl, skip, (int)(pos % 16));
+    if (c->pos % 16 != 0)
+        (void)EVP_EncryptUpdate(c->ctx, skip, &outl, skip,
+            (int)(c->pos % 16));
+    return 0;
+}
+
+struct ctr *
+ctr_new_at(const uint8_t key[32], const uint8_t iv[16], uint64_t pos)
+{
+    struct ctr *c = OPENSSL_malloc(sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
     memcpy(c->key, key, 32);
     memcpy(c->iv, iv, 16);
     c->pos = pos;
+    if (ctr_start(c) != 0) {
+        OPENSSL_cleanse(c, sizeof(*c));
+        OPENSSL_free(c);
+        return NULL;
+    }
     return c;
+}
+
+void
+ctr_park(struct ctr *c)
+{
+    if (c == NULL || c->ctx == NULL)
+        return;
+    EVP_CIPHER_CTX_free(c->ctx);
+    c->ctx = NULL;
+}
+
+int
+ctr_unpark(struct ctr *c)
+{
+    if (c == NULL || c->ctx != NULL)
+        return 0;
+    return ctr_start(c);
 }
 
 void
@@ -83,6 +116,8 @@ ctr_apply(struct ctr *c, const uint8_t *in, uint8_t *out, size_t len)
 {
     int outl;
 
+    if (c->ctx == NULL)
+        panic("ctr_apply() on a parked stream (ctr_unpark() first)");
     c->pos += len;
     /* CTR never fails for an initialised context; EVP takes int lengths. */
     while (len > 0) {
@@ -169,8 +204,8 @@ hmac_sha256_2(const uint8_t *key, size_t keylen, const uint8_t *a,
  * in every thread that calls it, and each connection is a thread of its
  * own, so that is time and memory on every connection.
  */
-int
-random_bytes(uint8_t *buf, size_t len)
+static int
+random_kernel(uint8_t *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = getrandom(buf, len, 0);
@@ -183,6 +218,71 @@ random_bytes(uint8_t *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
+}
+
+/*
+ * Small requests come from a per-thread pool filled RANDOM_POOL bytes at
+ * a time: a handshake asks for a few dozen bytes three or four times,
+ * and one getrandom() serves them all.  A byte handed out is wiped from
+ * the pool; a fork's child starts with an empty one, so two processes
+ * never hand out the same bytes.
+ */
+#define RANDOM_POOL         256
+#define RANDOM_POOLED_MAX   64      /* larger requests go to the kernel */
+
+static _Thread_local struct {
+    uint8_t b[RANDOM_POOL];
+    size_t left;                    /* unused bytes: b[0..left) */
+} rpool;
+static pthread_once_t rpool_once = PTHREAD_ONCE_INIT;
+
+static void
+rpool_forget(void)
+{
+    OPENSSL_cleanse(&rpool, sizeof(rpool));
+}
+
+static void
+rpool_setup(void)
+{
+    (void)pthread_atfork(NULL, NULL, rpool_forget);
+}
+
+int
+random_bytes(uint8_t *buf, size_t len)
+{
+    if (len > RANDOM_POOLED_MAX)
+        return random_kernel(buf, len);
+    if (rpool.left < len) {
+        (void)pthread_once(&rpool_once, rpool_setup);
+        if (random_kernel(rpool.b, RANDOM_POOL) != 0)
+            return -1;
+        rpool.left = RANDOM_POOL;
+    }
+    rpool.left -= len;
+    memcpy(buf, rpool.b + rpool.left, len);
+    OPENSSL_cleanse(rpool.b + rpool.left, len);
+    return 0;
+}
+
+int
+random_fill(uint8_t *buf, size_t len)
+{
+    uint8_t seed[48];
+    struct ctr *c;
+
+    if (len <= RANDOM_POOLED_MAX)
+        return random_bytes(buf, len);
+    if (random_bytes(seed, sizeof(seed)) != 0)
+        return -1;
+    c = ctr_new(seed, seed + 32);
+    OPENSSL_cleanse(seed, sizeof(seed));
+    if (c == NULL)
+        return random_kernel(buf, len);
+    memset(buf, 0, len);
+    ctr_apply(c, buf, buf, len);
+    ctr_free(c);
     return 0;
 }
 

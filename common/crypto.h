@@ -26,6 +26,14 @@ void ctr_export(const struct ctr *c, uint8_t key[32], uint8_t iv[16],
 void ctr_apply(struct ctr *c, const uint8_t *in, uint8_t *out, size_t len);
 /* Free a stream; NULL is fine. */
 void ctr_free(struct ctr *c);
+/*
+ * An idle stream gives back libcrypto's context (most of its memory) and
+ * keeps only key, iv and position; ctr_unpark() sets it up again (0, or
+ * -1 if it cannot: the stream is unusable) before the next ctr_apply().
+ * Both take NULL and are no-ops when there is nothing to do.
+ */
+void ctr_park(struct ctr *c);
+int ctr_unpark(struct ctr *c);
 
 /* One AES-256 block encryption (ECB), for cheap keystream probes. */
 int aes256_block(const uint8_t key[32], const uint8_t in[16],
@@ -38,6 +46,12 @@ void hmac_sha256_2(const uint8_t *key, size_t keylen, const uint8_t *a,
     size_t alen, const uint8_t *b, size_t blen, uint8_t out[32]);
 /* Fill buf with cryptographically random bytes; -1 if the RNG failed. */
 int random_bytes(uint8_t *buf, size_t len);
+/*
+ * len bytes that look random to anyone without the key: an AES-256-CTR
+ * keystream under a fresh random key (cheaper than the kernel's for the
+ * kilobytes of a fake certificate).  Not for keys.  0, or -1.
+ */
+int random_fill(uint8_t *buf, size_t len);
 /* 1 if the len bytes at a and b are equal, in time independent of content. */
 int ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
 

@@ -433,7 +433,7 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
         return HS_ERROR;
     cert = answer + FAKETLS_ANSWER_FIXED + cert_len;
     if (keys_take(&c->w->keys, key_share) != 0 ||
-        random_bytes(cert, cert_len) != 0) {
+        random_fill(cert, cert_len) != 0) {
         free(answer);
         return HS_ERROR;
     }

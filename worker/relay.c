@@ -175,6 +175,9 @@ dir_read(struct dir *d)
                 d->eof = 1;
         }
         if (d->enc != NULL) {
+            /* Parked by relay_idle(): back now (out of memory: closed). */
+            if (ctr_unpark(d->dec) != 0 || ctr_unpark(d->enc) != 0)
+                return -1;
             ctr_apply(d->dec, p, p, len);
             ctr_apply(d->enc, p, p, len);
         }
@@ -267,24 +270,35 @@ dir_events(const struct dir *d, int fd)
  * pages share theirs too, so idle time gives back every page that holds
  * nothing but buffer.
  */
+/* The two directions' buffers: the bottom of a pool thread's stack
+ * (threads_scratch()), else the heap. */
+#define RELAY_BUFS      (2 * (RELAY_BUF + TLSREC_HEADER))
+
 struct relay_state {
     struct dir up, down;
     struct pollfd p[2];
-    uint8_t buf[2][RELAY_BUF + TLSREC_HEADER];
+    uint8_t *buf;                   /* RELAY_BUFS */
+    int heap;                       /* buf came from malloc() */
 };
 
-/* Nothing in flight for RELAY_IDLE_MS: give the pages back. */
+/* Nothing in flight for RELAY_IDLE_MS: give the pages back, and the
+ * cipher contexts (dir_read() makes them again). */
 static void
 relay_idle(struct relay_state *st)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)st->buf + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)st->buf + sizeof(st->buf)) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)st->buf + RELAY_BUFS) & ~(page - 1);
 
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    ctr_park(st->up.dec);
+    ctr_park(st->up.enc);
+    ctr_park(st->down.dec);
+    ctr_park(st->down.enc);
     threads_trim_stack();
 }
+
 
 /* Shorten *wait_ms (now: mono_ms()) to when d's rate lets it read. */
 static void
@@ -403,10 +417,17 @@ relay_run(struct relay *r)
         .left = r->max_down > 0 ? r->max_down : UINT64_MAX,
         .lim = r->lim, .lim_slot = r->lim_slot, .lim_dir = USERLIM_DOWN,
     };
-    up->buf = &st.buf[0][0];        /* where, not what: nothing read yet */
-    down->buf = &st.buf[1][0];
+    st.buf = threads_scratch(RELAY_BUFS);
+    st.heap = st.buf == NULL;
+    if (st.heap && (st.buf = malloc(RELAY_BUFS)) == NULL) {
+        free(r->release);
+        r->release = NULL;
+        return -1;
+    }
+    up->buf = st.buf;               /* where, not what: nothing read yet */
+    down->buf = st.buf + RELAY_BUF + TLSREC_HEADER;
     /* Threads block every signal; the wait lets the hand-over's in. */
-    pthread_sigmask(SIG_SETMASK, NULL, &wake);
+    sigfillset(&wake);
     sigdelset(&wake, RELAY_WAKE_SIG);
     if (r->resume != NULL)
         relay_resume(up, down, r->resume);
@@ -429,6 +450,8 @@ relay_run(struct relay *r)
         net_write_all(r->dfd, r->early, r->early_len,
         mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
         free(r->release);
+        if (st.heap)
+            free(st.buf);
         return -1;
     }
     free(r->release);
@@ -490,5 +513,7 @@ relay_run(struct relay *r)
             break;
         }
     }
+    if (st.heap)
+        free(st.buf);
     return rc;
 }

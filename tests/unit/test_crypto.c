@@ -1,8 +1,11 @@
 /*
  * test_crypto.c - key derivation and the AES-256-CTR streams against
- * ../shared/vectors.txt sections A (client -> proxy) and C (proxy -> DC).
+ * ../shared/vectors.txt sections A (client -> proxy) and C (proxy -> DC),
+ * streams parked and resumed, and the random byte pool.
  */
 #include <check.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "obfs2.h"
@@ -253,6 +256,81 @@ START_TEST(test_ctr_resume)
 }
 END_TEST
 
+/* A stream parked while idle (the relay does after a second without
+ * traffic) and unparked goes on with the same keystream, at any cut. */
+START_TEST(test_ctr_park)
+{
+    uint8_t key[32] = { 9 }, iv[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint8_t whole[120] = { 0 }, parked[120] = { 0 };
+    static const size_t cuts[] = { 0, 1, 15, 16, 17, 33, 119 };
+    struct ctr *a = ctr_new(key, iv);
+
+    ctr_apply(a, whole, whole, sizeof(whole));
+    ctr_free(a);
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        struct ctr *b = ctr_new(key, iv);
+
+        memset(parked, 0, sizeof(parked));
+        ctr_apply(b, parked, parked, cuts[i]);
+        ctr_park(b);
+        ctr_park(b);                        /* twice: a no-op */
+        ck_assert_int_eq(ctr_unpark(b), 0);
+        ck_assert_int_eq(ctr_unpark(b), 0); /* not parked: a no-op */
+        ctr_apply(b, parked + cuts[i], parked + cuts[i],
+            sizeof(parked) - cuts[i]);
+        ck_assert_mem_eq(whole, parked, sizeof(whole));
+        ctr_park(b);                        /* freed while parked */
+        ctr_free(b);
+    }
+    ctr_park(NULL);
+    ck_assert_int_eq(ctr_unpark(NULL), 0);
+}
+END_TEST
+
+/*
+ * random_bytes() hands each pooled byte out once, large requests and
+ * random_fill() work, and a fork's child never repeats what its parent's
+ * pool still holds.
+ */
+START_TEST(test_random_pool)
+{
+    uint8_t a[32], b[32], big[300], fill[3000], zero[3000] = { 0 };
+    uint8_t mine[64], theirs[64];
+    int p[2], st;
+    pid_t pid;
+
+    ck_assert_int_eq(random_bytes(a, sizeof(a)), 0);
+    ck_assert_int_eq(random_bytes(b, sizeof(b)), 0);
+    ck_assert_int_ne(memcmp(a, b, sizeof(a)), 0);
+    ck_assert_int_eq(random_bytes(big, sizeof(big)), 0);
+    ck_assert_int_eq(random_fill(fill, sizeof(fill)), 0);
+    ck_assert_int_ne(memcmp(fill, zero, sizeof(fill)), 0);
+    ck_assert_int_ne(memcmp(fill, fill + 1500, 1500), 0);
+    /* The parent's pool is not empty now; the child's must start anew. */
+    ck_assert_int_eq(random_bytes(a, 1), 0);
+    ck_assert_int_eq(pipe(p), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        uint8_t c[64];
+
+        if (random_bytes(c, sizeof(c)) != 0 ||
+            write(p[1], c, sizeof(c)) != (ssize_t)sizeof(c))
+            _exit(1);
+        _exit(0);
+    }
+    ck_assert_int_eq(random_bytes(mine, sizeof(mine)), 0);
+    ck_assert_int_eq(read(p[0], theirs, sizeof(theirs)),
+        (ssize_t)sizeof(theirs));
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_int_ne(memcmp(mine, theirs, sizeof(mine)), 0);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 Suite *crypto_suite(void);
 
 Suite *
@@ -268,6 +346,8 @@ crypto_suite(void)
     tcase_add_test(tc, test_hmac_and_ct_equal);
     tcase_add_test(tc, test_ctr_continuous);
     tcase_add_test(tc, test_ctr_resume);
+    tcase_add_test(tc, test_ctr_park);
+    tcase_add_test(tc, test_random_pool);
     suite_add_tcase(s, tc);
     return s;
 }
