@@ -77,10 +77,10 @@ worker_refuse(struct worker *w, int fd)
 /* threads_ops.admit: on the connection thread that accepted fd. */
 static int
 worker_admit(void *ctx, int fd, const struct sockaddr *peer,
-    struct threads_job *job)
+    struct threads_job *job, void *room)
 {
     struct worker *w = ctx;
-    int r = conn_admit(w, fd, peer, job);
+    int r = conn_admit(w, fd, peer, job, room, THREADS_ROOM);
 
     if (r < 0)
         worker_refuse(w, fd);
@@ -241,7 +241,7 @@ worker_main(struct worker *w)
     struct pollfd pfd[WORKER_MAX_LISTEN + 5];
     struct sigaction sa = { .sa_handler = worker_wake };
     int64_t trimmed_ms = 0, cut_ms = 0;
-    int sfd, n = 0, high = 0;
+    int sfd, n = 0, high = 0, retrim = 0;
 
     sfd = worker_signalfd();
     sigemptyset(&sa.sa_mask);
@@ -297,13 +297,19 @@ worker_main(struct worker *w)
         /*
          * After many connections ended, hand the memory malloc kept for
          * them back to the system: threads allocate from several arenas
-         * and glibc only trims the top of each on its own.
+         * and glibc only trims the top of each on its own.  Again in the
+         * next periods: their threads free what they hold as they end,
+         * some only when their wait for a next client runs out.
          */
         if (atomic_load(&w->active) > high)
             high = atomic_load(&w->active);
         if (now - trimmed_ms >= WORKER_TRIM_MS) {
             if (high - atomic_load(&w->active) >= WORKER_TRIM_CLOSED)
+                retrim = WORKER_TRIM_AGAIN + 1;
+            if (retrim > 0) {
                 (void)malloc_trim(0);
+                retrim--;
+            }
             high = atomic_load(&w->active);
             trimmed_ms = now;
         }

@@ -22,6 +22,7 @@
 #define WORKER_USER_HINTS       4096    /* client addresses remembered */
 #define WORKER_TRIM_MS          1000    /* how often to consider... */
 #define WORKER_TRIM_CLOSED      256     /* ...malloc_trim(): this many gone */
+#define WORKER_TRIM_AGAIN       3       /* then in this many periods more */
 #define WORKER_CUT_MS           500     /* users past a limit: cut this often */
 
 struct conn;
