@@ -36,6 +36,37 @@ ctr_new(const uint8_t key[32], const uint8_t iv[16])
     return ctr_new_at(key, iv, 0);
 }
 
+/*
+ * The ciphers fetched from the provider once: EVP_aes_256_ctr() would
+ * be looked up again at every init, under ERR_set_mark(), which gives
+ * every thread that inits one (a connection's) an error queue of ~1 KiB
+ * for the rest of its life.  NULL if the fetch failed: the legacy
+ * objects then.
+ */
+static EVP_CIPHER *aes_ctr, *aes_ecb;
+static pthread_once_t cipher_once = PTHREAD_ONCE_INIT;
+
+static void
+cipher_fetch(void)
+{
+    aes_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+    aes_ecb = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+}
+
+static const EVP_CIPHER *
+cipher_ctr(void)
+{
+    (void)pthread_once(&cipher_once, cipher_fetch);
+    return aes_ctr != NULL ? aes_ctr : EVP_aes_256_ctr();
+}
+
+static const EVP_CIPHER *
+cipher_ecb(void)
+{
+    (void)pthread_once(&cipher_once, cipher_fetch);
+    return aes_ecb != NULL ? aes_ecb : EVP_aes_256_ecb();
+}
+
 /* Set c->ctx up at keystream byte c->pos; -1 if libcrypto cannot. */
 static int
 ctr_start(struct ctr *c)
@@ -55,7 +86,7 @@ ctr_start(struct ctr *c)
     }
     c->ctx = EVP_CIPHER_CTX_new();
     if (c->ctx == NULL ||
-        EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, c->key, at) != 1) {
+        EVP_EncryptInit_ex2(c->ctx, cipher_ctr(), c->key, at, NULL) != 1) {
         EVP_CIPHER_CTX_free(c->ctx);
         c->ctx = NULL;
         return -1;
@@ -148,7 +179,7 @@ aes256_block(const uint8_t key[32], const uint8_t in[16], uint8_t out[16])
 
     if (ctx == NULL)
         return -1;
-    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL) == 1 &&
+    ok = EVP_EncryptInit_ex2(ctx, cipher_ecb(), key, NULL, NULL) == 1 &&
         EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
         EVP_EncryptUpdate(ctx, out, &outl, in, 16) == 1 && outl == 16;
     EVP_CIPHER_CTX_free(ctx);
@@ -228,7 +259,7 @@ random_kernel(uint8_t *buf, size_t len)
  * the pool; a fork's child starts with an empty one, so two processes
  * never hand out the same bytes.
  */
-#define RANDOM_POOL         256
+#define RANDOM_POOL         512
 #define RANDOM_POOLED_MAX   64      /* larger requests go to the kernel */
 
 static _Thread_local struct {

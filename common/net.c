@@ -7,6 +7,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -354,6 +355,12 @@ wait_fd(int fd, short events, int64_t deadline_ms, const sigset_t *wake)
 }
 
 int
+net_wait_readable(int fd, int64_t deadline_ms, const sigset_t *wake)
+{
+    return wait_fd(fd, POLLIN, deadline_ms, wake);
+}
+
+int
 net_connect(const struct sockaddr *sa, socklen_t len, int64_t deadline_ms)
 {
     int fd;
@@ -474,12 +481,43 @@ net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
 int
 net_write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline_ms)
 {
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    return net_write2_all(fd, buf, len, NULL, 0, deadline_ms);
+}
+
+int
+net_write2_all(int fd, const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen, int64_t deadline_ms)
+{
+    struct iovec iov[2] = {
+        { .iov_base = (void *)(uintptr_t)a, .iov_len = alen },
+        { .iov_base = (void *)(uintptr_t)b, .iov_len = blen },
+    };
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+    /* An empty first part: the second alone. */
+    if (alen == 0) {
+        m.msg_iov = iov + 1;
+        m.msg_iovlen = 1;
+    }
+    while (m.msg_iov[0].iov_len + (m.msg_iovlen > 1 ?
+        m.msg_iov[1].iov_len : 0) > 0) {
+        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
 
         if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
+            size_t done = (size_t)n;
+
+            while (done > 0) {
+                size_t k = done < m.msg_iov[0].iov_len ? done :
+                    m.msg_iov[0].iov_len;
+
+                m.msg_iov[0].iov_base = (uint8_t *)m.msg_iov[0].iov_base + k;
+                m.msg_iov[0].iov_len -= k;
+                done -= k;
+                if (m.msg_iov[0].iov_len == 0 && m.msg_iovlen > 1) {
+                    m.msg_iov++;
+                    m.msg_iovlen--;
+                }
+            }
             continue;
         }
         if (n == -1 && errno == EINTR)

@@ -104,6 +104,12 @@ int net_socket_from(int family, const char *ifname, const char *src,
 int net_connect_fd(int fd, const struct sockaddr *sa, socklen_t len,
     int64_t deadline_ms);
 /*
+ * Wait until fd is readable (or has an error or EOF to tell): 0, or
+ * NET_TIMEOUT, NET_INTR (as net_read_atleast()), NET_ERR.  For a reader
+ * that knows a read now would find nothing: an answer a round trip away.
+ */
+int net_wait_readable(int fd, int64_t deadline_ms, const sigset_t *wake);
+/*
  * Read into buf until at least min bytes (and at most cap) are there, or
  * until the deadline.  Returns the count read (>= min), NET_EOF if the
  * peer closed first (*got tells how much arrived), NET_TIMEOUT or NET_ERR;
@@ -115,6 +121,10 @@ int net_read_atleast(int fd, uint8_t *buf, size_t min, size_t cap,
 /* Write all len bytes before the deadline: 0, NET_TIMEOUT or NET_ERR. */
 int net_write_all(int fd, const uint8_t *buf, size_t len,
     int64_t deadline_ms);
+/* a then b, as net_write_all() would write them one after the other, in
+ * as few sendmsg() calls as the socket takes. */
+int net_write2_all(int fd, const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen, int64_t deadline_ms);
 /*
  * Client socket options: TCP keepalive every keepalive_s seconds (0 =
  * off), TCP_USER_TIMEOUT ack_timeout_s (0 = off), TCP_NODELAY.

@@ -52,7 +52,8 @@ conn_close(struct conn *c)
         atomic_fetch_sub(&w->masked, 1);
     atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
     atomic_fetch_sub(&w->active, 1);
-    free(c);
+    if (!c->in_room)
+        free(c);
 }
 
 static void
@@ -292,7 +293,9 @@ conn_ad_tag(const struct config *cfg, const struct config_user *cu,
  * worker's ME pool.  0 when it was served (or closed), 1 when no ME is
  * reachable and the client should go straight to its DC.
  */
-static int
+/* Not inlined into conn_thread(): a direct relay's idle frames would
+ * carry the ME path's locals too. */
+static __attribute__((noinline)) int
 conn_serve_me(struct conn *c, struct hs_result *hs, int uslot)
 {
     const struct config *cfg = c->cfg;
@@ -700,15 +703,26 @@ conn_cut_limited(struct worker *w)
     return n;
 }
 
+/* A connection thread's room holds its connection, off the heap, where
+ * an idle client's would sit among the holes of others (threads.h). */
+_Static_assert(sizeof(struct conn) <= THREADS_ROOM,
+    "struct conn outgrew THREADS_ROOM");
+
 /* A new connection of w's: counted, listed, holding the current config. */
 static struct conn *
-conn_new(struct worker *w, int fd, const struct sockaddr *peer)
+conn_new(struct worker *w, int fd, const struct sockaddr *peer, void *room,
+    size_t roomlen)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = room != NULL && roomlen >= sizeof(*c) ? room :
+        calloc(1, sizeof(*c));
 
     if (c == NULL) {
         log_warnx("out of memory for a connection");
         return NULL;
+    }
+    if (c == room) {
+        memset(c, 0, sizeof(*c));
+        c->in_room = 1;
     }
     c->w = w;
     c->cfd = fd;
@@ -745,7 +759,8 @@ conn_unnew(struct conn *c)
     atomic_fetch_sub(&w->active, 1);
     atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
     free(c->resume);
-    free(c);
+    if (!c->in_room)
+        free(c);
 }
 
 /* Start fn on a thread for c; on failure undo conn_new() (not the fds). */
@@ -772,14 +787,14 @@ static void conn_overflow_thread(void *arg);
 
 int
 conn_admit(struct worker *w, int fd, const struct sockaddr *peer,
-    struct threads_job *job)
+    struct threads_job *job, void *room, size_t roomlen)
 {
     struct conn *c;
     int full;
 
     STATS_ADD(w->stats, conn_accepted, 1);
     atomic_fetch_add_explicit(&w->me->total, 1, memory_order_relaxed);
-    if ((c = conn_new(w, fd, peer)) == NULL)
+    if ((c = conn_new(w, fd, peer, room, roomlen)) == NULL)
         return -1;
     /* Masked connections have their own cap (mask_run()); c counts. */
     full = atomic_load(&w->active) - 1 - atomic_load(&w->masked) >=
@@ -804,7 +819,7 @@ int
 conn_spawn(struct worker *w, int fd, const struct sockaddr *peer)
 {
     struct threads_job job;
-    int r = conn_admit(w, fd, peer, &job);
+    int r = conn_admit(w, fd, peer, &job, NULL, 0);
 
     if (r != 0)
         return r;
@@ -882,7 +897,8 @@ conn_resumed_thread(void *arg)
 int
 conn_resume(struct worker *w, struct handoff_rec *rec, int cfd, int dfd)
 {
-    struct conn *c = conn_new(w, cfd, (const struct sockaddr *)&rec->peer);
+    struct conn *c = conn_new(w, cfd, (const struct sockaddr *)&rec->peer,
+        NULL, 0);
     int u = -1;
 
     if (c == NULL) {

@@ -64,6 +64,7 @@ struct conn {
      * balancer's PROXY header gave it (family 0 if it gave none); the
      * balancer's own address is then no longer peer_addr. */
     struct sockaddr_storage pp_dst;
+    int in_room;                    /* not malloc()ed: conn_admit()'s room */
 };
 
 /*
@@ -71,10 +72,11 @@ struct conn {
  * the accepting thread (its handshake, or the mask host at once past
  * max_connections); 1 if it was closed (max_connections, mask off);
  * -1 if it cannot be served (out of memory: the caller resets it,
- * closes fd and counts).  Any thread.
+ * closes fd and counts).  Any thread.  The connection lives in room
+ * (roomlen bytes, NULL: none) if it fits, else on the heap.
  */
 int conn_admit(struct worker *w, int fd, const struct sockaddr *peer,
-    struct threads_job *job);
+    struct threads_job *job, void *room, size_t roomlen);
 /*
  * conn_admit(), then a new thread for the job: for the main thread when
  * no connection thread accepts (threads_short()).  0 or 1 as there; -1

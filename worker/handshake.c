@@ -27,6 +27,7 @@
 #include "proto.h"
 #include "relay.h"
 #include "srcguard.h"
+#include "threads.h"
 #include "util.h"
 
 #define HS_INITIAL_CAP          4096
@@ -355,10 +356,10 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
 {
     const struct config *cfg = c->cfg;
     uint8_t key_share[32], *answer, *cert;
-    size_t need, cert_len, len;
+    size_t need, cert_len, len, alen;
     enum hs_verdict v;
     uint32_t ts = 0, span;
-    int r, hint, held;
+    int r, hint, held, heap;
 
     for (;;) {
         switch (faketls_sniff(c->hs, c->hslen, &need)) {
@@ -427,14 +428,19 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
             atomic_load(&c->w->stats->tls_alpn), h->alpn);
     }
     /* Answer first, random certificate bytes after it (never overlapping:
-     * the answer shifts with the session id length). */
-    answer = malloc(FAKETLS_ANSWER_FIXED + 2 * cert_len);
-    if (answer == NULL)
+     * the answer shifts with the session id length).  In the relay's
+     * buffers-to-be at the bottom of the stack: up to 33 KiB of heap for
+     * a moment per client would leave holes under every idle one. */
+    alen = FAKETLS_ANSWER_FIXED + 2 * cert_len;
+    answer = threads_scratch(alen);
+    heap = answer == NULL;
+    if (heap && (answer = malloc(alen)) == NULL)
         return HS_ERROR;
     cert = answer + FAKETLS_ANSWER_FIXED + cert_len;
     if (keys_take(&c->w->keys, key_share) != 0 ||
         random_fill(cert, cert_len) != 0) {
-        free(answer);
+        if (heap)
+            free(answer);
         return HS_ERROR;
     }
     len = faketls_build_answer(h, cfg->users[*user].secret, key_share,
@@ -448,7 +454,8 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
      * sizes; the relay after it writes as usual. */
     r = len == 0 ? NET_ERR : net_write_segments(c->cfd, answer, len,
         (size_t)cfg->tls_first_flight_segment, deadline);
-    free(answer);
+    if (heap)
+        free(answer);
     if (r == NET_TIMEOUT)
         return HS_TIMEOUT;
     return r == 0 ? HS_OK : HS_ERROR;
@@ -468,6 +475,16 @@ hs_tls_inner(struct conn *c, int64_t deadline, size_t start,
 
     *pay_end = start;
     memset(&r->rec, 0, sizeof(r->rec));
+    /* The client answers our ServerHello a round trip from now: a read
+     * before the wait would only find nothing (hs_fill() sees to the
+     * deadline and the rest). */
+    if (raw == c->hslen) {
+        sigset_t wake;
+
+        sigfillset(&wake);
+        sigdelset(&wake, RELAY_WAKE_SIG);
+        (void)net_wait_readable(c->cfd, deadline, &wake);
+    }
     while (*pay_end - start < OBFS2_HEADER_LEN) {
         enum tlsrec_status st;
         size_t out;

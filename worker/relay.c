@@ -63,6 +63,11 @@ struct dir {
     int lim_slot, lim_dir;          /* USERLIM_UP or USERLIM_DOWN */
     int64_t pause_ns;               /* over its rate: no read before */
     int quota_out;                  /* the user's quota is used up */
+    /* src may have bytes: not yet known empty (its last read would
+     * block) or poll() said so since.  A read that cannot succeed is a
+     * syscall for nothing. */
+    int can_read;
+    const struct dir *other;        /* the opposite direction */
 };
 
 /* How much the next read may take under the user's quota and rate;
@@ -163,6 +168,8 @@ dir_read(struct dir *d)
         return 1;
     }
     n = read(d->src, p, max);
+    if (n < 0 && errno == EAGAIN)
+        d->can_read = 0;
     if (n > 0) {
         len = (size_t)n;
         if (d->unwrap != NULL) {
@@ -211,7 +218,10 @@ dir_write(struct dir *d)
     }
     d->off = d->len = 0;
     if (d->eof && !d->done) {
-        (void)shutdown(d->dst, SHUT_WR);
+        /* The last direction to end: the relay ends and its caller's
+         * close() sends the same FIN, one syscall later. */
+        if (!d->other->done)
+            (void)shutdown(d->dst, SHUT_WR);
         d->done = 1;
     }
     return 1;
@@ -238,7 +248,7 @@ dir_pump(struct dir *d)
         }
         if (d->left == 0)
             return 0;               /* capped: the loop ends it */
-        if (dir_held(d))
+        if (dir_held(d) || !d->can_read)
             return 0;
         r = dir_read(d);
         if (r <= 0)
@@ -263,15 +273,12 @@ dir_events(const struct dir *d, int fd)
 }
 
 /*
- * Everything the loop touches, in one piece: the small state first, then
- * the buffers.  Not page-aligned on purpose: aligning would start a page
- * for the small state alone; this way it shares a page with the frames
- * below it (which an idle thread keeps anyway) and the buffers' partial
- * pages share theirs too, so idle time gives back every page that holds
- * nothing but buffer.
+ * The loop's small state lives in relay_run()'s frame; the two
+ * directions' buffers are the bottom of a pool thread's stack
+ * (threads_scratch()), else the heap.  So an idle relay's frames share
+ * the page of the frames above them, and idle time gives back every
+ * page of the buffers.
  */
-/* The two directions' buffers: the bottom of a pool thread's stack
- * (threads_scratch()), else the heap. */
 #define RELAY_BUFS      (2 * (RELAY_BUF + TLSREC_HEADER))
 
 struct relay_state {
@@ -429,6 +436,11 @@ relay_run(struct relay *r)
     /* Threads block every signal; the wait lets the hand-over's in. */
     sigfillset(&wake);
     sigdelset(&wake, RELAY_WAKE_SIG);
+    up->other = down;
+    down->other = up;
+    /* Fresh, both ends owe us an answer to what went out just now: wait
+     * for poll() before reading.  Handed over: anything may be there. */
+    up->can_read = down->can_read = r->resume != NULL;
     if (r->resume != NULL)
         relay_resume(up, down, r->resume);
 
@@ -445,10 +457,8 @@ relay_run(struct relay *r)
     if (r->lim != NULL)
         userlim_charge(r->lim, r->lim_slot, r->early_len);
     up->eof = r->client_eof;
-    if (net_write_all(r->dfd, r->first, r->first_len,
-        mono_ms() + RELAY_FIRST_WRITE_MS) != 0 ||
-        net_write_all(r->dfd, r->early, r->early_len,
-        mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
+    if (net_write2_all(r->dfd, r->first, r->first_len, r->early,
+        r->early_len, mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
         free(r->release);
         if (st.heap)
             free(st.buf);
@@ -512,6 +522,11 @@ relay_run(struct relay *r)
             rc = -1;
             break;
         }
+        /* POLLHUP and POLLERR too: the read tells EOF or the error. */
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            up->can_read = 1;
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+            down->can_read = 1;
     }
     if (st.heap)
         free(st.buf);

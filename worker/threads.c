@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -57,6 +58,13 @@ static void *threads_main(void *arg);
 static _Thread_local uintptr_t stack_lo;
 static _Thread_local size_t stack_len;
 static _Thread_local int pool_thread;  /* started by threads_spawn() */
+/*
+ * accept() before the wait, or the wait first: whichever the queue made
+ * right last time.  A try that finds none is a syscall for nothing (at
+ * low load, every time); a wait that returns at once says clients queue.
+ */
+static _Thread_local int accept_first = 1;
+#define THREADS_QUEUED_US       20
 
 static void
 threads_learn_stack(void)
@@ -265,11 +273,14 @@ threads_leave(struct threads *t, struct threads_waiter *me, int slot)
  * Between jobs: accept the next client and make its job (0), or -1 when
  * the thread should end (stopping, enough others wait, or it cannot).
  */
-static int
-threads_next(struct threads *t, struct threads_job *j)
+/* Not inlined: its frame would stay under every job's for nothing (an
+ * idle connection's stack is two pages, with little to spare). */
+static __attribute__((noinline)) int
+threads_next(struct threads *t, struct threads_job *j, void *room)
 {
     struct threads_waiter me = { .tid = pthread_self() };
     struct epoll_event ev[THREADS_MAX_LISTEN];
+    int skip = !accept_first;
     int slot, ep, spare, err, trimmed = 0, timeout = THREADS_TRIM_AFTER_MS;
     sigset_t wake;
 
@@ -295,12 +306,23 @@ threads_next(struct threads *t, struct threads_job *j)
             memory_order_relaxed), fd, n;
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
+        int64_t waited;
 
-        fd = accept4(t->lfd[k], (struct sockaddr *)&ss, &len,
-            SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (skip) {
+            /* As if the accept had found none: to the wait. */
+            skip = 0;
+            fd = -1;
+            errno = EAGAIN;
+        } else {
+            fd = accept4(t->lfd[k], (struct sockaddr *)&ss, &len,
+                SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd == -1 && errno == EAGAIN)
+                accept_first = 0;
+        }
         if (fd >= 0) {
             threads_accept_failed(t, 0);
-            if (t->ops->admit(t->ctx, fd, (struct sockaddr *)&ss, j) != 0)
+            if (t->ops->admit(t->ctx, fd, (struct sockaddr *)&ss, j,
+                room) != 0)
                 continue;
             pthread_mutex_lock(&t->lock);
             spare = threads_leave(t, &me, slot) > 0 || t->stopping;
@@ -326,10 +348,14 @@ threads_next(struct threads *t, struct threads_job *j)
         }
         if (err != EAGAIN)
             continue;
+        waited = mono_us();
         n = epoll_pwait(ep, ev, t->nlisten, timeout, &wake);
         if (n > 0) {
             atomic_store_explicit(&t->last,
                 (int)ev[0].data.u32, memory_order_relaxed);
+            /* A client queued before we looked (no sleep): there may be
+             * more next time too; else the next wait comes first. */
+            accept_first = mono_us() - waited < THREADS_QUEUED_US;
             continue;
         }
         err = errno;
@@ -366,6 +392,7 @@ threads_main(void *arg)
 {
     struct start s = *(struct start *)arg;
     struct threads_job j = s.job;
+    _Alignas(max_align_t) unsigned char room[THREADS_ROOM];
 
     free(arg);
     threads_learn_stack();
@@ -373,7 +400,7 @@ threads_main(void *arg)
     do
         if (j.fn != NULL)
             j.fn(j.arg);
-    while (threads_next(s.pool, &j) == 0);
+    while (threads_next(s.pool, &j, room) == 0);
     return NULL;
 }
 

@@ -17,6 +17,7 @@
 #define THREADS_PARK_MS         2000    /* how long a spare one waits */
 #define THREADS_TRIM_AFTER_MS   100     /* waiting this long: trim stack */
 #define THREADS_MAX_LISTEN      2
+#define THREADS_ROOM            528     /* admit()'s room: a struct conn */
 
 /* What an accepted client becomes: fn(arg) on the accepting thread. */
 struct threads_job {
@@ -30,10 +31,13 @@ struct threads_ops {
      * fd was accepted from peer: 0 with the job that serves it in *job,
      * or -1 if it was closed (the worker counted why).  Runs while the
      * thread still counts as accepting, so a stop that waits for the
-     * accepting threads to leave sees the client listed.
+     * accepting threads to leave sees the client listed.  room is
+     * THREADS_ROOM bytes of the thread's stack, max-aligned, that stay
+     * its own until the job returns (for the job's own state: an idle
+     * client's heap would otherwise hold it).
      */
     int (*admit)(void *ctx, int fd, const struct sockaddr *peer,
-        struct threads_job *job);
+        struct threads_job *job, void *room);
     /* A spare thread could not start (err): said at most once a minute. */
     void (*spare_failed)(void *ctx, int err);
 };
