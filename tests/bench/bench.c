@@ -5,23 +5,33 @@
  *   bench dc    --listen HOST:PORT ...        fake DC (dc.c)
  *   bench relay --listen HOST:PORT --to HOST:PORT [--workers N]
  *                                             no-crypto baseline (relay.c)
+ *   bench mini  --listen HOST:PORT --to HOST:PORT --secret HEX32
+ *               [--workers N]                 minimal fake-TLS proxy
+ *                                             (mini.c)
  *   bench load  --target HOST:PORT --mode M TEST ...
  *                                             load client (load.c)
  *
- * This file holds main() and the helpers the roles share.
+ * This file holds main() and the helpers the roles share, among them
+ * the prefork parent of relay and mini.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "net.h"
+#include "util.h"
 
 void
 set_nodelay(int fd)
@@ -80,6 +90,87 @@ ep_ctl(int ep, int op, int fd, uint32_t events, uint64_t data)
     return -1;
 }
 
+static void
+kill_all(const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            (void)kill(pids[i], SIGTERM);
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            (void)waitpid(pids[i], NULL, 0);
+}
+
+int
+bench_prefork(const char *who, const char *listen_s, int workers,
+    void (*worker)(const char *listen_s, int ready_fd))
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD };
+    pid_t pids[BENCH_MAX_WORKERS] = { 0 }, parent = getpid(), pid;
+    int sfd, pfd[2], up = 0, rc = 0;
+    struct signalfd_siginfo si;
+    char ok;
+
+    if (nofile_raise_to_hard() != 0)
+        perror("bench: setrlimit(RLIMIT_NOFILE)");
+    /* Blocked before fork: the workers inherit the mask. */
+    sfd = signalfd_block_all(sigs, 3);
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        fprintf(stderr, "bench %s: pipe: %s\n", who, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < workers; i++) {
+        if ((pids[i] = fork()) < 0) {
+            fprintf(stderr, "bench %s: fork: %s\n", who, strerror(errno));
+            kill_all(pids, i);
+            return 1;
+        }
+        if (pids[i] == 0) {
+            close(pfd[0]);
+            close(sfd);
+            /* Die with the parent even if it is killed hard. */
+            (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(1);
+            worker(listen_s, pfd[1]);
+            _exit(1);                   /* not reached */
+        }
+    }
+    close(pfd[1]);
+    for (int i = 0; i < workers; i++)
+        up += read(pfd[0], &ok, 1) == 1 && ok;
+    close(pfd[0]);
+    if (up != workers) {
+        fprintf(stderr, "bench %s: %d of %d workers failed to start\n",
+            who, workers - up, workers);
+        kill_all(pids, workers);
+        return 1;
+    }
+    fprintf(stderr, "%s: %d workers on %s\n", who, workers, listen_s);
+
+    /* Until SIGTERM/SIGINT, or a worker's death (then exit 1). */
+    while (rc == 0) {
+        struct pollfd pf = { .fd = sfd, .events = POLLIN };
+
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+            break;
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+            continue;
+        if (si.ssi_signo != SIGCHLD)
+            break;
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+            for (int i = 0; i < workers; i++)
+                if (pids[i] == pid) {
+                    pids[i] = 0;
+                    fprintf(stderr, "bench %s: worker %d died\n", who, i);
+                    rc = 1;
+                }
+    }
+    kill_all(pids, workers);
+    close(sfd);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -90,9 +181,11 @@ main(int argc, char **argv)
         return bench_dc(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "relay") == 0)
         return bench_relay(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "mini") == 0)
+        return bench_mini(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "load") == 0)
         return bench_load(argc - 1, argv + 1);
-    fprintf(stderr, "usage: bench dc|relay|load [options] (run a role "
+    fprintf(stderr, "usage: bench dc|relay|mini|load [options] (run a role "
         "without options for its usage)\n");
     return 2;
 }

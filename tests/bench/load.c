@@ -99,6 +99,7 @@ static struct {
     long conns;
     double seconds, rate;
     size_t size;
+    size_t hello_len;                   /* tls: the ClientHello record */
 } o;
 
 static struct {
@@ -118,11 +119,11 @@ static struct {
     long held, alive;
     uint64_t lat_next, lat_total, lat_out;
     int64_t lat_armed;                  /* timerfd expiry set, 0 none */
-    uint8_t hello[TLSCLIENT_HELLO_DEFAULT];     /* tls: the template */
-    int hello_ready;
+    uint8_t hello[TLSCLIENT_HELLO_MAX];         /* tls: the template */
 } g;
 
 static uint8_t rxbuf[LD_BUF], txbuf[LD_BUF], msgbuf[LD_BUF];
+static uint8_t hellobuf[TLSCLIENT_HELLO_MAX];
 static uint8_t wrapbuf[TLSCLIENT_CCS_LEN + LD_BUF + 256];
 
 static void conn_fail(struct lconn *c, const char *fmt, ...)
@@ -391,7 +392,7 @@ send_start(struct lconn *c)
 static void
 conn_connected(struct lconn *c)
 {
-    uint8_t hello[TLSCLIENT_HELLO_DEFAULT];
+    uint8_t *hello = hellobuf;
     socklen_t l = sizeof(int);
     int err = 0;
 
@@ -406,30 +407,19 @@ conn_connected(struct lconn *c)
         send_start(c);
         return;
     }
-    /*
-     * One hello built once (an X25519 key share costs ~35 us, and the
-     * proxy never uses the client's); each connection gets a fresh
-     * session id and its own signature, so the client randoms differ
-     * and the replay table sees new handshakes.
-     */
-    if (!g.hello_ready) {
-        if (tlshello_build(g.hello, sizeof(g.hello), o.sni, o.secret,
-            (uint32_t)time(NULL)) != sizeof(g.hello)) {
-            conn_fail(c, "cannot build a ClientHello");
-            return;
-        }
-        g.hello_ready = 1;
-    }
-    memcpy(hello, g.hello, sizeof(hello));
+    /* The template (parse_load()), with a fresh session id and its own
+     * signature, so the client randoms differ and the replay table
+     * sees new handshakes. */
+    memcpy(hello, g.hello, o.hello_len);
     if (random_bytes(hello + TLSCLIENT_SID_OFF, 32) != 0) {
         conn_fail(c, "no random bytes for the session id");
         return;
     }
-    tlsclient_sign(hello, sizeof(hello), o.secret, (uint32_t)time(NULL));
+    tlsclient_sign(hello, o.hello_len, o.secret, (uint32_t)time(NULL));
     memcpy(c->crand, hello + TLSCLIENT_RANDOM_OFF, 32);
     memcpy(c->sid, hello + TLSCLIENT_SID_OFF, 32);
     c->state = LS_ANSWER;
-    if (conn_send(c, hello, sizeof(hello)) == 0)
+    if (conn_send(c, hello, o.hello_len) == 0)
         conn_events(c);
 }
 
@@ -982,6 +972,7 @@ parse_load(int argc, char **argv)
         { "seconds", required_argument, NULL, 's' },
         { "rate", required_argument, NULL, 'r' },
         { "size", required_argument, NULL, 'b' },
+        { "hello-len", required_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     static const char *const tests[] = { "bulk", "hs", "hold", "latency" };
@@ -990,7 +981,7 @@ parse_load(int argc, char **argv)
     /* The test options each test takes; upper case: required. */
     static const char *const takes[] = { "NDS", "CS", "Nr", "NSRb" };
     const char *v[128] = { NULL };
-    double conns = 0, size = 64;
+    double conns = 0, size = 64, hello_len = TLSCLIENT_HELLO_DEFAULT;
     int opt, bad = 0;
 
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
@@ -1015,7 +1006,8 @@ parse_load(int argc, char **argv)
     if (bad || o.test < 0 || o.mode < 0 || v['t'] == NULL) {
         fprintf(stderr, "usage: bench load --target HOST:PORT "
             "--mode direct|classic|secure|tls\n"
-            "           [--secret HEX32] [--sni NAME] TEST [options]\n"
+            "           [--secret HEX32] [--sni NAME] [--hello-len N] "
+            "TEST [options]\n"
             "  bulk --conns N --dir up|down|both --seconds S\n"
             "  hs --clients N --seconds S\n"
             "  hold --conns N [--rate R]         (R default 2000/s)\n"
@@ -1027,10 +1019,12 @@ parse_load(int argc, char **argv)
     if (parse_num(v['n'] ? v['n'] : v['c'], 1, 1e6, 1, &conns) != 0 ||
         parse_num(v['s'], 0.001, 86400, 0, &o.seconds) != 0 ||
         parse_num(v['r'], 0.001, 1e7, 0, &o.rate) != 0 ||
-        parse_num(v['b'], 16, LD_BUF, 1, &size) != 0)
+        parse_num(v['b'], 16, LD_BUF, 1, &size) != 0 ||
+        parse_num(v['h'], 1, TLSCLIENT_HELLO_MAX, 1, &hello_len) != 0)
         return 2;
     o.conns = (long)conns;
     o.size = (size_t)size;
+    o.hello_len = (size_t)hello_len;
     if (v['d'] != NULL && (o.dir = !strcmp(v['d'], "up") ? DIR_UP :
         !strcmp(v['d'], "down") ? DIR_DOWN : !strcmp(v['d'], "both") ?
         DIR_UP | DIR_DOWN : 0) == 0) {
@@ -1048,6 +1042,17 @@ parse_load(int argc, char **argv)
         return 2;
     }
     o.sni = v['i'];
+    /*
+     * One hello built once (an X25519 key share costs ~35 us, and the
+     * proxy never uses the client's); a size no hello fits is refused
+     * here, not once per connection.
+     */
+    if (o.mode == M_TLS && tlshello_build(g.hello, o.hello_len, o.sni,
+        o.secret, (uint32_t)time(NULL)) != o.hello_len) {
+        fprintf(stderr, "bench load: no ClientHello is %zu bytes long\n",
+            o.hello_len);
+        return 2;
+    }
     return 0;
 }
 

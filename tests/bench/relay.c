@@ -11,19 +11,14 @@
  * connections cost little.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -32,7 +27,6 @@
 
 #define RL_BUF          16384
 #define RL_BUDGET       8       /* reads+writes per direction per turn */
-#define RL_MAX_WORKERS  64
 #define RL_SIGNAL       0       /* epoll data; else a struct rend * */
 #define RL_LISTEN       1
 
@@ -325,17 +319,6 @@ relay_worker(const char *listen_s, int ready_fd)
     exit(0);                        /* not _exit: the sanitizers check */
 }
 
-static void
-kill_all(const pid_t *pids, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] > 0)
-            (void)kill(pids[i], SIGTERM);
-    for (int i = 0; i < n; i++)
-        if (pids[i] > 0)
-            (void)waitpid(pids[i], NULL, 0);
-}
-
 int
 bench_relay(int argc, char **argv)
 {
@@ -345,14 +328,11 @@ bench_relay(int argc, char **argv)
         { "workers", required_argument, NULL, 'w' },
         { NULL, 0, NULL, 0 }
     };
-    static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD };
     const char *listen_s = NULL, *to_s = NULL;
     struct sockaddr_storage ls;
     socklen_t lslen;
-    pid_t pids[RL_MAX_WORKERS] = { 0 }, parent = getpid(), pid;
-    int workers = 1, opt, sfd, pfd[2], up = 0, rc = 0;
-    struct signalfd_siginfo si;
-    char *end = NULL, ok;
+    int workers = 1, opt;
+    char *end = NULL;
 
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (opt == 'l')
@@ -366,67 +346,12 @@ bench_relay(int argc, char **argv)
     }
     if (listen_s == NULL || to_s == NULL || optind != argc ||
         (end != NULL && *end != '\0') || workers < 1 ||
-        workers > RL_MAX_WORKERS || net_parse_addr(listen_s, &ls, &lslen) ||
+        workers > BENCH_MAX_WORKERS ||
+        net_parse_addr(listen_s, &ls, &lslen) ||
         net_parse_addr(to_s, &rl_to, &rl_tolen) != 0) {
         fprintf(stderr, "usage: bench relay --listen HOST:PORT --to "
-            "HOST:PORT [--workers 1..%d]\n", RL_MAX_WORKERS);
+            "HOST:PORT [--workers 1..%d]\n", BENCH_MAX_WORKERS);
         return 2;
     }
-    if (nofile_raise_to_hard() != 0)
-        perror("bench: setrlimit(RLIMIT_NOFILE)");
-    /* Blocked before fork: the workers inherit the mask. */
-    sfd = signalfd_block_all(sigs, 3);
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
-        perror("bench relay: pipe");
-        return 1;
-    }
-    for (int i = 0; i < workers; i++) {
-        if ((pids[i] = fork()) < 0) {
-            perror("bench relay: fork");
-            kill_all(pids, i);
-            return 1;
-        }
-        if (pids[i] == 0) {
-            close(pfd[0]);
-            close(sfd);
-            /* Die with the parent even if it is killed hard. */
-            (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent)
-                _exit(1);
-            relay_worker(listen_s, pfd[1]);
-        }
-    }
-    close(pfd[1]);
-    for (int i = 0; i < workers; i++)
-        up += read(pfd[0], &ok, 1) == 1 && ok;
-    close(pfd[0]);
-    if (up != workers) {
-        fprintf(stderr, "bench relay: %d of %d workers failed to start\n",
-            workers - up, workers);
-        kill_all(pids, workers);
-        return 1;
-    }
-    fprintf(stderr, "relay: %d workers on %s\n", workers, listen_s);
-
-    /* Until SIGTERM/SIGINT, or a worker's death (then exit 1). */
-    while (rc == 0) {
-        struct pollfd pf = { .fd = sfd, .events = POLLIN };
-
-        if (poll(&pf, 1, -1) < 0 && errno != EINTR)
-            break;
-        if (read(sfd, &si, sizeof(si)) != sizeof(si))
-            continue;
-        if (si.ssi_signo != SIGCHLD)
-            break;
-        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-            for (int i = 0; i < workers; i++)
-                if (pids[i] == pid) {
-                    pids[i] = 0;
-                    fprintf(stderr, "bench relay: worker %d died\n", i);
-                    rc = 1;
-                }
-    }
-    kill_all(pids, workers);
-    close(sfd);
-    return rc;
+    return bench_prefork("relay", listen_s, workers, relay_worker);
 }

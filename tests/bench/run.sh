@@ -14,7 +14,12 @@
 #
 # Targets: "direct" is the load client straight to the fake DC (the
 # tool's own ceiling), "relay" the baseline, "classic", "secure" and
-# "tls" telemt in that client mode (fast mode on, 2 workers).
+# "tls" telemt in that client mode (fast mode on, 2 workers).  "mini-M"
+# is the second baseline, `bench mini` (mini.c: the same client protocol
+# and fast mode, nothing else) in client mode M; "tls1800" and
+# "mini-tls1800" send 1,800-byte hellos, as current clients do.  The
+# handshake cost table compares telemt with mini, with context switches
+# and syscalls per handshake from `perf stat` when perf is there.
 #
 # Env: TELEMT_BIN, BENCH_BIN, BENCH_REPS (default 3), BENCH_SECONDS (bulk
 # and handshake run length, default 0.7), BENCH_OUT (the table is also
@@ -51,10 +56,13 @@ SECRET=0123456789abcdef0123456789abcdef
 SNI=www.example.com
 DC_PORT=19000
 RELAY_PORT=19001
+MINI_PORT=19002
 PROXY_PORT=19443
 ADMIN_PORT=19091
 TARGETS=(direct relay classic secure tls)
 PROXIES=(classic secure tls)
+# The handshake cost table: each of these and its mini- twin.
+COSTS=(classic secure tls tls1800)
 
 for b in "$TELEMT_BIN" "$BENCH_BIN"; do
     [ -x "$b" ] || { echo "run.sh: $b is missing (make first)" >&2; exit 1; }
@@ -62,7 +70,7 @@ done
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/telemt-bench.XXXXXX")
 mkdir -p "$(dirname "$OUT")"
-DC_PID= RELAY_PID= PROXY_PID=
+DC_PID= RELAY_PID= MINI_PID= PROXY_PID=
 
 stop_pid() {
     [ -n "$1" ] || return 0
@@ -77,6 +85,7 @@ stop_pid() {
 
 cleanup() {
     stop_pid "$PROXY_PID"
+    stop_pid "$MINI_PID"
     stop_pid "$RELAY_PID"
     stop_pid "$DC_PID"
     # The logs stay beside the table: failures are explained there.
@@ -152,8 +161,13 @@ start_fixtures() {
         --to "127.0.0.1:$DC_PORT" --workers "$WORKERS" \
         >"$work/relay.log" 2>&1 &
     RELAY_PID=$!
+    "$BENCH_BIN" mini --listen "127.0.0.1:$MINI_PORT" \
+        --to "127.0.0.1:$DC_PORT" --secret "$SECRET" --workers "$WORKERS" \
+        >"$work/mini.log" 2>&1 &
+    MINI_PID=$!
     wait_port "$DC_PORT"
     wait_port "$RELAY_PORT"
+    wait_port "$MINI_PORT"
 }
 
 # pids_of TARGET: the processes whose CPU and memory count for it.
@@ -161,6 +175,7 @@ pids_of() {
     local p
     case $1 in
     relay) p=$RELAY_PID ;;
+    mini-*) p=$MINI_PID ;;
     direct) p=$DC_PID ;;
     *) p=$PROXY_PID ;;
     esac
@@ -178,15 +193,29 @@ fd_count() {
 }
 
 mem_available_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
+# meminfo_kib KEY...: those /proc/meminfo fields (kB), space-separated.
+meminfo_kib() {
+    local k
+    for k in "$@"; do
+        awk -v k="$k:" '$1 == k { printf "%s ", $2 }' /proc/meminfo
+    done
+}
+KMEM=(KernelStack SUnreclaim PageTables)
 
 
 target_args() {
-    case $1 in
-    direct) echo --target "127.0.0.1:$DC_PORT" --mode direct ;;
-    relay) echo --target "127.0.0.1:$RELAY_PORT" --mode direct ;;
-    tls) echo --target "127.0.0.1:$PROXY_PORT" --mode tls \
+    local port=$PROXY_PORT m=$1
+    case $m in
+    direct) echo --target "127.0.0.1:$DC_PORT" --mode direct; return ;;
+    relay) echo --target "127.0.0.1:$RELAY_PORT" --mode direct; return ;;
+    mini-*) port=$MINI_PORT m=${m#mini-} ;;
+    esac
+    case $m in
+    tls) echo --target "127.0.0.1:$port" --mode tls \
         --secret "$SECRET" --sni "$SNI" ;;
-    *) echo --target "127.0.0.1:$PROXY_PORT" --mode "$1" \
+    tls1800) echo --target "127.0.0.1:$port" --mode tls \
+        --secret "$SECRET" --sni "$SNI" --hello-len 1800 ;;
+    *) echo --target "127.0.0.1:$port" --mode "$m" \
         --secret "$SECRET" ;;
     esac
 }
@@ -220,6 +249,81 @@ load() {
     fi
 }
 
+
+# ---------------------------------------------------------------- perf
+# perf stat attached to a target's processes counts their threads too,
+# and (inherit) every thread and process they start while it counts:
+# perf_check compares it with the kernel's own count.  It starts with
+# its events off and is switched on and off through its control fifo,
+# so that it counts exactly while a load runs.
+
+PERF_EVENTS=context-switches,raw_syscalls:sys_enter
+HAVE_PERF=
+if command -v perf >/dev/null &&
+    perf stat -x, -e "$PERF_EVENTS" -o /dev/null true 2>/dev/null; then
+    HAVE_PERF=1
+fi
+PERF_PID=
+
+# perf_begin EVENTS PID...: count EVENTS in those processes from now on;
+# 1 (and nothing runs) if perf did not start.
+perf_begin() {
+    local events=$1 pids
+    shift
+    [ -n "$HAVE_PERF" ] || return 1
+    pids=$(tr ' ' ',' <<<"$*")
+    rm -f "$work/perf.ctl" "$work/perf.ack" "$work/perf.out"
+    mkfifo "$work/perf.ctl" "$work/perf.ack" || return 1
+    perf stat -x, -e "$events" -p "$pids" -D -1 \
+        --control "fifo:$work/perf.ctl,$work/perf.ack" \
+        -o "$work/perf.out" >>"$work/perf.log" 2>&1 &
+    PERF_PID=$!
+    # Read-write opens of a fifo do not wait for the other end.
+    exec 5<>"$work/perf.ctl" 6<>"$work/perf.ack"
+    echo enable >&5
+    if ! read -r -t 10 _ <&6; then
+        say "  perf stat did not start (see $(dirname "$OUT")/logs/perf.log)"
+        perf_end
+        return 1
+    fi
+}
+
+perf_end() {
+    echo disable >&5
+    read -r -t 5 _ <&6
+    kill -INT "$PERF_PID" 2>/dev/null
+    wait "$PERF_PID" 2>/dev/null
+    PERF_PID=
+    exec 5>&- 6>&-
+}
+
+# perf_count EVENT...: the sum of those events' counts in the last run.
+perf_count() {
+    local e
+    for e in "$@"; do
+        awk -F, -v e="$e" '$3 == e { print $1 }' "$work/perf.out"
+    done | awk '$1 ~ /^[0-9]+$/ { s += $1; n++ }
+        END { if (n) print s; else print "-" }'
+}
+
+# per A B: A / B to three decimals, "-" if either is missing.
+per() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || a == "" || b + 0 == 0) print "-";
+        else printf "%.3f", a / b }'
+}
+
+# io_calls PID...: read- and write-family syscalls the kernel counted
+# (/proc/PID/io syscr + syscw: the whole process, dead threads too).
+io_calls() {
+    local t=0 f v
+    for f in "$@"; do
+        v=$(awk '/^sysc[rw]:/ { s += $2 } END { print s + 0 }' \
+            "/proc/$f/io" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
 
 # ---------------------------------------------------------------- runs
 
@@ -268,6 +372,59 @@ handshakes() {
     done
 }
 
+# hs_perf TARGET...: one handshake run (16, 64 clients) of each under
+# perf stat, for context switches and syscalls per handshake.  Apart from
+# the other figures: perf slows telemt's handshakes by some 5% and
+# mini's by 1% (it costs per syscall), so those come from runs without.
+hs_perf() {
+    local n t hs pids
+    for n in 16 64; do
+        for t in "$@"; do
+            read -ra pids <<<"$(pids_of "$t")"
+            perf_begin "$PERF_EVENTS" "${pids[@]}" || return 0
+            load "$t" hs --clients "$n" --seconds "$SECS"
+            perf_end
+            hs=$(kv "$LAST" handshakes)
+            add "hs.$n.ctx.$t" "$(per "$(perf_count context-switches)" "$hs")"
+            add "hs.$n.sys.$t" \
+                "$(per "$(perf_count raw_syscalls:sys_enter)" "$hs")"
+        done
+    done
+}
+
+# perf_check: is what perf counts all of telemt, with the threads it
+# starts and ends during a run?  The read/write-family syscalls perf
+# counted against those the kernel counted for the processes (dead
+# threads too).  telemt's idle threads wait 2 s for another connection
+# (worker/threads.c), so the count starts after they are gone and goes
+# on until the run's threads are gone too.
+PERF_CHECK=
+perf_check() {
+    local pids io0 io1 rw cl ex
+    local ev=syscalls:sys_enter_read,syscalls:sys_enter_write
+    ev+=,syscalls:sys_enter_readv,syscalls:sys_enter_writev
+    ev+=,syscalls:sys_enter_pread64,syscalls:sys_enter_pwrite64
+    ev+=,syscalls:sys_enter_clone,syscalls:sys_enter_clone3
+    ev+=,syscalls:sys_enter_exit
+    read -ra pids <<<"$(pids_of tls)"
+    sleep 2.5
+    io0=$(io_calls "${pids[@]}")
+    perf_begin "$ev" "${pids[@]}" || return 0
+    load tls hs --clients 64 --seconds "$SECS"
+    sleep 2.5
+    perf_end
+    io1=$(io_calls "${pids[@]}")
+    rw=$(perf_count syscalls:sys_enter_read syscalls:sys_enter_write \
+        syscalls:sys_enter_readv syscalls:sys_enter_writev \
+        syscalls:sys_enter_pread64 syscalls:sys_enter_pwrite64)
+    cl=$(perf_count syscalls:sys_enter_clone syscalls:sys_enter_clone3)
+    ex=$(perf_count syscalls:sys_enter_exit)
+    PERF_CHECK="perf check (telemt, tls, 64 clients: $(kv "$LAST" \
+handshakes) handshakes; $cl threads started, $ex ended while counted): \
+read/write-family syscalls $rw counted by perf, $((io1 - io0)) by the \
+kernel (/proc/PID/io)."
+}
+
 latency() {
     local t
     for t in "${TARGETS[@]}"; do
@@ -282,9 +439,11 @@ latency() {
 # idle, measure, close, measure again.
 hold() {
     local t=$1 n=$2 pids rss0 ma0 fd0 rss1 ma1 fd1 rss2 line fifo pid
+    local km0 km1
     pids=$(pids_of "$t")
     sleep 1
     rss0=$(rss_kib $pids) ma0=$(mem_available_kib) fd0=$(fd_count $pids)
+    km0=$(meminfo_kib "${KMEM[@]}")
     fifo=$work/hold.$t.$n
     mkfifo "$fifo"
     "$BENCH_BIN" load $(target_args "$t") hold --conns "$n" \
@@ -299,6 +458,7 @@ hold() {
     # Past the relay's idle time, so what is measured is an idle client.
     sleep 2.5
     rss1=$(rss_kib $pids) ma1=$(mem_available_kib) fd1=$(fd_count $pids)
+    km1=$(meminfo_kib "${KMEM[@]}")
     exec 7>&-
     wait "$pid"
     # Past a parked thread's wait (2 s) and a worker's trim period (1 s).
@@ -317,6 +477,13 @@ hold() {
         'BEGIN { printf "%.2f", (b - a) / n }')
     M[$t.$n.after]=$(awk -v a="$rss0" -v c="$rss2" \
         'BEGIN { printf "%+.1f%%", a ? (c - a) * 100 / a : 0 }')
+    # Kernel stacks, unreclaimable slab (sockets, epoll, the tasks of
+    # threads), page tables: "sum = stack + slab + page tables".
+    M[$t.$n.kernel]=$(awk -v a="$km0" -v b="$km1" -v n="$n" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= 3; i++) d[i] = (y[i] - x[i]) / n
+        printf "%.1f = %.1f + %.1f + %.2f", d[1] + d[2] + d[3], d[1], d[2],
+            d[3] }')
     M[$t.$n.start]=$rss0
     M[$t.$n.alive]="$(kv "$line" alive)/$n"
 }
@@ -324,6 +491,50 @@ declare -A M
 
 # --------------------------------------------------------------- table
 
+# pair_cell FORMAT A B: "A / B (A's ratio to B)", A and B printed with
+# FORMAT, the ratio of them as they are.
+pair_cell() {
+    awk -v f="$1" -v a="$2" -v b="$3" -v r="$(ratio "$2" "$3")" '
+        function p(v) { return v == "-" ? v : sprintf(f, v) }
+        BEGIN { printf "%s / %s (%s)\n", p(a), p(b), r }'
+}
+
+report_costs() {
+    local n m label cells k
+    echo "Handshake cost, telemt against mini (bench mini: the same client" \
+        "protocol and fast mode, nothing else; $WORKERS prefork epoll" \
+        "workers), in the same run; each cell is telemt / mini" \
+        "(telemt's ratio to mini).  Context switches and syscalls per" \
+        "handshake come from one more run of each under perf stat" \
+        "(server processes, their threads included):"
+    echo
+    row "clients" "mode" "per second" "p50 ms" "p99 ms" \
+        "server CPU us each" "context switches each" "syscalls each" \
+        "failures (all runs)"
+    row "---" "---" "---" "---" "---" "---" "---" "---" "---"
+    for n in 16 64; do
+        for m in "${COSTS[@]}"; do
+            label=$m
+            [ "$m" != tls1800 ] || label="tls, 1,800-byte hello"
+            cells=()
+            for k in rate:%.0f p50:%.3f p99:%.3f cpu:%.1f ctx:%.2f \
+                sys:%.1f; do
+                cells+=("$(pair_cell "${k#*:}" \
+                    "$(median "hs.$n.${k%:*}.$m")" \
+                    "$(median "hs.$n.${k%:*}.mini-$m")")")
+            done
+            row "$n" "$label" "${cells[@]}" \
+                "$(total "hs.$n.fail.$m") / $(total "hs.$n.fail.mini-$m")"
+        done
+    done
+    echo
+    if [ -z "$HAVE_PERF" ]; then
+        echo "No perf stat here (or no raw_syscalls tracepoint): no" \
+            "context switch or syscall counts."
+    elif [ -n "$PERF_CHECK" ]; then
+        echo "$PERF_CHECK"
+    fi
+}
 
 report() {
     local n dir way t v base cells
@@ -418,6 +629,8 @@ report() {
         "$(median "hs_w4.64.p99.tls")" "$(median "hs_w4.64.cpu.tls")" \
         "$(total "hs_w4.64.fail.tls")"
     echo
+    report_costs
+    echo
     echo "Latency, open loop (100 conns, 2,000 msgs/s of 64 bytes), ms" \
         "from the scheduled send:"
     echo
@@ -438,21 +651,23 @@ report() {
     echo
     echo "Memory per idle relayed connection (after one round trip), KiB;" \
         "\"system\" is the drop in MemAvailable (kernel memory, both ends" \
-        "and the tool included; under direct, the fake DC's own):"
+        "and the tool included; under direct, the fake DC's own);" \
+        "\"kernel\" the rise in /proc/meminfo's KernelStack + SUnreclaim" \
+        "+ PageTables (as wide: sockets of both ends, epoll, threads);" \
+        "mini is bench mini in tls mode:"
     echo
-    row "conns" "what" "direct" "relay" "tls"
-    row "---" "---" "---" "---" "---"
+    row "conns" "what" "direct" "relay" "tls" "mini"
+    row "---" "---" "---" "---" "---" "---"
     for n in 1000 9000; do
-        row "$n" "server RSS" "${M[direct.$n.rss]:-}" "${M[relay.$n.rss]:-}" \
-            "${M[tls.$n.rss]:-}"
-        row "$n" "system" "${M[direct.$n.sys]:-}" "${M[relay.$n.sys]:-}" \
-            "${M[tls.$n.sys]:-}"
-        row "$n" "server fds" "${M[direct.$n.fds]:-}" "${M[relay.$n.fds]:-}" \
-            "${M[tls.$n.fds]:-}"
-        row "$n" "RSS after close vs before" "${M[direct.$n.after]:-}" \
-            "${M[relay.$n.after]:-}" "${M[tls.$n.after]:-}"
-        row "$n" "alive at the end" "${M[direct.$n.alive]:-}" \
-            "${M[relay.$n.alive]:-}" "${M[tls.$n.alive]:-}"
+        local what key
+        for what in "server RSS:rss" "system:sys" \
+            "kernel: stack + slab + page tables:kernel" "server fds:fds" \
+            "RSS after close vs before:after" "alive at the end:alive"; do
+            key=${what##*:}
+            row "$n" "${what%:*}" "${M[direct.$n.$key]:-}" \
+                "${M[relay.$n.$key]:-}" "${M[tls.$n.$key]:-}" \
+                "${M[mini-tls.$n.$key]:-}"
+        done
     done
     echo
     echo "telemt RSS before the loads: ${M[tls.1000.start]:-?} KiB" \
@@ -467,12 +682,21 @@ start_proxy 1 "$WORKERS"
 say "bench: bulk ($REPS x 6 loads x ${#TARGETS[@]} targets)"
 bulk
 say "bench: handshakes"
-handshakes
+costs=()
+for m in "${COSTS[@]}"; do costs+=("$m" "mini-$m"); done
+# telemt's rows with mini's and the 1,800-byte hellos, interleaved.
+handshakes "" "${TARGETS[@]}" mini-classic mini-secure mini-tls \
+    tls1800 mini-tls1800
+if [ -n "$HAVE_PERF" ]; then
+    say "bench: handshake costs under perf stat"
+    hs_perf "${costs[@]}"
+    perf_check
+fi
 say "bench: latency"
 latency
 say "bench: memory"
 for n in 1000 9000; do
-    for t in direct relay tls; do
+    for t in direct relay tls mini-tls; do
         hold "$t" "$n"
     done
 done
