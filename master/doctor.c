@@ -13,6 +13,7 @@
  * bounded (DOCTOR_HEAD_MAX) and only searched for its Date.
  */
 #include "doctor.h"
+#include "../worker/threads.h"
 
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -60,7 +61,8 @@
  * arenas (maps).  ME mode adds me_max_connections per cluster; a list
  * has about DOCTOR_ME_CLUSTERS of them (5 DCs, media and test ones).
  */
-#define DOCTOR_FD_SLACK         64
+/* + each worker's waiting connection threads' epoll sets and eventfd */
+#define DOCTOR_FD_SLACK         (64 + THREADS_PARK_MAX + 1)
 #define DOCTOR_THREAD_SLACK     16
 #define DOCTOR_MAP_SLACK        1024
 #define DOCTOR_ME_CLUSTERS      16

@@ -12,9 +12,12 @@
  */
 #include "master.h"
 
+#include <sys/auxv.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,24 +352,37 @@ start(struct master *m, struct inherit *in)
  * Measured, none of them buys handshake CPU here (parked threads stand
  * in for the stack cache).  Tunables are read only at exec, so the
  * process starts itself once more with them set, keeping whatever
- * GLIBC_TUNABLES already says about each.  Without /proc (or if the
- * exec fails) it goes on with glibc's defaults.
+ * GLIBC_TUNABLES already says about each.  If the exec fails it goes
+ * on with glibc's defaults.
  */
 #define MALLOC_STACK_CACHE      (2 * 1024 * 1024)
+
+#define MALLOC_TUNED_MARK       "TELEMT_MALLOC_TUNED"
 
 static void
 reexec_tuned_malloc(char **argv)
 {
     const char *was = getenv("GLIBC_TUNABLES");
-    char add[160], *v;
+    char add[160], exe[PATH_MAX], *v;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = 0;
+    ssize_t len;
     struct { const char *key; long value; } want[] = {
         { "glibc.malloc.tcache_count", 0 },
         { "glibc.malloc.arena_max", ncpu > 0 ? ncpu : 2 },
         { "glibc.pthread.stack_cache_size", MALLOC_STACK_CACHE },
     };
 
+    /*
+     * Once only: setuid or file capabilities (AT_SECURE) have glibc drop
+     * these tunables, and each image would re-execute the next.
+     */
+    if (getenv(MALLOC_TUNED_MARK) != NULL) {
+        (void)unsetenv(MALLOC_TUNED_MARK);
+        return;
+    }
+    if (getauxval(AT_SECURE) != 0)
+        return;
     add[0] = '\0';
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (was != NULL && strstr(was, want[i].key) != NULL)
@@ -374,13 +390,26 @@ reexec_tuned_malloc(char **argv)
         n += (size_t)snprintf(add + n, sizeof(add) - n, "%s%s=%ld",
             n > 0 ? ":" : "", want[i].key, want[i].value);
     }
-    if (n == 0 || n >= sizeof(add) ||
-        asprintf(&v, "%s%s%s", was != NULL ? was : "",
+    if (n == 0 || n >= sizeof(add))
+        return;
+    /* This binary as find_exe() names it: under valgrind /proc/self/exe
+     * is the tool's own (readlink() is told the truth). */
+    if (strchr(argv[0], '/') != NULL) {
+        if (realpath(argv[0], exe) == NULL)
+            return;
+    } else if ((len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+        exe[len] = '\0';
+    } else {
+        return;
+    }
+    if (asprintf(&v, "%s%s%s", was != NULL ? was : "",
         was != NULL && was[0] != '\0' ? ":" : "", add) < 0)
         return;
-    if (setenv("GLIBC_TUNABLES", v, 1) == 0)
-        (void)execv("/proc/self/exe", argv);
+    if (setenv("GLIBC_TUNABLES", v, 1) == 0 &&
+        setenv(MALLOC_TUNED_MARK, "1", 1) == 0)
+        (void)execv(exe, argv);
     free(v);
+    (void)unsetenv(MALLOC_TUNED_MARK);
     if (was != NULL)
         (void)setenv("GLIBC_TUNABLES", was, 1);
     else

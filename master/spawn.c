@@ -26,6 +26,9 @@
 
 #include "../admin/admin.h"
 #include "../worker/worker.h"
+
+_Static_assert(MASTER_MAX_LISTEN == WORKER_MAX_LISTEN,
+    "a slot's listening sockets are a worker's");
 #include "ctl.h"
 #include "log.h"
 #include "tlsprobe.h"

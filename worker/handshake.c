@@ -456,6 +456,8 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
         (size_t)cfg->tls_first_flight_segment, deadline);
     if (heap)
         free(answer);
+    else
+        threads_scratch_check();
     if (r == NET_TIMEOUT)
         return HS_TIMEOUT;
     return r == 0 ? HS_OK : HS_ERROR;

@@ -68,6 +68,7 @@ struct dir {
      * syscall for nothing. */
     int can_read;
     const struct dir *other;        /* the opposite direction */
+    int eof_read;                   /* eof: read() said so (all was read) */
 };
 
 /* How much the next read may take under the user's quota and rate;
@@ -197,6 +198,7 @@ dir_read(struct dir *d)
     }
     if (n == 0) {
         d->eof = 1;
+        d->eof_read = 1;
         dir_frame(d, 1);
         return 1;
     }
@@ -218,9 +220,10 @@ dir_write(struct dir *d)
     }
     d->off = d->len = 0;
     if (d->eof && !d->done) {
-        /* The last direction to end: the relay ends and its caller's
-         * close() sends the same FIN, one syscall later. */
-        if (!d->other->done)
+        /* The last direction to end, and dst had nothing left to read:
+         * the relay ends and its caller's close() sends the same FIN,
+         * one syscall later (with unread bytes close() would reset). */
+        if (!d->other->done || !d->other->eof_read)
             (void)shutdown(d->dst, SHUT_WR);
         d->done = 1;
     }
@@ -297,6 +300,7 @@ relay_idle(struct relay_state *st)
     uintptr_t lo = ((uintptr_t)st->buf + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)st->buf + RELAY_BUFS) & ~(page - 1);
 
+    threads_scratch_check();
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
     ctr_park(st->up.dec);
@@ -517,6 +521,8 @@ relay_run(struct relay *r)
         }
         if (n == 0)
             continue;
+        if (trimmed && !st.heap)
+            (void)threads_scratch(RELAY_BUFS);  /* the canary again */
         trimmed = 0;
         if ((p[0].revents | p[1].revents) & POLLNVAL) {
             rc = -1;
@@ -530,5 +536,7 @@ relay_run(struct relay *r)
     }
     if (st.heap)
         free(st.buf);
+    else
+        threads_scratch_check();
     return rc;
 }

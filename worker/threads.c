@@ -57,6 +57,9 @@ static void *threads_main(void *arg);
  * (pthread_getattr_np() asks the kernel for the CPU affinity too). */
 static _Thread_local uintptr_t stack_lo;
 static _Thread_local size_t stack_len;
+static _Thread_local uintptr_t frames_top;  /* threads_main()'s frame */
+static _Thread_local uint64_t *canary;      /* above threads_scratch() */
+static uint64_t canary_value;
 static _Thread_local int pool_thread;  /* started by threads_spawn() */
 /*
  * accept() before the wait, or the wait first: whichever the queue made
@@ -85,10 +88,24 @@ threads_learn_stack(void)
 void *
 threads_scratch(size_t len)
 {
+    uintptr_t end = stack_lo + len;
+
     /* Not another thread's stack (a process's main one grows on demand). */
-    if (!pool_thread || stack_lo == 0 || stack_len < len + THREADS_FRAMES_MIN)
+    if (!pool_thread || stack_lo == 0 || frames_top < end + sizeof(*canary) ||
+        frames_top - end - sizeof(*canary) < THREADS_FRAMES_MIN)
         return NULL;
+    end = (end + sizeof(*canary) - 1) & ~(uintptr_t)(sizeof(*canary) - 1);
+    canary = (uint64_t *)end;
+    *canary = canary_value;
     return (void *)stack_lo;
+}
+
+void
+threads_scratch_check(void)
+{
+    if (canary != NULL && *canary != canary_value)
+        panic("a connection thread's frames ran into its relay buffers "
+            "(thread_stack_size too small for them?)");
 }
 
 static int
@@ -114,6 +131,7 @@ threads_init(struct threads *t, size_t stack_size, const int *lfd, int n,
     int err;
 
     *t = (struct threads){ .ops = ops, .ctx = ctx, .nlisten = n };
+    canary_value = 0x7e1e3d7e1e3d7e1eull ^ (uint64_t)(uintptr_t)t;
     if (n > THREADS_MAX_LISTEN)
         return -1;
     for (int i = 0; i < n; i++)
@@ -154,6 +172,9 @@ threads_trim_stack(void)
     end = (here - margin) & ~(page - 1);
     if (end > stack_lo)
         (void)madvise((void *)stack_lo, end - stack_lo, MADV_DONTNEED);
+    /* Its page is gone: threads_scratch() arms it again. */
+    if (canary != NULL && (uintptr_t)canary < end)
+        canary = NULL;
 }
 
 void
@@ -287,8 +308,16 @@ threads_next(struct threads *t, struct threads_job *j, void *room)
     sigfillset(&wake);
     sigdelset(&wake, RELAY_WAKE_SIG);
     pthread_mutex_lock(&t->lock);
-    if (t->stopping || t->nep_free == 0 || t->nlisten == 0 ||
-        (ep = threads_ep(t, slot = t->ep_free[t->nep_free - 1])) == -1) {
+    if (t->stopping || t->nep_free == 0 || t->nlisten == 0) {
+        pthread_mutex_unlock(&t->lock);
+        return -1;
+    }
+    if ((ep = threads_ep(t, slot = t->ep_free[t->nep_free - 1])) == -1) {
+        /* Out of descriptors, say: if nobody else waits, the main
+         * thread must accept. */
+        log_warn("cannot set up a connection thread's wait for clients");
+        if (t->nwaiting == 0)
+            threads_set_short(t);
         pthread_mutex_unlock(&t->lock);
         return -1;
     }
@@ -308,6 +337,11 @@ threads_next(struct threads *t, struct threads_job *j, void *room)
         socklen_t len = sizeof(ss);
         int64_t waited;
 
+        /* A flood of refused clients must not keep us from a stop. */
+        if (atomic_load(&t->stopping)) {
+            pthread_mutex_lock(&t->lock);
+            break;
+        }
         if (skip) {
             /* As if the accept had found none: to the wait. */
             skip = 0;
@@ -396,6 +430,7 @@ threads_main(void *arg)
 
     free(arg);
     threads_learn_stack();
+    frames_top = (uintptr_t)room;
     pool_thread = 1;
     do
         if (j.fn != NULL)

@@ -60,7 +60,7 @@ struct threads {
     int nep_free;
     struct threads_waiter *waiting; /* threads between jobs */
     int nwaiting;
-    int stopping;                   /* threads_stop(): accept no more */
+    _Atomic int stopping;           /* threads_stop(): accept no more */
     int short_of_spares;            /* a spare failed; nobody may accept */
     int short_fd;                   /* eventfd: short_of_spares was set */
     /* accept() out of descriptors: since when, how often, said? */
@@ -106,12 +106,17 @@ void threads_accept_failed(struct threads *t, int err);
 /*
  * The lowest len bytes of the calling pool thread's stack, page-aligned,
  * as a buffer for its innermost work (the relay's): no frame reaches
- * that deep while THREADS_FRAMES_MIN is left above them, and unlike a
- * buffer in a frame they do not split the frames of an idle connection
- * over pages 32 KiB apart.  NULL if this is not a pool thread or its
+ * that deep while THREADS_FRAMES_MIN is left above them (the thread's
+ * descriptor and TLS not counted), and unlike a buffer in a frame they
+ * do not split the frames of an idle connection over pages 32 KiB apart.
+ * A canary just above them stands in for the guard page they took: see
+ * threads_scratch_check(); a stack trim disarms it, a call again re-arms
+ * it (same buffer).  NULL if this is not a pool thread or its
  * stack is too small.  Pages given back by threads_trim_stack().
  */
 void *threads_scratch(size_t len);
+/* Panics if a frame ran into the buffer threads_scratch() gave. */
+void threads_scratch_check(void);
 #define THREADS_FRAMES_MIN      (64 * 1024)
 /*
  * Give back the pages of the calling thread's stack below its current

@@ -87,12 +87,19 @@ worker_admit(void *ctx, int fd, const struct sockaddr *peer,
     return r == 0 ? 0 : -1;
 }
 
+static _Atomic int64_t spare_warned_ms;     /* no spare could start */
+
 static void
 worker_spare_failed(void *ctx, int err)
 {
+    int64_t now = mono_ms(), last = atomic_load(&spare_warned_ms);
+
     (void)ctx;
-    log_debug("cannot start a spare connection thread: %s", strerror(err));
-    worker_thread_failed();
+    if ((last == 0 || now - last >= WORKER_THREAD_LOG_MS) &&
+        atomic_compare_exchange_strong(&spare_warned_ms, &last, now))
+        log_warnx("no spare thread to wait for clients could start (%s): "
+            "the main thread accepts until one can (said at most once a "
+            "minute)", strerror(err));
 }
 
 static const struct threads_ops worker_threads_ops = {

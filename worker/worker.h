@@ -18,7 +18,7 @@
 #include "stats.h"
 #include "threads.h"
 
-#define WORKER_MAX_LISTEN       2
+#define WORKER_MAX_LISTEN       THREADS_MAX_LISTEN
 #define WORKER_USER_HINTS       4096    /* client addresses remembered */
 #define WORKER_TRIM_MS          1000    /* how often to consider... */
 #define WORKER_TRIM_CLOSED      256     /* ...malloc_trim(): this many gone */

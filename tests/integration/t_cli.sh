@@ -2,8 +2,9 @@
 #
 # t_cli.sh - the command line as an operator meets it: -V, -h, usage
 # errors, -t on every good and bad config (the binary's message must equal
-# the golden .err), --links, TELEMT_LOG, and start-up without -f (the
-# starting process exits 0 only once the workers run, 1 on failure).
+# the golden .err), --links, TELEMT_LOG, start-up without -f (the
+# starting process exits 0 only once the workers run, 1 on failure), and
+# the malloc tunables it starts itself with (an operator's own kept).
 #
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -106,4 +107,34 @@ assert_eq "$rc" 1 "start on a busy port: exit status"
 assert_grep "$TEST_DIR/busy.err" "listen on 127.0.0.1:$port" \
     "start on a busy port: message"
 kill "$holder" 2>/dev/null || true
+
+# GLIBC_TUNABLES: telemt re-executes itself once (same pid) with its three
+# malloc tunables; one the operator set stays as set.
+# (glibc cuts the string in place at each ':' as it parses it, so what
+# /proc shows is the variable and the rest as separate pieces.)
+tunables_of() {
+    tr '\0' '\n' <"/proc/$1/environ" | sed 's/^GLIBC_TUNABLES=//' |
+        grep '^glibc\.' | paste -sd: -
+}
+write_config "$cfg" workers=1
+for own in "" "glibc.malloc.tcache_count=3"; do
+    want=0
+    [ -z "$own" ] || want=3
+    GLIBC_TUNABLES=$own start_telemt "$cfg"
+    worker=$(pgrep -P "$TELEMT_PID" | head -n 1)
+    [ -n "$worker" ] || die "no worker"
+    for p in "$TELEMT_PID" "$worker"; do
+        t=$(tunables_of "$p")
+        note "pid $p: GLIBC_TUNABLES=$t"
+        assert_match "$t" "glibc\.malloc\.arena_max=[0-9]+" "arena_max set"
+        assert_match "$t" "glibc\.pthread\.stack_cache_size=2097152" \
+            "stack_cache_size set"
+        assert_match "$t" "glibc\\.malloc\\.tcache_count=$want" \
+            "tcache_count (the operator's own kept)"
+        assert_eq "$(grep -o 'tcache_count' <<<"$t" | wc -l)" 1 \
+            "tcache_count given once"
+    done
+    mtc_ok -s "$ALICE" -m intermediate -t echo -b 65536
+    stop_telemt
+done
 note "command line ok"

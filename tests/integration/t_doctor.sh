@@ -116,7 +116,7 @@ for dc in 1 2 3 4 5 -1 -5 203; do
 done
 has ok "public 127\.0\.0\.1:$TELEMT_PORT .*: 127\.0\.0\.1:$TELEMT_PORT [0-9.]+ ms" \
     "the public_host line"
-has ok 'descriptors: each worker needs 296 ' "the descriptors line"
+has ok 'descriptors: each worker needs 361 ' "the descriptors line"
 has ok 'threads: 2 workers x 132 ' "the threads line"
 has ok 'thread stacks: 132 per worker' "the stacks line"
 assert_match "$(tail -n 1 <<<"$OUT")" '^doctor: [0-9]+ ok, 0 warn, 0 FAIL$' \
@@ -215,10 +215,10 @@ has FAIL "dc 4 \(dc_overrides\): 127\.0\.0\.1:$SILENT no answer within 3 s" \
 has ok "dc 5 \(dc_overrides\): 127\.0\.0\.1:$FAKEDC_PORT " "DC 5 still up"
 has FAIL "public 127\.0\.0\.1:[0-9]+ .*refused" "telemt not running"
 fixed '^FAIL +public ' 'start telemt' "the public_host fix"
-has FAIL 'descriptors: each worker needs 296 .* RLIMIT_NOFILE 256 ' \
+has FAIL 'descriptors: each worker needs 361 .* RLIMIT_NOFILE 256 ' \
     "RLIMIT_NOFILE 256"
-fixed '^FAIL +descriptors: ' 'LimitNOFILE=296.*max_connections to 80$' \
-    "the descriptors' fix ((256 - 64) / 2 - 16 = 80)"
+fixed '^FAIL +descriptors: ' 'LimitNOFILE=361.*max_connections to 47$' \
+    "the descriptors' fix ((256 - 129) / 2 - 16 = 47)"
 has ok "mask host 127\.0\.0\.1:$SKEWED: .*TLSv1\.3" \
     "the mask host itself is fine"
 assert_grep "$TEST_DIR/skewed.out" '^sni localhost$' \

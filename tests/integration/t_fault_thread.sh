@@ -43,8 +43,10 @@ sleep 1
 touch "$flag"
 t0=$(date +%s%N)
 rc=0
+# Paced (1 s each), so a thread that serves one stays busy with it and
+# does not come back for the next while the others arrive.
 "$MTCLIENT" -c "127.0.0.1:$TELEMT_PORT" -s "$BOB" -m intermediate -t echo \
-    -b 16k -n "$N" -w 5 >"$TEST_DIR/refused.out" 2>&1 || rc=$?
+    -b 16k --rate 16k -n "$N" -w 5 >"$TEST_DIR/refused.out" 2>&1 || rc=$?
 t1=$(date +%s%N)
 refused_ms=$(((t1 - t0) / 1000000))
 [ "$rc" != 0 ] || die "clients were served while no thread could start"

@@ -5,7 +5,8 @@
 # worker, and a Python attacker (hostile.py) with real OpenSSL hellos:
 #  1. max_connections = 10 and ten masked connections held open: a valid
 #     fake-TLS client still gets in (masked ones have their own cap), and
-#     no masked socket carries TCP keepalive probes;
+#     no masked socket carries TCP keepalive probes, while one that proved
+#     its secret does (its timings inherited from the listener);
 #  2. nginx closes a masked connection ("Connection: close"): the proxy
 #     lets go of it at once (active 0 while the client still holds its
 #     socket) and the client's next write meets a reset, as from nginx;
@@ -70,13 +71,21 @@ assert_match "$(cat "$TEST_DIR/hold.out")" "held=10 answered=10" \
     "ten masked connections answered by nginx"
 valid_client || die "a valid client was locked out by masked connections"
 note "valid client: $MTC_OUT"
+# One client that proved its secret stays, mostly idle (1 KB/s for ~6 s):
+# its socket has the keepalive the listener's timings give it.
+"$MTCLIENT" -c "127.0.0.1:$TELEMT_PORT" -s "$ALICE" -m padded \
+    --tls "$DOMAIN" -t echo -b 6k --rate 1k -n 1 -w 20 \
+    >"$TEST_DIR/keep.out" 2>&1 &
+keeper=$!
+PIDS+=("$keeper")
 sleep 1.5       # past client_keepalive = 1: a timer would show by now
 timers=$(ss -tnoH state established "( sport = :$TELEMT_PORT )" || true)
 n_sock=$(grep -c . <<<"$timers" || true)
 n_keep=$(grep -c keepalive <<<"$timers" || true)
-note "masked client sockets: $n_sock, with keepalive: $n_keep"
-assert_between "$n_sock" 10 10 "masked client sockets held"
-assert_eq "$n_keep" 0 "masked sockets with TCP keepalive"
+note "client sockets: $n_sock, with keepalive: $n_keep"
+assert_between "$n_sock" 11 11 "client sockets held (10 masked, 1 valid)"
+assert_eq "$n_keep" 1 "sockets with TCP keepalive (the valid client's)"
+wait "$keeper" || die "the idle valid client failed: $(cat "$TEST_DIR/keep.out")"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null || true
 

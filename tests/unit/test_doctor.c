@@ -188,14 +188,14 @@ START_TEST(test_limits_need)
 
     doctor_need(&c, &l, &nd);
     ck_assert_uint_eq(nd.conns, 1024);
-    ck_assert_uint_eq(nd.fds, 2 * 1024 + 64);
+    ck_assert_uint_eq(nd.fds, 2 * 1024 + 64 + 65);
     ck_assert_uint_eq(nd.threads, 1024 + 16);
     ck_assert_uint_eq(nd.maps, 2 * 1040 + 1024);
     ck_assert_uint_eq(nd.stack_bytes, 1040ULL * (262144 + 4096));
     ck_assert_uint_eq(nd.nofile, 1048576);      /* 0: the hard limit */
     c.use_middle_proxy = true;
     doctor_need(&c, &l, &nd);
-    ck_assert_uint_eq(nd.fds, 2 * 1024 + 64 + 16 * 8);
+    ck_assert_uint_eq(nd.fds, 2 * 1024 + 64 + 65 + 16 * 8);
     /* max_open_files: below the hard limit as asked; above it as root
      * up to fs.nr_open; past that setrlimit() fails (soft stays). */
     c.max_open_files = 5000;
@@ -227,27 +227,27 @@ START_TEST(test_limits_verdicts)
         ck_assert_msg(out[i].status == DOCTOR_OK, "%s", out[i].what);
         ck_assert_str_eq(out[i].fix, "");
     }
-    ck_assert_ptr_nonnull(strstr(out[0].what, "each worker needs 2112"));
+    ck_assert_ptr_nonnull(strstr(out[0].what, "each worker needs 2177"));
     ck_assert_ptr_nonnull(strstr(out[1].what, "2 workers x 1040"));
 
-    /* A hard limit of 1024: (1024 - 64) / 2 = 480 connections, 456 of
+    /* A hard limit of 1024: (1024 - 129) / 2 = 447 connections, 423 of
      * them not masked. */
     l.nofile_hard = l.nofile_soft = 1024;
     doctor_limits_check(&c, &l, out);
     ck_assert_int_eq(out[0].status, DOCTOR_FAIL);
-    ck_assert_ptr_nonnull(strstr(out[0].fix, "about 480 connections"));
-    ck_assert_ptr_nonnull(strstr(out[0].fix, "LimitNOFILE=2112"));
-    ck_assert_ptr_nonnull(strstr(out[0].fix, "max_connections to 456"));
-    c.max_open_files = 2112;            /* as root, fixed by the config */
+    ck_assert_ptr_nonnull(strstr(out[0].fix, "about 447 connections"));
+    ck_assert_ptr_nonnull(strstr(out[0].fix, "LimitNOFILE=2177"));
+    ck_assert_ptr_nonnull(strstr(out[0].fix, "max_connections to 423"));
+    c.max_open_files = 2177;            /* as root, fixed by the config */
     doctor_limits_check(&c, &l, out);
     ck_assert_int_eq(out[0].status, DOCTOR_OK);
     l.nr_open = 2000;
     doctor_limits_check(&c, &l, out);
     ck_assert_int_eq(out[0].status, DOCTOR_FAIL);
-    ck_assert_ptr_nonnull(strstr(out[0].fix, "fs.nr_open=2112"));
+    ck_assert_ptr_nonnull(strstr(out[0].fix, "fs.nr_open=2177"));
     c.max_open_files = 0;
     l = roomy();
-    l.file_max = 3000;                  /* 2 x 2112 above it */
+    l.file_max = 3000;                  /* 2 x 2177 above it */
     doctor_limits_check(&c, &l, out);
     ck_assert_int_eq(out[0].status, DOCTOR_WARN);
 

@@ -4,8 +4,12 @@
  * kernel's own segment count, TCP_INFO), while seg 0 writes as usual;
  * the socket's TCP_NOTSENT_LOWAT is what it was before; a peer whose
  * window stays shut times the write out without waking it every ms.
+ * net_write2_all(): two pieces arrive whole, in order, through a send
+ * buffer far smaller than they are (partial sendmsg() across the seam),
+ * and either piece may be empty.
  */
 #include <check.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -155,6 +159,60 @@ START_TEST(test_segments_zero_window)
 }
 END_TEST
 
+struct write2 {
+    int fd;
+    const uint8_t *a, *b;
+    size_t alen, blen;
+    int rc;
+};
+
+static void *
+write2_thread(void *arg)
+{
+    struct write2 *w = arg;
+
+    w->rc = net_write2_all(w->fd, w->a, w->alen, w->b, w->blen,
+        mono_ms() + 10000);
+    return NULL;
+}
+
+START_TEST(test_write2)
+{
+    static uint8_t a[300 * 1024], b[200 * 1024], in[500 * 1024];
+    static const size_t cuts[][2] = {
+        { sizeof(a), sizeof(b) }, { 0, sizeof(b) }, { sizeof(a), 0 },
+        { 1, 1 }, { 0, 0 },
+    };
+    int small = 4096;
+
+    for (size_t i = 0; i < sizeof(a); i++)
+        a[i] = (uint8_t)(i * 13 + 1);
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i * 7 + 5);
+    for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+        struct write2 w = { .a = a, .b = b, .alen = cuts[k][0],
+            .blen = cuts[k][1], .rc = 99 };
+        size_t want = w.alen + w.blen, got = 0;
+        struct pair p;
+        pthread_t t;
+
+        pair_open(&p);
+        ck_assert_int_eq(setsockopt(p.sfd, SOL_SOCKET, SO_SNDBUF, &small,
+            sizeof(small)), 0);
+        w.fd = p.sfd;
+        ck_assert_int_eq(pthread_create(&t, NULL, write2_thread, &w), 0);
+        if (want > 0)
+            ck_assert_int_eq(net_read_atleast(p.cfd, in, want, want,
+                mono_ms() + 10000, NULL, &got), (int)want);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert_int_eq(w.rc, 0);
+        ck_assert_mem_eq(in, a, w.alen);
+        ck_assert_mem_eq(in + w.alen, b, w.blen);
+        pair_close(&p);
+    }
+}
+END_TEST
+
 Suite *net_suite(void);
 
 Suite *
@@ -165,6 +223,7 @@ net_suite(void)
 
     tcase_add_test(tc, test_segments);
     tcase_add_test(tc, test_segments_zero_window);
+    tcase_add_test(tc, test_write2);
     suite_add_tcase(s, tc);
     return s;
 }
