@@ -262,10 +262,13 @@ random_kernel(uint8_t *buf, size_t len)
 #define RANDOM_POOL         512
 #define RANDOM_POOLED_MAX   64      /* larger requests go to the kernel */
 
-static _Thread_local struct {
+struct random_pool {
+    /* cppcheck-suppress unusedStructMember ; used via rpool (_Thread_local) */
     uint8_t b[RANDOM_POOL];
+    /* cppcheck-suppress unusedStructMember ; used via rpool (_Thread_local) */
     size_t left;                    /* unused bytes: b[0..left) */
-} rpool;
+};
+static _Thread_local struct random_pool rpool;
 static pthread_once_t rpool_once = PTHREAD_ONCE_INIT;
 
 static void

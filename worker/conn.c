@@ -750,17 +750,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *peer, void *room,
 static void
 conn_unnew(struct conn *c)
 {
-    struct worker *w = c->w;
-
-    pthread_mutex_lock(&w->all_lock);
-    LIST_REMOVE(c, all_link);
-    pthread_mutex_unlock(&w->all_lock);
-    snapshot_release(c->snap);
-    atomic_fetch_sub(&w->active, 1);
-    atomic_fetch_sub_explicit(&w->me->active, 1, memory_order_relaxed);
-    free(c->resume);
-    if (!c->in_room)
-        free(c);
+    c->cfd = c->dfd = -1;
+    conn_close(c);
 }
 
 /* Start fn on a thread for c; on failure undo conn_new() (not the fds). */
