@@ -37,11 +37,11 @@ ctr_new(const uint8_t key[32], const uint8_t iv[16])
 }
 
 /*
- * The ciphers fetched from the provider once: EVP_aes_256_ctr() would
- * be looked up again at every init, under ERR_set_mark(), which gives
- * every thread that inits one (a connection's) an error queue of ~1 KiB
- * for the rest of its life.  NULL if the fetch failed: the legacy
- * objects then.
+ * The ciphers fetched from the provider once: EVP_aes_256_ctr() is a
+ * legacy object that OpenSSL 3 resolves again at every init (an
+ * implicit fetch, which its migration guide says to avoid where speed
+ * matters), and a handshake inits several.  NULL if the fetch failed:
+ * the legacy objects then.
  */
 static EVP_CIPHER *aes_ctr, *aes_ecb;
 static pthread_once_t cipher_once = PTHREAD_ONCE_INIT;

@@ -493,30 +493,24 @@ net_write2_all(int fd, const uint8_t *a, size_t alen, const uint8_t *b,
         { .iov_base = (void *)(uintptr_t)b, .iov_len = blen },
     };
     struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+    size_t left = alen + blen;
 
-    /* An empty first part: the second alone. */
-    if (alen == 0) {
-        m.msg_iov = iov + 1;
-        m.msg_iovlen = 1;
-    }
-    while (m.msg_iov[0].iov_len + (m.msg_iovlen > 1 ?
-        m.msg_iov[1].iov_len : 0) > 0) {
+    while (left > 0) {
         ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
 
         if (n > 0) {
-            size_t done = (size_t)n;
+            size_t sent = (size_t)n;
 
-            while (done > 0) {
-                size_t k = done < m.msg_iov[0].iov_len ? done :
-                    m.msg_iov[0].iov_len;
-
-                m.msg_iov[0].iov_base = (uint8_t *)m.msg_iov[0].iov_base + k;
-                m.msg_iov[0].iov_len -= k;
-                done -= k;
-                if (m.msg_iov[0].iov_len == 0 && m.msg_iovlen > 1) {
-                    m.msg_iov++;
-                    m.msg_iovlen--;
-                }
+            left -= sent;
+            /* Past what went, empty parts included. */
+            while (m.msg_iovlen > 0 && sent >= m.msg_iov->iov_len) {
+                sent -= m.msg_iov->iov_len;
+                m.msg_iov++;
+                m.msg_iovlen--;
+            }
+            if (sent > 0) {
+                m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + sent;
+                m.msg_iov->iov_len -= sent;
             }
             continue;
         }

@@ -356,10 +356,10 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
 {
     const struct config *cfg = c->cfg;
     uint8_t key_share[32], *answer, *cert;
-    size_t need, cert_len, len, alen;
+    size_t need, cert_len, len;
     enum hs_verdict v;
     uint32_t ts = 0, span;
-    int r, hint, held, heap;
+    int r, hint, held;
 
     for (;;) {
         switch (faketls_sniff(c->hs, c->hslen, &need)) {
@@ -431,16 +431,12 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
      * the answer shifts with the session id length).  In the relay's
      * buffers-to-be at the bottom of the stack: up to 33 KiB of heap for
      * a moment per client would leave holes under every idle one. */
-    alen = FAKETLS_ANSWER_FIXED + 2 * cert_len;
-    answer = threads_scratch(alen);
-    heap = answer == NULL;
-    if (heap && (answer = malloc(alen)) == NULL)
+    if ((answer = threads_buf(FAKETLS_ANSWER_FIXED + 2 * cert_len)) == NULL)
         return HS_ERROR;
     cert = answer + FAKETLS_ANSWER_FIXED + cert_len;
     if (keys_take(&c->w->keys, key_share) != 0 ||
         random_fill(cert, cert_len) != 0) {
-        if (heap)
-            free(answer);
+        threads_buf_free(answer);
         return HS_ERROR;
     }
     len = faketls_build_answer(h, cfg->users[*user].secret, key_share,
@@ -454,10 +450,7 @@ hs_tls_hello(struct conn *c, int64_t deadline, struct faketls_hello *h,
      * sizes; the relay after it writes as usual. */
     r = len == 0 ? NET_ERR : net_write_segments(c->cfd, answer, len,
         (size_t)cfg->tls_first_flight_segment, deadline);
-    if (heap)
-        free(answer);
-    else
-        threads_scratch_check();
+    threads_buf_free(answer);
     if (r == NET_TIMEOUT)
         return HS_TIMEOUT;
     return r == 0 ? HS_OK : HS_ERROR;

@@ -278,7 +278,7 @@ dir_events(const struct dir *d, int fd)
 /*
  * The loop's small state lives in relay_run()'s frame; the two
  * directions' buffers are the bottom of a pool thread's stack
- * (threads_scratch()), else the heap.  So an idle relay's frames share
+ * (threads_buf()), else the heap.  So an idle relay's frames share
  * the page of the frames above them, and idle time gives back every
  * page of the buffers.
  */
@@ -287,8 +287,7 @@ dir_events(const struct dir *d, int fd)
 struct relay_state {
     struct dir up, down;
     struct pollfd p[2];
-    uint8_t *buf;                   /* RELAY_BUFS */
-    int heap;                       /* buf came from malloc() */
+    uint8_t *buf;                   /* RELAY_BUFS, from threads_buf() */
 };
 
 /* Nothing in flight for RELAY_IDLE_MS: give the pages back, and the
@@ -300,7 +299,7 @@ relay_idle(struct relay_state *st)
     uintptr_t lo = ((uintptr_t)st->buf + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)st->buf + RELAY_BUFS) & ~(page - 1);
 
-    threads_scratch_check();
+    threads_buf_check(st->buf);
     if (hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
     ctr_park(st->up.dec);
@@ -309,7 +308,6 @@ relay_idle(struct relay_state *st)
     ctr_park(st->down.enc);
     threads_trim_stack();
 }
-
 
 /* Shorten *wait_ms (now: mono_ms()) to when d's rate lets it read. */
 static void
@@ -428,9 +426,7 @@ relay_run(struct relay *r)
         .left = r->max_down > 0 ? r->max_down : UINT64_MAX,
         .lim = r->lim, .lim_slot = r->lim_slot, .lim_dir = USERLIM_DOWN,
     };
-    st.buf = threads_scratch(RELAY_BUFS);
-    st.heap = st.buf == NULL;
-    if (st.heap && (st.buf = malloc(RELAY_BUFS)) == NULL) {
+    if ((st.buf = threads_buf(RELAY_BUFS)) == NULL) {
         free(r->release);
         r->release = NULL;
         return -1;
@@ -464,8 +460,7 @@ relay_run(struct relay *r)
     if (net_write2_all(r->dfd, r->first, r->first_len, r->early,
         r->early_len, mono_ms() + RELAY_FIRST_WRITE_MS) != 0) {
         free(r->release);
-        if (st.heap)
-            free(st.buf);
+        threads_buf_free(st.buf);
         return -1;
     }
     free(r->release);
@@ -521,8 +516,8 @@ relay_run(struct relay *r)
         }
         if (n == 0)
             continue;
-        if (trimmed && !st.heap)
-            (void)threads_scratch(RELAY_BUFS);  /* the canary again */
+        if (trimmed)
+            threads_buf_rearm(st.buf);
         trimmed = 0;
         if ((p[0].revents | p[1].revents) & POLLNVAL) {
             rc = -1;
@@ -534,9 +529,6 @@ relay_run(struct relay *r)
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
             down->can_read = 1;
     }
-    if (st.heap)
-        free(st.buf);
-    else
-        threads_scratch_check();
+    threads_buf_free(st.buf);
     return rc;
 }

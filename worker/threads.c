@@ -53,14 +53,16 @@ struct start {
 
 static void *threads_main(void *arg);
 
-/* The calling pool thread's usable stack, learnt once at its start
+/* The bottom of the calling thread's usable stack, learnt once at its start
  * (pthread_getattr_np() asks the kernel for the CPU affinity too). */
 static _Thread_local uintptr_t stack_lo;
-static _Thread_local size_t stack_len;
-static _Thread_local uintptr_t frames_top;  /* threads_main()'s frame */
-static _Thread_local uint64_t *canary;      /* above threads_scratch() */
+static _Thread_local uintptr_t frames_top;  /* threads_main()'s frame; 0:
+                                             * not a pool thread */
+/* Above the stack buffer of threads_buf() (NULL: none armed), and that
+ * buffer's length. */
+static _Thread_local uint64_t *canary;
+static _Thread_local size_t scratch_len;
 static uint64_t canary_value;
-static _Thread_local int pool_thread;  /* started by threads_spawn() */
 /*
  * accept() before the wait, or the wait first: whichever the queue made
  * right last time.  A try that finds none is a syscall for nothing (at
@@ -78,38 +80,72 @@ threads_learn_stack(void)
 
     if (pthread_getattr_np(pthread_self(), &a) != 0)
         return;
-    if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+    if (pthread_attr_getstack(&a, &lo, &size) == 0)
         stack_lo = (uintptr_t)lo;
-        stack_len = size;
-    }
     pthread_attr_destroy(&a);
 }
 
-void *
+/* The stack buffer of threads_buf(), and its canary armed; NULL if the
+ * thread's stack cannot hold len bytes that way. */
+static void *
 threads_scratch(size_t len)
 {
     uintptr_t end = stack_lo + len;
 
     /* Not another thread's stack (a process's main one grows on demand). */
-    if (!pool_thread || stack_lo == 0 || frames_top < end + sizeof(*canary) ||
+    if (stack_lo == 0 || frames_top < end + sizeof(*canary) ||
         frames_top - end - sizeof(*canary) < THREADS_FRAMES_MIN)
         return NULL;
     end = (end + sizeof(*canary) - 1) & ~(uintptr_t)(sizeof(*canary) - 1);
     canary = (uint64_t *)end;
     *canary = canary_value;
+    scratch_len = len;
     return (void *)stack_lo;
 }
 
-void
-threads_scratch_check(void)
+/* 1 if p is the calling thread's stack buffer. */
+static int
+threads_is_scratch(const void *p)
 {
-    if (canary != NULL && *canary != canary_value)
+    return p != NULL && frames_top != 0 && (uintptr_t)p == stack_lo;
+}
+
+void *
+threads_buf(size_t len)
+{
+    void *p = threads_scratch(len);
+
+    return p != NULL ? p : malloc(len);
+}
+
+void
+threads_buf_check(const void *p)
+{
+    if (threads_is_scratch(p) && canary != NULL && *canary != canary_value)
         panic("a connection thread's frames ran into its relay buffers "
             "(thread_stack_size too small for them?)");
 }
 
-static int
-threads_spawn(struct threads *t, void (*fn)(void *), void *arg)
+void
+threads_buf_rearm(const void *p)
+{
+    if (threads_is_scratch(p) && canary == NULL)
+        (void)threads_scratch(scratch_len);
+}
+
+void
+threads_buf_free(void *p)
+{
+    if (!threads_is_scratch(p)) {
+        free(p);
+        return;
+    }
+    threads_buf_check(p);
+    canary = NULL;
+}
+
+int
+threads_run(struct threads *t, void (*fn)(void *), void *arg)
 {
     struct start *s = malloc(sizeof(*s));
     pthread_t tid;
@@ -151,7 +187,7 @@ threads_init(struct threads *t, size_t stack_size, const int *lfd, int n,
         pthread_attr_setstacksize(&t->attr, stack_size) != 0)
         return -1;
     /* The first acceptor; a worker without listeners needs none. */
-    if (n > 0 && (err = threads_spawn(t, NULL, NULL)) != 0) {
+    if (n > 0 && (err = threads_run(t, NULL, NULL)) != 0) {
         errno = err;
         return -1;
     }
@@ -172,7 +208,7 @@ threads_trim_stack(void)
     end = (here - margin) & ~(page - 1);
     if (end > stack_lo)
         (void)madvise((void *)stack_lo, end - stack_lo, MADV_DONTNEED);
-    /* Its page is gone: threads_scratch() arms it again. */
+    /* Its page is gone: threads_buf_rearm() arms it again. */
     if (canary != NULL && (uintptr_t)canary < end)
         canary = NULL;
 }
@@ -322,9 +358,11 @@ threads_next(struct threads *t, struct threads_job *j, void *room)
         return -1;
     }
     t->nep_free--;
+    /* Listed while on this frame: every way out leaves (threads_leave()). */
     me.next = t->waiting;
     if (me.next != NULL)
         me.next->prev = &me;
+    /* cppcheck-suppress autoVariables ; unlisted before we return */
     t->waiting = &me;
     t->nwaiting++;
     t->short_of_spares = 0;
@@ -362,7 +400,7 @@ threads_next(struct threads *t, struct threads_job *j, void *room)
             spare = threads_leave(t, &me, slot) > 0 || t->stopping;
             pthread_mutex_unlock(&t->lock);
             /* Nobody accepts while we serve: a spare first. */
-            if (!spare && (err = threads_spawn(t, NULL, NULL)) != 0) {
+            if (!spare && (err = threads_run(t, NULL, NULL)) != 0) {
                 pthread_mutex_lock(&t->lock);
                 if (t->nwaiting == 0)
                     threads_set_short(t);
@@ -373,15 +411,8 @@ threads_next(struct threads *t, struct threads_job *j, void *room)
         }
         err = errno;
         threads_accept_failed(t, err);
-        if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
-            pthread_mutex_lock(&t->lock);
-            if (t->stopping)
-                break;
-            pthread_mutex_unlock(&t->lock);
-            continue;
-        }
         if (err != EAGAIN)
-            continue;
+            continue;               /* the loop's top sees a stop */
         waited = mono_us();
         n = epoll_pwait(ep, ev, t->nlisten, timeout, &wake);
         if (n > 0) {
@@ -431,18 +462,11 @@ threads_main(void *arg)
     free(arg);
     threads_learn_stack();
     frames_top = (uintptr_t)room;
-    pool_thread = 1;
     do
         if (j.fn != NULL)
             j.fn(j.arg);
     while (threads_next(s.pool, &j, room) == 0);
     return NULL;
-}
-
-int
-threads_run(struct threads *t, void (*fn)(void *), void *arg)
-{
-    return threads_spawn(t, fn, arg);
 }
 
 void

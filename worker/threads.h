@@ -104,19 +104,23 @@ int threads_short(struct threads *t);
  */
 void threads_accept_failed(struct threads *t, int err);
 /*
- * The lowest len bytes of the calling pool thread's stack, page-aligned,
- * as a buffer for its innermost work (the relay's): no frame reaches
- * that deep while THREADS_FRAMES_MIN is left above them (the thread's
- * descriptor and TLS not counted), and unlike a buffer in a frame they
- * do not split the frames of an idle connection over pages 32 KiB apart.
- * A canary just above them stands in for the guard page they took: see
- * threads_scratch_check(); a stack trim disarms it, a call again re-arms
- * it (same buffer).  NULL if this is not a pool thread or its
- * stack is too small.  Pages given back by threads_trim_stack().
+ * A buffer of len bytes for the calling thread's innermost work (the
+ * relay's, the fake TLS answer): on a pool thread the lowest len bytes
+ * of its stack, page-aligned, which no frame reaches while
+ * THREADS_FRAMES_MIN is left above them (the thread's descriptor and TLS
+ * not counted); unlike a buffer in a frame they do not split the frames
+ * of an idle connection over pages 32 KiB apart, and unlike the heap
+ * they leave no holes.  Elsewhere, or on too small a stack, malloc().
+ * NULL only if that fails.  A canary just above a stack buffer stands in
+ * for the guard page it took: threads_buf_check() panics if a frame ran
+ * into it.  A stack trim (threads_trim_stack(), which gives the pages
+ * back) disarms it; threads_buf_rearm() arms it again once the buffer is
+ * in use again.  threads_buf_free() gives the buffer back, checked.
  */
-void *threads_scratch(size_t len);
-/* Panics if a frame ran into the buffer threads_scratch() gave. */
-void threads_scratch_check(void);
+void *threads_buf(size_t len);
+void threads_buf_check(const void *p);
+void threads_buf_rearm(const void *p);
+void threads_buf_free(void *p);
 #define THREADS_FRAMES_MIN      (64 * 1024)
 /*
  * Give back the pages of the calling thread's stack below its current

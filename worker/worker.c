@@ -49,16 +49,25 @@ worker_signalfd(void)
 
 #define WORKER_THREAD_LOG_MS    60000
 static _Atomic int64_t thread_warned_ms;    /* no thread could start */
+static _Atomic int64_t spare_warned_ms;     /* no spare could start */
+
+/* 1 if a line last said at *last (0: never) may be said again now, once
+ * a minute; any thread. */
+static int
+worker_may_say(_Atomic int64_t *last)
+{
+    int64_t now = mono_ms(), was = atomic_load(last);
+
+    return (was == 0 || now - was >= WORKER_THREAD_LOG_MS) &&
+        atomic_compare_exchange_strong(last, &was, now);
+}
 
 /* No thread could start for a client: said once a minute, not per client
  * (it comes in storms). */
 static void
 worker_thread_failed(void)
 {
-    int64_t now = mono_ms(), last = atomic_load(&thread_warned_ms);
-
-    if ((last == 0 || now - last >= WORKER_THREAD_LOG_MS) &&
-        atomic_compare_exchange_strong(&thread_warned_ms, &last, now))
+    if (worker_may_say(&thread_warned_ms))
         log_warnx("cannot start a connection thread: resetting "
             "clients until one starts (conn_refused_thread counts "
             "them; said at most once a minute)");
@@ -87,16 +96,11 @@ worker_admit(void *ctx, int fd, const struct sockaddr *peer,
     return r == 0 ? 0 : -1;
 }
 
-static _Atomic int64_t spare_warned_ms;     /* no spare could start */
-
 static void
 worker_spare_failed(void *ctx, int err)
 {
-    int64_t now = mono_ms(), last = atomic_load(&spare_warned_ms);
-
     (void)ctx;
-    if ((last == 0 || now - last >= WORKER_THREAD_LOG_MS) &&
-        atomic_compare_exchange_strong(&spare_warned_ms, &last, now))
+    if (worker_may_say(&spare_warned_ms))
         log_warnx("no spare thread to wait for clients could start (%s): "
             "the main thread accepts until one can (said at most once a "
             "minute)", strerror(err));
